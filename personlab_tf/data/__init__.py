@@ -1,0 +1,1 @@
+"""Data: COCO annotations -> TFRecords -> decoded samples -> augmentation -> PersonLab targets."""

@@ -1,0 +1,43 @@
+"""Serialized `tf.train.Example` (see record_format.py) -> decoded sample dict (keys.py)."""
+
+import tensorflow as tf
+
+from personlab_tf import constants, keys
+from personlab_tf.data import record_format
+
+
+def decode_example(serialized):
+    """Parses and decodes one record.
+
+    Args:
+      serialized: [] string, one `tf.train.Example`.
+
+    Returns:
+      dict with keys.IMAGE [H, W, 3] uint8 (grey and RGBA images become RGB), keys.IMAGE_ID [] int64,
+      keys.IMAGE_SIZE [2] int32 (height, width), keys.KEYPOINTS [N, K, 3] float32 (x, y, v) with pixel
+      centres at integer coordinates, keys.IS_CROWD [N] bool, keys.ANNOTATED [N] bool,
+      keys.PACKED_MASKS [H, W, ceil(N/8)] uint8 and keys.NUM_PERSONS [] int32.
+    """
+    features = tf.io.parse_single_example(serialized, record_format.FEATURE_SPEC)
+    height = tf.cast(features[record_format.IMAGE_HEIGHT], tf.int32)
+    width = tf.cast(features[record_format.IMAGE_WIDTH], tf.int32)
+    image = tf.io.decode_image(features[record_format.IMAGE_ENCODED], channels=3,
+                               expand_animations=False)
+    image = tf.ensure_shape(image, [None, None, 3])
+    keypoints = tf.reshape(tf.sparse.to_dense(features[record_format.PERSON_KEYPOINTS]),
+                           [-1, constants.NUM_KEYPOINTS, 3])
+    num_persons = tf.shape(keypoints)[0]
+    is_crowd = tf.sparse.to_dense(features[record_format.PERSON_IS_CROWD]) > 0
+    annotated = tf.sparse.to_dense(features[record_format.PERSON_ANNOTATED]) > 0
+    packed = record_format.decode_packed_masks(features[record_format.PERSON_MASKS], height, width,
+                                               num_persons)
+    return {
+        keys.IMAGE: image,
+        keys.IMAGE_ID: features[record_format.IMAGE_ID],
+        keys.IMAGE_SIZE: tf.stack([height, width]),
+        keys.KEYPOINTS: keypoints,
+        keys.IS_CROWD: is_crowd,
+        keys.ANNOTATED: annotated,
+        keys.PACKED_MASKS: packed,
+        keys.NUM_PERSONS: num_persons,
+    }

@@ -1,0 +1,53 @@
+"""Every dictionary key used between modules: records, samples, targets, predictions, losses.
+
+Shapes use H, W for image size, h, w for the target grid, N for persons, K for keypoints (17),
+E for directed edges (32). Points and offsets are (x, y), in input pixels.
+"""
+
+# Decoded sample (personlab_tf.data.decoder).
+IMAGE = "image"                      # [H, W, 3] uint8
+IMAGE_ID = "image_id"                # [] int64
+IMAGE_SIZE = "image_size"            # [2] int32, (height, width) of the original image
+KEYPOINTS = "keypoints"              # [N, K, 3] float32, (x, y, v); v > 0 means labelled
+IS_CROWD = "is_crowd"                # [N] bool
+ANNOTATED = "annotated"              # [N] bool, person has labelled or imputed keypoints
+PACKED_MASKS = "packed_masks"        # [H, W, max(1, ceil(N/8))] uint8, bit n % 8 of byte n // 8 is person n
+NUM_PERSONS = "num_persons"          # [] int32
+
+# Augmented sample (personlab_tf.data.augment): IMAGE becomes the [S, S, 3] crop, KEYPOINTS are in
+# crop pixels, and the crop-to-image map is kept so that predictions can be taken back.
+CROP_TO_IMAGE = "crop_to_image"      # [4] float32 (ax, bx, ay, by): image x = ax u + bx, y = ay v + by
+
+# Targets (personlab_tf.data.targets), on the target grid of stride s: grid cell (i, j) is the crop
+# pixel (x, y) = (s j, s i).
+HEATMAPS = "heatmaps"                          # [h, w, K] float32 in {0, 1}
+HEATMAP_WEIGHTS = "heatmap_weights"            # [h, w, K] float32 in {0, 1}
+SHORT_OFFSETS = "short_offsets"                # [h, w, K, 2] float32
+SHORT_WEIGHTS = "short_weights"                # [h, w, K]
+MID_OFFSETS = "mid_offsets"                    # [h, w, E, 2]
+MID_WEIGHTS = "mid_weights"                    # [h, w, E]
+SEGMENTATION = "segmentation"                  # [h, w, 1] float32 in {0, 1}
+SEGMENTATION_WEIGHTS = "segmentation_weights"  # [h, w, 1]
+LONG_OFFSETS = "long_offsets"                  # [h, w, K, 2]
+LONG_WEIGHTS = "long_weights"                  # [h, w, K]
+
+TARGET_KEYS = (
+    HEATMAPS, HEATMAP_WEIGHTS, SHORT_OFFSETS, SHORT_WEIGHTS, MID_OFFSETS, MID_WEIGHTS,
+    SEGMENTATION, SEGMENTATION_WEIGHTS, LONG_OFFSETS, LONG_WEIGHTS,
+)
+
+# Model predictions (personlab_tf.model), at output stride os: feature cell (i, j) is the input pixel
+# (x, y) = (os j, os i). Offsets are in input pixels; logits are pre-sigmoid.
+HEATMAP_LOGITS = "heatmap_logits"              # [B, h, w, K]
+SEGMENTATION_LOGITS = "segmentation_logits"    # [B, h, w, 1]
+# SHORT_OFFSETS, MID_OFFSETS and LONG_OFFSETS above name the predicted (refined) offsets too,
+# shaped [B, h, w, K or E, 2].
+AUXILIARY_PREFIX = "auxiliary/"                # prefix of the auxiliary heads' predictions (training only)
+
+# Loss terms (personlab_tf.losses).
+HEATMAP_LOSS = "heatmap_loss"
+SEGMENTATION_LOSS = "segmentation_loss"
+SHORT_LOSS = "short_offset_loss"
+MID_LOSS = "mid_offset_loss"
+LONG_LOSS = "long_offset_loss"
+TOTAL_LOSS = "loss"

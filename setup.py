@@ -1,0 +1,29 @@
+"""personlab_tf: PersonLab (ECCV 2018) in TensorFlow 2 / Keras 3."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="personlab_tf",
+    version="0.1.0",
+    description="PersonLab bottom-up pose estimation and person instance segmentation in TF2/Keras 3",
+    packages=find_packages(include=["personlab_tf", "personlab_tf.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow-cpu==2.21.0",
+        "keras==3.15.1",
+        "gin-config==0.5.0",
+        "absl-py==2.5.1",
+        "numpy==2.4.6",
+        "pillow==13.0.0",
+        "opencv-python-headless==5.0.0.93",
+        "pycocotools==2.0.11",
+        "tensorflow-datasets==4.9.10",
+        "tqdm==4.70.1",
+    ],
+    extras_require={
+        # GPU machines: install with `pip install -e .[gpu]` after removing tensorflow-cpu.
+        "gpu": ["tensorflow[and-cuda]==2.21.0"],
+        "fast_eval": ["faster-coco-eval==1.8.0"],
+        "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scipy==1.17.1", "faster-coco-eval==1.8.0"],
+    },
+)
