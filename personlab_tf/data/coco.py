@@ -1,0 +1,615 @@
+"""Reading and validating COCO person-keypoint annotations, one image at a time.
+
+`load_dataset` parses and checks the annotations JSON (and optional imputed keypoints) up front;
+`iter_image_records` then reads, verifies and yields one `ImageRecord` per image that has at least one
+person annotation (crowd regions included), decoding masks for that image only.
+
+Coordinates: pixel centres at integer coordinates, x to the right, y down, points in (x, y) order. COCO
+keypoints already follow this convention, so pixel (row i, column j) covers [j - 0.5, j + 0.5] x
+[i - 0.5, i + 0.5] and a point lies inside a W x H image when -0.5 <= x <= W - 0.5 and
+-0.5 <= y <= H - 0.5.
+
+Bad input never raises (except an unusable annotations file, imputed keypoints file or images
+directory: `AnnotationError`). Each problem is logged as a warning naming the item and counted by kind
+in a `ProblemCounter`:
+
+| kind                          | action                                                             |
+| ----------------------------- | ------------------------------------------------------------------ |
+| malformed_image               | bad or duplicate entry in `images` -> image skipped                |
+| missing_image                 | image file cannot be read -> image skipped                         |
+| corrupt_image                 | file does not decode completely -> image skipped                   |
+| unsupported_image_format      | decodes, but is neither JPEG nor PNG -> image skipped              |
+| size_mismatch                 | decoded size differs from the JSON height/width -> image skipped   |
+| non_person_category           | annotation of another category -> ignored                          |
+| malformed_annotation          | bad field, unknown image id, duplicate id -> person skipped        |
+| degenerate_polygon            | polygon with < 3 points, an odd length or zero area -> dropped     |
+| empty_segmentation            | no polygon left: non-crowd keeps an empty mask, crowd is dropped   |
+| keypoint_outside_image        | labelled keypoint outside the image -> set to (0, 0, 0)            |
+| imputed_malformed             | bad or duplicate imputed entry -> ignored                          |
+| imputed_unknown_id            | no loaded person annotation has that id -> ignored                 |
+| imputed_for_labelled_person   | the person already has labelled keypoints -> ignored               |
+| imputed_for_crowd             | the id is a crowd region -> ignored                                |
+"""
+
+import collections
+import dataclasses
+import io
+import json
+import math
+import os
+import numpy as np
+from absl import logging
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from personlab_tf import constants
+from personlab_tf.data import record_format
+
+# Problem kinds (see the module docstring).
+MALFORMED_IMAGE = "malformed_image"
+MISSING_IMAGE = "missing_image"
+CORRUPT_IMAGE = "corrupt_image"
+UNSUPPORTED_IMAGE_FORMAT = "unsupported_image_format"
+SIZE_MISMATCH = "size_mismatch"
+NON_PERSON_CATEGORY = "non_person_category"
+MALFORMED_ANNOTATION = "malformed_annotation"
+DEGENERATE_POLYGON = "degenerate_polygon"
+EMPTY_SEGMENTATION = "empty_segmentation"
+KEYPOINT_OUTSIDE_IMAGE = "keypoint_outside_image"
+IMPUTED_MALFORMED = "imputed_malformed"
+IMPUTED_UNKNOWN_ID = "imputed_unknown_id"
+IMPUTED_FOR_LABELLED_PERSON = "imputed_for_labelled_person"
+IMPUTED_FOR_CROWD = "imputed_for_crowd"
+
+# Field names of the COCO JSON and of the imputed keypoints JSON.
+_IMAGES = "images"
+_ANNOTATIONS = "annotations"
+_ID = "id"
+_FILE_NAME = "file_name"
+_HEIGHT = "height"
+_WIDTH = "width"
+_IMAGE_ID = "image_id"
+_CATEGORY_ID = "category_id"
+_IS_CROWD = "iscrowd"
+_KEYPOINTS = "keypoints"
+_SEGMENTATION = "segmentation"
+_AREA = "area"
+_BBOX = "bbox"
+_RLE_SIZE = "size"
+_RLE_COUNTS = "counts"
+
+_IMAGE_FORMATS = ("JPEG", "PNG")
+_VISIBILITIES = (0, 1, 2)
+
+
+class AnnotationError(Exception):
+    """An input that cannot be used at all: annotations JSON, imputed keypoints JSON or images dir."""
+
+
+class _Malformed(ValueError):
+    """Internal: a JSON item fails validation; the message says why."""
+
+
+class ProblemCounter:
+    """Counts data problems by kind, logging each one as a warning that names the item.
+
+    Attributes:
+      warnings: collections.Counter, kind -> number of problems.
+      images_skipped: images with person annotations that were not written because of a problem.
+      images_without_people: images with no (valid) person annotation; not a warning.
+    """
+
+    def __init__(self):
+        self.warnings = collections.Counter()
+        self.images_skipped = 0
+        self.images_without_people = 0
+
+    def warn(self, kind, message):
+        """Logs `message` as a warning of `kind` and counts it."""
+        self.warnings[kind] += 1
+        logging.warning("[%s] %s", kind, message)
+
+    def skip_image(self, kind, message):
+        """Like `warn`, for a problem that removes a whole image."""
+        self.warn(kind, message)
+        self.images_skipped += 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _ImageInfo:
+    """One valid entry of the `images` list."""
+
+    image_id: int
+    file_name: str
+    height: int
+    width: int
+
+    def describe(self):
+        """Names the image in warnings."""
+        return f"image id {self.image_id} ({self.file_name})"
+
+
+@dataclasses.dataclass
+class _Person:
+    """One validated person annotation, mask not yet decoded.
+
+    `keypoints` is [K, 3] float32 (x, y, v); `segmentation` is a list of [2P] float64 polygons
+    (x0, y0, x1, y1, ...) or a compressed RLE dict of the image size.
+    """
+
+    annotation_id: int
+    image_id: int
+    is_crowd: bool
+    keypoints: np.ndarray
+    area: float
+    bbox: np.ndarray
+    segmentation: object
+    imputed: bool = False
+
+    def has_labelled_keypoint(self):
+        """True if at least one keypoint has v > 0."""
+        return bool(np.any(self.keypoints[:, 2] > 0))
+
+
+@dataclasses.dataclass
+class CocoPersons:
+    """Validated annotations: `images` in JSON order, `persons[image_id]` in JSON order."""
+
+    images: list
+    persons: dict
+
+
+@dataclasses.dataclass
+class ImageRecord:
+    """One image and all its person annotations (crowd regions included), N >= 1.
+
+    Attributes:
+      image_id: COCO image id.
+      file_name: file name inside the images directory.
+      height, width: image size in pixels.
+      encoded: the image file bytes as on disk (JPEG or PNG).
+      keypoints: [N, K, 3] float32 (x, y, v), pixel centres at integer coordinates; v > 0 is labelled.
+      masks: [N, H, W] uint8 in {0, 1}.
+      is_crowd: [N] bool.
+      annotated: [N] bool, at least one labelled (possibly imputed) keypoint.
+      imputed: [N] bool, keypoints come from the imputed keypoints file.
+      annotation_ids: [N] int64 COCO annotation ids.
+      areas: [N] float32 COCO areas.
+      bboxes: [N, 4] float32 COCO boxes (x, y, width, height).
+    """
+
+    image_id: int
+    file_name: str
+    height: int
+    width: int
+    encoded: bytes
+    keypoints: np.ndarray
+    masks: np.ndarray
+    is_crowd: np.ndarray
+    annotated: np.ndarray
+    imputed: np.ndarray
+    annotation_ids: np.ndarray
+    areas: np.ndarray
+    bboxes: np.ndarray
+
+
+def _load_json(path, what):
+    """Parses a JSON file, raising `AnnotationError` naming the file if that is impossible."""
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except OSError as error:
+        raise AnnotationError(f"cannot read {what} file {path}: {error.strerror or error}") from None
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, deep nesting
+        raise AnnotationError(f"{what} file {path} is not valid JSON: {error}") from None
+
+
+def _short(value):
+    """repr of `value`, cut to a length that fits in a log line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _field(entry, key):
+    """entry[key] of a JSON object, or `_Malformed`."""
+    if not isinstance(entry, dict):
+        raise _Malformed(f"not a JSON object: {_short(entry)}")
+    if key not in entry:
+        raise _Malformed(f"missing '{key}'")
+    return entry[key]
+
+
+def _integer(value, what):
+    """A JSON integer (not a bool) that fits in int64, or `_Malformed`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -2**63 <= value < 2**63:
+        raise _Malformed(f"{what} is not an int64 integer: {_short(value)}")
+    return value
+
+
+def _number(value, what):
+    """A finite JSON number (not a bool) as float, or `_Malformed`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            if math.isfinite(value):
+                return float(value)
+        except OverflowError:  # an integer beyond the float range
+            pass
+    raise _Malformed(f"{what} is not a finite number: {_short(value)}")
+
+
+def _numbers(value, what, length=None):
+    """A JSON list of finite numbers (of `length` if given) as a float64 array, or `_Malformed`."""
+    if not isinstance(value, list) or (length is not None and len(value) != length):
+        expected = "a list" if length is None else f"a list of {length} numbers"
+        raise _Malformed(f"{what} is not {expected}: {_short(value)}")
+    return np.array([_number(v, f"a value of {what}") for v in value], np.float64)
+
+
+def _keypoints(value):
+    """COCO keypoints (K * 3 numbers, v in {0, 1, 2}) as [K, 3] float32 (x, y, v), or `_Malformed`."""
+    array = _numbers(value, "keypoints", record_format.NUM_KEYPOINT_VALUES)
+    keypoints = array.reshape(constants.NUM_KEYPOINTS, 3).astype(np.float32)
+    if not np.all(np.isin(keypoints[:, 2], _VISIBILITIES)):
+        raise _Malformed(f"keypoint visibility not in {_VISIBILITIES}: {_short(value)}")
+    return keypoints
+
+
+def _parse_image(entry):
+    """An `images` entry as `_ImageInfo`, or `_Malformed`."""
+    file_name = _field(entry, _FILE_NAME)
+    if not isinstance(file_name, str) or not file_name:
+        raise _Malformed(f"file_name is not a non-empty string: {_short(file_name)}")
+    info = _ImageInfo(
+        image_id=_integer(_field(entry, _ID), "id"),
+        file_name=file_name,
+        height=_integer(_field(entry, _HEIGHT), "height"),
+        width=_integer(_field(entry, _WIDTH), "width"),
+    )
+    if info.height <= 0 or info.width <= 0:
+        raise _Malformed(f"size {info.width}x{info.height} is not positive")
+    return info
+
+
+def _parse_images(entries, problems):
+    """The `images` list as {image id: `_ImageInfo`} in JSON order; bad entries are skipped."""
+    images = {}
+    for index, entry in enumerate(entries):
+        try:
+            info = _parse_image(entry)
+        except _Malformed as error:
+            problems.skip_image(MALFORMED_IMAGE, f"images[{index}]: {error}; image skipped")
+            continue
+        if info.image_id in images:
+            problems.skip_image(MALFORMED_IMAGE, f"{info.describe()}: duplicate image id; entry skipped")
+            continue
+        images[info.image_id] = info
+    return images
+
+
+def _compressed_rle_counts(text):
+    """Run lengths of a compressed COCO RLE string (the format of pycocotools' rleToString)."""
+    runs = []
+    value, shift = 0, 0
+    for char in text:
+        code = ord(char) - 48
+        if not 0 <= code < 64:
+            raise _Malformed(f"RLE string has an invalid character {char!r}")
+        value |= (code & 0x1F) << shift
+        shift += 5
+        if code & 0x20:
+            continue
+        if code & 0x10:
+            value -= 1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+        value, shift = 0, 0
+    if shift:
+        raise _Malformed("RLE string ends inside a number")
+    return runs
+
+
+def _rle(value, info):
+    """An RLE segmentation (compressed or not) of the image size as a compressed RLE dict."""
+    size = _field(value, _RLE_SIZE)
+    if size != [info.height, info.width]:
+        raise _Malformed(f"RLE size {_short(size)} differs from the image size [{info.height}, {info.width}]")
+    counts = _field(value, _RLE_COUNTS)
+    if isinstance(counts, str):
+        runs = _compressed_rle_counts(counts)
+    elif isinstance(counts, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+        runs = counts
+    else:
+        raise _Malformed(f"RLE counts are neither a string nor a list of integers: {_short(counts)}")
+    if any(run < 0 for run in runs) or sum(runs) != info.height * info.width:
+        raise _Malformed(f"RLE runs are negative or do not sum to {info.height} * {info.width}")
+    size = [info.height, info.width]
+    if isinstance(counts, str):
+        return {_RLE_SIZE: size, _RLE_COUNTS: counts.encode("ascii")}
+    return mask_utils.frPyObjects({_RLE_SIZE: size, _RLE_COUNTS: runs}, info.height, info.width)
+
+
+def _segmentation(value, info):
+    """A validated segmentation: list of float64 polygons or a compressed RLE dict, or `_Malformed`."""
+    if isinstance(value, list):
+        return [_numbers(polygon, "polygon") for polygon in value]
+    if isinstance(value, dict):
+        return _rle(value, info)
+    raise _Malformed(f"segmentation is neither polygons nor RLE: {_short(value)}")
+
+
+def _box(value):
+    """A COCO box (x, y, width, height) with width, height >= 0 as [4] float32, or `_Malformed`."""
+    box = _numbers(value, "bbox", 4)
+    if box[2] < 0 or box[3] < 0:
+        raise _Malformed(f"bbox has a negative size: {_short(value)}")
+    return box.astype(np.float32)
+
+
+def _parse_person(entry, images):
+    """A person annotation as `_Person` (polygons not yet checked), or `_Malformed`."""
+    image_id = _integer(_field(entry, _IMAGE_ID), "image_id")
+    if image_id not in images:
+        raise _Malformed(f"unknown image id {image_id}")
+    is_crowd = _field(entry, _IS_CROWD)
+    if is_crowd not in (0, 1):
+        raise _Malformed(f"iscrowd is not 0 or 1: {_short(is_crowd)}")
+    area = _number(_field(entry, _AREA), "area")
+    if area < 0:
+        raise _Malformed(f"area is negative: {area}")
+    return _Person(
+        annotation_id=_integer(_field(entry, _ID), "id"),
+        image_id=image_id,
+        is_crowd=bool(is_crowd),
+        keypoints=_keypoints(_field(entry, _KEYPOINTS)),
+        area=area,
+        bbox=_box(_field(entry, _BBOX)),
+        segmentation=_segmentation(_field(entry, _SEGMENTATION), images[image_id]),
+    )
+
+
+def _polygon_problem(polygon):
+    """Why a [2P] polygon cannot be rasterised (fewer than 3 points, odd length, zero area), or None."""
+    if len(polygon) % 2:
+        return f"odd number of coordinates ({len(polygon)})"
+    if len(polygon) < 6:
+        return f"{len(polygon) // 2} points"
+    x, y = polygon[0::2], polygon[1::2]
+    doubled_area = np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))
+    return "zero area" if math.isclose(doubled_area, 0.0, abs_tol=1e-6) else None
+
+
+def _drop_outside_keypoints(keypoints, info, where, problems):
+    """Sets labelled keypoints outside the image to (0, 0, 0), in place.
+
+    Args:
+      keypoints: [K, 3] float32 (x, y, v), pixel centres at integer coordinates.
+      info: the `_ImageInfo`; inside means -0.5 <= x <= W - 0.5 and -0.5 <= y <= H - 0.5.
+      where: names the annotation in warnings.
+      problems: `ProblemCounter`.
+    """
+    x, y, v = keypoints[:, 0], keypoints[:, 1], keypoints[:, 2]
+    outside = (v > 0) & ((x < -0.5) | (x > info.width - 0.5) | (y < -0.5) | (y > info.height - 0.5))
+    for k in np.flatnonzero(outside):
+        problems.warn(
+            KEYPOINT_OUTSIDE_IMAGE,
+            f"{where}: {constants.KEYPOINT_NAMES[k]} at ({x[k]:g}, {y[k]:g}) is outside the "
+            f"{info.width}x{info.height} image; set to unlabelled",
+        )
+        keypoints[k] = 0.0
+
+
+def _repair_person(person, info, problems):
+    """Drops degenerate polygons and outside keypoints; returns the person, or None for an empty crowd."""
+    where = f"annotation id {person.annotation_id} of {info.describe()}"
+    _drop_outside_keypoints(person.keypoints, info, where, problems)
+    if not isinstance(person.segmentation, list):
+        return person
+    polygons = []
+    for polygon in person.segmentation:
+        problem = _polygon_problem(polygon)
+        if problem:
+            problems.warn(DEGENERATE_POLYGON, f"{where}: polygon dropped ({problem})")
+        else:
+            polygons.append(polygon)
+    person.segmentation = polygons
+    if polygons:
+        return person
+    if person.is_crowd:
+        problems.warn(EMPTY_SEGMENTATION, f"{where}: crowd region without a polygon dropped")
+        return None
+    problems.warn(EMPTY_SEGMENTATION, f"{where}: no polygon left; person kept with an empty mask")
+    return person
+
+
+def _describe_annotation(entry, index):
+    """Names an annotation in warnings by its id and image id when it has them."""
+    if isinstance(entry, dict) and _ID in entry:
+        return f"annotation id {_short(entry[_ID])} (image id {_short(entry.get(_IMAGE_ID))})"
+    return f"annotations[{index}]"
+
+
+def _parse_annotations(entries, images, problems):
+    """Valid person annotations as {image id: [`_Person`]} (every image id present)."""
+    persons = {image_id: [] for image_id in images}
+    seen_ids = set()
+    for index, entry in enumerate(entries):
+        where = _describe_annotation(entry, index)
+        try:
+            category = _integer(_field(entry, _CATEGORY_ID), "category_id")
+            if category != constants.PERSON_CATEGORY_ID:
+                problems.warn(NON_PERSON_CATEGORY, f"{where}: category {category} ignored")
+                continue
+            person = _parse_person(entry, images)
+            if person.annotation_id in seen_ids:
+                raise _Malformed("duplicate annotation id")
+        except _Malformed as error:
+            problems.warn(MALFORMED_ANNOTATION, f"{where}: {error}; person skipped")
+            continue
+        seen_ids.add(person.annotation_id)
+        person = _repair_person(person, images[person.image_id], problems)
+        if person is not None:
+            persons[person.image_id].append(person)
+    return persons
+
+
+def _parse_imputed(entry):
+    """An imputed entry as (annotation id, [K, 3] keypoints with >= 1 labelled), or `_Malformed`."""
+    annotation_id = _integer(_field(entry, _ID), "id")
+    keypoints = _keypoints(_field(entry, _KEYPOINTS))
+    if not np.any(keypoints[:, 2] > 0):
+        raise _Malformed("no labelled keypoint")
+    return annotation_id, keypoints
+
+
+def _apply_imputed(entries, dataset, problems):
+    """Fills persons without labelled keypoints from imputed entries [{"id", "keypoints"}], in place."""
+    by_id = {p.annotation_id: p for persons in dataset.persons.values() for p in persons}
+    images = {info.image_id: info for info in dataset.images}
+    used_ids = set()
+    for index, entry in enumerate(entries):
+        try:
+            annotation_id, keypoints = _parse_imputed(entry)
+            if annotation_id in used_ids:
+                raise _Malformed(f"duplicate entry for annotation id {annotation_id}")
+        except _Malformed as error:
+            problems.warn(IMPUTED_MALFORMED, f"imputed keypoints[{index}]: {error}; ignored")
+            continue
+        used_ids.add(annotation_id)
+        where = f"imputed keypoints for annotation id {annotation_id}"
+        person = by_id.get(annotation_id)
+        if person is None:
+            problems.warn(IMPUTED_UNKNOWN_ID, f"{where}: no such person annotation; ignored")
+        elif person.is_crowd:
+            problems.warn(IMPUTED_FOR_CROWD, f"{where}: it is a crowd region; ignored")
+        elif person.has_labelled_keypoint():
+            problems.warn(IMPUTED_FOR_LABELLED_PERSON, f"{where}: person has labelled keypoints; ignored")
+        else:
+            _drop_outside_keypoints(keypoints, images[person.image_id], where, problems)
+            person.keypoints = keypoints
+            person.imputed = True
+
+
+def load_dataset(annotations_path, problems, imputed_path=None):
+    """Reads and validates a COCO person-keypoints JSON (and optional imputed keypoints).
+
+    Args:
+      annotations_path: COCO JSON with `images` and `annotations` lists.
+      problems: `ProblemCounter` that receives every repaired or skipped item.
+      imputed_path: optional JSON list of {"id": annotation id, "keypoints": [K * 3 numbers]} filling
+        persons without labelled keypoints.
+
+    Returns:
+      `CocoPersons`.
+
+    Raises:
+      AnnotationError: a file is missing, is not JSON, or lacks the top-level lists.
+    """
+    data = _load_json(annotations_path, "annotations")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in (_IMAGES, _ANNOTATIONS)):
+        raise AnnotationError(
+            f"annotations file {annotations_path} has no '{_IMAGES}' and '{_ANNOTATIONS}' lists")
+    images = _parse_images(data[_IMAGES], problems)
+    dataset = CocoPersons(list(images.values()), _parse_annotations(data[_ANNOTATIONS], images, problems))
+    if imputed_path is not None:
+        entries = _load_json(imputed_path, "imputed keypoints")
+        if not isinstance(entries, list):
+            raise AnnotationError(f"imputed keypoints file {imputed_path} is not a JSON list")
+        _apply_imputed(entries, dataset, problems)
+    return dataset
+
+
+def _image_problem(data, info):
+    """(kind, reason) if the encoded image is unusable, else None; decodes it fully to check.
+
+    Relies on PIL's default `ImageFile.LOAD_TRUNCATED_IMAGES = False` to reject truncated files.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            image_format, size = image.format, image.size
+    except Exception as error:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError...)
+        return CORRUPT_IMAGE, f"does not decode ({type(error).__name__}: {error})"
+    if image_format not in _IMAGE_FORMATS:
+        return UNSUPPORTED_IMAGE_FORMAT, f"is {image_format}, not one of {_IMAGE_FORMATS}"
+    if size != (info.width, info.height):
+        return SIZE_MISMATCH, f"is {size[0]}x{size[1]}, the annotations say {info.width}x{info.height}"
+    return None
+
+
+def _read_image(info, images_dir, problems):
+    """The verified file bytes of an image, or None after reporting why it is skipped."""
+    path = os.path.join(images_dir, info.file_name)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        reason = error.strerror or error
+        problems.skip_image(MISSING_IMAGE, f"{info.describe()}: cannot read {path} ({reason}); image skipped")
+        return None
+    problem = _image_problem(data, info)
+    if problem:
+        kind, reason = problem
+        problems.skip_image(kind, f"{info.describe()}: {path} {reason}; image skipped")
+        return None
+    return data
+
+
+def _decode_mask(segmentation, height, width):
+    """[H, W] uint8 mask of validated polygons (union; none -> empty) or of a compressed RLE dict."""
+    if isinstance(segmentation, list):
+        if not segmentation:
+            return np.zeros((height, width), np.uint8)
+        rles = mask_utils.frPyObjects([polygon.tolist() for polygon in segmentation], height, width)
+        segmentation = mask_utils.merge(rles)
+    return mask_utils.decode(segmentation)
+
+
+def _make_record(info, encoded, persons):
+    """An `ImageRecord` from an image's verified bytes and its N >= 1 persons."""
+    return ImageRecord(
+        image_id=info.image_id,
+        file_name=info.file_name,
+        height=info.height,
+        width=info.width,
+        encoded=encoded,
+        keypoints=np.stack([p.keypoints for p in persons]),
+        masks=np.stack([_decode_mask(p.segmentation, info.height, info.width) for p in persons]),
+        is_crowd=np.array([p.is_crowd for p in persons]),
+        annotated=np.array([p.has_labelled_keypoint() for p in persons]),
+        imputed=np.array([p.imputed for p in persons]),
+        annotation_ids=np.array([p.annotation_id for p in persons], np.int64),
+        areas=np.array([p.area for p in persons], np.float32),
+        bboxes=np.stack([p.bbox for p in persons]),
+    )
+
+
+def _records(dataset, images_dir, problems):
+    """The generator behind `iter_image_records`."""
+    for info in dataset.images:
+        persons = dataset.persons[info.image_id]
+        if not persons:
+            problems.images_without_people += 1
+            continue
+        encoded = _read_image(info, images_dir, problems)
+        if encoded is not None:
+            yield _make_record(info, encoded, persons)
+
+
+def iter_image_records(dataset, images_dir, problems):
+    """One `ImageRecord` per readable image with >= 1 person, in JSON order, decoded one at a time.
+
+    Args:
+      dataset: `CocoPersons` from `load_dataset`.
+      images_dir: directory holding the image files.
+      problems: `ProblemCounter`; also counts images without people.
+
+    Returns:
+      An iterator of `ImageRecord`.
+
+    Raises:
+      AnnotationError: `images_dir` is not a directory (raised here, before any record is read).
+    """
+    if not os.path.isdir(images_dir):
+        raise AnnotationError(f"images directory {images_dir} does not exist")
+    return _records(dataset, images_dir, problems)

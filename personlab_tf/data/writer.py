@@ -1,0 +1,145 @@
+"""COCO person records -> `tf.train.Example`s in round-robin TFRecord shards.
+
+The feature layout is `record_format`'s; records stream through one image at a time, so memory holds
+a single image's masks however large the dataset.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from personlab_tf.data import coco
+from personlab_tf.data import record_format
+
+# Keys of the summary returned by `convert` (and printed by scripts/create_tfrecords.py).
+IMAGES_WRITTEN = "images_written"
+PERSONS = "persons"
+CROWD_REGIONS = "crowd_regions"
+ANNOTATED_PERSONS = "annotated_persons"
+IMPUTED_PERSONS = "imputed_persons"
+SHARDS = "shards"
+IMAGES_WITHOUT_PEOPLE = "images_without_people"
+IMAGES_SKIPPED = "images_skipped"
+WARNINGS = "warnings"
+
+
+def _bytes_feature(value):
+    """A feature holding one bytes value."""
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _int64_feature(values):
+    """A feature holding the int64 values of a scalar or array, flattened in C order."""
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=np.ravel(values).astype(np.int64)))
+
+
+def _float_feature(values):
+    """A feature holding the float32 values of a scalar or array, flattened in C order."""
+    return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(values).astype(np.float32)))
+
+
+def image_example(record):
+    """The `tf.train.Example` of a `coco.ImageRecord`, with exactly the features of `record_format`.
+
+    Keypoints are flattened from [N, K, 3] (x, y, v) and boxes from [N, 4]; masks [N, H, W] are packed
+    with `record_format.pack_masks`.
+    """
+    features = {
+        record_format.IMAGE_ENCODED: _bytes_feature(record.encoded),
+        record_format.IMAGE_HEIGHT: _int64_feature(record.height),
+        record_format.IMAGE_WIDTH: _int64_feature(record.width),
+        record_format.IMAGE_ID: _int64_feature(record.image_id),
+        record_format.IMAGE_FILENAME: _bytes_feature(record.file_name.encode("utf-8")),
+        record_format.PERSON_KEYPOINTS: _float_feature(record.keypoints),
+        record_format.PERSON_IS_CROWD: _int64_feature(record.is_crowd),
+        record_format.PERSON_ANNOTATED: _int64_feature(record.annotated),
+        record_format.PERSON_ID: _int64_feature(record.annotation_ids),
+        record_format.PERSON_AREA: _float_feature(record.areas),
+        record_format.PERSON_BBOX: _float_feature(record.bboxes),
+        record_format.PERSON_MASKS: _bytes_feature(record_format.pack_masks(record.masks)),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+def shard_paths(prefix, num_shards):
+    """The shard file names `{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord`, i = 0 .. num_shards - 1."""
+    return [f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
+
+
+def _empty_counts():
+    """Per-record tallies of the summary, all zero."""
+    return dict.fromkeys((IMAGES_WRITTEN, PERSONS, CROWD_REGIONS, ANNOTATED_PERSONS, IMPUTED_PERSONS), 0)
+
+
+def _count(counts, record):
+    """Adds one written `coco.ImageRecord` to `counts`, in place."""
+    counts[IMAGES_WRITTEN] += 1
+    counts[PERSONS] += len(record.annotation_ids)
+    counts[CROWD_REGIONS] += int(np.sum(record.is_crowd))
+    counts[ANNOTATED_PERSONS] += int(np.sum(record.annotated))
+    counts[IMPUTED_PERSONS] += int(np.sum(record.imputed))
+
+
+def write_shards(records, prefix, num_shards, log_every=100):
+    """Writes records round-robin (record i to shard i % num_shards), one at a time.
+
+    All `num_shards` files are created, empty ones included; the output directory is created if needed.
+
+    Args:
+      records: iterable of `coco.ImageRecord`.
+      prefix: path prefix of the shards (see `shard_paths`).
+      num_shards: number of shards, >= 1.
+      log_every: log progress every this many images.
+
+    Returns:
+      dict with IMAGES_WRITTEN, PERSONS, CROWD_REGIONS, ANNOTATED_PERSONS, IMPUTED_PERSONS.
+    """
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+    directory = os.path.dirname(prefix)
+    if directory:
+        tf.io.gfile.makedirs(directory)
+    writers = [tf.io.TFRecordWriter(path) for path in shard_paths(prefix, num_shards)]
+    counts = _empty_counts()
+    try:
+        for index, record in enumerate(records):
+            writers[index % num_shards].write(image_example(record).SerializeToString())
+            _count(counts, record)
+            if counts[IMAGES_WRITTEN] % log_every == 0:
+                logging.info("wrote %d images", counts[IMAGES_WRITTEN])
+    finally:
+        for writer in writers:
+            writer.close()
+    return counts
+
+
+def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_path=None):
+    """COCO person-keypoints JSON + images directory -> TFRecord shards.
+
+    Args:
+      annotations_path: COCO person-keypoints JSON.
+      images_dir: directory of the image files.
+      output_prefix: shard path prefix (see `shard_paths`).
+      num_shards: number of shards, >= 1.
+      imputed_path: optional imputed keypoints JSON (see `coco.load_dataset`).
+
+    Returns:
+      The summary: IMAGES_WRITTEN, PERSONS (crowd regions included), CROWD_REGIONS, ANNOTATED_PERSONS,
+      IMPUTED_PERSONS, SHARDS, IMAGES_WITHOUT_PEOPLE, IMAGES_SKIPPED, and WARNINGS {kind: count} with
+      the kinds that occurred, sorted.
+
+    Raises:
+      coco.AnnotationError: an input file or the images directory is unusable; nothing is written.
+    """
+    problems = coco.ProblemCounter()
+    dataset = coco.load_dataset(annotations_path, problems, imputed_path)
+    records = coco.iter_image_records(dataset, images_dir, problems)
+    summary = write_shards(records, output_prefix, num_shards)
+    logging.info("wrote %d images to %d shards", summary[IMAGES_WRITTEN], num_shards)
+    summary[SHARDS] = num_shards
+    summary[IMAGES_WITHOUT_PEOPLE] = problems.images_without_people
+    summary[IMAGES_SKIPPED] = problems.images_skipped
+    summary[WARNINGS] = dict(sorted(problems.warnings.items()))
+    return summary

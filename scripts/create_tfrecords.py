@@ -1,0 +1,48 @@
+"""Converts COCO person-keypoint annotations and their images into sharded TFRecords.
+
+  python scripts/create_tfrecords.py --annotations person_keypoints_train2017.json \
+      --images train2017 --output records/train --num_shards 64 [--imputed_keypoints imputed.json]
+
+Progress and data warnings go to stderr; the last line of stdout is the summary as one-line JSON. An
+unusable annotations file, imputed keypoints file or images directory ends with a one-line error and
+exit code 1. The record layout is documented in personlab_tf/data/record_format.py.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is imported: no C++ info logs.
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from personlab_tf.data import coco  # noqa: E402
+from personlab_tf.data import writer  # noqa: E402
+
+_ANNOTATIONS = flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON.")
+_IMAGES = flags.DEFINE_string("images", None, "Directory of the images named in the JSON.")
+_OUTPUT = flags.DEFINE_string("output", None, "Shard path prefix: PREFIX-00000-of-0000N.tfrecord.")
+_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Number of output shards.", lower_bound=1)
+_IMPUTED_KEYPOINTS = flags.DEFINE_string(
+    "imputed_keypoints", None,
+    'Optional JSON list of {"id": annotation id, "keypoints": [51 numbers]} for persons without keypoints.')
+
+
+def main(argv):
+    """Runs the conversion; returns the exit code."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        summary = writer.convert(
+            _ANNOTATIONS.value, _IMAGES.value, _OUTPUT.value, _NUM_SHARDS.value, _IMPUTED_KEYPOINTS.value)
+    except coco.AnnotationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required([_ANNOTATIONS.name, _IMAGES.name, _OUTPUT.name])
+    app.run(main)
