@@ -1,0 +1,46 @@
+"""Writes the procedural synthetic-people dataset in COCO person-keypoint format.
+
+  python scripts/make_synthetic_coco.py --output DIR --num_images N --seed S [--min_side 256 --max_side 448]
+
+Writes DIR/images/<id:012d>.jpg, DIR/person_keypoints.json and DIR/hidden_keypoints.json (see
+personlab_tf/data/synthetic.py). Progress goes to stderr; the last line of stdout is the summary as
+one-line JSON: images, persons, persons_with_keypoints, crowd_regions, images_without_people, seconds.
+"""
+
+import json
+import sys
+import time
+
+from absl import app, flags
+
+from personlab_tf.data import synthetic
+
+_OUTPUT = flags.DEFINE_string("output", None, "Output directory.", required=True)
+_NUM_IMAGES = flags.DEFINE_integer("num_images", 200, "Number of images.", lower_bound=0)
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed; image i depends only on (seed, i).")
+_MIN_SIDE = flags.DEFINE_integer("min_side", 256, "Smallest image height or width.", lower_bound=16)
+_MAX_SIDE = flags.DEFINE_integer("max_side", 448, "Largest image height or width.", lower_bound=16)
+_PROGRESS_STEPS = 10  # progress lines per run
+
+
+def main(argv):
+    """Generates the dataset and prints the summary."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if _MIN_SIDE.value > _MAX_SIDE.value:
+        raise app.UsageError("--min_side must not exceed --max_side")
+    every = max(1, _NUM_IMAGES.value // _PROGRESS_STEPS)
+
+    def progress(done, total):
+        if done % every == 0 or done == total:
+            print(f"{done}/{total} images", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    summary = synthetic.generate_dataset(_OUTPUT.value, _NUM_IMAGES.value, _SEED.value,
+                                         _MIN_SIDE.value, _MAX_SIDE.value, progress_fn=progress)
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    app.run(main)
