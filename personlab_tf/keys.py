@@ -11,6 +11,7 @@ IMAGE_SIZE = "image_size"            # [2] int32, (height, width) of the origina
 KEYPOINTS = "keypoints"              # [N, K, 3] float32, (x, y, v); v > 0 means labelled
 IS_CROWD = "is_crowd"                # [N] bool
 ANNOTATED = "annotated"              # [N] bool, person has labelled or imputed keypoints
+IMPUTED = "imputed"                  # [N] bool, the keypoints are imputed (paper §3.3)
 PACKED_MASKS = "packed_masks"        # [H, W, max(1, ceil(N/8))] uint8, bit n % 8 of byte n // 8 is person n
 NUM_PERSONS = "num_persons"          # [] int32
 

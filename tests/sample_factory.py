@@ -35,6 +35,7 @@ def decoded_sample(keypoints, masks, is_crowd=None, annotated=None):
         keys.KEYPOINTS: tf.constant(keypoints, tf.float32),
         keys.IS_CROWD: tf.constant(is_crowd),
         keys.ANNOTATED: tf.constant(annotated),
+        keys.IMPUTED: tf.zeros([num], tf.bool),
         keys.PACKED_MASKS: packed,
         keys.NUM_PERSONS: tf.constant(num, tf.int32),
     }
@@ -71,6 +72,7 @@ def serialized_record(image_bytes, keypoints, masks, is_crowd=None, annotated=No
         record_format.PERSON_KEYPOINTS: floats(np.asarray(keypoints).ravel()),
         record_format.PERSON_IS_CROWD: ints(is_crowd),
         record_format.PERSON_ANNOTATED: ints(annotated),
+        record_format.PERSON_IMPUTED: ints(np.zeros(num, bool)),
         record_format.PERSON_ID: ints(range(1, num + 1)),
         record_format.PERSON_AREA: floats(masks.reshape(num, -1).sum(axis=1)),
         record_format.PERSON_BBOX: floats(np.zeros(4 * num)),

@@ -198,8 +198,11 @@ def test_imputed_keypoints(tmp_path):
     persons = person_index(records)
     record, n = persons[unlabelled_id]
     assert record[rf.PERSON_ANNOTATED][n] == 1
+    assert record[rf.PERSON_IMPUTED][n] == 1
+    assert record[rf.PERSON_IMPUTED].sum() == 1
     np.testing.assert_array_equal(record[rf.PERSON_KEYPOINTS][n], keypoints)
     record, n = persons[labelled_id]
+    assert record[rf.PERSON_IMPUTED][n] == 0
     api = COCO(str(VAL / JSON_NAME))
     labelled_keypoints = np.float32(api.anns[labelled_id][KEYPOINTS])
     np.testing.assert_array_equal(record[rf.PERSON_KEYPOINTS][n].ravel(), labelled_keypoints)

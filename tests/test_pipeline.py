@@ -104,3 +104,29 @@ def test_evaluation_pass_is_ordered_complete_and_unaugmented(record_file):
 def test_crop_must_fit_the_stride(record_file):
     with pytest.raises(ValueError, match="multiple of the target stride"):
         pipeline.build_dataset(record_file, batch_size=1, training=True, crop_size=128, target_stride=8)
+
+
+def test_missing_files_are_named_in_the_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        pipeline.build_dataset(str(tmp_path / "nothing-here-*.tfrecord"), batch_size=1, training=True)
+
+
+def test_imputed_keypoints_can_be_left_out_for_the_ablation():
+    kp = keypoint_array(2, {(0, 0): (20, 20), (1, 0): (60, 60)})
+    masks = np.zeros([2, 97, 97], bool)
+    masks[1, 40:80, 40:80] = True
+    record = serialized_record(png_bytes(97, 97, 0), kp, masks)
+    example = tf.train.Example.FromString(record)
+    example.features.feature[record_format.PERSON_IMPUTED].int64_list.value[:] = [0, 1]
+    record = example.SerializeToString()
+    seed = tf.constant([0, 0], tf.int64)
+
+    def heat_and_weights(use_imputed):
+        _, t = pipeline.sample_to_example(record, seed, False, 97, STRIDE, 16.0, {}, use_imputed)
+        return t[keys.HEATMAPS][..., 0].numpy(), t[keys.HEATMAP_WEIGHTS][..., 0].numpy()
+
+    with_heat, with_weights = heat_and_weights(True)
+    without_heat, without_weights = heat_and_weights(False)
+    assert with_heat[7, 7] == 1 and without_heat[7, 7] == 0          # imputed nose at (60, 60)
+    assert with_heat[2, 2] == 1 and without_heat[2, 2] == 1          # labelled nose at (20, 20)
+    assert with_weights[6, 6] == 1 and without_weights[6, 6] == 0    # its mask becomes an ignored region

@@ -6,6 +6,15 @@ from personlab_tf import constants, keys
 from personlab_tf.data import record_format
 
 
+def drop_imputed_keypoints(sample):
+    """The sample as if written without imputed keypoints: imputed persons lose them and are not annotated."""
+    imputed = sample[keys.IMPUTED]
+    out = dict(sample)
+    out[keys.KEYPOINTS] = tf.where(imputed[:, tf.newaxis, tf.newaxis], 0.0, sample[keys.KEYPOINTS])
+    out[keys.ANNOTATED] = sample[keys.ANNOTATED] & ~imputed
+    return out
+
+
 def decode_example(serialized):
     """Parses and decodes one record.
 
@@ -15,7 +24,7 @@ def decode_example(serialized):
     Returns:
       dict with keys.IMAGE [H, W, 3] uint8 (grey and RGBA images become RGB), keys.IMAGE_ID [] int64,
       keys.IMAGE_SIZE [2] int32 (height, width), keys.KEYPOINTS [N, K, 3] float32 (x, y, v) with pixel
-      centres at integer coordinates, keys.IS_CROWD [N] bool, keys.ANNOTATED [N] bool,
+      centres at integer coordinates, keys.IS_CROWD [N] bool, keys.ANNOTATED [N] bool, keys.IMPUTED [N] bool,
       keys.PACKED_MASKS [H, W, ceil(N/8)] uint8 and keys.NUM_PERSONS [] int32.
     """
     features = tf.io.parse_single_example(serialized, record_format.FEATURE_SPEC)
@@ -29,6 +38,7 @@ def decode_example(serialized):
     num_persons = tf.shape(keypoints)[0]
     is_crowd = tf.sparse.to_dense(features[record_format.PERSON_IS_CROWD]) > 0
     annotated = tf.sparse.to_dense(features[record_format.PERSON_ANNOTATED]) > 0
+    imputed = tf.sparse.to_dense(features[record_format.PERSON_IMPUTED]) > 0
     packed = record_format.decode_packed_masks(features[record_format.PERSON_MASKS], height, width,
                                                num_persons)
     return {
@@ -38,6 +48,7 @@ def decode_example(serialized):
         keys.KEYPOINTS: keypoints,
         keys.IS_CROWD: is_crowd,
         keys.ANNOTATED: annotated,
+        keys.IMPUTED: imputed,
         keys.PACKED_MASKS: packed,
         keys.NUM_PERSONS: num_persons,
     }

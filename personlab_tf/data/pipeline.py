@@ -9,7 +9,8 @@ from personlab_tf import constants, keys
 from personlab_tf.data import augment, decoder, targets
 
 
-def sample_to_example(serialized, seed, training, crop_size, stride, radius, box_options):
+def sample_to_example(serialized, seed, training, crop_size, stride, radius, box_options,
+                      use_imputed_keypoints=True):
     """One record -> (features, targets): decode, augment (or resize) and make the targets.
 
     Args:
@@ -17,12 +18,16 @@ def sample_to_example(serialized, seed, training, crop_size, stride, radius, box
       training: random box and flip when True, plain resize otherwise.
       crop_size, stride, radius: crop side S, target stride s and disk radius R.
       box_options: dict for augment.sample_box.
+      use_imputed_keypoints: False treats persons with imputed keypoints as persons without keypoints
+        (the ablation of paper Tables 8-9).
 
     Returns:
       features: dict with keys.IMAGE [S, S, 3] uint8, keys.IMAGE_ID [] int64, keys.CROP_TO_IMAGE [4];
       targets: dict over keys.TARGET_KEYS.
     """
     sample = decoder.decode_example(serialized)
+    if not use_imputed_keypoints:
+        sample = decoder.drop_imputed_keypoints(sample)
     sample = augment.augment(sample, crop_size, seed=seed, training=training, **box_options)
     features = {k: sample[k] for k in (keys.IMAGE, keys.IMAGE_ID, keys.CROP_TO_IMAGE)}
     return features, targets.make_targets(sample, crop_size, stride=stride, radius=radius)
@@ -33,7 +38,7 @@ def build_dataset(file_pattern, batch_size, training, crop_size=801, target_stri
                   disk_radius=constants.DISK_RADIUS, seed=None, deterministic=False,
                   shuffle_buffer=256, num_parallel_calls=tf.data.AUTOTUNE, repeat=None,
                   min_scale=0.5, max_scale=1.5, max_translation=0.2, flip_probability=0.5,
-                  input_context=None):
+                  use_imputed_keypoints=True, input_context=None):
     """The batched PersonLab input pipeline.
 
     Args:
@@ -49,15 +54,19 @@ def build_dataset(file_pattern, batch_size, training, crop_size=801, target_stri
       num_parallel_calls: parallelism of the per-sample map.
       repeat: repeat forever when training (None means `training`).
       min_scale, max_scale, max_translation, flip_probability: augmentation (augment.sample_box).
+      use_imputed_keypoints: train on imputed keypoints (paper §3.3); False for the ablation.
       input_context: tf.distribute.InputContext for per-worker sharding, or None.
 
     Returns:
       tf.data.Dataset of (features, targets) batches; see `sample_to_example` for the dicts.
     """
     targets.grid_size(crop_size, target_stride)
+    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+    if not any(tf.io.gfile.glob(p) for p in patterns):
+        raise FileNotFoundError(f"no TFRecord file matches {file_pattern!r}")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    files = tf.data.Dataset.list_files(file_pattern, shuffle=training, seed=seed)
+    files = tf.data.Dataset.list_files(patterns, shuffle=training, seed=seed)
     if input_context is not None and input_context.num_input_pipelines > 1:
         files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     dataset = files.interleave(tf.data.TFRecordDataset, cycle_length=4,
@@ -72,7 +81,7 @@ def build_dataset(file_pattern, batch_size, training, crop_size=801, target_stri
     def to_example(index, serialized):
         element_seed = tf.stack([tf.constant(seed, tf.int64), index])
         return sample_to_example(serialized, element_seed, training, crop_size, target_stride,
-                                 disk_radius, box_options)
+                                 disk_radius, box_options, use_imputed_keypoints)
 
     dataset = dataset.enumerate().map(to_example, num_parallel_calls=num_parallel_calls,
                                       deterministic=deterministic)

@@ -11,6 +11,7 @@ One `tf.train.Example` per image that contains at least one person annotation (c
 | person/keypoints     | float list    | N * 17 * 3 values (x, y, v), COCO order, pixel centres at integers |
 | person/is_crowd      | int64 list    | N flags                                                         |
 | person/annotated     | int64 list    | N flags: labelled (v > 0) or imputed keypoints                  |
+| person/imputed       | int64 list    | N flags: keypoints come from --imputed_keypoints (paper §3.3)   |
 | person/id            | int64 list    | N COCO annotation ids                                           |
 | person/area          | float list    | N COCO areas                                                    |
 | person/bbox          | float list    | N * 4 COCO boxes (x, y, width, height)                          |
@@ -37,6 +38,7 @@ IMAGE_FILENAME = "image/filename"
 PERSON_KEYPOINTS = "person/keypoints"
 PERSON_IS_CROWD = "person/is_crowd"
 PERSON_ANNOTATED = "person/annotated"
+PERSON_IMPUTED = "person/imputed"
 PERSON_ID = "person/id"
 PERSON_AREA = "person/area"
 PERSON_BBOX = "person/bbox"
@@ -51,6 +53,7 @@ FEATURE_SPEC = {
     PERSON_KEYPOINTS: tf.io.VarLenFeature(tf.float32),
     PERSON_IS_CROWD: tf.io.VarLenFeature(tf.int64),
     PERSON_ANNOTATED: tf.io.VarLenFeature(tf.int64),
+    PERSON_IMPUTED: tf.io.VarLenFeature(tf.int64),
     PERSON_ID: tf.io.VarLenFeature(tf.int64),
     PERSON_AREA: tf.io.VarLenFeature(tf.float32),
     PERSON_BBOX: tf.io.VarLenFeature(tf.float32),

@@ -55,6 +55,7 @@ def image_example(record):
         record_format.PERSON_KEYPOINTS: _float_feature(record.keypoints),
         record_format.PERSON_IS_CROWD: _int64_feature(record.is_crowd),
         record_format.PERSON_ANNOTATED: _int64_feature(record.annotated),
+        record_format.PERSON_IMPUTED: _int64_feature(record.imputed),
         record_format.PERSON_ID: _int64_feature(record.annotation_ids),
         record_format.PERSON_AREA: _float_feature(record.areas),
         record_format.PERSON_BBOX: _float_feature(record.bboxes),
