@@ -19,6 +19,7 @@ setup(
         "pycocotools==2.0.11",
         "tensorflow-datasets==4.9.10",
         "tqdm==4.70.1",
+        "tensorboard==2.21.0",
     ],
     extras_require={
         # GPU machines: install with `pip install -e .[gpu]` after removing tensorflow-cpu.

@@ -1,0 +1,1 @@
+"""The PersonLab network: atrous ResNet backbone, heads, recurrent offset refinement."""

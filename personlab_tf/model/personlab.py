@@ -1,0 +1,186 @@
+"""The PersonLab network (§4.1): atrous ResNet, 1x1 heads, recurrent offset refinement, training step.
+
+Inputs: images [B, H, W, 3], RGB in [0, 255] (uint8 or float). Outputs (dict, personlab_tf.keys), at
+output stride os, cell (i, j) at input pixel (os j, os i):
+  HEATMAP_LOGITS [B, h, w, K], SEGMENTATION_LOGITS [B, h, w, 1],
+  SHORT_OFFSETS [B, h, w, K, 2], MID_OFFSETS [B, h, w, E, 2] (refined, Eq. 2),
+  LONG_OFFSETS [B, h, w, K, 2] (refined, Eq. 5); offsets (x, y) in input pixels.
+With auxiliary heads, the same five under AUXILIARY_PREFIX + key, predicted from the middle conv4 block
+(stride min(16, os)) without refinement; they serve the training loss only and `inference_model()` drops
+them.
+"""
+
+import gin
+import keras
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
+from personlab_tf.losses import DEFAULT_LOSS_WEIGHTS, LOSS_KEYS, global_sum, personlab_losses
+from personlab_tf.model.refine import LongRangeRefinement, MidRangeRefinement
+from personlab_tf.model.resnet import build_resnet, load_backbone_weights
+
+PREDICTION_KEYS = (keys.HEATMAP_LOGITS, keys.SEGMENTATION_LOGITS, keys.SHORT_OFFSETS, keys.MID_OFFSETS,
+                   keys.LONG_OFFSETS)
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class SplitXY(keras.layers.Layer):
+    """[B, h, w, 2N] -> [B, h, w, N, 2]: channel 2n is the x, channel 2n + 1 the y of vector n."""
+
+    def call(self, x):
+        shape = tf.shape(x)
+        return tf.reshape(x, tf.concat([shape[:3], [x.shape[-1] // 2, 2]], axis=0))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:3]) + (input_shape[-1] // 2, 2)
+
+
+def _heads(features, prefix):
+    """1x1 conv heads: heatmap and segmentation logits, short/mid/long offsets as [B, h, w, N, 2]."""
+    def conv(channels, key):
+        return keras.layers.Conv2D(channels, 1, name=f"{prefix}{key}_head".replace("/", "_"))(features)
+
+    return {
+        keys.HEATMAP_LOGITS: conv(NUM_KEYPOINTS, keys.HEATMAP_LOGITS),
+        keys.SEGMENTATION_LOGITS: conv(1, keys.SEGMENTATION_LOGITS),
+        keys.SHORT_OFFSETS: SplitXY()(conv(2 * NUM_KEYPOINTS, keys.SHORT_OFFSETS)),
+        keys.MID_OFFSETS: SplitXY()(conv(2 * NUM_EDGES, keys.MID_OFFSETS)),
+        keys.LONG_OFFSETS: SplitXY()(conv(2 * NUM_KEYPOINTS, keys.LONG_OFFSETS)),
+    }
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class PersonLabModel(keras.Model):
+    """PersonLab as a functional Keras model whose `fit`/`evaluate` steps compute the PersonLab losses.
+
+    Training data: `(images, targets)` pairs or single dicts holding keys.IMAGE and the target keys;
+    targets batched on the target grid (stride s dividing os). Each loss term is reported as a metric
+    (global value over replicas). Compile with `build_optimizer()` (SGD momentum 0.9, EMA weights).
+
+    Args:
+      backbone: a key of resnet.BACKBONES; output_stride: 8, 16 or 32.
+      refine_mid_steps: Eq. 2 steps; refine_long_steps: (self steps, short steps) of Eq. 5; 0 disables.
+      auxiliary_heads: add the training-only heads on the middle conv4 block.
+      loss_weights, auxiliary_loss_weight: see losses.personlab_losses.
+    """
+
+    def __init__(self, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
+                 auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight=1.0,
+                 name="personlab", **kwargs):
+        resnet = build_resnet(backbone, output_stride)
+        images = keras.Input((None, None, 3), name=keys.IMAGE)
+        features, middle = resnet(images)
+        outputs = _heads(features, "")
+        outputs[keys.MID_OFFSETS] = MidRangeRefinement(output_stride, refine_mid_steps, name="mid_refinement")(
+            outputs[keys.MID_OFFSETS], outputs[keys.SHORT_OFFSETS])
+        outputs[keys.LONG_OFFSETS] = LongRangeRefinement(output_stride, *refine_long_steps, name="long_refinement")(
+            outputs[keys.LONG_OFFSETS], outputs[keys.SHORT_OFFSETS])
+        if auxiliary_heads:
+            outputs.update({keys.AUXILIARY_PREFIX + k: v for k, v in _heads(middle, keys.AUXILIARY_PREFIX).items()})
+        super().__init__(images, outputs, name=name, **kwargs)
+        self.backbone = resnet
+        self.backbone_name = backbone
+        self.output_stride = output_stride
+        self.refine_mid_steps = refine_mid_steps
+        self.refine_long_steps = tuple(refine_long_steps)
+        self.auxiliary_heads = auxiliary_heads
+        self.loss_weights = tuple(loss_weights)
+        self.auxiliary_loss_weight = auxiliary_loss_weight
+        tracked = LOSS_KEYS + (tuple(keys.AUXILIARY_PREFIX + k for k in LOSS_KEYS) if auxiliary_heads else ())
+        # Metric names cannot hold "/": the logs keep the keys, the Mean objects get "_" instead.
+        self.loss_trackers = {k: keras.metrics.Mean(name=k.replace("/", "_")) for k in tracked + (keys.TOTAL_LOSS,)}
+
+    def get_config(self):
+        return {"backbone": self.backbone_name, "output_stride": self.output_stride,
+                "refine_mid_steps": self.refine_mid_steps, "refine_long_steps": self.refine_long_steps,
+                "auxiliary_heads": self.auxiliary_heads, "loss_weights": self.loss_weights,
+                "auxiliary_loss_weight": self.auxiliary_loss_weight, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def inference_model(self):
+        """A functional model sharing this one's weights with only the PREDICTION_KEYS outputs."""
+        return keras.Model(self.input, {k: self.output[k] for k in PREDICTION_KEYS}, name=f"{self.name}_inference")
+
+    def compute_losses(self, predictions, targets):
+        """personlab_losses with this model's weights: dict of loss terms and TOTAL_LOSS (replica shares)."""
+        return personlab_losses(predictions, targets, self.loss_weights, self.auxiliary_loss_weight)
+
+    @property
+    def metrics(self):
+        return list(self.loss_trackers.values())
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Builds the optimizer only: the graph and the loss metrics exist from construction.
+
+        Keras' default reduces the first batch across replicas to trace a symbolic build, which
+        MultiWorkerMirroredStrategy cannot do for a nested batch; with everything built, that build would
+        only create the optimizer's variables.
+        """
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
+    def train_step(self, data):
+        images, targets = _images_and_targets(data)
+        with tf.GradientTape() as tape:
+            losses = self.compute_losses(self(images, training=True), targets)
+            loss = self.optimizer.scale_loss(losses[keys.TOTAL_LOSS])
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return self._track(losses)
+
+    def test_step(self, data):
+        images, targets = _images_and_targets(data)
+        return self._track(self.compute_losses(self(images, training=False), targets))
+
+    def _track(self, losses):
+        """Feeds the global value (sum of the replica shares) of every term to its Mean metric.
+
+        The returned logs are global already. Under MultiWorkerMirroredStrategy Keras averages logs along
+        a batch axis, so there each value gets an axis of length 1 (the average of equal values is exact).
+        """
+        for key, tracker in self.loss_trackers.items():
+            tracker.update_state(global_sum(losses[key]))
+        logs = {key: tracker.result() for key, tracker in self.loss_trackers.items()}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
+        return logs
+
+
+def _images_and_targets(data):
+    """Splits a batch given as (images, targets) or as one dict with keys.IMAGE and the target keys."""
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    if y is None:
+        return x[keys.IMAGE], x
+    return (x[keys.IMAGE] if isinstance(x, dict) else x), y
+
+
+@gin.configurable
+def build_model(backbone="resnet101", output_stride=16, weights_path=None, refine_mid_steps=2,
+                refine_long_steps=(2, 2), auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS,
+                auxiliary_loss_weight=1.0):
+    """Builds a PersonLabModel; `weights_path`: optional local Keras-applications ImageNet `.h5` of the backbone.
+
+    Backbones: resnet50, resnet101, resnet152, resnet_tiny (tests). Output stride 8, 16 or 32 (the paper
+    trains at 16 and evaluates at 8; a model rebuilt at another stride takes the same weights). Steps 0
+    disable refinement (Appendix A.3 ablation).
+    """
+    model = PersonLabModel(backbone, output_stride, refine_mid_steps, refine_long_steps, auxiliary_heads,
+                           loss_weights, auxiliary_loss_weight)
+    if weights_path:
+        load_backbone_weights(model.backbone, weights_path)
+    return model
+
+
+@gin.configurable
+def build_optimizer(learning_rate=1e-3, momentum=0.9, ema_momentum=0.9999):
+    """SGD with momentum and Polyak averaging of the weights (§4.1: constant lr 1e-3, momentum 0.9).
+
+    `fit` ends by writing the averaged weights into the model (`finalize_variable_values`); a custom loop
+    must do it (or swap with keras.callbacks.SwapEMAWeights) before evaluation or export.
+    """
+    return keras.optimizers.SGD(learning_rate, momentum=momentum, use_ema=True, ema_momentum=ema_momentum)

@@ -1,0 +1,105 @@
+"""Recurrent offset refinement (PersonLab §3.1 Eq. 2 and §3.2 Eq. 5), at output resolution.
+
+Offsets are fields [B, h, w, N, 2] of (x, y) displacements in input pixels on the output grid of stride
+os: cell (i, j) is the input pixel x = (os j, os i). A refinement step moves every offset by the value of
+another field at the point it reaches, x + offset, sampled bilinearly (`ops.bilinear`), so gradients flow
+into both the refined field and the sampled one. The whole field is updated at each step: the next step
+samples the refined values. Zero steps leave the offsets unchanged (the paper's ablation, Appendix A.3).
+"""
+
+import keras
+import tensorflow as tf
+
+from personlab_tf.constants import DIRECTED_EDGES
+from personlab_tf.ops.bilinear import bilinear_sample_per_field
+
+
+def cell_positions(field, output_stride):
+    """Input-pixel position (x, y) = (os j, os i) of every cell of `field` [B, h, w, ...], as [h, w, 1, 2]."""
+    height, width = tf.shape(field)[1], tf.shape(field)[2]
+    rows, cols = tf.meshgrid(tf.range(height), tf.range(width), indexing="ij")
+    positions = tf.cast(tf.stack([cols, rows], axis=-1) * output_stride, field.dtype)
+    return positions[:, :, tf.newaxis, :]
+
+
+def _follow(offsets, field, output_stride):
+    """One step offsets(x) <- offsets(x) + field(x + offsets(x)), field n sampled for offset n."""
+    points = cell_positions(offsets, output_stride) + offsets
+    return offsets + bilinear_sample_per_field(field, points, output_stride)
+
+
+def refine_mid_offsets(mid, short, output_stride, steps=2):
+    """Mid-range refinement by the short-range offsets of the target keypoint, Eq. 2.
+
+    M_{k,l}(x) <- M_{k,l}(x) + S_l(x + M_{k,l}(x)) for every directed edge (k, l), `steps` times
+    (the paper writes it with absolute positions: M <- x' + S_l(x'), x' = M(x); twice in the paper).
+
+    Args:
+      mid: [B, h, w, E, 2] mid-range offsets, edge e = DIRECTED_EDGES[e], (x, y) in input pixels.
+      short: [B, h, w, K, 2] short-range offsets.
+      output_stride: os of both fields.
+      steps: number of refinement steps.
+
+    Returns:
+      [B, h, w, E, 2] refined mid-range offsets.
+    """
+    short_of_target = tf.gather(short, [target for _, target in DIRECTED_EDGES], axis=3)
+    for _ in range(steps):
+        mid = _follow(mid, short_of_target, output_stride)
+    return mid
+
+
+def refine_long_offsets(long, short, output_stride, self_steps=2, short_steps=2):
+    """Long-range refinement, first by the long-range field itself, then by the short-range one, Eq. 5.
+
+    L_k(x) <- L_k(x) + L_k(x + L_k(x)) `self_steps` times (the field sampled is the current, refined one),
+    then L_k(x) <- L_k(x) + S_k(x + L_k(x)) `short_steps` times (twice each in the paper).
+
+    Args:
+      long: [B, h, w, K, 2] long-range offsets, (x, y) in input pixels.
+      short: [B, h, w, K, 2] short-range offsets.
+      output_stride: os of both fields.
+      self_steps, short_steps: number of steps of each kind.
+
+    Returns:
+      [B, h, w, K, 2] refined long-range offsets.
+    """
+    for _ in range(self_steps):
+        long = _follow(long, long, output_stride)
+    for _ in range(short_steps):
+        long = _follow(long, short, output_stride)
+    return long
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class MidRangeRefinement(keras.layers.Layer):
+    """Keras wrapper of `refine_mid_offsets` (Eq. 2): call(mid [B,h,w,E,2], short [B,h,w,K,2])."""
+
+    def __init__(self, output_stride, steps=2, **kwargs):
+        super().__init__(**kwargs)
+        self.output_stride = output_stride
+        self.steps = steps
+
+    def call(self, mid, short):
+        return refine_mid_offsets(mid, short, self.output_stride, self.steps)
+
+    def get_config(self):
+        return {**super().get_config(), "output_stride": self.output_stride, "steps": self.steps}
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class LongRangeRefinement(keras.layers.Layer):
+    """Keras wrapper of `refine_long_offsets` (Eq. 5): call(long [B,h,w,K,2], short [B,h,w,K,2])."""
+
+    def __init__(self, output_stride, self_steps=2, short_steps=2, **kwargs):
+        super().__init__(**kwargs)
+        self.output_stride = output_stride
+        self.self_steps = self_steps
+        self.short_steps = short_steps
+
+    def call(self, long, short):
+        return refine_long_offsets(long, short, self.output_stride, self.self_steps, self.short_steps)
+
+    def get_config(self):
+        return {**super().get_config(), "output_stride": self.output_stride,
+                "self_steps": self.self_steps, "short_steps": self.short_steps}

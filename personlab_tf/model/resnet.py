@@ -1,0 +1,134 @@
+"""Atrous ResNet v1 backbones (bottleneck blocks) with frozen batch norm.
+
+Layer names and topology follow `keras.applications.resnet` (v1: the stride sits on the first 1x1 conv
+of a stage, convolutions have biases, batch norm epsilon 1.001e-5), so the ImageNet weights of the Keras
+ResNet-50/101/152 `.h5` files load by layer name from a local path (`load_backbone_weights`).
+
+Atrous convolution (DeepLab): for an output stride of 16 or 8, the stride 2 of the last one or two stages
+is replaced by stride 1 and the 3x3 convolutions of those stages are dilated by 2 (then 4), which keeps
+every weight shape and so the parameter count (ResNet-101 without top: 42,658,176).
+
+Grid convention: feature cell (i, j) is the input pixel (x, y) = (os j, os i) for any input size S (the
+padding of the stem and the 1x1 stride-2 convolutions keep the grids corner-aligned); the output has
+floor((S - 1) / os) + 1 cells per side, i.e. (S - 1) / os + 1 when S = n os + 1.
+
+Batch norm is frozen: the layers are non-trainable, which in Keras 3 also makes them run in inference
+mode (moving statistics) under `training=True`. Setting `trainable = True` on an enclosing model
+unfreezes them again; do not.
+"""
+
+import dataclasses
+import math
+
+import h5py
+import keras
+import tensorflow as tf
+
+BN_EPSILON = 1.001e-5
+OUTPUT_STRIDES = (8, 16, 32)
+# Caffe preprocessing of keras.applications.resnet: BGR channel order, ImageNet mean subtracted.
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetSpec:
+    """Depth and width of a ResNet v1: blocks and bottleneck widths of stages conv2..conv5."""
+
+    blocks: tuple
+    filters: tuple = (64, 128, 256, 512)
+    stem_filters: int = 64
+
+
+BACKBONES = {
+    "resnet50": ResNetSpec(blocks=(3, 4, 6, 3)),
+    "resnet101": ResNetSpec(blocks=(3, 4, 23, 3)),
+    "resnet152": ResNetSpec(blocks=(3, 8, 36, 3)),
+    # Narrow and shallow, for tests and demos on CPU.
+    "resnet_tiny": ResNetSpec(blocks=(1, 1, 2, 1), filters=(8, 16, 32, 64), stem_filters=16),
+}
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class CaffePreprocessing(keras.layers.Layer):
+    """RGB [0, 255] (uint8 or float) -> float32 BGR minus the ImageNet mean, as keras.applications.resnet."""
+
+    def call(self, images):
+        images = tf.cast(images, tf.float32)
+        return images[..., ::-1] - tf.constant(IMAGENET_BGR_MEAN, tf.float32)
+
+
+def _conv_bn(x, filters, kernel_size, name, strides=1, dilation_rate=1, padding="valid", relu=True):
+    """Conv2D (with bias) -> frozen BatchNorm [-> ReLU], named `{name}_conv`, `{name}_bn`, `{name}_relu`."""
+    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate,
+                            name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, trainable=False, name=f"{name}_bn")(x)
+    return keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+
+
+def _bottleneck(x, filters, name, stride, dilation_rate, projection):
+    """Bottleneck block v1: 1x1 (strided) -> 3x3 (dilated) -> 1x1 (4 filters), plus the shortcut."""
+    shortcut = x
+    if projection:
+        shortcut = _conv_bn(x, 4 * filters, 1, f"{name}_0", strides=stride, relu=False)
+    x = _conv_bn(x, filters, 1, f"{name}_1", strides=stride)
+    x = _conv_bn(x, filters, 3, f"{name}_2", dilation_rate=dilation_rate, padding="same")
+    x = _conv_bn(x, 4 * filters, 1, f"{name}_3", relu=False)
+    x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
+    return keras.layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def middle_block(num_blocks):
+    """1-based index of the conv4 block whose output feeds the auxiliary heads (the middle one)."""
+    return math.ceil(num_blocks / 2)
+
+
+def build_resnet(name="resnet101", output_stride=16):
+    """Builds an atrous ResNet v1 backbone without top, randomly initialised.
+
+    Args:
+      name: a key of BACKBONES.
+      output_stride: 8, 16 or 32; input pixels per output cell.
+
+    Returns:
+      A functional `keras.Model` named `name` mapping images [B, H, W, 3] (RGB in [0, 255], uint8 or
+      float) to (features [B, h, w, 4 filters[-1]], middle [B, h', w', 4 filters[2]]): the conv5 output at
+      stride `output_stride` and the output of the middle conv4 block at stride min(16, output_stride).
+    """
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
+    spec = BACKBONES[name]
+    images = keras.Input((None, None, 3), name="image")
+    x = CaffePreprocessing(name="preprocessing")(images)
+    x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = _conv_bn(x, spec.stem_filters, 7, "conv1", strides=2)
+    x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    stride, dilation, middle = 4, 1, None
+    for stage, (blocks, filters) in enumerate(zip(spec.blocks, spec.filters), start=2):
+        block_stride = 1
+        if stage > 2:
+            if stride < output_stride:
+                block_stride, stride = 2, stride * 2
+            else:
+                dilation *= 2
+        for block in range(1, blocks + 1):
+            x = _bottleneck(x, filters, f"conv{stage}_block{block}", stride=block_stride if block == 1 else 1,
+                            dilation_rate=dilation, projection=block == 1)
+            if stage == 4 and block == middle_block(blocks):
+                middle = x
+    return keras.Model(images, (x, middle), name=name)
+
+
+def load_backbone_weights(backbone, path):
+    """Loads Keras-applications ResNet ImageNet weights (legacy `.h5`, with or without top) by layer name.
+
+    Every backbone layer with weights must be in the file (catches a wrong file, which loading by name
+    would otherwise skip silently); layers of the file absent from the backbone (the top) are ignored.
+    """
+    with h5py.File(path, "r") as f:
+        group = f["model_weights"] if "model_weights" in f else f
+        stored = set(group.keys())
+    missing = [layer.name for layer in backbone.layers if layer.weights and layer.name not in stored]
+    if missing:
+        raise ValueError(f"{path} lacks weights for {len(missing)} backbone layers, e.g. {missing[:3]}")
+    backbone.load_weights(path, by_name=True)

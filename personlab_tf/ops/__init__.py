@@ -1,0 +1,1 @@
+"""Differentiable TF ops shared by the model and the decoder."""

@@ -1,0 +1,103 @@
+"""Training callbacks: stop at a step, progress line with ETA, TensorBoard scalars and images."""
+
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from personlab_tf import keys
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops training once the optimizer's step counter reaches `num_steps`."""
+
+    def __init__(self, num_steps):
+        super().__init__()
+        self.num_steps = num_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.num_steps:
+            self.model.stop_training = True
+
+
+class Progress(keras.callbacks.Callback):
+    """After the first step and every `every` steps: the step, the loss terms (means since the last
+    checkpoint interval began), steps/s and the estimated time left.
+
+    Also writes the loss terms, the learning rate and steps/s as TensorBoard scalars when `writer` is given.
+    """
+
+    def __init__(self, num_steps, every, writer=None, stream=sys.stdout):
+        super().__init__()
+        self.num_steps, self.every, self.writer, self.stream = num_steps, every, writer, stream
+        self._last_time = self._last_step = None
+
+    def on_train_begin(self, logs=None):
+        self._last_time, self._last_step = time.perf_counter(), self._step()
+        self._first_step = self._last_step
+
+    def _step(self):
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._step()
+        if step % self.every and step < self.num_steps and step != self._first_step + 1:
+            return
+        now = time.perf_counter()
+        rate = (step - self._last_step) / max(now - self._last_time, 1e-9)
+        self._last_time, self._last_step = now, step
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        eta = (self.num_steps - step) / rate if rate > 0 else float("inf")
+        terms = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if not k.startswith(keys.AUXILIARY_PREFIX[:-1]))
+        print(f"step {step}/{self.num_steps} {terms} {rate:.2f} steps/s ETA {format_seconds(eta)}",
+              file=self.stream, flush=True)
+        if self.writer is not None:
+            learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            with self.writer.as_default(step=step):
+                for key, value in logs.items():
+                    tf.summary.scalar(f"loss/{key}", value)
+                tf.summary.scalar("learning_rate", learning_rate)
+                tf.summary.scalar("steps_per_second", rate)
+
+
+def format_seconds(seconds):
+    """'1h02m03s' style duration; '?' when unknown."""
+    if not np.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def overlay_predictions(images, heatmap_logits, segmentation_logits):
+    """Images [B, H, W, 3] uint8 with the max-over-keypoints heatmap (red) and segmentation (green).
+
+    The maps [B, h, w, C] (logits) are resized to the image size. Returns float32 in [0, 1].
+    """
+    size = tf.shape(images)[1:3]
+    heat = tf.image.resize(tf.reduce_max(tf.sigmoid(heatmap_logits), -1, keepdims=True), size)
+    seg = tf.image.resize(tf.sigmoid(segmentation_logits), size)
+    base = tf.cast(images, tf.float32) / 255.0
+    colour = tf.concat([heat, seg, tf.zeros_like(heat)], axis=-1)
+    alpha = tf.maximum(heat, seg) * 0.6
+    return base * (1.0 - alpha) + colour * alpha
+
+
+class ImageSummaries(keras.callbacks.Callback):
+    """Every `every` steps: TensorBoard images of a fixed batch with the predicted heatmaps and segmentation."""
+
+    def __init__(self, images, every, writer, max_outputs=2):
+        super().__init__()
+        self.images, self.every, self.writer, self.max_outputs = images, every, writer, max_outputs
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.every:
+            return
+        outputs = self.model(self.images, training=False)
+        picture = overlay_predictions(self.images, outputs[keys.HEATMAP_LOGITS], outputs[keys.SEGMENTATION_LOGITS])
+        with self.writer.as_default(step=step):
+            tf.summary.image("predictions", picture, max_outputs=self.max_outputs)

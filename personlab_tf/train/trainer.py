@@ -1,0 +1,89 @@
+"""The training job: strategy, data, model, optimizer, checkpoints with resume, summaries (paper §4.1)."""
+
+import math
+import os
+
+import gin
+import keras
+import tensorflow as tf
+
+from personlab_tf.data import pipeline
+from personlab_tf.model import personlab
+from personlab_tf.train import callbacks as callbacks_lib
+from personlab_tf.train import checkpoints, strategy as strategy_lib
+
+OPERATIVE_CONFIG = "operative_config.gin"
+
+gin.external_configurable(keras.optimizers.schedules.PiecewiseConstantDecay, module="schedules")
+gin.external_configurable(keras.optimizers.schedules.CosineDecay, module="schedules")
+
+
+def distributed_dataset_options(dataset):
+    """Shards by element across workers: every worker reads all files in the same order (same seed)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+@gin.configurable(denylist=["model_dir"])
+def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch_size=8, strategy="mirrored",
+          steps_per_checkpoint=1000, log_every=100, image_summary_every=1000, seed=0, deterministic=False,
+          logical_cpus=0):
+    """Trains PersonLab, resuming from the newest checkpoint in `model_dir`.
+
+    Args:
+      model_dir: checkpoints, TensorBoard events (`train/`) and the operative gin config go here.
+      train_files: glob of training TFRecord shards.
+      num_steps: total optimizer steps (the paper: 1M).
+      global_batch_size: images per step over all replicas (the paper: 8, one per GPU).
+      strategy: "mirrored", "multi_worker_mirrored" or "one_device" (strategy.make_strategy).
+      steps_per_checkpoint: checkpoint interval; also Keras' epoch length.
+      log_every: steps between progress lines and scalar summaries.
+      image_summary_every: steps between image summaries (0: none).
+      seed: seed of data order and augmentation (shared by all workers).
+      deterministic: reproducible input order (slower).
+      logical_cpus: if > 0, split the CPU into that many logical devices first, so that "mirrored"
+        runs that many replicas on a machine without GPUs (tests of multi-replica training).
+
+    Returns:
+      dict of the last logged loss terms (global values); {} if training had already finished.
+    """
+    if logical_cpus:
+        strategy_lib.split_cpu(logical_cpus)
+    distribution = strategy_lib.make_strategy(strategy)
+    os.makedirs(model_dir, exist_ok=True)
+    dataset = pipeline.build_dataset(train_files, global_batch_size, training=True, seed=seed,
+                                     deterministic=deterministic)
+    dataset = distributed_dataset_options(dataset)
+    with distribution.scope():
+        model = personlab.build_model()
+        optimizer = personlab.build_optimizer()
+        model.compile(optimizer=optimizer)
+        checkpoint = checkpoints.build_checkpoint(model, optimizer)
+        restored = checkpoints.restore_latest(checkpoint, model_dir)
+    start = int(optimizer.iterations.numpy())
+    print(f"training {model.backbone_name} on {distribution.num_replicas_in_sync} replicas, "
+          f"global batch {global_batch_size}", flush=True)
+    if restored:
+        print(f"resuming from {restored} at step {start}", flush=True)
+    if strategy_lib.is_chief():
+        with open(os.path.join(model_dir, OPERATIVE_CONFIG), "w") as f:
+            f.write(gin.operative_config_str())
+    if start >= num_steps:
+        print(f"training already finished: step {start} >= num_steps {num_steps}", flush=True)
+        return {}
+    steps_per_epoch = min(steps_per_checkpoint, num_steps)
+    writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        callbacks_lib.StopAtStep(num_steps),
+        checkpoints.CheckpointEvery(checkpoint, model_dir),
+        callbacks_lib.Progress(num_steps, log_every, writer if strategy_lib.is_chief() else None),
+    ]
+    if image_summary_every and strategy_lib.is_chief():
+        images = next(iter(dataset))[0]["image"][:2]
+        callbacks.append(callbacks_lib.ImageSummaries(images, image_summary_every, writer))
+    history = model.fit(dataset, epochs=math.ceil(num_steps / steps_per_epoch), initial_epoch=start // steps_per_epoch,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0)
+    writer.flush()
+    return {k: float(v[-1]) for k, v in history.history.items()}

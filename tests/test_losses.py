@@ -1,0 +1,118 @@
+"""Tests of personlab_tf.losses against values computed by hand from the formulas."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
+from personlab_tf.losses import (LOSS_KEYS, heatmap_loss, long_offset_loss, mid_offset_loss, personlab_losses,
+                                 segmentation_loss, short_offset_loss)
+
+K, E = NUM_KEYPOINTS, NUM_EDGES
+
+
+def _logistic(z, t):
+    return np.log1p(np.exp(-z)) if t else np.log1p(np.exp(z))
+
+
+def test_heatmap_loss_hand_values():
+    logits = tf.constant([[[[0.0], [2.0]], [[-1.0], [3.0]]]])       # [1, 2, 2, 1]
+    labels = tf.constant([[[[1.0], [1.0]], [[0.0], [0.0]]]])
+    weights = tf.constant([[[[1.0], [1.0]], [[1.0], [0.0]]]])       # last position excluded
+    expected = (_logistic(0, 1) + _logistic(2, 1) + _logistic(-1, 0)) / 3
+    np.testing.assert_allclose(heatmap_loss(logits, labels, weights), expected, rtol=1e-6)
+    np.testing.assert_allclose(segmentation_loss(logits, labels, weights), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss", [short_offset_loss, mid_offset_loss, long_offset_loss])
+def test_offset_loss_hand_values(loss):
+    # Three positions: errors (3, -4) and (0, -1), the third (huge) has weight 0.
+    offsets = tf.constant([[[[[3.0, -4.0]], [[1.0, 1.0]], [[500.0, 0.0]]]]])   # [1, 1, 3, 1, 2]
+    targets = tf.constant([[[[[0.0, 0.0]], [[1.0, 2.0]], [[0.0, 0.0]]]]])
+    weights = tf.constant([[[[1.0], [1.0], [0.0]]]])                          # [1, 1, 3, 1]
+    np.testing.assert_allclose(loss(offsets, targets, weights), ((3 + 4) + (0 + 1)) / 2 / 32, rtol=1e-6)
+
+
+def test_weights_are_not_just_masks():
+    logits = tf.constant([[[[0.0], [2.0]]]])
+    labels = tf.constant([[[[1.0], [1.0]]]])
+    weights = tf.constant([[[[3.0], [1.0]]]])
+    expected = (3 * _logistic(0, 1) + _logistic(2, 1)) / 4
+    np.testing.assert_allclose(heatmap_loss(logits, labels, weights), expected, rtol=1e-6)
+
+
+def _targets(h, w, batch=1):
+    zeros = np.zeros
+    return {
+        keys.HEATMAPS: zeros([batch, h, w, K]), keys.HEATMAP_WEIGHTS: zeros([batch, h, w, K]),
+        keys.SHORT_OFFSETS: zeros([batch, h, w, K, 2]), keys.SHORT_WEIGHTS: zeros([batch, h, w, K]),
+        keys.MID_OFFSETS: zeros([batch, h, w, E, 2]), keys.MID_WEIGHTS: zeros([batch, h, w, E]),
+        keys.SEGMENTATION: zeros([batch, h, w, 1]), keys.SEGMENTATION_WEIGHTS: zeros([batch, h, w, 1]),
+        keys.LONG_OFFSETS: zeros([batch, h, w, K, 2]), keys.LONG_WEIGHTS: zeros([batch, h, w, K]),
+    }
+
+
+def _predictions(h, w, prefix="", batch=1):
+    zeros = np.zeros
+    return {prefix + keys.HEATMAP_LOGITS: zeros([batch, h, w, K]),
+            prefix + keys.SEGMENTATION_LOGITS: zeros([batch, h, w, 1]),
+            prefix + keys.SHORT_OFFSETS: zeros([batch, h, w, K, 2]),
+            prefix + keys.MID_OFFSETS: zeros([batch, h, w, E, 2]),
+            prefix + keys.LONG_OFFSETS: zeros([batch, h, w, K, 2])}
+
+
+def _as_tensors(d):
+    return {k: tf.constant(v, tf.float32) for k, v in d.items()}
+
+
+def test_personlab_losses_upsample_and_weight_by_hand():
+    # Predictions at output stride 16 on a 2x2 grid, targets at stride 8 on 3x3 (input 17 x 17 pixels).
+    predictions = _predictions(2, 2)
+    predictions[keys.HEATMAP_LOGITS][0, :, :, 4] = [[0.0, 2.0], [4.0, 6.0]]   # centre upsampled: 3
+    predictions[keys.SEGMENTATION_LOGITS][0, 0, :, 0] = [-2.0, 2.0]           # (0, 1) upsampled: 0
+    predictions[keys.SHORT_OFFSETS][0, :, 0, 2] = [[8.0, 0.0], [0.0, 8.0]]     # (1, 0) upsampled: (4, 4)
+    predictions[keys.MID_OFFSETS][0, 0, 0, 7] = [32.0, 64.0]                    # (0, 0): no interpolation
+    predictions[keys.LONG_OFFSETS][0, 1, 1, 16] = [-16.0, 0.0]                  # (2, 1) upsampled: (-8, 0)
+    targets = _targets(3, 3)
+    targets[keys.HEATMAPS][0, 1, 1, 4] = 1.0
+    targets[keys.HEATMAP_WEIGHTS][0, 1, 1, 4] = 1.0
+    targets[keys.HEATMAP_WEIGHTS][0, 0, 0, 4] = 1.0                            # logit 0, label 0
+    targets[keys.SEGMENTATION_WEIGHTS][0, 0, 1, 0] = 1.0                       # logit 0, label 0
+    targets[keys.SHORT_OFFSETS][0, 1, 0, 2] = [4.0, 0.0]
+    targets[keys.SHORT_WEIGHTS][0, 1, 0, 2] = 1.0                              # error (0, 4)
+    targets[keys.MID_WEIGHTS][0, 0, 0, 7] = 1.0                                # error (32, 64)
+    targets[keys.LONG_WEIGHTS][0, 2, 1, 16] = 1.0                              # error (-8, 0)
+    losses = personlab_losses(_as_tensors(predictions), _as_tensors(targets))
+    expected = {keys.HEATMAP_LOSS: (_logistic(3, 1) + _logistic(0, 0)) / 2,
+                keys.SEGMENTATION_LOSS: _logistic(0, 0),
+                keys.SHORT_LOSS: 4 / 32, keys.MID_LOSS: 96 / 32, keys.LONG_LOSS: 8 / 32}
+    expected[keys.TOTAL_LOSS] = sum(w * expected[k] for w, k in zip((4, 2, 1, 0.25, 0.125), LOSS_KEYS))
+    assert set(losses) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(losses[key], value, rtol=1e-5, err_msg=key)
+
+
+def test_auxiliary_terms_and_weighting():
+    predictions = {**_predictions(3, 3), **_predictions(3, 3, keys.AUXILIARY_PREFIX)}
+    predictions[keys.AUXILIARY_PREFIX + keys.SHORT_OFFSETS][..., 0] = 16.0   # error 16 px in x everywhere
+    targets = _targets(3, 3)
+    targets[keys.SHORT_WEIGHTS][:] = 1.0
+    targets[keys.HEATMAP_WEIGHTS][:] = 1.0                                     # log 2 for main and auxiliary
+    losses = personlab_losses(_as_tensors(predictions), _as_tensors(targets), loss_weights=(4, 2, 1, 0.25, 0.125),
+                              auxiliary_weight=0.5)
+    np.testing.assert_allclose(losses[keys.SHORT_LOSS], 0.0)
+    np.testing.assert_allclose(losses[keys.AUXILIARY_PREFIX + keys.SHORT_LOSS], 0.5)
+    np.testing.assert_allclose(losses[keys.AUXILIARY_PREFIX + keys.HEATMAP_LOSS], np.log(2), rtol=1e-6)
+    np.testing.assert_allclose(losses[keys.TOTAL_LOSS], 4 * np.log(2) + 0.5 * (4 * np.log(2) + 0.5), rtol=1e-6)
+
+
+def test_empty_valid_set_gives_zero_and_finite_gradients():
+    predictions = {k: tf.Variable(v, dtype=tf.float32) for k, v in _predictions(2, 2).items()}
+    targets = _as_tensors(_targets(3, 3))                                        # all weights 0
+    with tf.GradientTape() as tape:
+        losses = personlab_losses(predictions, targets)
+    for key, value in losses.items():
+        assert value.numpy() == 0.0, key
+    for grad in tape.gradient(losses[keys.TOTAL_LOSS], list(predictions.values())):
+        assert grad is not None and np.all(np.isfinite(grad.numpy()))

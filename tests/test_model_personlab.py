@@ -1,0 +1,131 @@
+"""Tests of the PersonLab Keras model on the tiny backbone: outputs, config, gradients, fit."""
+
+import gin
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
+from personlab_tf.losses import LOSS_KEYS
+from personlab_tf.model.personlab import (PREDICTION_KEYS, PersonLabModel, _images_and_targets, build_model,
+                                         build_optimizer)
+
+K, E = NUM_KEYPOINTS, NUM_EDGES
+
+
+def _images(batch=1, size=65, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (batch, size, size, 3)).astype(np.uint8)
+
+
+def random_targets(batch, cells, seed=0):
+    """Random batched targets on a cells x cells target grid (heatmaps/segmentation in {0, 1})."""
+    rng = np.random.default_rng(seed)
+
+    def binary(*shape):
+        return (rng.uniform(size=(batch, cells, cells) + shape) < 0.3).astype(np.float32)
+
+    def offsets(n):
+        return rng.uniform(-32, 32, (batch, cells, cells, n, 2)).astype(np.float32)
+
+    return {keys.HEATMAPS: binary(K), keys.HEATMAP_WEIGHTS: np.ones((batch, cells, cells, K), np.float32),
+            keys.SHORT_OFFSETS: offsets(K), keys.SHORT_WEIGHTS: binary(K),
+            keys.MID_OFFSETS: offsets(E), keys.MID_WEIGHTS: binary(E),
+            keys.SEGMENTATION: binary(1), keys.SEGMENTATION_WEIGHTS: np.ones((batch, cells, cells, 1), np.float32),
+            keys.LONG_OFFSETS: offsets(K), keys.LONG_WEIGHTS: binary(K)}
+
+
+@pytest.mark.parametrize("output_stride", [8, 16, 32])
+def test_output_shapes(output_stride):
+    model = build_model("resnet_tiny", output_stride)
+    outputs = model(_images(2, 129))
+    h = 128 // output_stride + 1
+    ha = 128 // min(16, output_stride) + 1
+    expected = {keys.HEATMAP_LOGITS: (2, h, h, K), keys.SEGMENTATION_LOGITS: (2, h, h, 1),
+                keys.SHORT_OFFSETS: (2, h, h, K, 2), keys.MID_OFFSETS: (2, h, h, E, 2),
+                keys.LONG_OFFSETS: (2, h, h, K, 2)}
+    expected.update({keys.AUXILIARY_PREFIX + k: (2, ha, ha) + v[3:] for k, v in expected.items()})
+    assert {k: tuple(v.shape) for k, v in outputs.items()} == expected
+
+
+def test_inference_model_drops_auxiliary_heads_and_shares_weights():
+    model = build_model("resnet_tiny", 16)
+    inference = model.inference_model()
+    images = _images()
+    outputs, inference_outputs = model(images), inference(images)
+    assert set(inference_outputs) == set(PREDICTION_KEYS)
+    for key in PREDICTION_KEYS:
+        np.testing.assert_allclose(inference_outputs[key], outputs[key], rtol=1e-5, atol=1e-5)
+    assert set(build_model("resnet_tiny", 16, auxiliary_heads=False)(images)) == set(PREDICTION_KEYS)
+
+
+def test_config_round_trip():
+    model = build_model("resnet_tiny", 8, refine_mid_steps=1, refine_long_steps=(0, 2), loss_weights=(1, 1, 1, 1, 1))
+    clone = PersonLabModel.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    clone.set_weights(model.get_weights())
+    images = _images()
+    for key, value in model(images).items():
+        np.testing.assert_allclose(clone(images)[key], value, rtol=1e-5, atol=1e-5)
+
+
+def test_refinement_is_in_the_graph():
+    images = _images()
+    refined = build_model("resnet_tiny", 16)
+    raw = build_model("resnet_tiny", 16, refine_mid_steps=0, refine_long_steps=(0, 0))
+    raw.set_weights(refined.get_weights())
+    raw_outputs, refined_outputs = raw(images), refined(images)
+    np.testing.assert_allclose(raw_outputs[keys.SHORT_OFFSETS], refined_outputs[keys.SHORT_OFFSETS], atol=1e-5)
+    for key in (keys.MID_OFFSETS, keys.LONG_OFFSETS):
+        assert np.abs(raw_outputs[key] - refined_outputs[key]).max() > 1e-3, key
+
+
+def test_gradients_reach_both_offset_branches():
+    model = build_model("resnet_tiny", 16)
+    heads = {name: model.get_layer(f"{name}_head").kernel
+             for name in (keys.SHORT_OFFSETS, keys.MID_OFFSETS, keys.LONG_OFFSETS)}
+    images = _images()
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = model(images, training=True)
+        mid = tf.reduce_sum(outputs[keys.MID_OFFSETS] * tf.random.normal(tf.shape(outputs[keys.MID_OFFSETS])))
+        long = tf.reduce_sum(outputs[keys.LONG_OFFSETS] * tf.random.normal(tf.shape(outputs[keys.LONG_OFFSETS])))
+    for loss, branch in ((mid, keys.MID_OFFSETS), (long, keys.LONG_OFFSETS)):
+        for name in (branch, keys.SHORT_OFFSETS):
+            grad = tape.gradient(loss, heads[name])
+            assert grad is not None and np.abs(grad.numpy()).max() > 0, (branch, name)
+
+
+def test_gin_configures_the_builders():
+    with gin.unlock_config():
+        gin.parse_config("build_model.backbone = 'resnet_tiny'\nbuild_model.output_stride = 32\n"
+                         "build_optimizer.learning_rate = 0.5")
+    try:
+        assert build_model().get_config()["output_stride"] == 32
+        optimizer = build_optimizer()
+        assert optimizer.use_ema and float(optimizer.momentum) == pytest.approx(0.9)
+        assert float(optimizer.learning_rate) == pytest.approx(0.5)
+    finally:
+        gin.clear_config()
+
+
+def test_batches_as_pairs_or_dicts():
+    images, targets = _images(1), random_targets(1, 9)
+    for data in ((images, targets), ({keys.IMAGE: images}, targets), {keys.IMAGE: images, **targets}):
+        split_images, split_targets = _images_and_targets(data)
+        assert split_images is images and split_targets[keys.HEATMAPS] is targets[keys.HEATMAPS]
+
+
+@pytest.mark.slow
+def test_fit_decreases_the_loss():
+    keras.utils.set_random_seed(0)
+    model = build_model("resnet_tiny", 16)
+    model.compile(optimizer=build_optimizer(), jit_compile=False)
+    dataset = tf.data.Dataset.from_tensors({keys.IMAGE: _images(2), **random_targets(2, 9)}).repeat()
+    history = model.fit(dataset, epochs=5, steps_per_epoch=1, shuffle=False, verbose=0).history
+    expected_keys = set(LOSS_KEYS) | {keys.AUXILIARY_PREFIX + k for k in LOSS_KEYS} | {keys.TOTAL_LOSS}
+    assert set(history) == expected_keys
+    losses = history[keys.TOTAL_LOSS]
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+    evaluation = model.evaluate(dataset, steps=1, verbose=0, return_dict=True)
+    assert set(evaluation) == expected_keys and np.isfinite(evaluation[keys.TOTAL_LOSS])

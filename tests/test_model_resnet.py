@@ -1,0 +1,116 @@
+"""Tests of the atrous ResNet backbones: parameter counts, grids, frozen batch norm, weight loading."""
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from personlab_tf.model.resnet import OUTPUT_STRIDES, build_resnet, load_backbone_weights
+
+# Published parameter counts of keras.applications ResNet-101/152 with include_top=False.
+PUBLISHED_PARAMS = {"resnet101": 42_658_176, "resnet152": 58_370_944}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
+@pytest.mark.parametrize("output_stride", OUTPUT_STRIDES)
+def test_parameter_count(name, output_stride):
+    assert build_resnet(name, output_stride).count_params() == PUBLISHED_PARAMS[name]
+
+
+@pytest.mark.slow
+def test_same_layers_as_keras_applications():
+    """Same weighted layers, names, order and shapes as keras.applications.ResNet101: its .h5 loads."""
+    def weighted(model):
+        return [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in model.layers if layer.weights]
+
+    reference = keras.applications.ResNet101(weights=None, include_top=False)
+    assert weighted(build_resnet("resnet101", 8)) == weighted(reference)
+
+
+@pytest.mark.parametrize("output_stride", OUTPUT_STRIDES)
+@pytest.mark.parametrize("size", [(129, 65), (100, 37)])
+def test_output_sizes(output_stride, size):
+    features, middle = build_resnet("resnet_tiny", output_stride)(tf.zeros((1,) + size + (3,)))
+    cells = [(s - 1) // output_stride + 1 for s in size]
+    assert features.shape == (1, *cells, 256)
+    middle_stride = min(16, output_stride)
+    assert middle.shape == (1, *[(s - 1) // middle_stride + 1 for s in size], 128)
+
+
+def _symmetrise(model):
+    """Makes every conv kernel left-right symmetric (the network then commutes with a horizontal flip)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel = layer.kernel.numpy()
+            layer.kernel.assign((kernel + kernel[:, ::-1]) / 2)
+
+
+@pytest.mark.parametrize("output_stride", OUTPUT_STRIDES)
+def test_grids_are_corner_aligned(output_stride):
+    """Cell (i, j) is input pixel (os j, os i): on an input of n os + 1 pixels a horizontal flip of the
+    input flips the features exactly (cell j <-> n - j), which fails for any other alignment."""
+    model = build_resnet("resnet_tiny", output_stride)
+    _symmetrise(model)
+    images = tf.random.uniform([1, 65, 129, 3], 0, 255, seed=1)
+    features, middle = model(images)
+    flipped_features, flipped_middle = model(images[:, :, ::-1])
+    np.testing.assert_allclose(flipped_features[:, :, ::-1], features, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(flipped_middle[:, :, ::-1], middle, rtol=1e-4, atol=1e-4)
+
+
+def test_batch_norm_is_frozen():
+    model = build_resnet("resnet_tiny", 16)
+    batch_norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert batch_norms and all(not layer.trainable and not layer.trainable_weights for layer in batch_norms)
+    rng = np.random.default_rng(0)
+    for layer in batch_norms:  # statistics far from the batch ones
+        layer.moving_mean.assign(rng.normal(size=layer.moving_mean.shape))
+        layer.moving_variance.assign(rng.uniform(0.5, 2, size=layer.moving_variance.shape))
+    images = tf.random.uniform([2, 65, 65, 3], 0, 255, seed=2)
+    for train, infer in zip(model(images, training=True), model(images, training=False)):
+        np.testing.assert_allclose(train, infer, rtol=1e-5, atol=1e-5)
+
+
+def test_preprocessing_accepts_uint8():
+    model = build_resnet("resnet_tiny", 32)
+    images = np.random.default_rng(0).integers(0, 256, (1, 65, 65, 3)).astype(np.uint8)
+    np.testing.assert_allclose(model(images)[0], model(images.astype(np.float32))[0], rtol=1e-5, atol=1e-5)
+
+
+def _write_applications_h5(model, path, extra_layer=None):
+    """Writes `model`'s weights in the legacy Keras layout of the keras.applications `.h5` files."""
+    layers = [(layer.name, [(w.name, np.asarray(w)) for w in layer.weights]) for layer in model.layers]
+    if extra_layer:
+        layers.append(extra_layer)
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [name.encode() for name, _ in layers]
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.2.4"
+        for name, weights in layers:
+            group = f.create_group(name)
+            names = [f"{name}/{weight_name}:0" for weight_name, _ in weights]
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for n, (_, value) in zip(names, weights):
+                group.create_dataset(n, data=value)
+
+
+def test_load_applications_weights_by_name(tmp_path):
+    source = build_resnet("resnet_tiny", 32)
+    for weight in source.weights:
+        weight.assign(np.random.default_rng(len(weight.path)).normal(size=weight.shape))
+    path = str(tmp_path / "resnet_tiny_notop.h5")
+    top = ("predictions", [("kernel", np.zeros([256, 10])), ("bias", np.zeros([10]))])  # ignored
+    _write_applications_h5(source, path, extra_layer=top)
+    target = build_resnet("resnet_tiny", 8)  # another stride, same weights
+    load_backbone_weights(target, path)
+    for a, b in zip(source.weights, target.weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_load_rejects_a_file_of_another_network(tmp_path):
+    path = str(tmp_path / "other.h5")
+    _write_applications_h5(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")]), path)
+    with pytest.raises(ValueError, match="lacks weights"):
+        load_backbone_weights(build_resnet("resnet_tiny", 16), path)
