@@ -51,7 +51,8 @@ TREE_EDGES = (
 DIRECTED_EDGES = TREE_EDGES + tuple((child, parent) for parent, child in TREE_EDGES)
 NUM_EDGES = len(DIRECTED_EDGES)
 
-# COCO OKS per-keypoint constants kappa_k (the "sigmas" of the COCO evaluation).
+# The COCO evaluation's per-keypoint sigmas. COCO's OKS uses kappa_k = 2 sigma_k:
+# OKS = mean_k exp(-d_k^2 / (2 s^2 kappa_k^2)) (pycocotools: vars = (2 sigma)^2); Eq. 3 uses the same kappa.
 OKS_SIGMAS = tuple(
     s / 10.0
     for s in (0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62,

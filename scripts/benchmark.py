@@ -3,6 +3,8 @@
 Modes:
   targets  median milliseconds per training sample (decode + augment + targets) for synthetic
            images with 1, 5, 15 and 30 people, crop 801 x 801, target stride 8.
+  train    training steps/s of gin/smoke.gin and of ResNet-101 at 801 x 801, output stride 16, batch 1,
+           and the fraction of step time spent waiting for the input pipeline.
 """
 
 import json
@@ -12,12 +14,14 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+import gin
 import tensorflow as tf
 from absl import app, flags
 
-from personlab_tf import keys
+from personlab_tf import config, keys
 from personlab_tf.data import pipeline, synthetic, writer
+from personlab_tf.model import personlab
+from personlab_tf.train import trainer  # noqa: F401  (registers train with gin)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("repeats", 30, "Timed runs per setting (the median is reported).")
@@ -26,8 +30,10 @@ flags.DEFINE_integer("crop_size", 801, "targets: crop side in pixels.")
 flags.DEFINE_integer("target_stride", 8, "targets: target stride.")
 flags.DEFINE_integer("image_height", 480, "targets: synthetic image height.")
 flags.DEFINE_integer("image_width", 640, "targets: synthetic image width.")
+flags.DEFINE_integer("train_steps", 10, "train: timed steps per configuration (after 3 warm-up steps).")
+flags.DEFINE_integer("train_images", 16, "train: synthetic images in the benchmark's training records.")
 
-MODES = ("targets",)
+MODES = ("targets", "train")
 
 
 def median_ms(function, repeats, warmup=3):
@@ -70,10 +76,63 @@ def benchmark_targets():
     return {"targets_ms": results}
 
 
+def synthetic_train_records(directory, num_images):
+    """Writes a synthetic training set of `num_images` 640x480 images as TFRecords; returns their glob."""
+    data = os.path.join(directory, "synthetic")
+    synthetic.generate_dataset(data, num_images, seed=0, min_side=480, max_side=640)
+    prefix = os.path.join(directory, "records")
+    writer.convert(os.path.join(data, synthetic.ANNOTATIONS_FILE), os.path.join(data, synthetic.IMAGES_DIR),
+                   prefix, num_shards=2)
+    return prefix + "-*"
+
+
+def time_training(records, gin_file, bindings, num_steps, warmup=3):
+    """Steps/s (median) and input-wait fraction of the training step of a gin configuration.
+
+    Each step: wait for the next batch from the prefetching pipeline, then run one compiled training
+    step on one device. The wait fraction is total wait / total step time over the timed steps.
+    """
+    gin.clear_config()
+    config.parse_gin([gin_file], [f"TRAIN_FILES = '{records}'"] + bindings)
+    batch_size = gin.query_parameter("train.global_batch_size")
+    dataset = pipeline.build_dataset(records, batch_size, training=True, seed=0)
+    model = personlab.build_model()
+    model.compile(optimizer=personlab.build_optimizer())
+    step = tf.function(model.train_step)
+    iterator = iter(dataset)
+    waits, totals = [], []
+    for index in range(warmup + num_steps):
+        start = time.perf_counter()
+        batch = next(iterator)
+        fetched = time.perf_counter()
+        float(step(batch)[keys.TOTAL_LOSS])
+        if index >= warmup:
+            waits.append(fetched - start)
+            totals.append(time.perf_counter() - start)
+    gin.clear_config()
+    return {"steps_per_s": round(1.0 / statistics.median(totals), 3),
+            "input_wait_fraction": round(sum(waits) / sum(totals), 4), "batch_size": batch_size}
+
+
+def benchmark_train():
+    """gin/smoke.gin as shipped, and ResNet-101 at 801 x 801 with output stride 16 and batch 1."""
+    gin_dir = config.GIN_DIR
+    with tempfile.TemporaryDirectory() as directory:
+        records = synthetic_train_records(directory, FLAGS.train_images)
+        results = {
+            "smoke": time_training(records, str(gin_dir / "smoke.gin"), [], FLAGS.train_steps),
+            "resnet101_801_os16": time_training(records, str(gin_dir / "personlab_resnet101.gin"),
+                                                ["train.global_batch_size = 1"], FLAGS.train_steps),
+        }
+    for name, result in results.items():
+        print(f"{name}: {result}", file=sys.stderr)
+    return {"train": results}
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"usage: benchmark.py {{{'|'.join(MODES)}}} [flags]")
-    summary = {"targets": benchmark_targets}[argv[1]]()
+    summary = {"targets": benchmark_targets, "train": benchmark_train}[argv[1]]()
     print(json.dumps(summary))
 
 
