@@ -1,0 +1,76 @@
+"""Keypoint scores: Expected-OKS (Eq. 3) against a direct numpy evaluation, and the plain h_k(y) variant."""
+
+import math
+
+import numpy as np
+
+from personlab_tf.constants import NUM_KEYPOINTS, OKS_SIGMAS
+from personlab_tf.decode.scoring import (coco_kappas, expected_oks_scores, hough_scores, instance_scores,
+                                         person_areas)
+
+STRIDE = 8
+RADIUS = 32.0
+
+
+def numpy_expected_oks(heatmaps, hough, keypoints, stride, radius, kappas):
+    """Eq. 3 by loops: p_k(y) sum over the disk cells of h / sum(h) * exp(-d^2 / (2 lambda^2 kappa^2))."""
+    height, width, _ = hough.shape
+    scores = np.zeros(keypoints.shape[:2])
+    for j, person in enumerate(keypoints):
+        extent = person.max(axis=0) - person.min(axis=0)
+        area = max(extent[0] * extent[1], 1.0)
+        for k, (x, y) in enumerate(person):
+            mass = weighted = 0.0
+            for i in range(height):
+                for c in range(width):
+                    d2 = (stride * c - x) ** 2 + (stride * i - y) ** 2
+                    if d2 <= radius ** 2:
+                        mass += hough[i, c, k]
+                        weighted += hough[i, c, k] * math.exp(-d2 / (2 * area * kappas[k] ** 2))
+            presence = heatmaps[round(y / stride), round(x / stride), k]  # keypoints on cells in this test
+            scores[j, k] = presence * weighted / mass if mass > 0 else 0.0
+    return scores
+
+
+def test_kappas_are_twice_the_coco_sigmas():
+    np.testing.assert_allclose(coco_kappas(), 2 * np.array(OKS_SIGMAS), rtol=1e-6)
+
+
+def test_expected_oks_equals_a_numpy_evaluation_of_eq3():
+    rng = np.random.default_rng(0)
+    hough = (rng.random([12, 14, NUM_KEYPOINTS]) ** 4).astype(np.float32)
+    heatmaps = rng.random([12, 14, NUM_KEYPOINTS]).astype(np.float32)
+    # Person 0 in the middle, person 1 against the top-left border (its disks are cut by the map edge).
+    cells = np.stack([rng.integers(3, 9, [NUM_KEYPOINTS, 2]), rng.integers(0, 3, [NUM_KEYPOINTS, 2])])
+    keypoints = (cells * STRIDE).astype(np.float32)
+    expected = numpy_expected_oks(heatmaps, hough, keypoints, STRIDE, RADIUS, coco_kappas())
+    scores = expected_oks_scores(heatmaps, hough, keypoints, STRIDE, RADIUS).numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-7)
+    assert 0 < scores.min() and scores.max() <= 1
+
+
+def test_expected_oks_of_a_perfect_peak_is_the_presence_probability():
+    hough = np.zeros([10, 10, NUM_KEYPOINTS], np.float32)
+    heatmaps = np.full([10, 10, NUM_KEYPOINTS], 0.8, np.float32)
+    keypoints = np.stack([np.arange(NUM_KEYPOINTS) % 5 * 16, np.arange(NUM_KEYPOINTS) // 5 * 16], -1)
+    hough[keypoints[:, 1] // 8, keypoints[:, 0] // 8, np.arange(NUM_KEYPOINTS)] = 0.97
+    scores = expected_oks_scores(heatmaps, hough, keypoints[np.newaxis].astype(np.float32), STRIDE).numpy()
+    np.testing.assert_allclose(scores, 0.8, rtol=1e-6)
+    empty = expected_oks_scores(heatmaps, np.zeros_like(hough), keypoints[np.newaxis].astype(np.float32), STRIDE)
+    np.testing.assert_array_equal(empty.numpy(), 0.0)  # no Hough mass in the disk: score 0, not NaN
+
+
+def test_plain_scores_sample_the_hough_map_bilinearly():
+    hough = np.zeros([4, 4, NUM_KEYPOINTS], np.float32)
+    hough[1, 1, :], hough[1, 2, :] = 0.6, 0.2
+    keypoints = np.tile([[[8.0, 8.0]], [[12.0, 8.0]]], [1, NUM_KEYPOINTS, 1]).astype(np.float32)
+    scores = hough_scores(hough, keypoints, STRIDE).numpy()
+    np.testing.assert_allclose(scores[0], 0.6)
+    np.testing.assert_allclose(scores[1], 0.4)      # halfway between 0.6 and 0.2
+    np.testing.assert_allclose(instance_scores(scores).numpy(), [0.6, 0.4])
+
+
+def test_person_areas():
+    keypoints = np.zeros([2, NUM_KEYPOINTS, 2], np.float32)
+    keypoints[0, 3], keypoints[0, 9] = (10, 40), (30, -10)  # with the others at (0, 0): box 30 x 50
+    np.testing.assert_allclose(person_areas(keypoints).numpy(), [1500.0, 1.0])  # all at one point: floor 1
