@@ -1,0 +1,94 @@
+"""Per-image predictions -> COCO results lists (the JSON format of the COCO evaluation server).
+
+Predictions of one image (numpy arrays or eager tensors), as `serving_default` returns them per image
+(DESIGN §6), with M detection slots:
+
+| key | shape, dtype | meaning |
+| --- | --- | --- |
+| `keypoints` | [M, 17, 2] float | (x, y) in original-image pixels, pixel centres at integer coordinates |
+| `keypoint_scores` | [M, 17] float | per-keypoint scores (not used by COCO) |
+| `instance_scores` | [M] float | the person's score, also its mask's score |
+| `num_detections` | [] int, optional | only the first `num_detections` slots are used (padding after) |
+| `masks` | [M, H, W] bool, optional | instance masks at the original image resolution |
+
+COCO keypoints are in the same convention as ours (pixel centres at integer coordinates), so points
+are written unchanged. The visibility of a result keypoint is not used by COCOeval (OKS reads only
+x, y); COCO's results format recommends v = 1, which we write. Coordinates are not rounded.
+"""
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from personlab_tf import constants
+
+# Keys of the prediction dict (the same strings as the decoder's and the serving signature's outputs).
+KEYPOINTS = "keypoints"
+KEYPOINT_SCORES = "keypoint_scores"
+INSTANCE_SCORES = "instance_scores"
+NUM_DETECTIONS = "num_detections"
+MASKS = "masks"
+
+
+def _count(predictions):
+    """The number of used detection slots."""
+    slots = int(np.shape(predictions[INSTANCE_SCORES])[0])
+    if NUM_DETECTIONS in predictions:
+        return min(slots, int(np.asarray(predictions[NUM_DETECTIONS]).reshape(())))
+    return slots
+
+
+def has_masks(predictions):
+    """True if the predictions carry instance masks."""
+    return predictions.get(MASKS) is not None
+
+
+def keypoint_results(image_id, predictions):
+    """COCO keypoint results of one image.
+
+    Args:
+      image_id: COCO image id.
+      predictions: dict described in the module docstring (`masks` not needed).
+
+    Returns:
+      list of {"image_id", "category_id": 1, "keypoints": [x1, y1, 1, ..., x17, y17, 1], "score"},
+      one per detection, in slot order.
+    """
+    count = _count(predictions)
+    points = np.asarray(predictions[KEYPOINTS], np.float64)[:count]
+    scores = np.asarray(predictions[INSTANCE_SCORES], np.float64)[:count]
+    if points.shape != (count, constants.NUM_KEYPOINTS, 2):
+        raise ValueError(f"keypoints must be [M, {constants.NUM_KEYPOINTS}, 2], got {points.shape}")
+    triples = np.concatenate([points, np.ones((count, constants.NUM_KEYPOINTS, 1))], axis=-1)
+    return [{"image_id": int(image_id), "category_id": constants.PERSON_CATEGORY_ID,
+             "keypoints": triples[m].reshape(-1).tolist(), "score": float(scores[m])}
+            for m in range(count)]
+
+
+def encode_masks(masks):
+    """[M, H, W] bool masks -> M compressed COCO RLEs {"size": [H, W], "counts": str} (JSON-ready)."""
+    masks = np.asarray(masks)
+    if masks.ndim != 3:
+        raise ValueError(f"masks must be [M, H, W], got shape {masks.shape}")
+    if masks.shape[0] == 0:
+        return []
+    rles = mask_utils.encode(np.asfortranarray(np.transpose(masks, (1, 2, 0)).astype(np.uint8)))
+    return [{"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in rles]
+
+
+def segmentation_results(image_id, predictions):
+    """COCO segmentation results of one image.
+
+    Args:
+      image_id: COCO image id.
+      predictions: dict described in the module docstring, with `masks` [M, H, W] at the original
+        image resolution.
+
+    Returns:
+      list of {"image_id", "category_id": 1, "segmentation": compressed RLE with str counts, "score"},
+      one per detection. No "bbox" key: COCO's loadRes would then take the box for the area.
+    """
+    count = _count(predictions)
+    scores = np.asarray(predictions[INSTANCE_SCORES], np.float64)[:count]
+    rles = encode_masks(np.asarray(predictions[MASKS])[:count])
+    return [{"image_id": int(image_id), "category_id": constants.PERSON_CATEGORY_ID,
+             "segmentation": rle, "score": float(score)} for rle, score in zip(rles, scores)]

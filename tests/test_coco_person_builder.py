@@ -1,0 +1,165 @@
+"""The tfds builder `coco_person`, built offline from the real samples linked into temporary COCO trees."""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from pycocotools import mask as mask_utils
+
+from personlab_tf.data import synthetic
+from personlab_tf.datasets import coco_person
+from personlab_tf.datasets.coco_person import features, layout
+from personlab_tf.evaluation import ground_truth
+
+import coco_samples
+
+SPLITS = (layout.TRAIN, layout.VALIDATION)
+
+
+@pytest.fixture(scope="module")
+def builder(tmp_path_factory):
+    """The dataset built from both samples (train sample as train, val sample as validation)."""
+    root = tmp_path_factory.mktemp("coco_person")
+    coco_samples.make_sample_tree(root / "coco")
+    return coco_person.prepare(root / "coco", root / "tfds")
+
+
+def _examples(builder, split):
+    """{image id: numpy example} of a split, images left encoded."""
+    dataset = builder.as_dataset(split=split, decoders={features.IMAGE: tfds.decode.SkipDecoding()})
+    return {int(example[features.IMAGE_ID]): example for example in tfds.as_numpy(dataset)}
+
+
+def test_builds_both_splits_offline(builder):
+    assert builder.name == "coco_person"
+    assert set(builder.info.splits) == set(SPLITS)
+    assert builder.info.splits[layout.TRAIN].num_examples == 36
+    assert builder.info.splits[layout.VALIDATION].num_examples == 4
+    assert builder.skipped_splits == {}
+    # Once prepared, evaluate.py can open it by name from the data directory (importing the package
+    # registers the builder).
+    again = tfds.builder("coco_person", data_dir=Path(builder.data_dir).parents[1])
+    assert again.info.splits[layout.VALIDATION].num_examples == 4
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_examples_round_trip(builder, split):
+    """Image bytes, sizes and every person field equal the JSON; masks equal `annToMask`."""
+    original = coco_samples.load_sample(split)
+    coco = coco_samples.coco_object(original)
+    examples = _examples(builder, split)
+    assert set(examples) == {image["id"] for image in original["images"]}
+    for image_id, example in examples.items():
+        image = coco.imgs[image_id]
+        assert example[features.FILE_NAME].decode() == image["file_name"]
+        assert (example[features.HEIGHT], example[features.WIDTH]) == (image["height"], image["width"])
+        with open(coco_samples.sample_images_dir(split) / image["file_name"], "rb") as f:
+            assert example[features.IMAGE] == f.read()  # stored as is, not re-encoded
+        persons = example[features.PERSONS]
+        annotations = coco.imgToAnns[image_id]
+        assert persons[features.ANNOTATION_ID].tolist() == [a["id"] for a in annotations]
+        for n, annotation in enumerate(annotations):
+            np.testing.assert_array_equal(
+                persons[features.KEYPOINTS][n], np.reshape(annotation["keypoints"], (17, 3)))
+            assert persons[features.BBOX][n].tolist() == annotation["bbox"]  # float64: exact
+            assert persons[features.AREA][n] == annotation["area"]
+            assert persons[features.IS_CROWD][n] == bool(annotation["iscrowd"])
+            assert persons[features.NUM_KEYPOINTS][n] == annotation["num_keypoints"]
+            rle = {"size": persons[features.SEGMENTATION_SIZE][n].tolist(),
+                   "counts": persons[features.SEGMENTATION_COUNTS][n]}
+            np.testing.assert_array_equal(mask_utils.decode(rle), coco.annToMask(annotation))
+
+
+def test_crowd_regions_are_kept(builder):
+    examples = _examples(builder, layout.TRAIN)
+    crowd = sum(int(e[features.PERSONS][features.IS_CROWD].sum()) for e in examples.values())
+    assert crowd == 5  # the train sample's crowd regions (RLE in the JSON)
+
+
+def test_image_decodes_through_tfds(builder):
+    for example in tfds.as_numpy(builder.as_dataset(split=layout.VALIDATION).take(1)):
+        assert example[features.IMAGE].shape == (example[features.HEIGHT], example[features.WIDTH], 3)
+        assert example[features.IMAGE].dtype == np.uint8
+
+
+def test_only_validation_skips_train_with_a_message(tmp_path, caplog):
+    coco_samples.make_sample_tree(tmp_path / "coco", splits=(layout.VALIDATION,))
+    with caplog.at_level(logging.WARNING):
+        builder = coco_person.prepare(tmp_path / "coco", tmp_path / "tfds")
+    assert set(builder.info.splits) == {layout.VALIDATION}
+    expected = os.path.join(tmp_path / "coco", "annotations", "person_keypoints_train2017.json")
+    assert expected in builder.skipped_splits[layout.TRAIN]
+    assert "split 'train' skipped" in caplog.text and expected in caplog.text
+
+
+def test_tree_without_any_split_names_the_expected_paths(tmp_path):
+    manual_dir = tmp_path / "coco"
+    (manual_dir / "annotations").mkdir(parents=True)
+    (manual_dir / "README.txt").write_text("not COCO")
+    with pytest.raises(FileNotFoundError) as error:
+        coco_person.prepare(manual_dir, tmp_path / "tfds")
+    message = str(error.value)
+    for split in SPLITS:
+        for path in layout.split_paths(str(manual_dir), split):
+            assert path in message
+
+
+def test_empty_manual_dir_names_the_expected_layout(tmp_path):
+    (tmp_path / "coco").mkdir()
+    with pytest.raises(AssertionError, match="person_keypoints_val2017.json"):
+        coco_person.prepare(tmp_path / "coco", tmp_path / "tfds")
+
+
+def test_images_without_people_kept_in_validation_only(tmp_path):
+    """COCO evaluates every val image; the training split keeps only images with people."""
+    dataset = coco_samples.load_sample(layout.VALIDATION)
+    first = dataset["images"][0]
+    dataset["images"].append(dict(first, id=999999))  # same file, no annotation
+    annotations_path = tmp_path / "with_empty.json"
+    annotations_path.write_text(json.dumps(dataset))
+    images_dir = coco_samples.sample_images_dir(layout.VALIDATION)
+    for split in SPLITS:
+        layout.arrange_coco_tree(tmp_path / "coco", split, annotations_path, images_dir)
+    builder = coco_person.prepare(tmp_path / "coco", tmp_path / "tfds")
+    validation = _examples(builder, layout.VALIDATION)
+    assert len(validation) == 5 and len(validation[999999][features.PERSONS][features.ANNOTATION_ID]) == 0
+    assert set(_examples(builder, layout.TRAIN)) == {image["id"] for image in dataset["images"][:-1]}
+
+
+def test_synthetic_dataset_arranged_as_a_tree(tmp_path):
+    """The demo's path: make_synthetic_coco output -> arrange_coco_tree -> tfds -> exact ground truth."""
+    out = tmp_path / "synthetic"
+    summary = synthetic.generate_dataset(str(out), num_images=4, seed=5, min_side=128, max_side=160)
+    assert summary["crowd_regions"] > 0 and summary["persons_with_keypoints"] > 0  # both kinds covered
+    layout.arrange_coco_tree(tmp_path / "coco", "val", out / synthetic.ANNOTATIONS_FILE,
+                             out / synthetic.IMAGES_DIR)
+    builder = coco_person.prepare(tmp_path / "coco", tmp_path / "tfds")
+    rebuilt = coco_samples.coco_object(ground_truth.load_ground_truth(builder, layout.VALIDATION))
+    original = coco_samples.coco_object(json.loads((out / synthetic.ANNOTATIONS_FILE).read_text()))
+    assert sorted(rebuilt.getImgIds()) == sorted(original.getImgIds()) == [1, 2, 3, 4]
+    assert sorted(rebuilt.getAnnIds()) == sorted(original.getAnnIds())
+    for annotation_id in original.getAnnIds():
+        new, old = rebuilt.anns[annotation_id], original.anns[annotation_id]
+        for key in ("iscrowd", "num_keypoints", "area", "bbox"):
+            assert new[key] == old[key]
+        # Keypoints are float32 (COCO's are integers, exact); the synthetic ones have 2 decimals.
+        np.testing.assert_array_equal(new["keypoints"], np.float32(old["keypoints"]))
+        np.testing.assert_array_equal(rebuilt.annToMask(rebuilt.anns[annotation_id]),
+                                      original.annToMask(original.anns[annotation_id]))
+
+
+def test_arrange_coco_tree_refuses_bad_input(tmp_path):
+    json_path = coco_samples.sample_json_path(layout.VALIDATION)
+    images_dir = coco_samples.sample_images_dir(layout.VALIDATION)
+    with pytest.raises(ValueError, match="unknown split"):
+        layout.arrange_coco_tree(tmp_path, "test", json_path, images_dir)
+    with pytest.raises(FileNotFoundError):
+        layout.arrange_coco_tree(tmp_path, "val", tmp_path / "missing.json", images_dir)
+    layout.arrange_coco_tree(tmp_path, "val", json_path, images_dir)
+    assert os.path.islink(tmp_path / "val2017")
+    with pytest.raises(FileExistsError):
+        layout.arrange_coco_tree(tmp_path, layout.VALIDATION, json_path, images_dir)
