@@ -52,3 +52,12 @@ SHORT_LOSS = "short_offset_loss"
 MID_LOSS = "mid_offset_loss"
 LONG_LOSS = "long_offset_loss"
 TOTAL_LOSS = "loss"
+
+# Detections (personlab_tf.decode and the SavedModel outputs), per image, padded to D slots (20 by
+# default); slots at and beyond NUM_DETECTIONS are zero / False. Positions (x, y) in pixels of the image
+# the maps were computed for (the original image for the SavedModel).
+DETECTION_KEYPOINTS = "keypoints"      # [D, K, 2] float32
+KEYPOINT_SCORES = "keypoint_scores"    # [D, K] float32, s_{j,k} (Eq. 3 or h_k(y)), before NMS
+INSTANCE_SCORES = "instance_scores"    # [D] float32, after NMS, descending; also the masks' scores
+NUM_DETECTIONS = "num_detections"      # [] int32
+INSTANCE_MASKS = "masks"               # [D, H, W] bool

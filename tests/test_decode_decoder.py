@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
-from personlab_tf.decode import decode, decode_batch, outputs, synthetic_maps
+from personlab_tf.decode import decode, decode_batch, synthetic_maps
 from decode_cases import CELLS, STRIDE, match, perfect_maps, two_persons
 
 MAP_SPECS = {
@@ -20,17 +20,17 @@ MAP_SPECS = {
 
 def check_two_persons(result, persons, cells=CELLS):
     """Both persons exactly, best first, padded slots empty, and masks that split the body pixels."""
-    count = int(result[outputs.NUM_DETECTIONS])
+    count = int(result[keys.NUM_DETECTIONS])
     assert count == 2
-    keypoints = result[outputs.DETECTION_KEYPOINTS].numpy()
+    keypoints = result[keys.DETECTION_KEYPOINTS].numpy()
     which, error = match(keypoints[:count], persons)
     assert sorted(which) == [0, 1] and error < 1e-3
-    scores = result[outputs.INSTANCE_SCORES].numpy()
+    scores = result[keys.INSTANCE_SCORES].numpy()
     assert scores[0] >= scores[1] > 0.9   # perfect peaks: Expected-OKS ~ p = 1
     assert not keypoints[count:].any() and not scores[count:].any()
-    assert not result[outputs.KEYPOINT_SCORES].numpy()[count:].any()
-    if outputs.INSTANCE_MASKS in result:
-        masks = result[outputs.INSTANCE_MASKS].numpy()
+    assert not result[keys.KEYPOINT_SCORES].numpy()[count:].any()
+    if keys.INSTANCE_MASKS in result:
+        masks = result[keys.INSTANCE_MASKS].numpy()
         assert masks.shape == (20, cells, cells) and not masks[count:].any()
         size = (cells - 1) * STRIDE + 1
         owners = synthetic_maps.body_owners(persons, size, size, STRIDE)
@@ -47,23 +47,23 @@ def test_two_persons_from_perfect_maps():
 def test_scoring_and_nms_variants(scoring, nms):
     persons = two_persons()
     result = decode(perfect_maps(persons), STRIDE, scoring=scoring, nms=nms, with_masks=False)
-    assert outputs.INSTANCE_MASKS not in result
-    count = int(result[outputs.NUM_DETECTIONS])
-    assert count == 2 and match(result[outputs.DETECTION_KEYPOINTS].numpy()[:count], persons)[1] < 1e-3
+    assert keys.INSTANCE_MASKS not in result
+    count = int(result[keys.NUM_DETECTIONS])
+    assert count == 2 and match(result[keys.DETECTION_KEYPOINTS].numpy()[:count], persons)[1] < 1e-3
 
 
 def test_max_detections():
     result = decode(perfect_maps(two_persons()), STRIDE, max_detections=1)
-    assert int(result[outputs.NUM_DETECTIONS]) == 1
-    assert result[outputs.DETECTION_KEYPOINTS].shape == (1, NUM_KEYPOINTS, 2)
-    assert result[outputs.INSTANCE_MASKS].shape == (1, CELLS, CELLS)
+    assert int(result[keys.NUM_DETECTIONS]) == 1
+    assert result[keys.DETECTION_KEYPOINTS].shape == (1, NUM_KEYPOINTS, 2)
+    assert result[keys.INSTANCE_MASKS].shape == (1, CELLS, CELLS)
 
 
 def test_zero_seeds_give_zero_detections():
     result = decode(perfect_maps(np.zeros([0, NUM_KEYPOINTS, 2], np.float32)), STRIDE)
-    assert int(result[outputs.NUM_DETECTIONS]) == 0
-    assert result[outputs.DETECTION_KEYPOINTS].shape == (20, NUM_KEYPOINTS, 2)
-    assert result[outputs.INSTANCE_MASKS].shape == (20, CELLS, CELLS)
+    assert int(result[keys.NUM_DETECTIONS]) == 0
+    assert result[keys.DETECTION_KEYPOINTS].shape == (20, NUM_KEYPOINTS, 2)
+    assert result[keys.INSTANCE_MASKS].shape == (20, CELLS, CELLS)
     assert not any(result[key].numpy().any() for key in result)
 
 
@@ -77,14 +77,14 @@ def test_unknown_map_size_in_a_tf_function_and_a_batch_of_two():
     check_two_persons(single(perfect_maps(persons)), persons)
     small = persons * 0.5 + 4       # another map size through the same graph: 21 x 21 cells
     small_maps = perfect_maps(np.round(small / STRIDE) * STRIDE, cells=21)
-    assert int(single(small_maps)[outputs.NUM_DETECTIONS]) >= 1
-    assert int(single(perfect_maps(np.zeros([0, NUM_KEYPOINTS, 2], np.float32)))[outputs.NUM_DETECTIONS]) == 0
+    assert int(single(small_maps)[keys.NUM_DETECTIONS]) >= 1
+    assert int(single(perfect_maps(np.zeros([0, NUM_KEYPOINTS, 2], np.float32)))[keys.NUM_DETECTIONS]) == 0
 
     empty = perfect_maps(np.zeros([0, NUM_KEYPOINTS, 2], np.float32))
     both = {key: tf.stack([perfect_maps(persons)[key], empty[key]]) for key in MAP_SPECS}
     result = batched(both)
-    assert result[outputs.NUM_DETECTIONS].numpy().tolist() == [2, 0]
-    assert result[outputs.INSTANCE_MASKS].shape == (2, 20, CELLS, CELLS)
+    assert result[keys.NUM_DETECTIONS].numpy().tolist() == [2, 0]
+    assert result[keys.INSTANCE_MASKS].shape == (2, 20, CELLS, CELLS)
     check_two_persons({key: value[0] for key, value in result.items()}, persons)
 
 
@@ -96,4 +96,4 @@ def test_saved_model_round_trip(tmp_path):
     persons = two_persons()
     check_two_persons(loaded.decode(perfect_maps(persons)), persons)
     empty = perfect_maps(np.zeros([0, NUM_KEYPOINTS, 2], np.float32))
-    assert int(loaded.decode(empty)[outputs.NUM_DETECTIONS]) == 0
+    assert int(loaded.decode(empty)[keys.NUM_DETECTIONS]) == 0

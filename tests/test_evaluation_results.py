@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from personlab_tf import keys
 from personlab_tf.datasets.coco_person import layout
 from personlab_tf.evaluation import Evaluator, backends, evaluator as evaluator_lib, results
 
@@ -22,8 +23,8 @@ def _predictions(num, height=6, width=5, slots=None):
         masks[m, m, : m + 1] = True
     scores = np.zeros(slots, np.float32)
     scores[:num] = np.linspace(0.9, 0.5, num)
-    return {results.KEYPOINTS: keypoints, results.KEYPOINT_SCORES: np.full((slots, 17), 0.3, np.float32),
-            results.INSTANCE_SCORES: scores, results.NUM_DETECTIONS: np.int32(num), results.MASKS: masks}
+    return {keys.DETECTION_KEYPOINTS: keypoints, keys.KEYPOINT_SCORES: np.full((slots, 17), 0.3, np.float32),
+            keys.INSTANCE_SCORES: scores, keys.NUM_DETECTIONS: np.int32(num), keys.INSTANCE_MASKS: masks}
 
 
 def test_keypoint_results_format():
@@ -35,7 +36,7 @@ def test_keypoint_results_format():
     assert first["image_id"] == 7 and first["category_id"] == 1 and first["score"] == pytest.approx(0.9)
     assert len(first["keypoints"]) == 51
     triples = np.reshape(formatted[1]["keypoints"], (17, 3))
-    np.testing.assert_array_equal(triples[:, :2], predictions[results.KEYPOINTS][1])  # unchanged
+    np.testing.assert_array_equal(triples[:, :2], predictions[keys.DETECTION_KEYPOINTS][1])  # unchanged
     np.testing.assert_array_equal(triples[:, 2], 1.0)  # COCO: visibility unused, set to 1
     json.dumps(formatted)
 
@@ -48,20 +49,20 @@ def test_segmentation_results_round_trip():
         assert set(result) == {"image_id", "category_id", "segmentation", "score"}  # no bbox
         assert isinstance(result["segmentation"]["counts"], str) and result["segmentation"]["size"] == [6, 5]
         decoded = mask_utils.decode(result["segmentation"])
-        np.testing.assert_array_equal(decoded, predictions[results.MASKS][m])
+        np.testing.assert_array_equal(decoded, predictions[keys.INSTANCE_MASKS][m])
     json.dumps(formatted)
 
 
 def test_without_num_detections_every_slot_counts():
     predictions = _predictions(2)
-    del predictions[results.NUM_DETECTIONS]
+    del predictions[keys.NUM_DETECTIONS]
     assert len(results.keypoint_results(1, predictions)) == 2
     assert results.encode_masks(np.zeros((0, 4, 4), bool)) == []
 
 
 def test_bad_keypoint_shape_is_refused():
     predictions = _predictions(2)
-    predictions[results.KEYPOINTS] = np.zeros((2, 17, 3))
+    predictions[keys.DETECTION_KEYPOINTS] = np.zeros((2, 17, 3))
     with pytest.raises(ValueError, match="keypoints"):
         results.keypoint_results(1, predictions)
 
@@ -73,10 +74,10 @@ def test_evaluator_streams_perfect_predictions(tmp_path, evaluator):
     evaluation = Evaluator(dataset, output_dir=tmp_path, evaluator=evaluator)
     for image in dataset["images"]:
         exact = coco_samples.perfect_predictions(dataset, image["id"])
-        count = len(exact[results.INSTANCE_SCORES])
+        count = len(exact[keys.INSTANCE_SCORES])
         padded = {key: np.concatenate([value, np.zeros((20 - count,) + value.shape[1:], value.dtype)])
                   for key, value in exact.items()}
-        padded[results.NUM_DETECTIONS] = np.int32(count)
+        padded[keys.NUM_DETECTIONS] = np.int32(count)
         evaluation.add(np.int64(image["id"]), padded)
     assert evaluation.num_images == 36
     summary = evaluation.results()
@@ -96,7 +97,7 @@ def test_evaluator_only_added_images():
     dataset = coco_samples.load_sample(layout.VALIDATION)
     image_id = dataset["images"][0]["id"]
     partial = {key: value for key, value in coco_samples.perfect_predictions(dataset, image_id).items()
-               if key != results.MASKS}
+               if key != keys.INSTANCE_MASKS}
     everything, only_added = Evaluator(dataset), Evaluator(dataset, only_added_images=True)
     for evaluation in (everything, only_added):
         evaluation.add(image_id, partial)

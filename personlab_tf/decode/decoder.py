@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import DISK_RADIUS, NUM_KEYPOINTS
-from personlab_tf.decode import outputs
 from personlab_tf.decode.greedy import accept_seeds, follow_tree
 from personlab_tf.decode.grid import sample_each
 from personlab_tf.decode.hough import hough_voting
@@ -54,7 +53,7 @@ def decode(maps, stride, with_masks=True, radius=DISK_RADIUS, seed_threshold=0.0
       segmentation_threshold, mask_threshold: p_S >= 0.5 and D <= 0.25 of the masks (Eq. 6).
 
     Returns:
-      dict (personlab_tf.decode.outputs): DETECTION_KEYPOINTS [D, K, 2] (x, y) input pixels,
+      dict (personlab_tf.keys detection keys): DETECTION_KEYPOINTS [D, K, 2] (x, y) input pixels,
       KEYPOINT_SCORES [D, K], INSTANCE_SCORES [D] descending, NUM_DETECTIONS [] int32 and, with masks,
       INSTANCE_MASKS [D, h, w] bool; slots past NUM_DETECTIONS are zero / False.
     """
@@ -81,19 +80,19 @@ def decode(maps, stride, with_masks=True, radius=DISK_RADIUS, seed_threshold=0.0
     best = tf.math.top_k(ranked, tf.minimum(tf.size(ranked), max_detections)).indices[:count]
     keypoints = tf.gather(persons, best)
     result = {
-        outputs.DETECTION_KEYPOINTS: tf.ensure_shape(_pad(keypoints, max_detections),
+        keys.DETECTION_KEYPOINTS: tf.ensure_shape(_pad(keypoints, max_detections),
                                                      [max_detections, NUM_KEYPOINTS, 2]),
-        outputs.KEYPOINT_SCORES: tf.ensure_shape(_pad(tf.gather(keypoint_scores, best), max_detections),
+        keys.KEYPOINT_SCORES: tf.ensure_shape(_pad(tf.gather(keypoint_scores, best), max_detections),
                                                  [max_detections, NUM_KEYPOINTS]),
-        outputs.INSTANCE_SCORES: tf.ensure_shape(_pad(tf.gather(scores, best), max_detections),
+        keys.INSTANCE_SCORES: tf.ensure_shape(_pad(tf.gather(scores, best), max_detections),
                                                  [max_detections]),
-        outputs.NUM_DETECTIONS: count,
+        keys.NUM_DETECTIONS: count,
     }
     if with_masks:
         weights = sample_each(heatmaps, keypoints, stride)
         masks = instance_masks(maps[keys.SEGMENTATION], maps[keys.LONG_OFFSETS], keypoints, weights,
                                person_areas(keypoints), stride, segmentation_threshold, mask_threshold)
-        result[outputs.INSTANCE_MASKS] = tf.ensure_shape(_pad(masks, max_detections),
+        result[keys.INSTANCE_MASKS] = tf.ensure_shape(_pad(masks, max_detections),
                                                          [max_detections, None, None])
     return result
 
@@ -113,13 +112,13 @@ def decode_batch(maps, stride, **kwargs):
     """
     detections = kwargs.get("max_detections", 20)
     signature = {
-        outputs.DETECTION_KEYPOINTS: tf.TensorSpec([detections, NUM_KEYPOINTS, 2], tf.float32),
-        outputs.KEYPOINT_SCORES: tf.TensorSpec([detections, NUM_KEYPOINTS], tf.float32),
-        outputs.INSTANCE_SCORES: tf.TensorSpec([detections], tf.float32),
-        outputs.NUM_DETECTIONS: tf.TensorSpec([], tf.int32),
+        keys.DETECTION_KEYPOINTS: tf.TensorSpec([detections, NUM_KEYPOINTS, 2], tf.float32),
+        keys.KEYPOINT_SCORES: tf.TensorSpec([detections, NUM_KEYPOINTS], tf.float32),
+        keys.INSTANCE_SCORES: tf.TensorSpec([detections], tf.float32),
+        keys.NUM_DETECTIONS: tf.TensorSpec([], tf.int32),
     }
     if kwargs.get("with_masks", True):
-        signature[outputs.INSTANCE_MASKS] = tf.TensorSpec([detections, None, None], tf.bool)
+        signature[keys.INSTANCE_MASKS] = tf.TensorSpec([detections, None, None], tf.bool)
     used = [keys.HEATMAPS, keys.SHORT_OFFSETS, keys.MID_OFFSETS]
     if kwargs.get("with_masks", True):
         used += [keys.SEGMENTATION, keys.LONG_OFFSETS]

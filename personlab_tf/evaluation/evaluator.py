@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from personlab_tf import keys
 from personlab_tf.evaluation import backends, metrics, results
 
 KEYPOINT_RESULTS_FILE = "keypoint_results.json"
@@ -81,7 +82,7 @@ class Evaluator:
         keypoint_list = results.keypoint_results(image_id, predictions)
         segmentation_list = None
         if results.has_masks(predictions):
-            mask_size = tuple(np.shape(predictions[results.MASKS])[1:])
+            mask_size = tuple(np.shape(predictions[keys.INSTANCE_MASKS])[1:])
             if mask_size != self._sizes[image_id]:
                 raise ValueError(f"masks of image {image_id} are {mask_size}, the image is "
                                  f"{self._sizes[image_id]} (height, width)")

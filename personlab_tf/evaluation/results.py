@@ -19,27 +19,22 @@ x, y); COCO's results format recommends v = 1, which we write. Coordinates are n
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from personlab_tf import constants
+from personlab_tf import constants, keys
 
 # Keys of the prediction dict (the same strings as the decoder's and the serving signature's outputs).
-KEYPOINTS = "keypoints"
-KEYPOINT_SCORES = "keypoint_scores"
-INSTANCE_SCORES = "instance_scores"
-NUM_DETECTIONS = "num_detections"
-MASKS = "masks"
 
 
 def _count(predictions):
     """The number of used detection slots."""
-    slots = int(np.shape(predictions[INSTANCE_SCORES])[0])
-    if NUM_DETECTIONS in predictions:
-        return min(slots, int(np.asarray(predictions[NUM_DETECTIONS]).reshape(())))
+    slots = int(np.shape(predictions[keys.INSTANCE_SCORES])[0])
+    if keys.NUM_DETECTIONS in predictions:
+        return min(slots, int(np.asarray(predictions[keys.NUM_DETECTIONS]).reshape(())))
     return slots
 
 
 def has_masks(predictions):
     """True if the predictions carry instance masks."""
-    return predictions.get(MASKS) is not None
+    return predictions.get(keys.INSTANCE_MASKS) is not None
 
 
 def keypoint_results(image_id, predictions):
@@ -54,8 +49,8 @@ def keypoint_results(image_id, predictions):
       one per detection, in slot order.
     """
     count = _count(predictions)
-    points = np.asarray(predictions[KEYPOINTS], np.float64)[:count]
-    scores = np.asarray(predictions[INSTANCE_SCORES], np.float64)[:count]
+    points = np.asarray(predictions[keys.DETECTION_KEYPOINTS], np.float64)[:count]
+    scores = np.asarray(predictions[keys.INSTANCE_SCORES], np.float64)[:count]
     if points.shape != (count, constants.NUM_KEYPOINTS, 2):
         raise ValueError(f"keypoints must be [M, {constants.NUM_KEYPOINTS}, 2], got {points.shape}")
     triples = np.concatenate([points, np.ones((count, constants.NUM_KEYPOINTS, 1))], axis=-1)
@@ -88,7 +83,7 @@ def segmentation_results(image_id, predictions):
       one per detection. No "bbox" key: COCO's loadRes would then take the box for the area.
     """
     count = _count(predictions)
-    scores = np.asarray(predictions[INSTANCE_SCORES], np.float64)[:count]
-    rles = encode_masks(np.asarray(predictions[MASKS])[:count])
+    scores = np.asarray(predictions[keys.INSTANCE_SCORES], np.float64)[:count]
+    rles = encode_masks(np.asarray(predictions[keys.INSTANCE_MASKS])[:count])
     return [{"image_id": int(image_id), "category_id": constants.PERSON_CATEGORY_ID,
              "segmentation": rle, "score": float(score)} for rle, score in zip(rles, scores)]
