@@ -129,3 +129,25 @@ def test_fit_decreases_the_loss():
     assert all(b < a for a, b in zip(losses, losses[1:])), losses
     evaluation = model.evaluate(dataset, steps=1, verbose=0, return_dict=True)
     assert set(evaluation) == expected_keys and np.isfinite(evaluation[keys.TOTAL_LOSS])
+
+
+def test_batch_norm_trains_only_when_not_frozen():
+    frozen = build_model("resnet_tiny", 16, auxiliary_heads=False)
+    trainable = build_model("resnet_tiny", 16, auxiliary_heads=False, freeze_batch_norm=False)
+    def batch_norm_trainable(model):
+        return {v.path.split("/")[-1] for v in model.trainable_variables if "_bn/" in v.path}
+    assert batch_norm_trainable(frozen) == set()
+    assert batch_norm_trainable(trainable) == {"gamma", "beta"}
+    images = tf.random.uniform([2, 33, 33, 3], 0, 255)
+    bn = trainable.backbone.get_layer("conv1_bn")
+    before = bn.moving_mean.numpy().copy()
+    trainable(images, training=True)
+    assert not np.allclose(bn.moving_mean.numpy(), before)
+
+
+def test_optimizer_choice():
+    assert isinstance(build_optimizer(), keras.optimizers.SGD)
+    adam = build_optimizer(name="adam")
+    assert isinstance(adam, keras.optimizers.Adam) and adam.use_ema
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        build_optimizer(name="lion")

@@ -63,12 +63,13 @@ class PersonLabModel(keras.Model):
       refine_mid_steps: Eq. 2 steps; refine_long_steps: (self steps, short steps) of Eq. 5; 0 disables.
       auxiliary_heads: add the training-only heads on the middle conv4 block.
       loss_weights, auxiliary_loss_weight: see losses.personlab_losses.
+      freeze_batch_norm: see resnet.build_resnet (False only for backbones trained from scratch).
     """
 
     def __init__(self, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
                  auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight=1.0,
-                 name="personlab", **kwargs):
-        resnet = build_resnet(backbone, output_stride)
+                 freeze_batch_norm=True, name="personlab", **kwargs):
+        resnet = build_resnet(backbone, output_stride, freeze_batch_norm)
         images = keras.Input((None, None, 3), name=keys.IMAGE)
         features, middle = resnet(images)
         outputs = _heads(features, "")
@@ -87,6 +88,7 @@ class PersonLabModel(keras.Model):
         self.auxiliary_heads = auxiliary_heads
         self.loss_weights = tuple(loss_weights)
         self.auxiliary_loss_weight = auxiliary_loss_weight
+        self.freeze_batch_norm = freeze_batch_norm
         tracked = LOSS_KEYS + (tuple(keys.AUXILIARY_PREFIX + k for k in LOSS_KEYS) if auxiliary_heads else ())
         # Metric names cannot hold "/": the logs keep the keys, the Mean objects get "_" instead.
         self.loss_trackers = {k: keras.metrics.Mean(name=k.replace("/", "_")) for k in tracked + (keys.TOTAL_LOSS,)}
@@ -95,7 +97,8 @@ class PersonLabModel(keras.Model):
         return {"backbone": self.backbone_name, "output_stride": self.output_stride,
                 "refine_mid_steps": self.refine_mid_steps, "refine_long_steps": self.refine_long_steps,
                 "auxiliary_heads": self.auxiliary_heads, "loss_weights": self.loss_weights,
-                "auxiliary_loss_weight": self.auxiliary_loss_weight, "name": self.name}
+                "auxiliary_loss_weight": self.auxiliary_loss_weight, "freeze_batch_norm": self.freeze_batch_norm,
+                "name": self.name}
 
     @classmethod
     def from_config(cls, config):
@@ -162,25 +165,33 @@ def _images_and_targets(data):
 @gin.configurable
 def build_model(backbone="resnet101", output_stride=16, weights_path=None, refine_mid_steps=2,
                 refine_long_steps=(2, 2), auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS,
-                auxiliary_loss_weight=1.0):
+                auxiliary_loss_weight=1.0, freeze_batch_norm=True):
     """Builds a PersonLabModel; `weights_path`: optional local Keras-applications ImageNet `.h5` of the backbone.
 
     Backbones: resnet50, resnet101, resnet152, resnet_tiny (tests). Output stride 8, 16 or 32 (the paper
     trains at 16 and evaluates at 8; a model rebuilt at another stride takes the same weights). Steps 0
-    disable refinement (Appendix A.3 ablation).
+    disable refinement (Appendix A.3 ablation). `freeze_batch_norm=False` lets batch norm train, for a
+    backbone trained from scratch (the demo); the paper freezes it with ImageNet statistics.
     """
     model = PersonLabModel(backbone, output_stride, refine_mid_steps, refine_long_steps, auxiliary_heads,
-                           loss_weights, auxiliary_loss_weight)
+                           loss_weights, auxiliary_loss_weight, freeze_batch_norm)
     if weights_path:
         load_backbone_weights(model.backbone, weights_path)
     return model
 
 
 @gin.configurable
-def build_optimizer(learning_rate=1e-3, momentum=0.9, ema_momentum=0.9999):
-    """SGD with momentum and Polyak averaging of the weights (§4.1: constant lr 1e-3, momentum 0.9).
+def build_optimizer(learning_rate=1e-3, momentum=0.9, ema_momentum=0.9999, name="sgd"):
+    """The optimizer, with Polyak averaging of the weights (EMA).
 
-    `fit` ends by writing the averaged weights into the model (`finalize_variable_values`); a custom loop
-    must do it (or swap with keras.callbacks.SwapEMAWeights) before evaluation or export.
+    name "sgd" is the paper's (§4.1: momentum 0.9, constant learning rate 1e-3); "adam" (momentum unused)
+    trains a small network from scratch in far fewer steps, for the demo. `learning_rate` may be a float
+    or a Keras schedule. `fit` ends by writing the averaged weights into the model
+    (`finalize_variable_values`); a custom loop must do it (or swap with keras.callbacks.SwapEMAWeights)
+    before evaluation or export.
     """
-    return keras.optimizers.SGD(learning_rate, momentum=momentum, use_ema=True, ema_momentum=ema_momentum)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, use_ema=True, ema_momentum=ema_momentum)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate, use_ema=True, ema_momentum=ema_momentum)
+    raise ValueError(f"unknown optimizer {name!r}; expected 'sgd' or 'adam'")

@@ -54,25 +54,28 @@ class CaffePreprocessing(keras.layers.Layer):
 
     def call(self, images):
         images = tf.cast(images, tf.float32)
-        return images[..., ::-1] - tf.constant(IMAGENET_BGR_MEAN, tf.float32)
+        return tf.reverse(images, axis=[-1]) - tf.constant(IMAGENET_BGR_MEAN, tf.float32)
 
 
-def _conv_bn(x, filters, kernel_size, name, strides=1, dilation_rate=1, padding="valid", relu=True):
-    """Conv2D (with bias) -> frozen BatchNorm [-> ReLU], named `{name}_conv`, `{name}_bn`, `{name}_relu`."""
+def _conv_bn(x, filters, kernel_size, name, strides=1, dilation_rate=1, padding="valid", relu=True,
+             freeze_batch_norm=True):
+    """Conv2D (with bias) -> BatchNorm [-> ReLU], named `{name}_conv`, `{name}_bn`, `{name}_relu`."""
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate,
                             name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, trainable=False, name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, trainable=not freeze_batch_norm, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
-def _bottleneck(x, filters, name, stride, dilation_rate, projection):
+def _bottleneck(x, filters, name, stride, dilation_rate, projection, freeze_batch_norm):
     """Bottleneck block v1: 1x1 (strided) -> 3x3 (dilated) -> 1x1 (4 filters), plus the shortcut."""
     shortcut = x
     if projection:
-        shortcut = _conv_bn(x, 4 * filters, 1, f"{name}_0", strides=stride, relu=False)
-    x = _conv_bn(x, filters, 1, f"{name}_1", strides=stride)
-    x = _conv_bn(x, filters, 3, f"{name}_2", dilation_rate=dilation_rate, padding="same")
-    x = _conv_bn(x, 4 * filters, 1, f"{name}_3", relu=False)
+        shortcut = _conv_bn(x, 4 * filters, 1, f"{name}_0", strides=stride, relu=False,
+                            freeze_batch_norm=freeze_batch_norm)
+    x = _conv_bn(x, filters, 1, f"{name}_1", strides=stride, freeze_batch_norm=freeze_batch_norm)
+    x = _conv_bn(x, filters, 3, f"{name}_2", dilation_rate=dilation_rate, padding="same",
+                 freeze_batch_norm=freeze_batch_norm)
+    x = _conv_bn(x, 4 * filters, 1, f"{name}_3", relu=False, freeze_batch_norm=freeze_batch_norm)
     x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     return keras.layers.Activation("relu", name=f"{name}_out")(x)
 
@@ -82,12 +85,14 @@ def middle_block(num_blocks):
     return math.ceil(num_blocks / 2)
 
 
-def build_resnet(name="resnet101", output_stride=16):
+def build_resnet(name="resnet101", output_stride=16, freeze_batch_norm=True):
     """Builds an atrous ResNet v1 backbone without top, randomly initialised.
 
     Args:
       name: a key of BACKBONES.
       output_stride: 8, 16 or 32; input pixels per output cell.
+      freeze_batch_norm: True (the paper, with a pretrained backbone): batch norm keeps its statistics
+        and scale/offset; False: batch norm trains (batch statistics), for a network trained from scratch.
 
     Returns:
       A functional `keras.Model` named `name` mapping images [B, H, W, 3] (RGB in [0, 255], uint8 or
@@ -100,7 +105,7 @@ def build_resnet(name="resnet101", output_stride=16):
     images = keras.Input((None, None, 3), name="image")
     x = CaffePreprocessing(name="preprocessing")(images)
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
-    x = _conv_bn(x, spec.stem_filters, 7, "conv1", strides=2)
+    x = _conv_bn(x, spec.stem_filters, 7, "conv1", strides=2, freeze_batch_norm=freeze_batch_norm)
     x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
     stride, dilation, middle = 4, 1, None
@@ -113,7 +118,7 @@ def build_resnet(name="resnet101", output_stride=16):
                 dilation *= 2
         for block in range(1, blocks + 1):
             x = _bottleneck(x, filters, f"conv{stage}_block{block}", stride=block_stride if block == 1 else 1,
-                            dilation_rate=dilation, projection=block == 1)
+                            dilation_rate=dilation, projection=block == 1, freeze_batch_norm=freeze_batch_norm)
             if stage == 4 and block == middle_block(blocks):
                 middle = x
     return keras.Model(images, (x, middle), name=name)

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 
 def bilinear_sample(field, points, output_stride=1):
-    """Samples `field` at `points` with bilinear interpolation (4-corner `tf.gather_nd`).
+    """Samples `field` at `points` with bilinear interpolation (4 corners gathered from the flat field).
 
     Differentiable w.r.t. `field` and `points`. Points outside the grid are clamped to its border (their
     gradient w.r.t. the points is then zero).
@@ -24,38 +24,11 @@ def bilinear_sample(field, points, output_stride=1):
     """
     field = tf.convert_to_tensor(field)
     points = tf.convert_to_tensor(points, dtype=field.dtype)
-    batch = tf.shape(points)[0]
-    height, width = tf.shape(field)[1], tf.shape(field)[2]
-    num_points = tf.reduce_prod(tf.shape(points)[1:-1])
-    flat = tf.reshape(points, [batch, num_points, 2]) / output_stride
-    u, u0, u1 = _corners(flat[..., 0], width)
-    v, v0, v1 = _corners(flat[..., 1], height)
-    a = (u - tf.cast(u0, u.dtype))[..., tf.newaxis]
-    b = (v - tf.cast(v0, v.dtype))[..., tf.newaxis]
-
-    batch_index = tf.broadcast_to(tf.range(batch)[:, tf.newaxis], tf.shape(u0))
-
-    def gather(rows, cols):
-        return tf.gather_nd(field, tf.stack([batch_index, rows, cols], axis=-1))
-
-    values = ((1 - b) * ((1 - a) * gather(v0, u0) + a * gather(v0, u1))
-              + b * ((1 - a) * gather(v1, u0) + a * gather(v1, u1)))
-    out_shape = tf.concat([tf.shape(points)[:-1], tf.shape(field)[-1:]], axis=0)
-    return tf.ensure_shape(tf.reshape(values, out_shape), points.shape[:-1] + field.shape[-1:])
-
-
-def _corners(coord, size):
-    """Clamps grid coordinates to [0, size - 1] and returns (coord, lower corner, upper corner).
-
-    The lower corner is at most size - 2, so a point on the last row/column interpolates within the last
-    cell (weight 1 on the upper corner) and keeps a meaningful gradient. A NaN coordinate (a diverged
-    network) reads cell 0 instead of an invalid index.
-    """
-    last = tf.cast(size - 1, coord.dtype)
-    coord = tf.where(tf.math.is_nan(coord), tf.zeros_like(coord), coord)
-    coord = tf.clip_by_value(coord, tf.zeros_like(last), last)
-    lower = tf.minimum(tf.cast(tf.floor(coord), tf.int32), tf.maximum(size - 2, 0))
-    return coord, lower, tf.minimum(lower + 1, size - 1)
+    shape = tf.shape(field)
+    batch = tf.reshape(tf.range(shape[0]), tf.concat([[-1], tf.ones([points.shape.rank - 2], tf.int32)], 0))
+    values = _interpolate(tf.reshape(field, [-1, shape[3]]), points / output_stride, shape[1], shape[2],
+                          lambda rows, cols: (batch * shape[1] + rows) * shape[2] + cols)
+    return tf.ensure_shape(values, points.shape[:-1] + field.shape[-1:])
 
 
 def bilinear_sample_per_field(fields, points, output_stride=1):
@@ -71,18 +44,49 @@ def bilinear_sample_per_field(fields, points, output_stride=1):
     """
     fields = tf.convert_to_tensor(fields)
     points = tf.convert_to_tensor(points, dtype=fields.dtype)
+    shape = tf.shape(fields)
     rank = points.shape.rank
-    batch, num = tf.shape(points)[0], tf.shape(points)[-2]
-    # Move the field axis next to the batch axis and merge the two.
-    to_front = [0, rank - 2] + list(range(1, rank - 2)) + [rank - 1]
-    merged_fields = tf.reshape(tf.transpose(fields, [0, 3, 1, 2, 4]),
-                               tf.concat([[batch * num], tf.shape(fields)[1:3], tf.shape(fields)[4:]], axis=0))
-    front_points = tf.transpose(points, to_front)
-    merged_points = tf.reshape(front_points, tf.concat([[batch * num], tf.shape(front_points)[2:]], axis=0))
-    values = bilinear_sample(merged_fields, merged_points, output_stride)
-    values = tf.reshape(values, tf.concat([[batch, num], tf.shape(values)[1:]], axis=0))
-    back = [0] + list(range(2, rank - 1)) + [1, rank - 1]
-    return tf.ensure_shape(tf.transpose(values, back), points.shape[:-1] + fields.shape[-1:])
+    batch = tf.reshape(tf.range(shape[0]), tf.concat([[-1], tf.ones([rank - 2], tf.int32)], 0))
+    field_index = tf.range(shape[3])
+
+    def flat_index(rows, cols):
+        return ((batch * shape[1] + rows) * shape[2] + cols) * shape[3] + field_index
+
+    values = _interpolate(tf.reshape(fields, [-1, shape[4]]), points / output_stride, shape[1], shape[2],
+                          flat_index)
+    return tf.ensure_shape(values, points.shape[:-1] + fields.shape[-1:])
+
+
+def _interpolate(flat_field, grid_points, height, width, flat_index):
+    """Bilinear interpolation of a field flattened to [cells, C] at grid coordinates [..., 2] (x, y).
+
+    `flat_index(rows, cols)` maps integer corner coordinates (shaped like the points) to rows of
+    `flat_field`. Returns [..., C].
+    """
+    u, u0, u1 = _corners(grid_points[..., 0], width)
+    v, v0, v1 = _corners(grid_points[..., 1], height)
+    a = (u - tf.cast(u0, u.dtype))[..., tf.newaxis]
+    b = (v - tf.cast(v0, v.dtype))[..., tf.newaxis]
+
+    def gather(rows, cols):
+        return tf.gather(flat_field, flat_index(rows, cols))
+
+    return ((1 - b) * ((1 - a) * gather(v0, u0) + a * gather(v0, u1))
+            + b * ((1 - a) * gather(v1, u0) + a * gather(v1, u1)))
+
+
+def _corners(coord, size):
+    """Clamps grid coordinates to [0, size - 1] and returns (coord, lower corner, upper corner).
+
+    The lower corner is at most size - 2, so a point on the last row/column interpolates within the last
+    cell (weight 1 on the upper corner) and keeps a meaningful gradient. A NaN coordinate (a diverged
+    network) reads cell 0 instead of an invalid index.
+    """
+    last = tf.cast(size - 1, coord.dtype)
+    coord = tf.where(tf.math.is_nan(coord), tf.zeros_like(coord), coord)
+    coord = tf.clip_by_value(coord, tf.zeros_like(last), last)
+    lower = tf.minimum(tf.cast(tf.floor(coord), tf.int32), tf.maximum(size - 2, 0))
+    return coord, lower, tf.minimum(lower + 1, size - 1)
 
 
 def resize_aligned(maps, size):
