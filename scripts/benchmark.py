@@ -5,6 +5,13 @@ Modes:
            images with 1, 5, 15 and 30 people, crop 801 x 801, target stride 8.
   train    training steps/s of gin/smoke.gin and of ResNet-101 at 801 x 801, output stride 16, batch 1,
            and the fraction of step time spent waiting for the input pipeline.
+  decode   median milliseconds of decoding perfect maps (decode/synthetic_maps) of an 801 x 529 image at
+           stride 8 with 5 and 30 people: the poses-only path (Hough voting, seeds, greedy poses, scores,
+           NMS) and the full decode of the SavedModel (the same plus instance masks at the original
+           resolution, inference.detector.detections_from_maps), each in a tf.function.
+  serve    end-to-end latency of a SavedModel (encoded JPEG in, detections with masks out) against the
+           bare backbone forward at the same size: ResNet-101, output stride 16, 801 x 529, random
+           weights, exported to a temporary directory with max_side 801; interleaved runs, medians.
 """
 
 import json
@@ -15,13 +22,15 @@ import tempfile
 import time
 
 import gin
+import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
 from personlab_tf import config, keys
 from personlab_tf.data import pipeline, synthetic, writer
+from personlab_tf.decode import decode, synthetic_maps
+from personlab_tf.inference import detector, oracle, serving
 from personlab_tf.model import personlab
-from personlab_tf.train import trainer  # noqa: F401  (registers train with gin)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("repeats", 30, "Timed runs per setting (the median is reported).")
@@ -33,7 +42,14 @@ flags.DEFINE_integer("image_width", 640, "targets: synthetic image width.")
 flags.DEFINE_integer("train_steps", 10, "train: timed steps per configuration (after 3 warm-up steps).")
 flags.DEFINE_integer("train_images", 16, "train: synthetic images in the benchmark's training records.")
 
-MODES = ("targets", "train")
+flags.DEFINE_list("decode_people", ["5", "30"], "decode: person counts to time.")
+flags.DEFINE_integer("decode_repeats", 60, "decode: timed runs per setting (interleaved, median).")
+flags.DEFINE_integer("serve_repeats", 10, "serve: timed runs of each of serving and backbone (interleaved).")
+flags.DEFINE_string("serve_backbone", "resnet101", "serve: backbone of the exported model.")
+flags.DEFINE_integer("serve_output_stride", 16, "serve: output stride of the exported model.")
+
+MODES = ("targets", "train", "decode", "serve")
+DECODE_HEIGHT, DECODE_WIDTH, DECODE_STRIDE = 529, 801, 8
 
 
 def median_ms(function, repeats, warmup=3):
@@ -129,10 +145,81 @@ def benchmark_train():
     return {"train": results}
 
 
+def interleaved_medians(functions, repeats, warmup=2):
+    """Median milliseconds of each of several functions, run in turn (a, b, a, b, ...) so that a machine
+    shared with other jobs slows them alike."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def benchmark_decode():
+    """Poses-only and full decoding of perfect 801 x 529 maps at stride 8 (one image, tf.functions)."""
+    specs = oracle.map_specs()
+    poses = tf.function(lambda maps: decode(maps, DECODE_STRIDE, with_masks=False), input_signature=[specs])
+    size = tf.constant([DECODE_HEIGHT, DECODE_WIDTH])
+    full = tf.function(lambda maps: detector.detections_from_maps(maps, 1.0, DECODE_STRIDE, size),
+                       input_signature=[specs])
+    functions, counts = {}, {}
+    for people in FLAGS.decode_people:
+        persons = synthetic_maps.scene_keypoints(int(people), DECODE_HEIGHT, DECODE_WIDTH, seed=int(people))
+        maps = {key: tf.constant(value) for key, value in synthetic_maps.perfect_maps(
+            persons, DECODE_HEIGHT, DECODE_WIDTH, DECODE_STRIDE).items()}
+        counts[people] = (int(poses(maps)[keys.NUM_DETECTIONS]), int(full(maps)[keys.NUM_DETECTIONS]))
+        functions[("poses", people)] = lambda maps=maps: poses(maps)[keys.NUM_DETECTIONS].numpy()
+        functions[("full", people)] = lambda maps=maps: full(maps)[keys.INSTANCE_MASKS].numpy()
+    medians = interleaved_medians(functions, FLAGS.decode_repeats)
+    results = {path: {people: round(medians[(path, people)], 2) for people in FLAGS.decode_people}
+               for path in ("poses", "full")}
+    for people in FLAGS.decode_people:
+        print(f"{people:>3} people ({counts[people][0]} detected): poses {results['poses'][people]:.1f} ms, "
+              f"full {results['full'][people]:.1f} ms", file=sys.stderr)
+    return {"decode_ms": results}
+
+
+def jpeg_bytes(height, width, seed=0):
+    """An encoded JPEG of a smooth random picture."""
+    rng = np.random.default_rng(seed)
+    small = tf.constant(rng.integers(0, 256, (height // 16 + 1, width // 16 + 1, 3)), tf.float32)
+    picture = tf.cast(tf.image.resize(small[tf.newaxis], [height, width])[0], tf.uint8)
+    return tf.io.encode_jpeg(picture, quality=90).numpy()
+
+
+def benchmark_serve():
+    """SavedModel latency (encoded JPEG -> detections) vs the bare backbone forward at 801 x 529."""
+    model = personlab.build_model(FLAGS.serve_backbone, FLAGS.serve_output_stride, auxiliary_heads=False)
+    run = detector.Detector(model.inference_model(), FLAGS.serve_output_stride, max_side=DECODE_WIDTH)
+    backbone = tf.function(model.backbone, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+    pixels = tf.cast(tf.io.decode_jpeg(jpeg_bytes(DECODE_HEIGHT, DECODE_WIDTH)), tf.float32)[tf.newaxis]
+    request = tf.constant([jpeg_bytes(DECODE_HEIGHT, DECODE_WIDTH)])
+    with tempfile.TemporaryDirectory() as directory:
+        start = time.perf_counter()
+        serving.export(run, directory)
+        print(f"exported in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        serve = tf.saved_model.load(directory).signatures[serving.SERVING_DEFAULT]
+        outputs = serve(images=request)
+        print(f"{int(outputs[keys.NUM_DETECTIONS][0])} detections, masks {outputs[keys.INSTANCE_MASKS].shape}",
+              file=sys.stderr)
+        medians = interleaved_medians({
+            "serve": lambda: serve(images=request)[keys.INSTANCE_MASKS].numpy(),
+            "backbone": lambda: [t.numpy() for t in backbone(pixels)],
+        }, FLAGS.serve_repeats)
+    return {"serve_ms": round(medians["serve"], 1), "backbone_ms": round(medians["backbone"], 1),
+            "ratio": round(medians["serve"] / medians["backbone"], 3)}
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"usage: benchmark.py {{{'|'.join(MODES)}}} [flags]")
-    summary = {"targets": benchmark_targets, "train": benchmark_train}[argv[1]]()
+    summary = {"targets": benchmark_targets, "train": benchmark_train, "decode": benchmark_decode,
+               "serve": benchmark_serve}[argv[1]]()
     print(json.dumps(summary))
 
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 from personlab_tf import config
 from personlab_tf.data import writer
 from personlab_tf.model import personlab
-from personlab_tf.train import checkpoints, trainer  # noqa: F401  (registers the configurables)
+from personlab_tf.train import checkpoints, trainer
 from sample_factory import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]

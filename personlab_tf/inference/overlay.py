@@ -1,0 +1,68 @@
+"""Pictures of detections: coloured instance masks, skeletons on the kinematic tree, scores as text (cv2).
+
+Keypoints in original-image pixels, pixel centres at integer coordinates, (x, y) order.
+"""
+
+import cv2
+import numpy as np
+
+from personlab_tf import keys
+from personlab_tf.constants import TREE_EDGES
+
+# RGB colours, one per detection slot (cycled).
+PALETTE = np.array([
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+    (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0), (255, 215, 180),
+    (0, 0, 128), (128, 128, 128),
+], np.uint8)
+
+
+def draw_detections(image, detections, min_score=0.1, min_keypoint_score=0.05, mask_alpha=0.45):
+    """An RGB picture of one image's detections.
+
+    Args:
+      image: [H, W, 3] uint8 RGB.
+      detections: dict of numpy arrays of one image (results.py layout): keypoints [D, K, 2],
+        keypoint_scores [D, K], instance_scores [D], num_detections [], optional masks [D, H, W] bool.
+      min_score: detections scoring below are not drawn.
+      min_keypoint_score: skeleton edges whose two keypoints both reach it are drawn.
+      mask_alpha: opacity of the masks.
+
+    Returns:
+      [H, W, 3] uint8 RGB.
+    """
+    picture = np.array(image, np.float32)
+    count = int(np.asarray(detections[keys.NUM_DETECTIONS]))
+    scores = np.asarray(detections[keys.INSTANCE_SCORES])[:count]
+    shown = [slot for slot in range(count) if scores[slot] >= min_score]
+    masks = detections.get(keys.INSTANCE_MASKS)
+    if masks is not None:
+        for slot in reversed(shown):  # the best person on top
+            mask = np.asarray(masks[slot], bool)[:image.shape[0], :image.shape[1]]
+            picture[mask] = (1 - mask_alpha) * picture[mask] + mask_alpha * PALETTE[slot % len(PALETTE)]
+    canvas = np.ascontiguousarray(picture.astype(np.uint8))
+    thickness = max(1, round(max(image.shape[:2]) / 400))
+    for slot in shown:
+        colour = tuple(int(c) for c in PALETTE[slot % len(PALETTE)])
+        points = np.asarray(detections[keys.DETECTION_KEYPOINTS][slot])
+        visible = np.asarray(detections[keys.KEYPOINT_SCORES][slot]) >= min_keypoint_score
+        for a, b in TREE_EDGES:
+            if visible[a] and visible[b]:
+                cv2.line(canvas, _pixel(points[a]), _pixel(points[b]), colour, thickness, cv2.LINE_AA)
+        for k in np.flatnonzero(visible):
+            cv2.circle(canvas, _pixel(points[k]), thickness + 1, (255, 255, 255), -1, cv2.LINE_AA)
+        anchor = points[visible].min(axis=0) if visible.any() else points.min(axis=0)
+        cv2.putText(canvas, f"{scores[slot]:.2f}", _pixel(anchor - (0, 4 * thickness)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.4 * thickness, colour, thickness, cv2.LINE_AA)
+    return canvas
+
+
+def _pixel(point):
+    """(x, y) float -> the nearest integer pixel, as cv2 wants it."""
+    return int(round(float(point[0]))), int(round(float(point[1])))
+
+
+def write_png(path, picture):
+    """Writes an RGB uint8 picture as PNG; returns True on success."""
+    return bool(cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)))

@@ -1,0 +1,123 @@
+"""The SavedModel of PersonLab inference (DESIGN §6): a tf.Module with two signatures.
+
+`serving_default(images)`: images [B] string, encoded JPEG / PNG (also GIF, BMP: first frame) of any
+size, grey, RGB or RGBA (alpha dropped). `serving_image(images)`: images [B, H, W, 3] uint8 RGB.
+Outputs, per image, padded to D = 20 detections (keys of personlab_tf.keys):
+
+| output | shape, dtype | content |
+| --- | --- | --- |
+| keypoints | [B, D, 17, 2] float32 | (x, y) in original-image pixels, pixel centres at integer coordinates |
+| keypoint_scores | [B, D, 17] float32 | s_{j,k} (Eq. 3) |
+| instance_scores | [B, D] float32 | after NMS, descending; also the masks' scores |
+| num_detections | [B] int32 | slots at and past it are zero / False |
+| masks | [B, D, Hmax, Wmax] bool | at the original resolution; image b's mask is masks[b, :, :h_b, :w_b] |
+| image_size | [B, 2] int32 | (h_b, w_b), the original size of image b |
+
+A batch of encoded images may mix sizes: masks are padded (False) at the bottom and right to the
+largest height and width of the batch. Images are processed one after the other (their frames differ
+in size). A byte string that does not decode raises InvalidArgumentError for the call; nothing else is
+affected. Graph ops only (no py_function, no custom op): stock TensorFlow Serving loads it.
+"""
+
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.constants import NUM_KEYPOINTS
+
+SERVING_DEFAULT = "serving_default"
+SERVING_IMAGE = "serving_image"
+INPUT_NAME = "images"
+
+
+class ServingModule(tf.Module):
+    """tf.Module around an inference `detector.Detector`; `export` saves it with both signatures.
+
+    `model_variables` lists the Keras model's variables (the EMA weights when exported by
+    scripts/export_saved_model.py), so a loaded SavedModel exposes them.
+    """
+
+    def __init__(self, detector, name="personlab_serving"):
+        super().__init__(name=name)
+        self._detector = detector
+        self.model = detector.model
+        self.model_variables = list(detector.model.variables)
+
+    def _detect_batch(self, count, image_at):
+        """Runs the detector on images image_at(0 .. count - 1); stacks and pads the results."""
+        slots = self._detector.max_detections
+        specs = {
+            keys.DETECTION_KEYPOINTS: ([slots, NUM_KEYPOINTS, 2], tf.float32),
+            keys.KEYPOINT_SCORES: ([slots, NUM_KEYPOINTS], tf.float32),
+            keys.INSTANCE_SCORES: ([slots], tf.float32),
+            keys.NUM_DETECTIONS: ([], tf.int32),
+            keys.IMAGE_SIZE: ([2], tf.int32),
+        }
+        arrays = {key: tf.TensorArray(dtype, size=count, element_shape=shape) for key, (shape, dtype) in specs.items()}
+        arrays[keys.INSTANCE_MASKS] = tf.TensorArray(tf.bool, size=count, element_shape=[slots, None, None],
+                                                     infer_shape=False)
+
+        def detect_one(index, arrays):
+            image = image_at(index)
+            result = self._detector.detect(image)
+            result[keys.IMAGE_SIZE] = tf.shape(image)[:2]
+            return index + 1, {key: array.write(index, result[key]) for key, array in arrays.items()}
+
+        _, arrays = tf.while_loop(lambda index, _: index < count, detect_one, (tf.constant(0), arrays),
+                                  parallel_iterations=1)
+        outputs = {key: arrays[key].stack() for key in specs}
+        outputs[keys.INSTANCE_MASKS] = tf.cond(
+            count > 0, lambda: _pad_masks(arrays[keys.INSTANCE_MASKS], outputs[keys.IMAGE_SIZE], count, slots),
+            lambda: tf.zeros([0, slots, 0, 0], tf.bool))
+        return outputs
+
+    def serve_encoded(self, images):
+        """Detections of a batch of encoded images (JPEG / PNG / GIF / BMP, any size, grey / RGB / RGBA)."""
+        def image_at(index):
+            image = tf.io.decode_image(images[index], channels=3, dtype=tf.uint8, expand_animations=False)
+            return tf.ensure_shape(image, [None, None, 3])
+
+        return self._detect_batch(tf.shape(images)[0], image_at)
+
+    def serve_image(self, images):
+        """Detections of a batch of uint8 RGB images [B, H, W, 3]."""
+        return self._detect_batch(tf.shape(images)[0], lambda index: images[index])
+
+
+def _pad_masks(masks, sizes, count, slots):
+    """Stacks [D, h_b, w_b] masks into [B, D, Hmax, Wmax], False at the bottom and right."""
+    largest = tf.reduce_max(sizes, axis=0)
+
+    def pad_one(index, padded):
+        mask = masks.read(index)
+        extra = largest - tf.shape(mask)[1:]
+        return index + 1, padded.write(index, tf.pad(mask, [[0, 0], [0, extra[0]], [0, extra[1]]]))
+
+    padded = tf.TensorArray(tf.bool, size=count, element_shape=[slots, None, None], infer_shape=False)
+    _, padded = tf.while_loop(lambda index, _: index < count, pad_one, (tf.constant(0), padded))
+    return padded.stack()
+
+
+def signature_functions(module):
+    """{signature name: concrete function} of a ServingModule (graph mode, no AutoGraph: the loops are
+    explicit tf.while_loops)."""
+    encoded = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
+    images = tf.TensorSpec([None, None, None, 3], tf.uint8, name=INPUT_NAME)
+    return {
+        SERVING_DEFAULT: tf.function(module.serve_encoded, input_signature=[encoded],
+                                     autograph=False).get_concrete_function(),
+        SERVING_IMAGE: tf.function(module.serve_image, input_signature=[images],
+                                   autograph=False).get_concrete_function(),
+    }
+
+
+def export(detector, export_dir):
+    """Saves `detector` (inference.detector.Detector) as a SavedModel with both signatures.
+
+    The signature functions are not attributes of the module, so saving does not trace them again.
+
+    Returns:
+      the ServingModule that was saved.
+    """
+    module = ServingModule(detector)
+    tf.saved_model.save(module, export_dir, signatures=signature_functions(module))
+    return module

@@ -1,0 +1,91 @@
+"""A tiny trained-looking checkpoint and its SavedModel, made once per test session, and test images.
+
+The checkpoint: `resnet_tiny` at output stride 16 with auxiliary heads, three SGD steps on random
+gradients (EMA momentum 0.5, so the Polyak averages differ clearly from the raw weights), saved the way
+training saves (model + optimizer), with the run's `operative_config.gin`. The export runs the real
+script at output stride 8, larger side 129.
+"""
+
+import atexit
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import gin
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from personlab_tf import config
+from personlab_tf.model import personlab
+from personlab_tf.train import checkpoints
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_SIDE = 129
+OUTPUT_STRIDE = 8
+TRAIN_BINDINGS = ("build_model.backbone = 'resnet_tiny'", "build_model.output_stride = 16",
+                  "build_optimizer.ema_momentum = 0.5")
+_CACHE = {}
+
+
+def run_script(name, *args):
+    """Runs scripts/<name> with the test interpreter; returns (CompletedProcess, last stdout line as JSON)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
+    process = subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True,
+                             env=env, cwd=REPO, timeout=900)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return process, json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def make_checkpoint(model_dir, steps=3, seed=0):
+    """Writes a checkpoint after `steps` random-gradient SGD steps and the operative gin config."""
+    gin.clear_config()
+    config.parse_gin([], TRAIN_BINDINGS)
+    try:
+        model = personlab.build_model()
+        optimizer = personlab.build_optimizer()
+        checkpoint = checkpoints.build_checkpoint(model, optimizer)
+        rng = np.random.default_rng(seed)
+        for _ in range(steps):
+            optimizer.apply_gradients([(tf.constant(rng.normal(0.0, 10.0, v.shape), tf.float32), v)
+                                       for v in model.trainable_variables])
+        tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=2).save(checkpoint_number=steps)
+        with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
+            f.write(gin.operative_config_str())
+    finally:
+        gin.clear_config()
+
+
+def exported_model():
+    """(model_dir, export_dir, export summary) of the session's checkpoint and SavedModel (made once)."""
+    if "export" not in _CACHE:
+        root = tempfile.mkdtemp(prefix="personlab_export_test_")
+        atexit.register(shutil.rmtree, root, True)
+        model_dir, export_dir = os.path.join(root, "run"), os.path.join(root, "export")
+        make_checkpoint(model_dir)
+        _, summary = run_script("export_saved_model.py", "--model_dir", model_dir, "--export_dir", export_dir,
+                                "--max_side", str(MAX_SIDE), "--output_stride", str(OUTPUT_STRIDE))
+        _CACHE["export"] = (model_dir, export_dir, summary)
+    return _CACHE["export"]
+
+
+def textured_image(height, width, seed=0):
+    """[H, W, 3] uint8 smooth random colours (compresses well and survives JPEG roughly)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(2, height // 8), max(2, width // 8), 3)).astype(np.uint8)
+    return np.asarray(Image.fromarray(small).resize((width, height), Image.BILINEAR))
+
+
+def encode(image, image_format="PNG", mode=None):
+    """Encodes a numpy image with PIL (mode converts first, e.g. "L" or "RGBA")."""
+    picture = Image.fromarray(image)
+    if mode:
+        picture = picture.convert(mode)
+    buffer = io.BytesIO()
+    picture.save(buffer, image_format)
+    return buffer.getvalue()
