@@ -17,3 +17,14 @@ def parse_gin(files, bindings):
         importlib.import_module(module)
     gin.add_config_file_search_path(str(GIN_DIR))
     gin.parse_config_files_and_bindings(list(files), list(bindings))
+
+
+def query_value(binding_key, default):
+    """The value bound to `binding_key`, with a macro (`%NAME`) resolved to its value; `default` if unbound."""
+    try:
+        value = gin.query_parameter(binding_key)
+    except ValueError:
+        return default
+    if isinstance(value, gin.config.ConfigurableReference) and value.evaluate:
+        return value.scoped_configurable_fn()
+    return value

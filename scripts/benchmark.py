@@ -110,7 +110,7 @@ def time_training(records, gin_file, bindings, num_steps, warmup=3):
     """
     gin.clear_config()
     config.parse_gin([gin_file], [f"TRAIN_FILES = '{records}'"] + bindings)
-    batch_size = gin.query_parameter("train.global_batch_size")
+    batch_size = config.query_value("train.global_batch_size", None)
     dataset = pipeline.build_dataset(records, batch_size, training=True, seed=0)
     model = personlab.build_model()
     model.compile(optimizer=personlab.build_optimizer())

@@ -104,6 +104,19 @@ def test_saved_model_cli_lists_both_signatures(exported):
     assert "PyFunc" not in shown.stdout
 
 
+def test_saved_model_cli_run_with_an_encoded_image(exported, tmp_path):
+    """The docs/inference.md example: an object array of encoded bytes in a .npy file."""
+    request = tmp_path / "request.npy"
+    np.save(request, np.array([encode(textured_image(40, 50, seed=6), "JPEG")], dtype=object))
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    ran = subprocess.run([cli, "run", "--dir", exported[1], "--tag_set", "serve", "--signature_def",
+                          serving.SERVING_DEFAULT, "--inputs", f"images={request}", "--outdir", str(tmp_path / "out")],
+                         capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / f"{keys.IMAGE_SIZE}.npy"), [[40, 50]])
+    assert np.load(tmp_path / "out" / f"{keys.INSTANCE_MASKS}.npy").shape == (1, SLOTS, 40, 50)
+
+
 def test_serving_default_matches_the_eager_model(loaded, eager_detector):
     image = textured_image(90, 120)
     result = serve(loaded, [encode(image)])
@@ -215,3 +228,8 @@ def test_export_refuses_a_decoding_radius_other_than_the_trained_one(tmp_path):
         export_with(["build_dataset.disk_radius = 12.0"])
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         export_with(["build_dataset.disk_radius = 12.0", "decoding_options.radius = 12.0"])
+    # One macro bound to both, as gin/demo.gin does.
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        export_with(["R = 12.0", "build_dataset.disk_radius = %R", "decoding_options.radius = %R"])
+    with pytest.raises(ValueError, match="disk radius 12.0"):
+        export_with(["R = 12.0", "build_dataset.disk_radius = %R"])

@@ -1,6 +1,7 @@
 """The oracle: ground-truth maps through refinement, decoding and COCO evaluation reach the acceptance AP."""
 
 import numpy as np
+import pytest
 
 from personlab_tf.inference import oracle
 from inference_fixtures import run_script
@@ -22,6 +23,7 @@ def test_complete_skeleton_places_unlabelled_keypoints_between_their_neighbours(
     np.testing.assert_array_equal(completed[1:], keypoints[1:])        # crowd, and a person without labels
 
 
+@pytest.mark.slow
 def test_oracle_ap_on_the_coco_val_sample():
     folder = SHARED_DATA / "coco_val_sample"
     _, summary = run_script("oracle_eval.py", "--annotations", str(folder / "person_keypoints.json"),

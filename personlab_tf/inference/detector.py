@@ -29,7 +29,6 @@ PYRAMID = (601, 1201, 1801, 2401)    # multi-scale (paper §4.1)
 MASKS_ON_GRID = "grid"               # Eq. 6 on the decoding grid, masks resampled to the original image
 MASKS_ON_IMAGE = "image"             # maps resampled to the original pixels, Eq. 6 on every pixel
 MASK_RESOLUTIONS = (MASKS_ON_GRID, MASKS_ON_IMAGE)
-# Defaults chosen from the oracle AP / time table of docs/inference.md.
 DECODE_STRIDE = None                 # None: the output stride (docs/inference.md, resolution table)
 MASK_RESOLUTION = MASKS_ON_GRID
 

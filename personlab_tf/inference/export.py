@@ -4,6 +4,7 @@ import os
 
 import gin
 
+from personlab_tf import config
 from personlab_tf.constants import DISK_RADIUS
 from personlab_tf.inference import detector as detector_lib, serving
 from personlab_tf.model import personlab
@@ -54,10 +55,7 @@ def decoding_options(radius=DISK_RADIUS, scoring="expected_oks", nms="soft"):
 
 def trained_disk_radius():
     """The disk radius of the training targets in the parsed gin configuration (32 px if unbound)."""
-    try:
-        return float(gin.query_parameter("build_dataset.disk_radius"))
-    except ValueError:
-        return DISK_RADIUS
+    return float(config.query_value("build_dataset.disk_radius", DISK_RADIUS))
 
 
 def default_gin_files(model_dir, gin_files):

@@ -10,7 +10,7 @@ centres at integer coordinates in both images, x right, y down, (x, y) order). T
 both axes (no aspect change). The frame is then padded at the bottom and right with zeros to
 n os + 1 pixels per side, so that the output grid of stride os is corner aligned too: grid cell (i, j)
 is frame pixel (os j, os i) and the last cell sits on the last frame pixel. With max_side = 1401 and
-os = 8 or 16 the larger side needs no padding (1400 = 175 x 8).
+os = 8 the larger side needs no padding (1400 = 175 x 8); at os = 16 it is padded to 1409.
 
 The warp is TensorFlow's ImageProjectiveTransformV3 (the op of the training augmentation, same pixel
 convention, tested in tests/test_augment.py) with the map x = u / f, so image and points share one

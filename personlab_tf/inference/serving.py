@@ -32,15 +32,18 @@ INPUT_NAME = "images"
 class ServingModule(tf.Module):
     """tf.Module around an inference `detector.Detector`; `export` saves it with both signatures.
 
-    `model_variables` lists the Keras model's variables (the EMA weights when exported by
-    scripts/export_saved_model.py), so a loaded SavedModel exposes them.
+    What is tracked (and saved) are the TensorFlow variables behind the Keras model's variables,
+    `model_variables`, in the order of `model.variables` (the EMA weights when exported by
+    scripts/export_saved_model.py; a loaded SavedModel exposes them) — the very variables the signature
+    functions read. Tracking the Keras model or its Keras variables instead saves a second set of
+    variables: TF2 loading copes, but TF1-style loaders (TensorFlow Serving, `saved_model_cli run`)
+    restore one set and run the graph on the other ("Could not find variable ...").
     """
 
     def __init__(self, detector, name="personlab_serving"):
         super().__init__(name=name)
-        self._detector = detector
-        self.model = detector.model
-        self.model_variables = list(detector.model.variables)
+        self._detector = detector  # a plain Python object: not tracked
+        self.model_variables = [variable.value for variable in detector.model.variables]
 
     def _detect_batch(self, count, image_at):
         """Runs the detector on images image_at(0 .. count - 1); stacks and pads the results."""
