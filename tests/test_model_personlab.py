@@ -11,6 +11,7 @@ from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
 from personlab_tf.losses import LOSS_KEYS
 from personlab_tf.model.personlab import (PREDICTION_KEYS, PersonLabModel, _images_and_targets, build_model,
                                          build_optimizer)
+from personlab_tf.train import checkpoints
 
 K, E = NUM_KEYPOINTS, NUM_EDGES
 
@@ -151,3 +152,31 @@ def test_optimizer_choice():
     assert isinstance(adam, keras.optimizers.Adam) and adam.use_ema
     with pytest.raises(ValueError, match="unknown optimizer"):
         build_optimizer(name="lion")
+
+
+def test_cosine_schedule_decays_to_zero_over_the_run():
+    optimizer = build_optimizer(learning_rate=0.002, name="adam", schedule="cosine", num_steps=100)
+    rates = []
+    for step in (0, 50, 100, 150):
+        optimizer.iterations.assign(step)
+        rates.append(float(optimizer.learning_rate))
+    # lr * (1 + cos(pi * step / num_steps)) / 2, held at 0 after the last step.
+    np.testing.assert_allclose(rates, [0.002, 0.001, 0.0, 0.0], atol=1e-9)
+    with pytest.raises(ValueError, match="unknown learning rate schedule"):
+        build_optimizer(schedule="step")
+    steps = keras.optimizers.schedules.PiecewiseConstantDecay([10], [1e-3, 1e-4])
+    with pytest.raises(ValueError, match="got a schedule already"):
+        build_optimizer(learning_rate=steps, schedule="cosine", num_steps=100)
+
+
+def test_a_cosine_checkpoint_restores_into_the_export_optimizer(tmp_path):
+    """Export and evaluation build the optimizer without the run length; the checkpoint must still match."""
+    model = build_model("resnet_tiny", 16)
+    model(_images(1))
+    trained = build_optimizer(name="adam", schedule="cosine", num_steps=100)
+    checkpoints.build_checkpoint(model, trained).save(str(tmp_path / "ckpt"))
+    restoring = build_optimizer(name="adam", schedule="cosine")
+    assert checkpoints.restore_latest(checkpoints.build_checkpoint(model, restoring), str(tmp_path))
+    constant = build_optimizer(name="adam")
+    with pytest.raises(ValueError):  # a constant rate is one more variable: the schedule must be the same
+        checkpoints.restore_latest(checkpoints.build_checkpoint(model, constant), str(tmp_path))

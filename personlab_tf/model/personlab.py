@@ -181,15 +181,24 @@ def build_model(backbone="resnet101", output_stride=16, weights_path=None, refin
 
 
 @gin.configurable
-def build_optimizer(learning_rate=1e-3, momentum=0.9, ema_momentum=0.9999, name="sgd"):
+def build_optimizer(learning_rate=1e-3, momentum=0.9, ema_momentum=0.9999, name="sgd", schedule="constant",
+                    num_steps=None):
     """The optimizer, with Polyak averaging of the weights (EMA).
 
     name "sgd" is the paper's (§4.1: momentum 0.9, constant learning rate 1e-3); "adam" (momentum unused)
-    trains a small network from scratch in far fewer steps, for the demo. `learning_rate` may be a float
-    or a Keras schedule. `fit` ends by writing the averaged weights into the model
-    (`finalize_variable_values`); a custom loop must do it (or swap with keras.callbacks.SwapEMAWeights)
-    before evaluation or export.
+    trains a small network from scratch in far fewer steps, for the demo. schedule "constant" is the
+    paper's; "cosine" decays `learning_rate` to 0 over `num_steps` (the trainer passes its total), which
+    a run of a few thousand steps needs to settle. `num_steps` None is for restoring weights only (export,
+    evaluation): the optimizer has the same variables, so a checkpoint restores, but its rate is not meant
+    for training. `fit` ends by writing the averaged weights into the model (`finalize_variable_values`);
+    a custom loop must do it (or swap with keras.callbacks.SwapEMAWeights) before evaluation or export.
     """
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"unknown learning rate schedule {schedule!r}; expected 'constant' or 'cosine'")
+    if schedule == "cosine" and not isinstance(learning_rate, (int, float)):
+        raise ValueError("schedule 'cosine' decays a constant learning_rate; got a schedule already")
+    if schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, num_steps or 1)
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=momentum, use_ema=True, ema_momentum=ema_momentum)
     if name == "adam":

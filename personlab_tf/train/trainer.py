@@ -15,7 +15,6 @@ from personlab_tf.train import checkpoints, strategy as strategy_lib
 OPERATIVE_CONFIG = "operative_config.gin"
 
 gin.external_configurable(keras.optimizers.schedules.PiecewiseConstantDecay, module="schedules")
-gin.external_configurable(keras.optimizers.schedules.CosineDecay, module="schedules")
 
 
 def distributed_dataset_options(dataset):
@@ -57,7 +56,7 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
     dataset = distributed_dataset_options(dataset)
     with distribution.scope():
         model = personlab.build_model()
-        optimizer = personlab.build_optimizer()
+        optimizer = personlab.build_optimizer(num_steps=num_steps)
         model.compile(optimizer=optimizer)
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
         restored = checkpoints.restore_latest(checkpoint, model_dir)
