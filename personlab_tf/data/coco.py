@@ -193,7 +193,7 @@ class ImageRecord:
     bboxes: np.ndarray
 
 
-def _load_json(path, what):
+def load_json(path, what):
     """Parses a JSON file, raising `AnnotationError` naming the file if that is impossible."""
     try:
         with open(path, "rb") as f:
@@ -379,6 +379,13 @@ def _polygon_problem(polygon):
     return "zero area" if math.isclose(doubled_area, 0.0, abs_tol=1e-6) else None
 
 
+def points_inside_image(points, height, width):
+    """[...] bool: points [..., 2] (x, y) lie in the image, -0.5 <= x <= W - 0.5 and -0.5 <= y <= H - 0.5
+    (pixel centres at integer coordinates)."""
+    x, y = points[..., 0], points[..., 1]
+    return (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+
+
 def _drop_outside_keypoints(keypoints, info, where, problems):
     """Sets labelled keypoints outside the image to (0, 0, 0), in place.
 
@@ -389,7 +396,7 @@ def _drop_outside_keypoints(keypoints, info, where, problems):
       problems: `ProblemCounter`.
     """
     x, y, v = keypoints[:, 0], keypoints[:, 1], keypoints[:, 2]
-    outside = (v > 0) & ((x < -0.5) | (x > info.width - 0.5) | (y < -0.5) | (y > info.height - 0.5))
+    outside = (v > 0) & ~points_inside_image(keypoints[:, :2], info.height, info.width)
     for k in np.flatnonzero(outside):
         problems.warn(
             KEYPOINT_OUTSIDE_IMAGE,
@@ -497,7 +504,8 @@ def load_dataset(annotations_path, problems, imputed_path=None):
       annotations_path: COCO JSON with `images` and `annotations` lists.
       problems: `ProblemCounter` that receives every repaired or skipped item.
       imputed_path: optional JSON list of {"id": annotation id, "keypoints": [K * 3 numbers]} filling
-        persons without labelled keypoints.
+        persons without labelled keypoints (other keys of an entry, such as the "scores" written by
+        scripts/impute_keypoints.py, are ignored).
 
     Returns:
       `CocoPersons`.
@@ -505,14 +513,14 @@ def load_dataset(annotations_path, problems, imputed_path=None):
     Raises:
       AnnotationError: a file is missing, is not JSON, or lacks the top-level lists.
     """
-    data = _load_json(annotations_path, "annotations")
+    data = load_json(annotations_path, "annotations")
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in (_IMAGES, _ANNOTATIONS)):
         raise AnnotationError(
             f"annotations file {annotations_path} has no '{_IMAGES}' and '{_ANNOTATIONS}' lists")
     images = _parse_images(data[_IMAGES], problems)
     dataset = CocoPersons(list(images.values()), _parse_annotations(data[_ANNOTATIONS], images, problems))
     if imputed_path is not None:
-        entries = _load_json(imputed_path, "imputed keypoints")
+        entries = load_json(imputed_path, "imputed keypoints")
         if not isinstance(entries, list):
             raise AnnotationError(f"imputed keypoints file {imputed_path} is not a JSON list")
         _apply_imputed(entries, dataset, problems)
