@@ -61,3 +61,39 @@ KEYPOINT_SCORES = "keypoint_scores"    # [D, K] float32, s_{j,k} (Eq. 3 or h_k(y
 INSTANCE_SCORES = "instance_scores"    # [D] float32, after NMS, descending; also the masks' scores
 NUM_DETECTIONS = "num_detections"      # [] int32
 INSTANCE_MASKS = "masks"               # [D, H, W] bool
+
+# Instance-aware part parsing (personlab_tf.parts; second paper). Samples: the image's part label map
+# and which persons have part labels.
+PART_LABELS = "part_labels"          # sample: [H, W] uint8 class per pixel (0 background); target: [h, w] int32
+HAS_PARTS = "has_parts"              # [N] bool, the person's pixels carry part labels
+# Targets on the pose grid (stride 4 by default) and, for the projection field, on every pyramid level.
+PART_WEIGHTS = "part_weights"        # [h, w] float32
+LIMB_HEATMAPS = "limb_heatmaps"      # [h, w, L] float32 in [0, 1]
+LIMB_WEIGHTS = "limb_weights"        # [h, w, L]
+MATCH_POINTS = "match_points"        # [P, K, 2] float32 keypoints of up to P persons, crop pixels
+MATCH_LABELLED = "match_labelled"    # [P, K] bool
+# Predictions: PART_LOGITS [B, h, w, C], LIMB_LOGITS [B, h, w, L], HEATMAP_LOGITS and SHORT_OFFSETS as in
+# PersonLab, and the projection field of each level in that level's cells (projection_key(stride)).
+PART_LOGITS = "part_logits"
+LIMB_LOGITS = "limb_logits"
+PROJECTION_FIELD = "projection_field"  # [B, h, w, 2] the finest level's field in input pixels (decoding)
+
+
+def projection_key(stride):
+    """Key of the projection field f_l of the pyramid level of `stride`: [h, w, 2] in cells of that level."""
+    return f"projection_field_{stride}"
+
+
+def projection_weights_key(stride):
+    """Key of the weights [h, w] of projection_key(stride)."""
+    return f"projection_weights_{stride}"
+
+
+# Part-parsing loss terms (personlab_tf.parts.losses); TOTAL_LOSS as above.
+PART_LOSS = "part_loss"
+PROJECTION_LOSS = "projection_loss"
+LIMB_LOSS = "limb_loss"
+MATCHING_LOSS = "matching_loss"
+# Part-parsing detections: the keypoint keys above, and
+PART_MAP = "part_map"                          # [H, W] uint8 category-level parsing
+INSTANCE_PART_MAPS = "instance_part_maps"      # [D, H, W] uint8 parts of each detected person (0 elsewhere)

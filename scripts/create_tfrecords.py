@@ -1,7 +1,12 @@
 """Converts COCO person-keypoint annotations and their images into sharded TFRecords.
 
   python scripts/create_tfrecords.py --annotations person_keypoints_train2017.json \
-      --images train2017 --output records/train --num_shards 64 [--imputed_keypoints imputed.json]
+      --images train2017 --output records/train --num_shards 64 [--imputed_keypoints imputed.json] \
+      [--part_labels DIR --part_set NAME]
+
+With --part_labels (instance-aware part parsing: one PNG label map per image, named after the image,
+personlab_tf/data/part_labels.py) the records also carry each image's part map, whose classes must be
+those of --part_set (personlab_tf/parts/part_sets.py).
 
 Progress and data warnings go to stderr; the last line of stdout is the summary as one-line JSON. An
 unusable annotations file, imputed keypoints file or images directory ends with a one-line error and
@@ -19,6 +24,7 @@ from absl import flags  # noqa: E402
 
 from personlab_tf.data import coco  # noqa: E402
 from personlab_tf.data import writer  # noqa: E402
+from personlab_tf.parts import part_sets  # noqa: E402
 
 _ANNOTATIONS = flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON.")
 _IMAGES = flags.DEFINE_string("images", None, "Directory of the images named in the JSON.")
@@ -27,15 +33,21 @@ _NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Number of output shards.", 
 _IMPUTED_KEYPOINTS = flags.DEFINE_string(
     "imputed_keypoints", None,
     'Optional JSON list of {"id": annotation id, "keypoints": [51 numbers]} for persons without keypoints.')
+_PART_LABELS = flags.DEFINE_string("part_labels", None, "Optional directory of part label PNGs, one per image.")
+_PART_SET = flags.DEFINE_enum("part_set", None, sorted(part_sets.PART_SETS), "Part set of --part_labels.")
 
 
 def main(argv):
     """Runs the conversion; returns the exit code."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if bool(_PART_LABELS.value) != bool(_PART_SET.value):
+        print("error: --part_labels and --part_set go together", file=sys.stderr)
+        return 1
+    num_classes = part_sets.part_set(_PART_SET.value).num_classes if _PART_SET.value else None
     try:
-        summary = writer.convert(
-            _ANNOTATIONS.value, _IMAGES.value, _OUTPUT.value, _NUM_SHARDS.value, _IMPUTED_KEYPOINTS.value)
+        summary = writer.convert(_ANNOTATIONS.value, _IMAGES.value, _OUTPUT.value, _NUM_SHARDS.value,
+                                 _IMPUTED_KEYPOINTS.value, _PART_LABELS.value, num_classes)
     except coco.AnnotationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

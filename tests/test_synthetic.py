@@ -12,8 +12,11 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from PIL import Image
+
 from personlab_tf import constants
-from personlab_tf.data import synthetic
+from personlab_tf.data import part_labels, synthetic
+from personlab_tf.parts import part_sets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL_IMAGES = {"min_side": 192, "max_side": 320}
@@ -135,6 +138,45 @@ def test_keypoint_visibility(dataset):
                 else:  # v == 1: hidden by exactly one other person, drawn in front
                     assert v == 1 and len(covering) == 1 and covering[0] != a["id"]
     assert counts[1] > 0 and counts[2] > counts[1]
+
+
+def test_part_labels_cover_exactly_the_people(dataset):
+    path, _, coco, _ = dataset
+    seen = collections.Counter()
+    for image_id, image in coco.imgs.items():
+        labels = np.asarray(Image.open(part_labels.part_labels_path(path / synthetic.PART_LABELS_DIR,
+                                                                    image["file_name"])))
+        assert labels.shape == (image["height"], image["width"]) and labels.dtype == np.uint8
+        people = np.zeros_like(labels, bool)
+        for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id)):
+            people |= coco.annToMask(a).astype(bool)
+        # Every visible pixel of a person or crowd figure has a body part, and nothing else has one.
+        np.testing.assert_array_equal(labels > 0, people)
+        seen.update(labels[labels > 0].tolist())
+    assert set(seen) == set(range(1, part_sets.SYNTHETIC.num_classes))
+
+
+def test_part_labels_follow_the_body(dataset):
+    """A visible (v = 2) keypoint's pixel shows the part the keypoint belongs to. The head is drawn last,
+    so a nose always shows head; other joints may be covered by the figure's own hand or arm."""
+    path, _, coco, _ = dataset
+    expected = {"nose": {"head"}, "left_wrist": {"lower_arm", "hand"}, "left_ankle": {"lower_leg", "foot"},
+                "left_knee": {"upper_leg", "lower_leg"}, "left_hip": {"torso", "upper_leg"}}
+    names = part_sets.SYNTHETIC.classes
+    counts = collections.Counter()
+    for image_id, image in coco.imgs.items():
+        labels = np.asarray(Image.open(part_labels.part_labels_path(path / synthetic.PART_LABELS_DIR,
+                                                                    image["file_name"])))
+        for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id)):
+            keypoints = np.array(a["keypoints"], float).reshape(-1, 3)
+            for name, parts in expected.items():
+                x, y, v = keypoints[constants.KEYPOINT_NAMES.index(name)]
+                if v == 2:
+                    shown = names[labels[int(np.floor(y + 0.5)), int(np.floor(x + 0.5))]]
+                    counts[name, shown in parts] += 1
+    assert counts["nose", False] == 0 and counts["nose", True] > 50
+    for name in expected:
+        assert counts[name, True] >= 0.9 * (counts[name, True] + counts[name, False]), name
 
 
 def test_person_faces_the_camera(dataset):

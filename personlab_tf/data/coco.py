@@ -29,6 +29,9 @@ in a `ProblemCounter`:
 | imputed_unknown_id            | no loaded person annotation has that id -> ignored                 |
 | imputed_for_labelled_person   | the person already has labelled keypoints -> ignored               |
 | imputed_for_crowd             | the id is a crowd region -> ignored                                |
+
+An annotation may carry `"has_parts": 0 | 1` (default 1): whether the image's part label map
+(personlab_tf/data/part_labels.py) labels that person's pixels; the part-parsing converters write it.
 """
 
 import collections
@@ -77,6 +80,7 @@ _AREA = "area"
 _BBOX = "bbox"
 _RLE_SIZE = "size"
 _RLE_COUNTS = "counts"
+_HAS_PARTS = "has_parts"
 
 _IMAGE_FORMATS = ("JPEG", "PNG")
 _VISIBILITIES = (0, 1, 2)
@@ -145,6 +149,7 @@ class _Person:
     bbox: np.ndarray
     segmentation: object
     imputed: bool = False
+    has_parts: bool = True
 
     def has_labelled_keypoint(self):
         """True if at least one keypoint has v > 0."""
@@ -176,6 +181,9 @@ class ImageRecord:
       annotation_ids: [N] int64 COCO annotation ids.
       areas: [N] float32 COCO areas.
       bboxes: [N, 4] float32 COCO boxes (x, y, width, height).
+      has_parts: [N] bool, non-crowd persons whose annotation says the part labels cover them (all
+        False once `part_labels` turns out to be missing).
+      part_labels: [H, W] uint8 part class map, or None (data/part_labels.py attaches it).
     """
 
     image_id: int
@@ -191,6 +199,8 @@ class ImageRecord:
     annotation_ids: np.ndarray
     areas: np.ndarray
     bboxes: np.ndarray
+    has_parts: np.ndarray
+    part_labels: np.ndarray = None
 
 
 def load_json(path, what):
@@ -346,25 +356,31 @@ def _box(value):
     return box.astype(np.float32)
 
 
+def _flag(value, what):
+    """A JSON 0 / 1 (or bool) as bool, or `_Malformed`."""
+    if value not in (0, 1):
+        raise _Malformed(f"{what} is not 0 or 1: {_short(value)}")
+    return bool(value)
+
+
 def _parse_person(entry, images):
     """A person annotation as `_Person` (polygons not yet checked), or `_Malformed`."""
     image_id = _integer(_field(entry, _IMAGE_ID), "image_id")
     if image_id not in images:
         raise _Malformed(f"unknown image id {image_id}")
-    is_crowd = _field(entry, _IS_CROWD)
-    if is_crowd not in (0, 1):
-        raise _Malformed(f"iscrowd is not 0 or 1: {_short(is_crowd)}")
+    is_crowd = _flag(_field(entry, _IS_CROWD), _IS_CROWD)
     area = _number(_field(entry, _AREA), "area")
     if area < 0:
         raise _Malformed(f"area is negative: {area}")
     return _Person(
         annotation_id=_integer(_field(entry, _ID), "id"),
         image_id=image_id,
-        is_crowd=bool(is_crowd),
+        is_crowd=is_crowd,
         keypoints=_keypoints(_field(entry, _KEYPOINTS)),
         area=area,
         bbox=_box(_field(entry, _BBOX)),
         segmentation=_segmentation(_field(entry, _SEGMENTATION), images[image_id]),
+        has_parts=_flag(entry.get(_HAS_PARTS, 1), _HAS_PARTS),
     )
 
 
@@ -589,6 +605,7 @@ def _make_record(info, encoded, persons):
         annotation_ids=np.array([p.annotation_id for p in persons], np.int64),
         areas=np.array([p.area for p in persons], np.float32),
         bboxes=np.stack([p.bbox for p in persons]),
+        has_parts=np.array([p.has_parts and not p.is_crowd for p in persons]),
     )
 
 

@@ -15,11 +15,13 @@ def drop_imputed_keypoints(sample):
     return out
 
 
-def decode_example(serialized):
+def decode_example(serialized, with_parts=False):
     """Parses and decodes one record.
 
     Args:
       serialized: [] string, one `tf.train.Example`.
+      with_parts: also decode the part labels: keys.PART_LABELS [H, W] uint8 (zeros when the record has
+        none) and keys.HAS_PARTS [N] bool (False when the record has none).
 
     Returns:
       dict with keys.IMAGE [H, W, 3] uint8 (grey and RGBA images become RGB), keys.IMAGE_ID [] int64,
@@ -41,7 +43,7 @@ def decode_example(serialized):
     imputed = tf.sparse.to_dense(features[record_format.PERSON_IMPUTED]) > 0
     packed = record_format.decode_packed_masks(features[record_format.PERSON_MASKS], height, width,
                                                num_persons)
-    return {
+    sample = {
         keys.IMAGE: image,
         keys.IMAGE_ID: features[record_format.IMAGE_ID],
         keys.IMAGE_SIZE: tf.stack([height, width]),
@@ -52,3 +54,9 @@ def decode_example(serialized):
         keys.PACKED_MASKS: packed,
         keys.NUM_PERSONS: num_persons,
     }
+    if with_parts:
+        sample[keys.PART_LABELS] = record_format.decode_part_labels(features[record_format.IMAGE_PART_LABELS],
+                                                                    height, width)
+        has_parts = tf.sparse.to_dense(features[record_format.PERSON_HAS_PARTS]) > 0
+        sample[keys.HAS_PARTS] = tf.concat([has_parts, tf.zeros([num_persons - tf.size(has_parts)], tf.bool)], 0)
+    return sample

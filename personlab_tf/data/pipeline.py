@@ -61,6 +61,35 @@ def build_dataset(file_pattern, batch_size, training, crop_size=801, target_stri
       tf.data.Dataset of (features, targets) batches; see `sample_to_example` for the dicts.
     """
     targets.grid_size(crop_size, target_stride)
+    box_options = dict(min_scale=min_scale, max_scale=max_scale, max_translation=max_translation,
+                       flip_probability=flip_probability)
+
+    def to_example(serialized, element_seed):
+        return sample_to_example(serialized, element_seed, training, crop_size, target_stride,
+                                 disk_radius, box_options, use_imputed_keypoints)
+
+    return batched_examples(file_pattern, batch_size, training, to_example, seed, deterministic, shuffle_buffer,
+                            num_parallel_calls, repeat, input_context)
+
+
+def batched_examples(file_pattern, batch_size, training, to_example, seed=None, deterministic=False,
+                     shuffle_buffer=256, num_parallel_calls=tf.data.AUTOTUNE, repeat=None, input_context=None):
+    """TFRecord shards -> examples made by `to_example` -> batched, prefetched `tf.data.Dataset`.
+
+    Shuffling, repetition, per-worker sharding and the stateless per-element seeds are shared by every
+    task's pipeline (PersonLab's `build_dataset`, parts.pipeline.build_parts_dataset).
+
+    Args:
+      file_pattern, batch_size, training, seed, deterministic, shuffle_buffer, num_parallel_calls, repeat,
+        input_context: as in `build_dataset`.
+      to_example: (serialized [] string, element seed [2] int64) -> one example (nested tensors).
+
+    Returns:
+      tf.data.Dataset of batches of `to_example`'s results.
+
+    Raises:
+      FileNotFoundError: no file matches `file_pattern`.
+    """
     patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
     if not any(tf.io.gfile.glob(p) for p in patterns):
         raise FileNotFoundError(f"no TFRecord file matches {file_pattern!r}")
@@ -75,16 +104,11 @@ def build_dataset(file_pattern, batch_size, training, crop_size=801, target_stri
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if training if repeat is None else repeat:
         dataset = dataset.repeat()
-    box_options = dict(min_scale=min_scale, max_scale=max_scale, max_translation=max_translation,
-                       flip_probability=flip_probability)
 
-    def to_example(index, serialized):
-        element_seed = tf.stack([tf.constant(seed, tf.int64), index])
-        return sample_to_example(serialized, element_seed, training, crop_size, target_stride,
-                                 disk_radius, box_options, use_imputed_keypoints)
+    def with_seed(index, serialized):
+        return to_example(serialized, tf.stack([tf.constant(seed, tf.int64), index]))
 
-    dataset = dataset.enumerate().map(to_example, num_parallel_calls=num_parallel_calls,
-                                      deterministic=deterministic)
+    dataset = dataset.enumerate().map(with_seed, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
     dataset = dataset.batch(batch_size, drop_remainder=training)
     options = tf.data.Options()
     options.deterministic = deterministic

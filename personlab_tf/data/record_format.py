@@ -16,11 +16,16 @@ One `tf.train.Example` per image that contains at least one person annotation (c
 | person/area          | float list    | N COCO areas                                                    |
 | person/bbox          | float list    | N * 4 COCO boxes (x, y, width, height)                          |
 | person/masks         | bytes         | zlib of the [H, W, B] uint8 packed masks, B = max(1, ceil(N/8)) |
+| image/part_labels    | bytes         | optional: zlib of the [H, W] uint8 part class map (0 background) |
+| person/has_parts     | int64 list    | optional: N flags, the person's pixels carry part labels         |
 
 Masks are packed eight persons to a byte: bit `n % 8` (least significant first) of byte `n // 8` is
 person n's mask at that pixel; unused bits are zero, and an image without persons still stores one
 (zero) byte per pixel so that every gather has something to read. Packing keeps 30 full-resolution masks in a few hundred kilobytes and
 lets the pipeline sample them at the target grid before unpacking.
+
+The part features (instance-aware part parsing, personlab_tf.parts) are empty in records written without
+part labels: one class map per image; a person's parts are the map restricted to its mask.
 """
 
 import zlib
@@ -43,6 +48,8 @@ PERSON_ID = "person/id"
 PERSON_AREA = "person/area"
 PERSON_BBOX = "person/bbox"
 PERSON_MASKS = "person/masks"
+IMAGE_PART_LABELS = "image/part_labels"
+PERSON_HAS_PARTS = "person/has_parts"
 
 FEATURE_SPEC = {
     IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
@@ -58,6 +65,8 @@ FEATURE_SPEC = {
     PERSON_AREA: tf.io.VarLenFeature(tf.float32),
     PERSON_BBOX: tf.io.VarLenFeature(tf.float32),
     PERSON_MASKS: tf.io.FixedLenFeature([], tf.string),
+    IMAGE_PART_LABELS: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    PERSON_HAS_PARTS: tf.io.VarLenFeature(tf.int64),
 }
 
 
@@ -105,6 +114,28 @@ def decode_packed_masks(data, height, width, num_persons):
     num_bytes = bytes_per_pixel(num_persons)
     raw = tf.io.decode_raw(tf.io.decode_compressed(data, compression_type="ZLIB"), tf.uint8)
     return tf.reshape(raw, tf.stack([height, width, num_bytes]))
+
+
+def pack_part_labels(labels):
+    """zlib bytes of a [H, W] uint8 part class map (C order); b"" for None (no part labels)."""
+    if labels is None:
+        return b""
+    return zlib.compress(np.ascontiguousarray(labels, np.uint8).tobytes(), 1)
+
+
+def unpack_part_labels_numpy(data, height, width):
+    """Inverse of `pack_part_labels` in numpy: [H, W] uint8, or None for b""."""
+    if not data:
+        return None
+    return np.frombuffer(zlib.decompress(data), np.uint8).reshape(height, width)
+
+
+def decode_part_labels(data, height, width):
+    """The [height, width] uint8 part class map of the `image/part_labels` feature, zeros when it is empty."""
+    return tf.cond(tf.strings.length(data) > 0,
+                   lambda: tf.reshape(tf.io.decode_raw(tf.io.decode_compressed(data, compression_type="ZLIB"),
+                                                       tf.uint8), tf.stack([height, width])),
+                   lambda: tf.zeros(tf.stack([height, width]), tf.uint8))
 
 
 def unpack_bits(packed, num_persons):

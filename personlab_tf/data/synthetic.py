@@ -16,6 +16,12 @@ the rendered visible region exactly. Boxes are COCO [x, y, width, height] of tha
 
 Image i is drawn from `np.random.default_rng([seed, i])` alone, so it does not depend on how many images
 are generated.
+
+Part labels (instance-aware part parsing): every drawn polygon also belongs to a body part of
+`personlab_tf.parts.part_sets.SYNTHETIC` (head, torso, upper and lower arms, hands, upper and lower
+legs, feet; no left/right), rendered into one label map per image, `part_labels/<image file stem>.png`
+(personlab_tf/data/part_labels.py). A person's parts are the map under its mask. Drawing the map uses no
+random numbers, so the images do not depend on it.
 """
 
 import json
@@ -25,10 +31,13 @@ import cv2
 import numpy as np
 
 from personlab_tf import constants
+from personlab_tf.data import part_labels as part_labels_lib
+from personlab_tf.parts import part_sets
 
 IMAGES_DIR = "images"
 ANNOTATIONS_FILE = "person_keypoints.json"
 HIDDEN_KEYPOINTS_FILE = "hidden_keypoints.json"
+PART_LABELS_DIR = "part_labels"
 
 # The COCO person skeleton (1-based keypoint indices), as in the COCO annotation files.
 COCO_SKELETON = (
@@ -85,6 +94,12 @@ SKIN_TONES = ((255, 224, 196), (241, 194, 125), (224, 172, 105), (198, 134, 66),
               (92, 56, 32))
 
 _KP = {name: k for k, name in enumerate(constants.KEYPOINT_NAMES)}
+# Body-part classes (part_sets.SYNTHETIC) of the drawn pieces, and of a keypoint's own pixel when it
+# falls outside every piece of its figure.
+(HEAD_PART, TORSO_PART, UPPER_ARM_PART, LOWER_ARM_PART, HAND_PART, UPPER_LEG_PART, LOWER_LEG_PART,
+ FOOT_PART) = (part_sets.SYNTHETIC.classes.index(name) for name in part_sets.SYNTHETIC.classes[1:])
+KEYPOINT_PARTS = (HEAD_PART,) * 5 + (UPPER_ARM_PART,) * 4 + (LOWER_ARM_PART,) * 2 + (UPPER_LEG_PART,) * 4 + (
+    LOWER_LEG_PART,) * 2
 _SIDES = (("left", 1.0), ("right", -1.0))  # the person's side and its image x direction
 
 
@@ -203,22 +218,22 @@ def _figure_parts(p, shape, style):
       style: dict from `_sample_style`.
 
     Returns:
-      list of (label, polygon [M, 2] float (x, y) image pixels, outlined: bool).
+      list of (label, body part class, polygon [M, 2] float (x, y) image pixels, outlined: bool).
     """
     unit = shape["width"]
 
     def radius(value):
         return max(value * unit, MIN_RADIUS_PX)
 
-    def capsule(a, b, radii, label):
-        return label, _capsule(p[a], p[b], radius(radii[0]), radius(radii[1])), True
+    def capsule(a, b, radii, label, body_part):
+        return label, body_part, _capsule(p[a], p[b], radius(radii[0]), radius(radii[1])), True
 
     parts = []
     for side, _ in _SIDES:
-        parts.append((SHOES, _ellipse(p[f"{side}_foot"], tuple(map(radius, FOOT_RADII)), 0.0), True))
+        parts.append((SHOES, FOOT_PART, _ellipse(p[f"{side}_foot"], tuple(map(radius, FOOT_RADII)), 0.0), True))
         parts.append(capsule(f"{side}_knee", f"{side}_ankle", SEGMENT_RADII["shin"],
-                             SKIN if style["shorts"] else BOTTOM))
-        parts.append(capsule(f"{side}_hip", f"{side}_knee", SEGMENT_RADII["thigh"], BOTTOM))
+                             SKIN if style["shorts"] else BOTTOM, LOWER_LEG_PART))
+        parts.append(capsule(f"{side}_hip", f"{side}_knee", SEGMENT_RADII["thigh"], BOTTOM, UPPER_LEG_PART))
     hip_centre = (p["left_hip"] + p["right_hip"]) / 2
     shoulder_centre = (p["left_shoulder"] + p["right_shoulder"]) / 2
     up = (shoulder_centre - hip_centre) / max(np.linalg.norm(shoulder_centre - hip_centre), 1e-6)
@@ -229,18 +244,19 @@ def _figure_parts(p, shape, style):
     pelvis = [waist + waist_half * across, p["left_hip"] + radius(0.03) * (across - up),
               hip_centre - radius(0.06) * up, p["right_hip"] - radius(0.03) * (across + up),
               waist - waist_half * across]
-    parts.append((BOTTOM, np.array(pelvis), True))
+    parts.append((BOTTOM, TORSO_PART, np.array(pelvis), True))
     chest = [p["right_shoulder"] + radius(0.02) * (up - across),
              p["left_shoulder"] + radius(0.02) * (up + across),
              waist + waist_half * across, waist - waist_half * across]
-    parts.append((TOP, np.array(chest), True))
-    parts.append((SKIN, _capsule(shoulder_centre, p["neck_top"], *map(radius, SEGMENT_RADII["neck"])), True))
+    parts.append((TOP, TORSO_PART, np.array(chest), True))
+    parts.append((SKIN, TORSO_PART, _capsule(shoulder_centre, p["neck_top"], *map(radius, SEGMENT_RADII["neck"])),
+                  True))
     for side, _ in _SIDES:
         parts.append(capsule(f"{side}_shoulder", f"{side}_elbow", SEGMENT_RADII["upper_arm"],
-                             TOP if style["sleeves"] else SKIN))
+                             TOP if style["sleeves"] else SKIN, UPPER_ARM_PART))
         parts.append(capsule(f"{side}_elbow", f"{side}_wrist", SEGMENT_RADII["forearm"],
-                             TOP if style["sleeves"] == LONG_SLEEVES else SKIN))
-        parts.append((SKIN, _ellipse(p[f"{side}_hand"], (radius(HAND_RADIUS),) * 2, 0.0, num=12), True))
+                             TOP if style["sleeves"] == LONG_SLEEVES else SKIN, LOWER_ARM_PART))
+        parts.append((SKIN, HAND_PART, _ellipse(p[f"{side}_hand"], (radius(HAND_RADIUS),) * 2, 0.0, num=12), True))
     parts.extend(_head_parts(p, shape, style, radius))
     return parts
 
@@ -248,25 +264,25 @@ def _figure_parts(p, shape, style):
 def _head_parts(p, shape, style, radius):
     """Head, hair, ears, eyes, nose and mouth polygons (see `_figure_parts`)."""
     head, radii, angle = p["head"], shape["head_radii"], shape["head_angle"]
-    parts = [(SKIN, _ellipse(head, radii, angle, num=24), True)]
+    parts = [(SKIN, HEAD_PART, _ellipse(head, radii, angle, num=24), True)]
     if style["hair"] is not None:
         extent = style["hair"]
         outer = _ellipse(head, radii * 1.06, angle, np.pi - extent, 2 * np.pi + extent, 16)
         hairline_centre = head - 0.4 * radii[1] * _direction(angle)
         inner = _ellipse(hairline_centre, radii * (0.8, 0.55), angle, 2 * np.pi, np.pi, 12)
-        parts.append((HAIR, np.concatenate([outer, inner]), True))
+        parts.append((HAIR, HEAD_PART, np.concatenate([outer, inner]), True))
     ear_radii = (radius(0.012), radius(0.02))
     eye_radii = (radius(EYE_RADIUS),) * 2
     for side, _ in _SIDES:
-        parts.append((FEATURE, _ellipse(p[f"{side}_ear"], ear_radii, angle, num=10), False))
-        parts.append((EYE, _ellipse(p[f"{side}_eye"], eye_radii, angle, num=10), False))
+        parts.append((FEATURE, HEAD_PART, _ellipse(p[f"{side}_ear"], ear_radii, angle, num=10), False))
+        parts.append((EYE, HEAD_PART, _ellipse(p[f"{side}_eye"], eye_radii, angle, num=10), False))
     down = _direction(angle)
     nose_tip = p["nose"]
     nose_side = np.array([down[1], -down[0]]) * radius(0.012)
-    parts.append((FEATURE, np.array([nose_tip - down * radius(0.03), nose_tip + nose_side,
-                                     nose_tip - nose_side]), False))
+    parts.append((FEATURE, HEAD_PART, np.array([nose_tip - down * radius(0.03), nose_tip + nose_side,
+                                                nose_tip - nose_side]), False))
     mouth = nose_tip + down * 0.35 * radii[1]
-    parts.append((FEATURE, _ellipse(mouth, (0.28 * radii[0], radius(0.005)), angle, num=10), False))
+    parts.append((FEATURE, HEAD_PART, _ellipse(mouth, (0.28 * radii[0], radius(0.005)), angle, num=10), False))
     return parts
 
 
@@ -319,13 +335,15 @@ def _sample_style(rng):
 # --------------------------------------------------------------------------------------- rendering
 
 
-def _draw_figure(image, owner, parts, keypoints, style, owner_id, rng):
-    """Draws a figure over `image` and marks its pixels in `owner`.
+def _draw_figure(image, owner, body_parts, parts, keypoints, style, owner_id, rng):
+    """Draws a figure over `image` and marks its pixels in `owner` and its body parts in `body_parts`.
 
     Args:
       image: [H, W, 3] uint8 RGB canvas, modified in place.
       owner: [H, W] int16, index of the figure shown at each pixel (-1 none), modified in place.
-      parts: list of (label, polygon, outlined) from `_figure_parts`, image pixels (x, y).
+      body_parts: [H, W] uint8, body-part class shown at each pixel (0 none), modified in place; an
+        outline pixel belongs to the piece it outlines.
+      parts: list of (label, body part, polygon, outlined) from `_figure_parts`, image pixels (x, y).
       keypoints: [17, 2] float (x, y); their pixels always belong to the figure's silhouette.
       style: dict from `_sample_style`.
       owner_id: value written to `owner`.
@@ -336,22 +354,26 @@ def _draw_figure(image, owner, parts, keypoints, style, owner_id, rng):
       is entirely outside the image.
     """
     height, width = owner.shape
-    corners = np.concatenate([poly for _, poly, _ in parts])
+    corners = np.concatenate([poly for _, _, poly, _ in parts])
     x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 2, (width, height))
     if x0 >= x1 or y0 >= y1:
         return None
     labels = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    bodies = np.zeros_like(labels)
     outline = (corners.max(axis=0) - corners.min(axis=0))[1] >= OUTLINE_MIN_HEIGHT_PX
-    for label, poly, outlined in parts:
+    for label, body_part, poly, outlined in parts:
         fixed = _fixed_point(poly, (x0, y0))
         cv2.fillPoly(labels, [fixed], label, cv2.LINE_8, shift=SUBPIXEL_BITS)
+        cv2.fillPoly(bodies, [fixed], body_part, cv2.LINE_8, shift=SUBPIXEL_BITS)
         if outline and outlined:
             cv2.polylines(labels, [fixed], True, OUTLINE, 1, cv2.LINE_8, shift=SUBPIXEL_BITS)
+            cv2.polylines(bodies, [fixed], True, body_part, 1, cv2.LINE_8, shift=SUBPIXEL_BITS)
     pixels = np.floor(keypoints + 0.5).astype(int) - (x0, y0)
     inside = np.all((pixels >= 0) & (pixels < (x1 - x0, y1 - y0)), axis=1)
-    for px, py in pixels[inside]:
+    for (px, py), body_part in zip(pixels[inside], np.array(KEYPOINT_PARTS)[inside]):
         labels[py, px] = labels[py, px] or OUTLINE
+        bodies[py, px] = bodies[py, px] or body_part
 
     palette = np.zeros((NUM_LABELS, 3))
     palette[SKIN], palette[HAIR], palette[SHOES] = style["skin"], style["hair_colour"], style["shoes"]
@@ -366,6 +388,7 @@ def _draw_figure(image, owner, parts, keypoints, style, owner_id, rng):
     drawn = labels > 0
     image[y0:y1, x0:x1][drawn] = colours[drawn]
     owner[y0:y1, x0:x1][drawn] = owner_id
+    body_parts[y0:y1, x0:x1][drawn] = bodies[drawn]
     return x0, y0, x1, y1
 
 
@@ -577,7 +600,7 @@ def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, 
     Returns:
       dict with 'image' [H, W, 3] uint8 RGB, 'jpeg_quality' int, 'annotations' (COCO dicts without ids;
       the crowd region, if any, last), 'hidden_keypoints' (one flat list [x, y, v] * 17 of true keypoints,
-      or None, per annotation).
+      or None, per annotation), 'part_labels' [H, W] uint8 (part_sets.SYNTHETIC classes).
     """
     rng = np.random.default_rng([seed, index])
     height, width = (int(v) for v in rng.integers(min_side, max_side, 2, endpoint=True))
@@ -590,10 +613,11 @@ def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, 
     unlabelled = rng.random(len(persons)) < UNLABELLED_FRACTION
 
     owner = np.full((height, width), -1, np.int16)
+    body_parts = np.zeros((height, width), np.uint8)
     crowd_id = len(persons)
     for figure in crowd:
-        _draw_figure(image, owner, figure["parts"], figure["keypoints"], figure["style"], crowd_id, rng)
-    boxes = [_draw_figure(image, owner, person["parts"], person["keypoints"], person["style"], n, rng)
+        _draw_figure(image, owner, body_parts, figure["parts"], figure["keypoints"], figure["style"], crowd_id, rng)
+    boxes = [_draw_figure(image, owner, body_parts, person["parts"], person["keypoints"], person["style"], n, rng)
              for n, person in enumerate(persons)]
 
     annotations, hidden = [], []
@@ -611,7 +635,7 @@ def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, 
         })
         hidden.append(None)
     return {"image": _finish(rng, image), "jpeg_quality": int(rng.integers(*JPEG_QUALITY, endpoint=True)),
-            "annotations": annotations, "hidden_keypoints": hidden}
+            "annotations": annotations, "hidden_keypoints": hidden, "part_labels": body_parts}
 
 
 def _category():
@@ -624,9 +648,9 @@ def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, p
     """Writes a synthetic COCO person-keypoint dataset.
 
     Files: `output_dir/images/<image id:012d>.jpg` (image ids 1..num_images), `person_keypoints.json`
-    (COCO), and `hidden_keypoints.json`: a list of {"id": annotation id, "keypoints": [x, y, v] * 17} with
+    (COCO), `hidden_keypoints.json`: a list of {"id": annotation id, "keypoints": [x, y, v] * 17} with
     the true keypoints of every non-crowd person annotated without keypoints (true x, y even outside the
-    image; v as it would have been labelled).
+    image; v as it would have been labelled), and `part_labels/<image id:012d>.png`, the part label maps.
 
     Args:
       output_dir: directory to create or fill.
@@ -652,6 +676,8 @@ def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, p
             raise RuntimeError(f"JPEG encoding failed for image {image_id}")
         with open(os.path.join(output_dir, IMAGES_DIR, file_name), "wb") as f:
             f.write(encoded.tobytes())
+        part_labels_lib.write_png(part_labels_lib.part_labels_path(os.path.join(output_dir, PART_LABELS_DIR),
+                                                                   file_name), sample["part_labels"])
         height, width = sample["image"].shape[:2]
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
         pairs = zip(sample["annotations"], sample["hidden_keypoints"])

@@ -108,18 +108,17 @@ def gather_offsets(destinations, owner, inside, points):
     return tf.where(inside[..., tf.newaxis], offsets, 0.0)
 
 
-def masks_on_grid(packed_masks, num_persons, image_size, crop_to_image, size, stride):
-    """Samples the person masks at the grid cells (nearest image pixel), outside the image = 0.
+def sample_on_grid(image_map, image_size, crop_to_image, size, stride):
+    """Reads an image-resolution map at the grid cells (nearest image pixel); 0 outside the image.
 
     Args:
-      packed_masks: [H, W, ceil(N/8)] uint8 packed masks (record_format).
-      num_persons: [] int32 N.
+      image_map: [H, W, C] map at image resolution (any dtype).
       image_size: [2] int32 (height, width).
       crop_to_image: [4] float32 (ax, bx, ay, by) crop-to-image map.
       size, stride: grid cells per side and stride.
 
     Returns:
-      [size, size, N] bool.
+      [size, size, C], the dtype of `image_map`.
     """
     ax, bx, ay, by = tf.unstack(crop_to_image)
     coords = tf.range(size, dtype=tf.float32) * stride
@@ -129,9 +128,23 @@ def masks_on_grid(packed_masks, num_persons, image_size, crop_to_image, size, st
     row_ok = (rows >= 0) & (rows < image_size[0])
     rows_grid, cols_grid = tf.meshgrid(tf.clip_by_value(rows, 0, image_size[0] - 1),
                                        tf.clip_by_value(cols, 0, image_size[1] - 1), indexing="ij")
-    sampled = tf.gather_nd(packed_masks, tf.stack([rows_grid, cols_grid], axis=-1))
+    sampled = tf.gather_nd(image_map, tf.stack([rows_grid, cols_grid], axis=-1))
     inside = row_ok[:, tf.newaxis] & col_ok[tf.newaxis, :]
-    sampled = tf.where(inside[..., tf.newaxis], sampled, tf.zeros_like(sampled))
+    return tf.where(inside[..., tf.newaxis], sampled, tf.zeros_like(sampled))
+
+
+def masks_on_grid(packed_masks, num_persons, image_size, crop_to_image, size, stride):
+    """Samples the person masks at the grid cells (nearest image pixel), outside the image = 0.
+
+    Args:
+      packed_masks: [H, W, ceil(N/8)] uint8 packed masks (record_format).
+      num_persons: [] int32 N.
+      image_size, crop_to_image, size, stride: see `sample_on_grid`.
+
+    Returns:
+      [size, size, N] bool.
+    """
+    sampled = sample_on_grid(packed_masks, image_size, crop_to_image, size, stride)
     return record_format.unpack_bits(sampled, num_persons)
 
 
@@ -172,6 +185,17 @@ def mid_range(keypoints, labelled, points, stride, radius):
     return offsets, tf.cast(inside, tf.float32)
 
 
+def heatmap_ignore(masks, is_crowd, annotated):
+    """[h, w] bool: cells of crowd regions or of persons without keypoints, where heatmap negatives are
+    not trained (masks [h, w, N] bool on the grid; is_crowd, annotated [N] bool)."""
+    return tf.reduce_any(masks & (is_crowd | ~annotated), axis=-1)
+
+
+def labelled_keypoints(sample):
+    """[N, K] bool: keypoints with v > 0 of persons that are not crowd regions."""
+    return (sample[keys.KEYPOINTS][..., 2] > 0) & ~sample[keys.IS_CROWD][:, tf.newaxis]
+
+
 def segmentation_and_long_range(keypoints, labelled, masks, is_crowd, annotated, points):
     """Segmentation, long-range offsets L_k(x) = y_{j,k} - x (paper §3.2) and the ignore region.
 
@@ -186,7 +210,7 @@ def segmentation_and_long_range(keypoints, labelled, masks, is_crowd, annotated,
     """
     person_masks = masks & ~is_crowd
     crowd = tf.reduce_any(masks & is_crowd, axis=-1)
-    ignore = tf.reduce_any(masks & (is_crowd | ~annotated), axis=-1)
+    ignore = heatmap_ignore(masks, is_crowd, annotated)
     segmentation = tf.reduce_any(person_masks, axis=-1)
     count = tf.reduce_sum(tf.cast(person_masks, tf.int32), axis=-1)
     with_none = tf.pad(tf.cast(person_masks, tf.int8), [[0, 0], [0, 0], [0, 1]])
@@ -218,7 +242,7 @@ def make_targets(sample, crop_size, stride=8, radius=constants.DISK_RADIUS):
     points = grid_points(size, stride)
     keypoints = sample[keys.KEYPOINTS][..., :2]
     is_crowd = sample[keys.IS_CROWD]
-    labelled = (sample[keys.KEYPOINTS][..., 2] > 0) & ~is_crowd[:, tf.newaxis]
+    labelled = labelled_keypoints(sample)
     masks = masks_on_grid(sample[keys.PACKED_MASKS], sample[keys.NUM_PERSONS], sample[keys.IMAGE_SIZE],
                           sample[keys.CROP_TO_IMAGE], size, stride)
     dense = segmentation_and_long_range(keypoints, labelled, masks, is_crowd, sample[keys.ANNOTATED],

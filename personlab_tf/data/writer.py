@@ -11,6 +11,7 @@ import tensorflow as tf
 from absl import logging
 
 from personlab_tf.data import coco
+from personlab_tf.data import part_labels as part_labels_lib
 from personlab_tf.data import record_format
 
 # Keys of the summary returned by `convert` (and printed by scripts/create_tfrecords.py).
@@ -22,6 +23,7 @@ IMPUTED_PERSONS = "imputed_persons"
 SHARDS = "shards"
 IMAGES_WITHOUT_PEOPLE = "images_without_people"
 IMAGES_SKIPPED = "images_skipped"
+PERSONS_WITH_PARTS = "persons_with_parts"   # only when part labels are converted
 WARNINGS = "warnings"
 
 
@@ -60,6 +62,9 @@ def image_example(record):
         record_format.PERSON_AREA: _float_feature(record.areas),
         record_format.PERSON_BBOX: _float_feature(record.bboxes),
         record_format.PERSON_MASKS: _bytes_feature(record_format.pack_masks(record.masks)),
+        record_format.IMAGE_PART_LABELS: _bytes_feature(record_format.pack_part_labels(record.part_labels)),
+        record_format.PERSON_HAS_PARTS: _int64_feature(record.has_parts if record.part_labels is not None
+                                                       else np.zeros_like(record.has_parts)),
     }
     return tf.train.Example(features=tf.train.Features(feature=features))
 
@@ -71,7 +76,8 @@ def shard_paths(prefix, num_shards):
 
 def _empty_counts():
     """Per-record tallies of the summary, all zero."""
-    return dict.fromkeys((IMAGES_WRITTEN, PERSONS, CROWD_REGIONS, ANNOTATED_PERSONS, IMPUTED_PERSONS), 0)
+    return dict.fromkeys((IMAGES_WRITTEN, PERSONS, CROWD_REGIONS, ANNOTATED_PERSONS, IMPUTED_PERSONS,
+                          PERSONS_WITH_PARTS), 0)
 
 
 def _count(counts, record):
@@ -81,6 +87,8 @@ def _count(counts, record):
     counts[CROWD_REGIONS] += int(np.sum(record.is_crowd))
     counts[ANNOTATED_PERSONS] += int(np.sum(record.annotated))
     counts[IMPUTED_PERSONS] += int(np.sum(record.imputed))
+    if record.part_labels is not None:
+        counts[PERSONS_WITH_PARTS] += int(np.sum(record.has_parts))
 
 
 def write_shards(records, prefix, num_shards, log_every=100):
@@ -95,7 +103,8 @@ def write_shards(records, prefix, num_shards, log_every=100):
       log_every: log progress every this many images.
 
     Returns:
-      dict with IMAGES_WRITTEN, PERSONS, CROWD_REGIONS, ANNOTATED_PERSONS, IMPUTED_PERSONS.
+      dict with IMAGES_WRITTEN, PERSONS, CROWD_REGIONS, ANNOTATED_PERSONS, IMPUTED_PERSONS,
+      PERSONS_WITH_PARTS.
     """
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
@@ -116,8 +125,9 @@ def write_shards(records, prefix, num_shards, log_every=100):
     return counts
 
 
-def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_path=None):
-    """COCO person-keypoints JSON + images directory -> TFRecord shards.
+def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_path=None, part_labels_dir=None,
+            num_part_classes=None):
+    """COCO person-keypoints JSON + images directory (+ part label maps) -> TFRecord shards.
 
     Args:
       annotations_path: COCO person-keypoints JSON.
@@ -125,11 +135,13 @@ def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_p
       output_prefix: shard path prefix (see `shard_paths`).
       num_shards: number of shards, >= 1.
       imputed_path: optional imputed keypoints JSON (see `coco.load_dataset`).
+      part_labels_dir: optional directory of part label PNGs (data/part_labels.py).
+      num_part_classes: classes of their part set (required with `part_labels_dir`).
 
     Returns:
       The summary: IMAGES_WRITTEN, PERSONS (crowd regions included), CROWD_REGIONS, ANNOTATED_PERSONS,
-      IMPUTED_PERSONS, SHARDS, IMAGES_WITHOUT_PEOPLE, IMAGES_SKIPPED, and WARNINGS {kind: count} with
-      the kinds that occurred, sorted.
+      IMPUTED_PERSONS, SHARDS, IMAGES_WITHOUT_PEOPLE, IMAGES_SKIPPED, WARNINGS {kind: count} with
+      the kinds that occurred, sorted, and with part labels PERSONS_WITH_PARTS.
 
     Raises:
       coco.AnnotationError: an input file or the images directory is unusable; nothing is written.
@@ -137,7 +149,13 @@ def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_p
     problems = coco.ProblemCounter()
     dataset = coco.load_dataset(annotations_path, problems, imputed_path)
     records = coco.iter_image_records(dataset, images_dir, problems)
+    if part_labels_dir is not None:
+        if not os.path.isdir(part_labels_dir):
+            raise coco.AnnotationError(f"part labels directory {part_labels_dir} does not exist")
+        records = part_labels_lib.attach_part_labels(records, part_labels_dir, num_part_classes, problems)
     summary = write_shards(records, output_prefix, num_shards)
+    if part_labels_dir is None:
+        del summary[PERSONS_WITH_PARTS]
     logging.info("wrote %d images to %d shards", summary[IMAGES_WRITTEN], num_shards)
     summary[SHARDS] = num_shards
     summary[IMAGES_WITHOUT_PEOPLE] = problems.images_without_people

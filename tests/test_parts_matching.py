@@ -1,0 +1,110 @@
+"""Differentiable matching (personlab_tf/parts/matching.py): projections, the LP solver, greedy matching."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.optimize import linear_sum_assignment
+
+from personlab_tf.parts import matching
+
+
+def ones(shape):
+    return tf.ones(shape, tf.float32)
+
+
+def test_row_projection_is_the_half_space_projection():
+    # Row 0 sums to 1.6: each of its 2 valid entries loses 0.3; row 1 (sum 0.5) is feasible and unchanged;
+    # the padded third column stays 0.
+    x = tf.constant([[0.9, 0.7, 0.0], [0.2, 0.3, 0.0]])
+    valid = tf.constant([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    counts = tf.constant([[2.0], [2.0]])
+    np.testing.assert_allclose(matching.project_rows(x, valid, counts), [[0.6, 0.4, 0.0], [0.2, 0.3, 0.0]], atol=1e-6)
+
+
+def test_column_projection_and_box():
+    x = tf.constant([[0.9, -0.2], [0.6, 1.4]])
+    valid = ones([2, 2])
+    np.testing.assert_allclose(matching.project_columns(x, valid, tf.constant([[2.0, 2.0]])),
+                               [[0.65, -0.3], [0.35, 1.3]], atol=1e-6)
+    np.testing.assert_allclose(matching.project_box(x, valid), [[0.9, 0.0], [0.6, 1.0]])
+
+
+def test_dykstra_finds_the_projection_onto_the_intersection():
+    # The projection of (1, 1) onto {x1 + x2 <= 1 (row), 0 <= x <= 1} is (0.5, 0.5); of (2, -1) it is (1, 0).
+    valid = ones([1, 1, 2])
+    for point, expected in (([1.0, 1.0], [0.5, 0.5]), ([2.0, -1.0], [1.0, 0.0])):
+        projected = matching.dykstra_projection(tf.constant([[point]]), valid, sweeps=50)
+        np.testing.assert_allclose(projected[0, 0], expected, atol=1e-4)
+
+
+def test_solver_on_a_hand_made_matrix():
+    # Greedy would take 0.9 (row 0 - column 0) and be left with 0.1; the optimum is 0.8 + 0.8.
+    scores = tf.constant([[[0.9, 0.8], [0.8, 0.1]]])
+    x = matching.solve_assignment(scores, tf.ones([1, 2, 2], tf.bool))
+    np.testing.assert_array_equal(matching.round_assignment(x)[0], [[False, True], [True, False]])
+    np.testing.assert_array_equal(matching.greedy_assignment(scores, tf.ones([1, 2, 2], tf.bool))[0],
+                                  [[True, False], [False, True]])
+
+
+def test_padding_stays_zero_and_rectangular_matrices_match_every_row():
+    scores = tf.constant([[[0.2, 0.9, 0.5, 7.0], [0.6, 0.8, 0.1, 7.0], [7.0, 7.0, 7.0, 7.0]]])
+    valid = tf.constant([[[True, True, True, False], [True, True, True, False], [False] * 4]])
+    x = matching.solve_assignment(scores, valid)
+    assert np.all(x.numpy()[~valid.numpy()] == 0.0)
+    np.testing.assert_array_equal(matching.round_assignment(x)[0, :2, :3], [[False, True, False], [True, False, False]])
+
+
+def random_matrices(count, largest, seed):
+    """`count` score matrices of random sizes 1..largest x 1..largest, U(0, 1), padded to largest."""
+    rng = np.random.default_rng(seed)
+    scores = np.zeros((count, largest, largest), np.float32)
+    valid = np.zeros_like(scores, bool)
+    for index in range(count):
+        rows, columns = rng.integers(1, largest + 1, 2)
+        scores[index, :rows, :columns] = rng.random((rows, columns))
+        valid[index, :rows, :columns] = True
+    return scores, valid
+
+
+def hungarian(scores, valid):
+    """The maximum-weight assignment (scipy) of one padded matrix, as a bool matrix of the same shape."""
+    rows, columns = valid.any(axis=1).sum(), valid.any(axis=0).sum()
+    chosen = np.zeros_like(valid)
+    r, c = linear_sum_assignment(scores[:rows, :columns], maximize=True)
+    chosen[r, c] = True
+    return chosen
+
+
+@pytest.mark.slow
+def test_rounded_solution_equals_the_hungarian_assignment_on_1000_random_matrices():
+    scores, valid = random_matrices(1000, 20, seed=0)
+    x = tf.function(lambda s, v: matching.solve_assignment(s, v, matching.EVALUATION))(scores, valid).numpy()
+    agree = np.mean([np.array_equal(x[i] > 0.5, hungarian(scores[i], valid[i])) for i in range(len(x))])
+    assert agree >= 0.99
+
+
+def test_greedy_matching_is_a_matching_that_takes_the_best_pair_first():
+    scores, valid = random_matrices(50, 8, seed=1)
+    chosen = matching.greedy_assignment(scores, valid).numpy()
+    for index in range(50):
+        assert not chosen[index][~valid[index]].any()
+        assert chosen[index].sum(axis=0).max() <= 1 and chosen[index].sum(axis=1).max() <= 1
+        best = np.unravel_index(np.argmax(np.where(valid[index], scores[index], -1)), scores[index].shape)
+        assert chosen[index][best]
+        # Maximal: no valid pair has both its row and its column free.
+        free = ~chosen[index].any(axis=1)[:, None] & ~chosen[index].any(axis=0)[None, :]
+        assert not (free & valid[index]).any()
+
+
+def test_gradients_are_finite_and_reach_the_scores():
+    scores, valid = random_matrices(8, 6, seed=2)
+    scores = tf.Variable(scores)
+    target = tf.constant(np.stack([np.eye(6, dtype=np.float32)] * 8))
+    for settings in (matching.TRAINING, matching.EVALUATION):
+        with tf.GradientTape() as tape:
+            x = matching.solve_assignment(scores, valid, settings)
+            loss = tf.reduce_sum(tf.square(x - target) * tf.cast(valid, tf.float32))
+        gradient = tape.gradient(loss, scores).numpy()
+        assert np.all(np.isfinite(gradient))
+        assert np.abs(gradient[valid]).sum() > 0
+        assert np.all(gradient[~valid] == 0)

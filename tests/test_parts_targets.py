@@ -1,0 +1,127 @@
+"""Part-parsing targets on hand-made cases (personlab_tf/parts/targets.py) and the part sets."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.parts import part_sets, targets
+from sample_factory import decoded_sample, identity_crop, keypoint_array
+
+SIZE = 65                      # crop side: 2 cells at stride 32, 17 at stride 4
+NOSE, LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW = 0, 5, 6, 7
+
+
+def part_sample(keypoints, masks, labels, has_parts=None, is_crowd=None, flip=False):
+    """An identity-crop sample with a part map; `flip` marks the crop as mirrored (ax < 0)."""
+    sample = identity_crop(decoded_sample(keypoints, masks, is_crowd=is_crowd))
+    sample[keys.PART_LABELS] = tf.constant(labels, tf.uint8)
+    sample[keys.HAS_PARTS] = tf.constant(np.ones(len(masks), bool) if has_parts is None else has_parts)
+    if flip:  # crop pixel u is image pixel SIZE - 1 - u
+        sample[keys.CROP_TO_IMAGE] = tf.constant([-1.0, SIZE - 1.0, 1.0, 0.0])
+    return sample
+
+
+def test_flip_permutations_swap_left_and_right():
+    densepose = part_sets.DENSEPOSE
+    flip = densepose.flip_permutation
+    assert densepose.classes[flip[densepose.classes.index("left_hand")]] == "right_hand"
+    assert flip[densepose.classes.index("torso")] == densepose.classes.index("torso")
+    assert sorted(flip) == list(range(densepose.num_classes))
+    assert part_sets.SYNTHETIC.flip_permutation == tuple(range(9))
+    mhp = part_sets.MHP_V2
+    assert mhp.classes[mhp.flip_permutation[mhp.classes.index("left_shoe")]] == "right_shoe"
+    with pytest.raises(ValueError, match="unknown part set"):
+        part_sets.part_set("lip")
+
+
+def test_limbs_cover_the_tree_from_head_to_feet():
+    from personlab_tf import constants
+    assert set(constants.TREE_EDGES) <= set(part_sets.LIMBS)
+    reached = {0}
+    for parent, child in part_sets.LIMBS:  # every limb starts at a keypoint reached by an earlier one
+        assert parent in reached
+        reached.add(child)
+
+
+def test_projection_field_points_to_the_nearest_labelled_keypoint():
+    # One person covering columns 8..40 of rows 8..24, keypoints at (8, 16) and (40, 16).
+    kp = keypoint_array(1, {(0, NOSE): (8, 16), (0, LEFT_SHOULDER): (40, 16)})
+    masks = np.zeros([1, SIZE, SIZE], bool)
+    masks[0, 8:25, 8:41] = True
+    labels = np.zeros([SIZE, SIZE], np.uint8)
+    t = targets.make_part_targets(part_sample(kp, masks, labels), SIZE, part_sets.SYNTHETIC, radius=8.0)
+    field, weights = t[keys.projection_key(4)].numpy(), t[keys.projection_weights_key(4)].numpy()
+    # Cells (i, j) at pixel (4 j, 4 i): rows 2..6, columns 2..10 are in the mask.
+    assert {tuple(c) for c in np.argwhere(weights)} == {(i, j) for i in range(2, 7) for j in range(2, 11)}
+    np.testing.assert_allclose(field[2, 3], [(8 - 12) / 4, (16 - 8) / 4])      # nearer the nose
+    np.testing.assert_allclose(field[6, 9], [(40 - 36) / 4, (16 - 24) / 4])    # nearer the shoulder
+    # Stride 8: cell (2, 3) is pixel (24, 16), equidistant -> the first (nose); offsets in cells of 8 px.
+    np.testing.assert_allclose(t[keys.projection_key(8)].numpy()[2, 3], [(8 - 24) / 8, 0])
+
+
+def test_projection_field_is_undefined_on_overlaps_crowd_and_persons_without_keypoints():
+    kp = keypoint_array(3, {(0, NOSE): (16, 16), (1, NOSE): (40, 16)})
+    masks = np.zeros([3, SIZE, SIZE], bool)
+    masks[0, 8:25, 8:33] = True     # person 0
+    masks[1, 8:25, 24:49] = True    # person 1 overlaps it on columns 24..32
+    masks[2, 40:57, 8:25] = True    # person 2 has no keypoint
+    labels = np.zeros([SIZE, SIZE], np.uint8)
+    t = targets.make_part_targets(part_sample(kp, masks, labels), SIZE, part_sets.SYNTHETIC, radius=8.0)
+    weights = t[keys.projection_weights_key(4)].numpy()
+    assert weights[4, 4] == 1 and weights[4, 10] == 1
+    assert weights[4, 6:9].sum() == 0        # pixels 24..32 are in both masks
+    assert weights[10:15, 2:7].sum() == 0    # person 2
+    np.testing.assert_allclose(t[keys.projection_key(4)].numpy()[4, 10], [0, 0])   # its own nose
+
+
+def test_limb_gaussian_values():
+    start, end, sigma = tf.constant([0.0, 0.0]), tf.constant([20.0, 0.0]), 4.0
+    points = tf.constant([[10.0, 0.0], [0.0, 0.0], [10.0, 4.0], [30.0, 0.0]])
+    values = targets.limb_gaussian(points, start, end, sigma).numpy()
+    spread = sigma + 10.0
+    np.testing.assert_allclose(values, [1.0, math.exp(-100 / (2 * spread ** 2)), math.exp(-0.5),
+                                        math.exp(-400 / (2 * spread ** 2))], rtol=1e-5)
+
+
+def test_limb_heatmaps_need_both_keypoints_and_take_the_maximum_over_persons():
+    kp = keypoint_array(2, {(0, LEFT_SHOULDER): (16, 16), (0, LEFT_ELBOW): (16, 48), (1, LEFT_SHOULDER): (48, 16)})
+    masks = np.zeros([2, SIZE, SIZE], bool)
+    t = targets.make_part_targets(part_sample(kp, masks, np.zeros([SIZE, SIZE], np.uint8)), SIZE,
+                                  part_sets.SYNTHETIC, radius=8.0)
+    limbs = t[keys.LIMB_HEATMAPS].numpy()
+    arm = part_sets.LIMBS.index((LEFT_SHOULDER, LEFT_ELBOW))
+    np.testing.assert_allclose(limbs[8, 4, arm], 1.0)     # midpoint (16, 32)
+    assert limbs[..., arm][:, 12].max() < 1e-3             # person 1 has no elbow: no limb near x = 48
+    others = [index for index in range(part_sets.NUM_LIMBS) if index != arm]
+    assert limbs[..., others].max() == 0
+    assert np.all(t[keys.LIMB_WEIGHTS].numpy() == 1)
+
+
+def test_part_labels_are_swapped_in_a_flipped_crop_and_ignored_where_unknown():
+    labels = np.zeros([SIZE, SIZE], np.uint8)
+    labels[:, :32] = part_sets.DENSEPOSE.classes.index("left_hand")
+    masks = np.zeros([3, SIZE, SIZE], bool)
+    masks[1, 40:, 40:] = True          # a person without part labels
+    masks[2, :8, 40:] = True           # a crowd region
+    kp = keypoint_array(3, {})
+    sample = part_sample(kp, masks, labels, has_parts=[True, False, False], is_crowd=[False, False, True], flip=True)
+    t = targets.make_part_targets(sample, SIZE, part_sets.DENSEPOSE, radius=8.0)
+    grid = t[keys.PART_LABELS].numpy()
+    right_hand = part_sets.DENSEPOSE.classes.index("right_hand")
+    # Crop column u is image column 64 - u: crop pixels 33..64 show image columns 0..31.
+    assert np.all(grid[:, 9:] == right_hand) and np.all(grid[:, :9] == 0)
+    weights = t[keys.PART_WEIGHTS].numpy()
+    # The no-parts person covers image columns 40.. -> crop columns ..24, rows 40..; the crowd rows 0..7.
+    assert weights[10:, :7].sum() == 0 and weights[:2, :7].sum() == 0
+    assert weights[5, 12] == 1 and weights.sum() == 17 * 17 - 7 * 7 - 2 * 7
+
+
+def test_matching_persons_are_padded_and_keep_keypoints_inside_the_crop():
+    kp = keypoint_array(2, {(0, NOSE): (10, 10), (1, NOSE): (70, 10), (1, LEFT_SHOULDER): (20, 30)})
+    points, labelled = targets.matching_persons(tf.constant(kp[..., :2]), tf.constant(kp[..., 2] > 0), SIZE, 4)
+    assert points.shape == (4, 17, 2) and labelled.shape == (4, 17)
+    np.testing.assert_array_equal(np.argwhere(labelled.numpy()), [[0, NOSE], [1, LEFT_SHOULDER]])
+    np.testing.assert_allclose(points.numpy()[1, LEFT_SHOULDER], [20, 30])
