@@ -6,7 +6,9 @@
 
 The model is built from the gin configuration (by default the run's `operative_config.gin`),
 rebuilt at `--output_stride`, restored from the newest checkpoint, and given the Polyak (EMA)
-averages of the weights. Signatures: `serving_default` (encoded images [B] string) and
+averages of the weights. A part-parsing run (`train.task = 'parts'`) exports the part parser instead
+(single scale; --output_stride, --multi_scale, --decode_stride and --mask_resolution do not apply;
+decoding settings: gin `parts_decode_options`). Signatures: `serving_default` (encoded images [B] string) and
 `serving_image` (uint8 [B, H, W, 3]). Auxiliary heads are not exported. The last stdout line is a JSON
 summary.
 """
@@ -35,6 +37,9 @@ flags.DEFINE_enum("mask_resolution", detector.MASK_RESOLUTION, detector.MASK_RES
 def main(argv):
     del argv
     config.parse_gin(export.default_gin_files(FLAGS.model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
+    if export.training_task() == "parts":
+        print(json.dumps(export.export_parts_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.max_side)))
+        return
     summary = export.export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.output_stride, FLAGS.max_side,
                                        FLAGS.multi_scale, decode_stride=FLAGS.decode_stride,
                                        mask_resolution=FLAGS.mask_resolution)

@@ -2,6 +2,8 @@
 
     python scripts/oracle_eval.py --annotations person_keypoints.json --images images/ \
         [--output_stride 8] [--max_side 1401] [--decode_stride S] [--mask_resolution grid|image]
+    python scripts/oracle_eval.py --task parts --annotations person_keypoints.json --images images/ \
+        [--part_labels DIR] [--part_set synthetic] [--max_side 1401] [--matcher lp|greedy]
 
 Every image with people is read as training does (data.coco -> data.writer record ->
 data.decoder), its targets are made by `data.targets.make_targets` at stride = output stride on the
@@ -11,9 +13,15 @@ to original pixels and scored with pycocotools against the same JSON. It is the 
 decoder. Images without people (and unreadable ones, with a warning) get no detections but count in
 the evaluation, as in COCO. The last stdout line is
 `{"keypoints_AP": ..., "segm_AP": ..., "images": N}` (N = images evaluated).
+
+`--task parts`: the same for instance-aware part parsing (personlab_tf/parts/oracle.py): the part-parsing
+targets of every image with a part label map (default: the `part_labels` folder beside the annotations)
+are decoded by the part parser's inference path and scored with personlab_tf/parts/metrics.py; the last
+line is `{"APp_50": ..., "APp_vol": ..., "PCP50": ..., "mIoU": ...}`.
 """
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -25,6 +33,7 @@ from personlab_tf.data import coco, decoder, writer
 from personlab_tf.evaluation import EVALUATORS, PYCOCOTOOLS, Evaluator
 from personlab_tf import keys
 from personlab_tf.inference import detector, oracle
+from personlab_tf.parts import decode as parts_decode, metrics as parts_metrics, oracle as parts_oracle, part_sets
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("annotations", None, "COCO person keypoints JSON.", required=True)
@@ -39,6 +48,10 @@ flags.DEFINE_bool("complete_tree", True, "Mid-range maps from the skeleton compl
                   "keypoints (personlab_tf/inference/oracle.py); --nocomplete_tree: the targets as they are.")
 flags.DEFINE_enum("evaluator", PYCOCOTOOLS, EVALUATORS, "COCO evaluation backend.")
 flags.DEFINE_string("output_dir", None, "Optional directory for the results JSONs and metrics.")
+flags.DEFINE_enum("task", "personlab", ["personlab", "parts"], "PersonLab or instance-aware part parsing.")
+flags.DEFINE_string("part_labels", None, "parts: part label PNGs (default: part_labels beside the annotations).")
+flags.DEFINE_enum("part_set", "synthetic", sorted(part_sets.PART_SETS), "parts: the classes of the part labels.")
+flags.DEFINE_enum("matcher", "lp", parts_decode.MATCHERS, "parts: limb matching, differentiable LP or greedy.")
 
 
 def oracle_detections(annotations, images_dir, output_stride, max_side, decode_stride, mask_resolution,
@@ -58,8 +71,41 @@ def oracle_detections(annotations, images_dir, output_stride, max_side, decode_s
         logging.warning("input problems (%d images skipped): %s", problems.images_skipped, dict(problems.warnings))
 
 
+def parts_main():
+    """The part-parsing oracle; returns the exit code."""
+    part_set = part_sets.part_set(FLAGS.part_set)
+    labels_dir = FLAGS.part_labels or os.path.join(os.path.dirname(os.path.abspath(FLAGS.annotations)), "part_labels")
+    options = parts_decode.DecodeOptions(matcher=FLAGS.matcher)
+    run = parts_oracle.parsing_function(options)
+    evaluator = parts_metrics.PartParsingEvaluator(part_set.num_classes)
+    problems = coco.ProblemCounter()
+    times = []
+    try:
+        for record, sample in parts_oracle.part_records(FLAGS.annotations, FLAGS.images, labels_dir, part_set,
+                                                        problems):
+            maps, scale = parts_oracle.oracle_maps(sample, FLAGS.max_side, part_set)
+            start = time.perf_counter()
+            detections = {key: value.numpy() for key, value in run(maps, scale, sample[keys.IMAGE_SIZE]).items()}
+            times.append((time.perf_counter() - start) * 1e3)
+            evaluator.add(parts_oracle.ground_truth(record), parts_oracle.prediction(detections))
+            print(f"image {record.image_id}: {int(detections[keys.NUM_DETECTIONS])} persons, {times[-1]:.0f} ms",
+                  file=sys.stderr)
+    except coco.AnnotationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if problems.warnings:
+        logging.warning("input problems: %s", dict(problems.warnings))
+    metrics = evaluator.results()
+    print(json.dumps({**metrics, "median_decode_ms": round(statistics.median(times[1:] or times or [0.0]), 1),
+                      "max_side": FLAGS.max_side, "matcher": FLAGS.matcher}))
+    print(json.dumps({key: metrics[key] for key in ("APp_50", "APp_vol", "PCP50", "mIoU")}))
+    return 0
+
+
 def main(argv):
     del argv
+    if FLAGS.task == "parts":
+        return parts_main()
     with open(FLAGS.annotations) as f:
         ground_truth = json.load(f)
     evaluator = Evaluator(ground_truth, output_dir=FLAGS.output_dir, evaluator=FLAGS.evaluator)

@@ -9,8 +9,8 @@ import tensorflow as tf
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
 from personlab_tf.losses import LOSS_KEYS
-from personlab_tf.model.personlab import (PREDICTION_KEYS, PersonLabModel, _images_and_targets, build_model,
-                                         build_optimizer)
+from personlab_tf.model.personlab import PREDICTION_KEYS, PersonLabModel, build_model, build_optimizer
+from personlab_tf.model.training import images_and_targets
 from personlab_tf.train import checkpoints
 
 K, E = NUM_KEYPOINTS, NUM_EDGES
@@ -113,7 +113,7 @@ def test_gin_configures_the_builders():
 def test_batches_as_pairs_or_dicts():
     images, targets = _images(1), random_targets(1, 9)
     for data in ((images, targets), ({keys.IMAGE: images}, targets), {keys.IMAGE: images, **targets}):
-        split_images, split_targets = _images_and_targets(data)
+        split_images, split_targets = images_and_targets(data)
         assert split_images is images and split_targets[keys.HEATMAPS] is targets[keys.HEATMAPS]
 
 

@@ -24,6 +24,7 @@ legs, feet; no left/right), rendered into one label map per image, `part_labels/
 random numbers, so the images do not depend on it.
 """
 
+import dataclasses
 import json
 import os
 
@@ -45,23 +46,44 @@ COCO_SKELETON = (
     (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
 )
 
-# Scene statistics. Persons per image: (fewest, most, probability) bins.
-PERSON_COUNT_BINS = ((0, 0, 0.06), (1, 6, 0.62), (7, 15, 0.21), (16, 30, 0.11))
-# Person height as a fraction of the image height, before the per-image cap for crowded scenes.
-MIN_HEIGHT_FRACTION = 0.1
-MAX_HEIGHT_FRACTION = 0.9
+
+@dataclasses.dataclass(frozen=True)
+class Scene:
+    """Scene statistics and annotation policy.
+
+    Attributes:
+      person_count_bins: persons per image, (fewest, most, probability) bins.
+      min_height_fraction, max_height_fraction: person height as a fraction of the image height, before
+        the per-image cap for crowded scenes (1.3 / sqrt(count)).
+      crowd_probability: chance that an image with people also holds a crowd region.
+      small_area: persons with a smaller visible area (pixels) get no keypoints, like COCO's small ones.
+      unlabelled_fraction: a random fraction of the other persons get none either.
+    """
+
+    person_count_bins: tuple
+    min_height_fraction: float
+    max_height_fraction: float
+    crowd_probability: float
+    small_area: int
+    unlabelled_fraction: float
+
+
+# COCO-like scenes (the default, PersonLab's demo and tests): 0-30 persons, many small ones, crowds.
+COCO_SCENE = Scene(person_count_bins=((0, 0, 0.06), (1, 6, 0.62), (7, 15, 0.21), (16, 30, 0.11)),
+                   min_height_fraction=0.1, max_height_fraction=0.9, crowd_probability=0.13, small_area=32 * 32,
+                   unlabelled_fraction=0.05)
+# Part-parsing scenes, like MHP's: 1-8 larger persons, every visible person annotated with keypoints.
+PARTS_SCENE = Scene(person_count_bins=((1, 3, 0.6), (4, 8, 0.4)), min_height_fraction=0.35,
+                    max_height_fraction=0.95, crowd_probability=0.0, small_area=0, unlabelled_fraction=0.0)
+SCENES = {"coco": COCO_SCENE, "parts": PARTS_SCENE}
+SMALL_AREA = COCO_SCENE.small_area
 # Drawing order: log(height) plus Gaussian noise of this deviation, ascending (back to front).
 DEPTH_NOISE = 0.7
-CROWD_PROBABILITY = 0.13
 CROWD_FIGURES = (12, 30)
 CROWD_HEIGHT_FRACTION = (0.08, 0.16)
 CLUTTER_SHAPES = (2, 14)
 JPEG_QUALITY = (75, 95)
 
-# Annotation policy. Persons smaller than this visible area (pixels) get no keypoints, like COCO's
-# small instances; so does a random fraction of the others.
-SMALL_AREA = 32 * 32
-UNLABELLED_FRACTION = 0.05
 # Annotation id = image id * ANNOTATION_ID_STRIDE + index of the annotation in its image.
 ANNOTATION_ID_STRIDE = 1000
 
@@ -440,11 +462,12 @@ def _finish(rng, image):
 # --------------------------------------------------------------------------------------- scene
 
 
-def _sample_person_count(rng):
-    """Number of persons in an image, drawn from PERSON_COUNT_BINS."""
-    probabilities = np.array([bin_[2] for bin_ in PERSON_COUNT_BINS])
-    chosen = rng.choice(len(PERSON_COUNT_BINS), p=probabilities / probabilities.sum())
-    low, high, _ = PERSON_COUNT_BINS[chosen]
+def _sample_person_count(rng, scene):
+    """Number of persons in an image, drawn from the scene's person_count_bins."""
+    bins = scene.person_count_bins
+    probabilities = np.array([bin_[2] for bin_ in bins])
+    chosen = rng.choice(len(bins), p=probabilities / probabilities.sum())
+    low, high, _ = bins[chosen]
     return int(rng.integers(low, high, endpoint=True))
 
 
@@ -462,11 +485,12 @@ def _sample_figure(rng, height_px, origin):
     return {"keypoints": keypoints, "parts": _figure_parts(placed, placed_shape, style), "style": style}
 
 
-def _sample_persons(rng, height, width, count=None):
+def _sample_persons(rng, height, width, scene, count=None):
     """The persons of an image, back to front (list of `_sample_figure` dicts); `count` None: random."""
-    count = _sample_person_count(rng) if count is None else count
-    cap = float(np.clip(1.3 / np.sqrt(max(count, 1)), 0.25, MAX_HEIGHT_FRACTION))
-    fractions = np.exp(rng.uniform(np.log(max(MIN_HEIGHT_FRACTION, cap / 4)), np.log(cap), count))
+    count = _sample_person_count(rng, scene) if count is None else count
+    cap = float(np.clip(1.3 / np.sqrt(max(count, 1)), 0.25, scene.max_height_fraction))
+    lowest = min(max(scene.min_height_fraction, cap / 4), cap)
+    fractions = np.exp(rng.uniform(np.log(lowest), np.log(cap), count))
     depth = np.log(fractions) + rng.normal(0.0, DEPTH_NOISE, count)  # larger figures tend to be nearer
     persons = []
     for fraction in fractions[np.argsort(depth, kind="stable")]:
@@ -563,7 +587,7 @@ def _coco_keypoints(keypoints, visibility):
     return values
 
 
-def _person_annotation(person, owner, owner_id, box, unlabelled):
+def _person_annotation(person, owner, owner_id, box, unlabelled, small_area):
     """The COCO annotation (without ids) and hidden keypoints of one drawn person, or None when none of
     it is visible.
 
@@ -578,7 +602,7 @@ def _person_annotation(person, owner, owner_id, box, unlabelled):
     visibility = _visibility(person["keypoints"], owner, owner_id)
     true_keypoints = [value for (x, y), v in zip(person["keypoints"], visibility)
                       for value in (round(float(x), 2), round(float(y), 2), int(v))]
-    if area < SMALL_AREA or unlabelled:
+    if area < small_area or unlabelled:
         visibility = np.zeros_like(visibility)
     polygons = [(np.array(poly).reshape(-1, 2) + (x0, y0)).ravel().tolist()
                 for poly in mask_to_polygons(visible)]
@@ -591,11 +615,11 @@ def _person_annotation(person, owner, owner_id, box, unlabelled):
     return annotation, (true_keypoints if annotation["num_keypoints"] == 0 else None)
 
 
-def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, size=None):
+def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, size=None, scene=COCO_SCENE):
     """Renders image `index` of the dataset of `seed`.
 
     `num_persons` and `size` ((height, width)) fix the person count and the image size instead of
-    drawing them (benchmarks); an image with a fixed count has no crowd region.
+    drawing them (benchmarks); an image with a fixed count has no crowd region. `scene`: a `Scene`.
 
     Returns:
       dict with 'image' [H, W, 3] uint8 RGB, 'jpeg_quality' int, 'annotations' (COCO dicts without ids;
@@ -607,10 +631,10 @@ def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, 
     if size is not None:
         height, width = size
     image = _background(rng, height, width)
-    persons = _sample_persons(rng, height, width, num_persons)
-    with_crowd = persons and num_persons is None and rng.random() < CROWD_PROBABILITY
+    persons = _sample_persons(rng, height, width, scene, num_persons)
+    with_crowd = persons and num_persons is None and rng.random() < scene.crowd_probability
     crowd = _sample_crowd(rng, height, width) if with_crowd else []
-    unlabelled = rng.random(len(persons)) < UNLABELLED_FRACTION
+    unlabelled = rng.random(len(persons)) < scene.unlabelled_fraction
 
     owner = np.full((height, width), -1, np.int16)
     body_parts = np.zeros((height, width), np.uint8)
@@ -622,7 +646,7 @@ def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, 
 
     annotations, hidden = [], []
     for n, (person, box) in enumerate(zip(persons, boxes)):
-        result = None if box is None else _person_annotation(person, owner, n, box, unlabelled[n])
+        result = None if box is None else _person_annotation(person, owner, n, box, unlabelled[n], scene.small_area)
         if result is not None:
             annotations.append(result[0])
             hidden.append(result[1])
@@ -658,7 +682,7 @@ def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, p
       seed: int; image i depends only on (seed, i).
       min_side, max_side: image height and width are drawn uniformly from [min_side, max_side].
       progress_fn: optional callable(done, total) called after each image.
-      **scene_options: `num_persons` and `size` of `synthesize_image`.
+      **scene_options: `num_persons`, `size` and `scene` of `synthesize_image`.
 
     Returns:
       dict summary: images, persons (non-crowd annotations), persons_with_keypoints, crowd_regions,

@@ -21,7 +21,7 @@ from personlab_tf.decode import decode
 from personlab_tf.decode.grid import sample_each
 from personlab_tf.decode.masks import instance_masks
 from personlab_tf.decode.scoring import person_areas
-from personlab_tf.inference import geometry, maps as maps_lib
+from personlab_tf.inference import geometry, maps as maps_lib, serving
 from personlab_tf.ops.bilinear import upsample_to_stride
 
 MAX_SIDE = 1401                      # single scale (paper §4.1)
@@ -123,6 +123,14 @@ class Detector:
         self.weighted_merge = weighted_merge
         self.decode_options = decode_options
         self.max_detections = decode_options.get("max_detections", 20)
+
+    def output_specs(self):
+        """{key: (shape, dtype)} of the fixed-size outputs of `detect` (serving.ServingModule)."""
+        return serving.pose_output_specs(self.max_detections)
+
+    def image_map_specs(self):
+        """{key: (leading shape, dtype)} of the outputs of `detect` shaped [*leading, H, W] like the image."""
+        return {keys.INSTANCE_MASKS: ([self.max_detections], tf.bool)}
 
     def frame_maps(self, image, max_side):
         """The model's probability maps [1, h, w, ...] at stride os over the frame of `image`, and f."""

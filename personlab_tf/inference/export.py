@@ -1,5 +1,6 @@
 """Training checkpoint -> model with the Polyak (EMA) weights -> SavedModel (scripts/export_saved_model.py)."""
 
+import dataclasses
 import os
 
 import gin
@@ -8,33 +9,48 @@ from personlab_tf import config
 from personlab_tf.constants import DISK_RADIUS
 from personlab_tf.inference import detector as detector_lib, serving
 from personlab_tf.model import personlab
+from personlab_tf.parts import decode as parts_decode, detector as parts_detector, model as parts_model
 from personlab_tf.train import checkpoints
 
 OPERATIVE_CONFIG = "operative_config.gin"  # written next to the checkpoints by train.trainer
 
 
-def restore_averaged_model(model_dir, output_stride):
-    """The model of the newest checkpoint of `model_dir`, rebuilt at `output_stride`, with the EMA weights.
+def restore_averaged(model, model_dir):
+    """Restores the newest checkpoint of `model_dir` into `model` and writes the EMA weights into it.
 
-    The model and optimizer come from the gin builders (`build_model`, `build_optimizer`), so the gin
-    configuration of the training run must be parsed first; the weights do not depend on the output
-    stride. The checkpoint holds the raw weights and, in the optimizer, their Polyak averages, which
-    `checkpoints.use_averaged_weights` writes into the model.
+    The optimizer comes from the gin builder (`build_optimizer`), so the gin configuration of the training
+    run must be parsed first. The checkpoint holds the raw weights and, in the optimizer, their Polyak
+    averages, which `checkpoints.use_averaged_weights` writes into the model.
 
     Returns:
-      (PersonLabModel, checkpoint path).
+      the checkpoint path.
 
     Raises:
       FileNotFoundError: `model_dir` has no checkpoint.
     """
-    model = personlab.build_model(output_stride=output_stride)
     optimizer = personlab.build_optimizer()
     checkpoint = checkpoints.build_checkpoint(model, optimizer)
     path = checkpoints.restore_latest(checkpoint, model_dir)
     if path is None:
         raise FileNotFoundError(f"no checkpoint in {model_dir}")
     checkpoints.use_averaged_weights(model, optimizer)
-    return model, path
+    return path
+
+
+def restore_averaged_model(model_dir, output_stride):
+    """The PersonLab model of the newest checkpoint of `model_dir`, rebuilt at `output_stride` (the weights
+    do not depend on it), with the EMA weights (`restore_averaged`).
+
+    Returns:
+      (PersonLabModel, checkpoint path).
+    """
+    model = personlab.build_model(output_stride=output_stride)
+    return model, restore_averaged(model, model_dir)
+
+
+def training_task():
+    """The `train.task` of the parsed gin configuration ("personlab" if unbound)."""
+    return config.query_value("train.task", "personlab")
 
 
 @gin.configurable
@@ -64,6 +80,23 @@ def default_gin_files(model_dir, gin_files):
         return list(gin_files)
     operative = os.path.join(model_dir, OPERATIVE_CONFIG)
     return [operative] if os.path.exists(operative) else []
+
+
+def export_parts_checkpoint(model_dir, export_dir, max_side=parts_detector.MAX_SIDE):
+    """The part-parsing counterpart of `export_checkpoint`: EMA weights, parts.detector.PartsDetector with
+    the gin `parts_decode_options` and the training targets' disk radius, SavedModel with both signatures.
+
+    Returns:
+      dict summary: checkpoint path, step, export_dir, max_side, decoding options.
+    """
+    model = parts_model.build_parts_model()
+    path = restore_averaged(model, model_dir)
+    radius = float(config.query_value("build_parts_dataset.disk_radius", DISK_RADIUS))
+    options = parts_decode.parts_decode_options(radius=radius)
+    serving.export(parts_detector.PartsDetector(model.inference_model(), max_side, options), export_dir)
+    return {"export_dir": export_dir, "checkpoint": path, "step": checkpoints.checkpoint_step(path), "task": "parts",
+            "max_side": max_side, "decode_options": dataclasses.asdict(options),
+            "signatures": [serving.SERVING_DEFAULT, serving.SERVING_IMAGE]}
 
 
 def export_checkpoint(model_dir, export_dir, output_stride=8, max_side=detector_lib.MAX_SIDE, multi_scale=False,

@@ -29,6 +29,16 @@ SERVING_IMAGE = "serving_image"
 INPUT_NAME = "images"
 
 
+def pose_output_specs(slots):
+    """{key: (shape, dtype)} of the per-image pose outputs padded to `slots` detections (both tasks)."""
+    return {
+        keys.DETECTION_KEYPOINTS: ([slots, NUM_KEYPOINTS, 2], tf.float32),
+        keys.KEYPOINT_SCORES: ([slots, NUM_KEYPOINTS], tf.float32),
+        keys.INSTANCE_SCORES: ([slots], tf.float32),
+        keys.NUM_DETECTIONS: ([], tf.int32),
+    }
+
+
 class ServingModule(tf.Module):
     """tf.Module around an inference `detector.Detector`; `export` saves it with both signatures.
 
@@ -41,23 +51,21 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, detector, name="personlab_serving"):
+        """`detector`: inference.detector.Detector or parts.detector.PartsDetector (anything with `model`,
+        `detect(image)`, `output_specs()` and `image_map_specs()`)."""
         super().__init__(name=name)
         self._detector = detector  # a plain Python object: not tracked
         self.model_variables = [variable.value for variable in detector.model.variables]
 
     def _detect_batch(self, count, image_at):
-        """Runs the detector on images image_at(0 .. count - 1); stacks and pads the results."""
-        slots = self._detector.max_detections
-        specs = {
-            keys.DETECTION_KEYPOINTS: ([slots, NUM_KEYPOINTS, 2], tf.float32),
-            keys.KEYPOINT_SCORES: ([slots, NUM_KEYPOINTS], tf.float32),
-            keys.INSTANCE_SCORES: ([slots], tf.float32),
-            keys.NUM_DETECTIONS: ([], tf.int32),
-            keys.IMAGE_SIZE: ([2], tf.int32),
-        }
+        """Runs the detector on images image_at(0 .. count - 1); stacks the results, padding the
+        per-image maps (the detector's `image_map_specs`) to the largest image."""
+        specs = dict(self._detector.output_specs())
+        specs[keys.IMAGE_SIZE] = ([2], tf.int32)
+        map_specs = self._detector.image_map_specs()
         arrays = {key: tf.TensorArray(dtype, size=count, element_shape=shape) for key, (shape, dtype) in specs.items()}
-        arrays[keys.INSTANCE_MASKS] = tf.TensorArray(tf.bool, size=count, element_shape=[slots, None, None],
-                                                     infer_shape=False)
+        arrays.update({key: tf.TensorArray(dtype, size=count, element_shape=leading + [None, None], infer_shape=False)
+                       for key, (leading, dtype) in map_specs.items()})
 
         def detect_one(index, arrays):
             image = image_at(index)
@@ -68,9 +76,11 @@ class ServingModule(tf.Module):
         _, arrays = tf.while_loop(lambda index, _: index < count, detect_one, (tf.constant(0), arrays),
                                   parallel_iterations=1)
         outputs = {key: arrays[key].stack() for key in specs}
-        outputs[keys.INSTANCE_MASKS] = tf.cond(
-            count > 0, lambda: _pad_masks(arrays[keys.INSTANCE_MASKS], outputs[keys.IMAGE_SIZE], count, slots),
-            lambda: tf.zeros([0, slots, 0, 0], tf.bool))
+        for key, (leading, dtype) in map_specs.items():
+            outputs[key] = tf.cond(
+                count > 0, lambda array=arrays[key], leading=leading: _pad_maps(array, outputs[keys.IMAGE_SIZE], count,
+                                                                               leading),
+                lambda leading=leading, dtype=dtype: tf.zeros([0] + leading + [0, 0], dtype))
         return outputs
 
     def serve_encoded(self, images):
@@ -86,16 +96,18 @@ class ServingModule(tf.Module):
         return self._detect_batch(tf.shape(images)[0], lambda index: images[index])
 
 
-def _pad_masks(masks, sizes, count, slots):
-    """Stacks [D, h_b, w_b] masks into [B, D, Hmax, Wmax], False at the bottom and right."""
+def _pad_maps(maps, sizes, count, leading):
+    """Stacks per-image maps [*leading, h_b, w_b] into [B, *leading, Hmax, Wmax], zero / False at the
+    bottom and right."""
     largest = tf.reduce_max(sizes, axis=0)
+    rank = len(leading)
 
     def pad_one(index, padded):
-        mask = masks.read(index)
-        extra = largest - tf.shape(mask)[1:]
-        return index + 1, padded.write(index, tf.pad(mask, [[0, 0], [0, extra[0]], [0, extra[1]]]))
+        values = maps.read(index)
+        extra = largest - tf.shape(values)[rank:]
+        return index + 1, padded.write(index, tf.pad(values, [[0, 0]] * rank + [[0, extra[0]], [0, extra[1]]]))
 
-    padded = tf.TensorArray(tf.bool, size=count, element_shape=[slots, None, None], infer_shape=False)
+    padded = tf.TensorArray(maps.dtype, size=count, element_shape=leading + [None, None], infer_shape=False)
     _, padded = tf.while_loop(lambda index, _: index < count, pad_one, (tf.constant(0), padded))
     return padded.stack()
 

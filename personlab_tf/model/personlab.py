@@ -16,9 +16,10 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
-from personlab_tf.losses import DEFAULT_LOSS_WEIGHTS, LOSS_KEYS, global_sum, personlab_losses
+from personlab_tf.losses import DEFAULT_LOSS_WEIGHTS, LOSS_KEYS, personlab_losses
 from personlab_tf.model.refine import LongRangeRefinement, MidRangeRefinement
 from personlab_tf.model.resnet import build_resnet, load_backbone_weights
+from personlab_tf.model.training import LossModel
 
 PREDICTION_KEYS = (keys.HEATMAP_LOGITS, keys.SEGMENTATION_LOGITS, keys.SHORT_OFFSETS, keys.MID_OFFSETS,
                    keys.LONG_OFFSETS)
@@ -51,7 +52,7 @@ def _heads(features, prefix):
 
 
 @keras.saving.register_keras_serializable(package="personlab_tf")
-class PersonLabModel(keras.Model):
+class PersonLabModel(LossModel):
     """PersonLab as a functional Keras model whose `fit`/`evaluate` steps compute the PersonLab losses.
 
     Training data: `(images, targets)` pairs or single dicts holding keys.IMAGE and the target keys;
@@ -108,59 +109,14 @@ class PersonLabModel(keras.Model):
         """A functional model sharing this one's weights with only the PREDICTION_KEYS outputs."""
         return keras.Model(self.input, {k: self.output[k] for k in PREDICTION_KEYS}, name=f"{self.name}_inference")
 
+    def summary_maps(self, outputs):
+        """(keypoint probability [B, h, w, 1], person probability [B, h, w, 1]) for TensorBoard images."""
+        keypoints = tf.reduce_max(tf.sigmoid(outputs[keys.HEATMAP_LOGITS]), axis=-1, keepdims=True)
+        return keypoints, tf.sigmoid(outputs[keys.SEGMENTATION_LOGITS])
+
     def compute_losses(self, predictions, targets):
         """personlab_losses with this model's weights: dict of loss terms and TOTAL_LOSS (replica shares)."""
         return personlab_losses(predictions, targets, self.loss_weights, self.auxiliary_loss_weight)
-
-    @property
-    def metrics(self):
-        return list(self.loss_trackers.values())
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Builds the optimizer only: the graph and the loss metrics exist from construction.
-
-        Keras' default reduces the first batch across replicas to trace a symbolic build, which
-        MultiWorkerMirroredStrategy cannot do for a nested batch; with everything built, that build would
-        only create the optimizer's variables.
-        """
-        if self.optimizer is not None and not self.optimizer.built:
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
-
-    def train_step(self, data):
-        images, targets = _images_and_targets(data)
-        with tf.GradientTape() as tape:
-            losses = self.compute_losses(self(images, training=True), targets)
-            loss = self.optimizer.scale_loss(losses[keys.TOTAL_LOSS])
-        variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return self._track(losses)
-
-    def test_step(self, data):
-        images, targets = _images_and_targets(data)
-        return self._track(self.compute_losses(self(images, training=False), targets))
-
-    def _track(self, losses):
-        """Feeds the global value (sum of the replica shares) of every term to its Mean metric.
-
-        The returned logs are global already. Under MultiWorkerMirroredStrategy Keras averages logs along
-        a batch axis, so there each value gets an axis of length 1 (the average of equal values is exact).
-        """
-        for key, tracker in self.loss_trackers.items():
-            tracker.update_state(global_sum(losses[key]))
-        logs = {key: tracker.result() for key, tracker in self.loss_trackers.items()}
-        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
-        return logs
-
-
-def _images_and_targets(data):
-    """Splits a batch given as (images, targets) or as one dict with keys.IMAGE and the target keys."""
-    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-    if y is None:
-        return x[keys.IMAGE], x
-    return (x[keys.IMAGE] if isinstance(x, dict) else x), y
-
 
 @gin.configurable
 def build_model(backbone="resnet101", output_stride=16, weights_path=None, refine_mid_steps=2,

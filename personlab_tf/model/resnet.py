@@ -85,6 +85,30 @@ def middle_block(num_blocks):
     return math.ceil(num_blocks / 2)
 
 
+def _stages(images, spec, output_stride, freeze_batch_norm):
+    """The atrous ResNet v1 on `images`: (stage outputs [conv2, conv3, conv4, conv5], middle conv4 block)."""
+    x = CaffePreprocessing(name="preprocessing")(images)
+    x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = _conv_bn(x, spec.stem_filters, 7, "conv1", strides=2, freeze_batch_norm=freeze_batch_norm)
+    x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    stride, dilation, middle, outputs = 4, 1, None, []
+    for stage, (blocks, filters) in enumerate(zip(spec.blocks, spec.filters), start=2):
+        block_stride = 1
+        if stage > 2:
+            if stride < output_stride:
+                block_stride, stride = 2, stride * 2
+            else:
+                dilation *= 2
+        for block in range(1, blocks + 1):
+            x = _bottleneck(x, filters, f"conv{stage}_block{block}", stride=block_stride if block == 1 else 1,
+                            dilation_rate=dilation, projection=block == 1, freeze_batch_norm=freeze_batch_norm)
+            if stage == 4 and block == middle_block(blocks):
+                middle = x
+        outputs.append(x)
+    return outputs, middle
+
+
 def build_resnet(name="resnet101", output_stride=16, freeze_batch_norm=True):
     """Builds an atrous ResNet v1 backbone without top, randomly initialised.
 
@@ -101,27 +125,23 @@ def build_resnet(name="resnet101", output_stride=16, freeze_batch_norm=True):
     """
     if output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
-    spec = BACKBONES[name]
     images = keras.Input((None, None, 3), name="image")
-    x = CaffePreprocessing(name="preprocessing")(images)
-    x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
-    x = _conv_bn(x, spec.stem_filters, 7, "conv1", strides=2, freeze_batch_norm=freeze_batch_norm)
-    x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    stride, dilation, middle = 4, 1, None
-    for stage, (blocks, filters) in enumerate(zip(spec.blocks, spec.filters), start=2):
-        block_stride = 1
-        if stage > 2:
-            if stride < output_stride:
-                block_stride, stride = 2, stride * 2
-            else:
-                dilation *= 2
-        for block in range(1, blocks + 1):
-            x = _bottleneck(x, filters, f"conv{stage}_block{block}", stride=block_stride if block == 1 else 1,
-                            dilation_rate=dilation, projection=block == 1, freeze_batch_norm=freeze_batch_norm)
-            if stage == 4 and block == middle_block(blocks):
-                middle = x
-    return keras.Model(images, (x, middle), name=name)
+    stages, middle = _stages(images, BACKBONES[name], output_stride, freeze_batch_norm)
+    return keras.Model(images, (stages[-1], middle), name=name)
+
+
+def build_resnet_pyramid(name="resnet101", freeze_batch_norm=True):
+    """The same ResNet v1 without atrous convolution, returning its four stages for a feature pyramid.
+
+    Returns:
+      A functional `keras.Model` named `name` mapping images [B, H, W, 3] (RGB in [0, 255]) to the list
+      [C2, C3, C4, C5] of the conv2..conv5 outputs at strides 4, 8, 16, 32 (corner-aligned grids: cell
+      (i, j) of stride s is input pixel (s j, s i)). Layer names and weights are those of `build_resnet`,
+      so the same ImageNet `.h5` loads (`load_backbone_weights`).
+    """
+    images = keras.Input((None, None, 3), name="image")
+    stages, _ = _stages(images, BACKBONES[name], 32, freeze_batch_norm)
+    return keras.Model(images, stages, name=name)
 
 
 def load_backbone_weights(backbone, path):

@@ -72,14 +72,15 @@ def format_seconds(seconds):
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def overlay_predictions(images, heatmap_logits, segmentation_logits):
-    """Images [B, H, W, 3] uint8 with the max-over-keypoints heatmap (red) and segmentation (green).
+def overlay_predictions(images, keypoint_maps, person_maps):
+    """Images [B, H, W, 3] uint8 with a keypoint probability map (red) and a person probability map (green).
 
-    The maps [B, h, w, C] (logits) are resized to the image size. Returns float32 in [0, 1].
+    The maps [B, h, w, 1] (probabilities, e.g. a model's `summary_maps`) are resized to the image size.
+    Returns float32 in [0, 1].
     """
     size = tf.shape(images)[1:3]
-    heat = tf.image.resize(tf.reduce_max(tf.sigmoid(heatmap_logits), -1, keepdims=True), size)
-    seg = tf.image.resize(tf.sigmoid(segmentation_logits), size)
+    heat = tf.image.resize(keypoint_maps, size)
+    seg = tf.image.resize(person_maps, size)
     base = tf.cast(images, tf.float32) / 255.0
     colour = tf.concat([heat, seg, tf.zeros_like(heat)], axis=-1)
     alpha = tf.maximum(heat, seg) * 0.6
@@ -87,7 +88,8 @@ def overlay_predictions(images, heatmap_logits, segmentation_logits):
 
 
 class ImageSummaries(keras.callbacks.Callback):
-    """Every `every` steps: TensorBoard images of a fixed batch with the predicted heatmaps and segmentation."""
+    """Every `every` steps: TensorBoard images of a fixed batch with the model's `summary_maps` (keypoint
+    heatmaps and person probability) drawn over it."""
 
     def __init__(self, images, every, writer, max_outputs=2):
         super().__init__()
@@ -98,6 +100,6 @@ class ImageSummaries(keras.callbacks.Callback):
         if step % self.every:
             return
         outputs = self.model(self.images, training=False)
-        picture = overlay_predictions(self.images, outputs[keys.HEATMAP_LOGITS], outputs[keys.SEGMENTATION_LOGITS])
+        picture = overlay_predictions(self.images, *self.model.summary_maps(outputs))
         with self.writer.as_default(step=step):
             tf.summary.image("predictions", picture, max_outputs=self.max_outputs)

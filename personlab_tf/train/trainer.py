@@ -1,4 +1,6 @@
-"""The training job: strategy, data, model, optimizer, checkpoints with resume, summaries (paper §4.1)."""
+"""The training job: strategy, data, model, optimizer, checkpoints with resume, summaries (paper §4.1).
+
+One job for both tasks: PersonLab and instance-aware part parsing (`train.task`)."""
 
 import math
 import os
@@ -9,12 +11,29 @@ import tensorflow as tf
 
 from personlab_tf.data import pipeline
 from personlab_tf.model import personlab
+from personlab_tf.parts import model as parts_model, pipeline as parts_pipeline
 from personlab_tf.train import callbacks as callbacks_lib
 from personlab_tf.train import checkpoints, strategy as strategy_lib
 
 OPERATIVE_CONFIG = "operative_config.gin"
 
 gin.external_configurable(keras.optimizers.schedules.PiecewiseConstantDecay, module="schedules")
+
+# train.task -> (dataset builder (file_pattern, batch_size, training, seed=, deterministic=), model builder).
+TASKS = {
+    "personlab": (pipeline.build_dataset, personlab.build_model),
+    "parts": (parts_pipeline.build_parts_dataset, parts_model.build_parts_model),
+}
+
+
+def warm_start(model, init_dir):
+    """Loads the model weights (not the optimizer) of the newest checkpoint of `init_dir` (a two-stage
+    schedule's first stage); returns its path. Raises FileNotFoundError when there is none."""
+    path = tf.train.latest_checkpoint(init_dir)
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint to start from in {init_dir}")
+    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    return path
 
 
 def distributed_dataset_options(dataset):
@@ -27,8 +46,8 @@ def distributed_dataset_options(dataset):
 @gin.configurable(denylist=["model_dir"])
 def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch_size=8, strategy="mirrored",
           steps_per_checkpoint=1000, log_every=100, image_summary_every=1000, seed=0, deterministic=False,
-          logical_cpus=0):
-    """Trains PersonLab, resuming from the newest checkpoint in `model_dir`.
+          logical_cpus=0, task="personlab", init_checkpoint=None):
+    """Trains PersonLab (or the part-parsing model), resuming from the newest checkpoint in `model_dir`.
 
     Args:
       model_dir: checkpoints, TensorBoard events (`train/`) and the operative gin config go here.
@@ -43,28 +62,37 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
       deterministic: reproducible input order (slower).
       logical_cpus: if > 0, split the CPU into that many logical devices first, so that "mirrored"
         runs that many replicas on a machine without GPUs (tests of multi-replica training).
+      task: a key of TASKS: "personlab" (build_dataset, build_model) or "parts" (build_parts_dataset,
+        build_parts_model).
+      init_checkpoint: a training directory whose newest checkpoint gives the initial model weights when
+        `model_dir` has no checkpoint yet (the second stage of part parsing); the optimizer starts afresh.
 
     Returns:
       dict of the last logged loss terms (global values); {} if training had already finished.
     """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+    build_dataset, build_model = TASKS[task]
     if logical_cpus:
         strategy_lib.split_cpu(logical_cpus)
     distribution = strategy_lib.make_strategy(strategy)
     os.makedirs(model_dir, exist_ok=True)
-    dataset = pipeline.build_dataset(train_files, global_batch_size, training=True, seed=seed,
-                                     deterministic=deterministic)
+    dataset = build_dataset(train_files, global_batch_size, training=True, seed=seed, deterministic=deterministic)
     dataset = distributed_dataset_options(dataset)
     with distribution.scope():
-        model = personlab.build_model()
+        model = build_model()
         optimizer = personlab.build_optimizer(num_steps=num_steps)
         model.compile(optimizer=optimizer)
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
         restored = checkpoints.restore_latest(checkpoint, model_dir)
+        started_from = warm_start(model, init_checkpoint) if init_checkpoint and not restored else None
     start = int(optimizer.iterations.numpy())
     print(f"training {model.backbone_name} on {distribution.num_replicas_in_sync} replicas, "
           f"global batch {global_batch_size}", flush=True)
     if restored:
         print(f"resuming from {restored} at step {start}", flush=True)
+    if started_from:
+        print(f"starting from the weights of {started_from}", flush=True)
     if strategy_lib.is_chief():
         with open(os.path.join(model_dir, OPERATIVE_CONFIG), "w") as f:
             f.write(gin.operative_config_str())

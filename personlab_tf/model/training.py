@@ -1,0 +1,69 @@
+"""The training and evaluation steps shared by the project's Keras models (PersonLab, part parsing).
+
+A model subclasses `LossModel`, builds its functional graph in `__init__`, sets `self.loss_trackers`
+({loss key: keras.metrics.Mean}, TOTAL_LOSS included) and implements `compute_losses(predictions,
+targets)` returning this replica's share of every term (losses.replica_weighted_mean). Training data:
+`(images, targets)` pairs or single dicts holding keys.IMAGE and the target keys.
+"""
+
+import keras
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.losses import global_sum
+
+
+class LossModel(keras.Model):
+    """keras.Model whose `fit` / `evaluate` steps minimise and report `compute_losses` (see module)."""
+
+    def compute_losses(self, predictions, targets):
+        raise NotImplementedError
+
+    @property
+    def metrics(self):
+        return list(self.loss_trackers.values())
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Builds the optimizer only: the graph and the loss metrics exist from construction.
+
+        Keras' default reduces the first batch across replicas to trace a symbolic build, which
+        MultiWorkerMirroredStrategy cannot do for a nested batch; with everything built, that build would
+        only create the optimizer's variables.
+        """
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
+    def train_step(self, data):
+        images, targets = images_and_targets(data)
+        with tf.GradientTape() as tape:
+            losses = self.compute_losses(self(images, training=True), targets)
+            loss = self.optimizer.scale_loss(losses[keys.TOTAL_LOSS])
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return self._track(losses)
+
+    def test_step(self, data):
+        images, targets = images_and_targets(data)
+        return self._track(self.compute_losses(self(images, training=False), targets))
+
+    def _track(self, losses):
+        """Feeds the global value (sum of the replica shares) of every term to its Mean metric.
+
+        The returned logs are global already. Under MultiWorkerMirroredStrategy Keras averages logs along
+        a batch axis, so there each value gets an axis of length 1 (the average of equal values is exact).
+        """
+        for key, tracker in self.loss_trackers.items():
+            tracker.update_state(global_sum(losses[key]))
+        logs = {key: tracker.result() for key, tracker in self.loss_trackers.items()}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
+        return logs
+
+
+def images_and_targets(data):
+    """Splits a batch given as (images, targets) or as one dict with keys.IMAGE and the target keys."""
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    if y is None:
+        return x[keys.IMAGE], x
+    return (x[keys.IMAGE] if isinstance(x, dict) else x), y

@@ -1,0 +1,167 @@
+"""Part-parsing decoding on hand-made maps (personlab_tf/parts/decode.py, limb_scores.py)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf.data import targets as personlab_targets
+from personlab_tf.parts import decode, part_sets, targets
+from personlab_tf.parts.limb_scores import connection_scores
+
+NOSE, LEFT_EYE, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 1, 5, 6
+STRIDE = 4
+SIZE = 33   # cells per side of the hand-made maps: 128 x 128 pixels
+OPTIONS = decode.DecodeOptions(radius=8.0, max_candidates=4)
+
+
+def disk_maps(points):
+    """Heatmaps and short offsets of perfect disks (radius 8 px) around {(type): [(x, y), ...]}."""
+    heatmaps = np.zeros((SIZE, SIZE, NUM_KEYPOINTS), np.float32)
+    offsets = np.zeros((SIZE, SIZE, NUM_KEYPOINTS, 2), np.float32)
+    grid = np.stack(np.meshgrid(np.arange(SIZE), np.arange(SIZE)), axis=-1) * STRIDE   # (x, y) of cell (i, j)
+    for k, centres in points.items():
+        for centre in centres:
+            delta = np.asarray(centre, np.float32) - grid
+            inside = np.hypot(delta[..., 0], delta[..., 1]) <= 8.0
+            heatmaps[inside, k] = 1.0
+            offsets[inside, k] = delta[inside]
+    return tf.constant(heatmaps), tf.constant(offsets)
+
+
+def test_candidates_are_the_hough_maxima_at_sub_pixel_positions():
+    heatmaps, offsets = disk_maps({NOSE: [(41.5, 30.25), (90.0, 70.0)], LEFT_EYE: [(50.0, 20.0)]})
+    positions, scores, valid = decode.keypoint_candidates(heatmaps, offsets, STRIDE, OPTIONS)
+    assert positions.shape == (NUM_KEYPOINTS, 4, 2)
+    assert valid.numpy().sum() == 3 and valid.numpy()[NOSE, :2].all() and valid.numpy()[LEFT_EYE, 0]
+    found = sorted(map(tuple, np.round(positions.numpy()[NOSE, :2], 3)))
+    assert found == [(41.5, 30.25), (90.0, 70.0)]
+    # Each perfect disk (about 4 pi cells of probability 1 voting at one point) has a peak mass near 1,
+    # wherever the point falls between cells; a plateau of equal maxima gives one candidate.
+    np.testing.assert_allclose(scores.numpy()[valid.numpy()], 1.0, atol=0.1)
+
+
+def test_connection_scores_average_the_limb_map_along_the_segment():
+    limb_maps = np.zeros((1, SIZE, SIZE, part_sets.NUM_LIMBS), np.float32)
+    limb_maps[0, 5, 2:11, 0] = 1.0      # limb 0 lit along row 5 (y = 20) from x = 8 to x = 40
+    starts = tf.constant([[[[8.0, 20.0], [8.0, 60.0]]] * part_sets.NUM_LIMBS])
+    ends = tf.constant([[[[40.0, 20.0]]] * part_sets.NUM_LIMBS])
+    scores = connection_scores(tf.constant(limb_maps), starts, ends, STRIDE, samples=5).numpy()
+    assert scores.shape == (1, part_sets.NUM_LIMBS, 2, 1)
+    assert scores[0, 0, 0, 0] == pytest.approx(1.0)
+    # From (8, 60) to (40, 20): only the end point (40, 20) is on the lit row.
+    assert scores[0, 0, 1, 0] == pytest.approx(1 / 5)
+    assert scores[0, 1:].max() == 0
+
+
+def connections(pairs):
+    """[L, M, M] connections and scores from {(k, l): [(i, j, score)]}."""
+    chosen = np.zeros((part_sets.NUM_LIMBS, 4, 4), bool)
+    scores = np.zeros(chosen.shape, np.float32)
+    for limb, links in pairs.items():
+        for i, j, score in links:
+            chosen[part_sets.LIMBS.index(limb), i, j] = True
+            scores[part_sets.LIMBS.index(limb), i, j] = score
+    return tf.constant(chosen), tf.constant(scores)
+
+
+def people(persons):
+    """Non-empty person rows as a set of {keypoint: candidate} tuples."""
+    return {tuple((k, int(c)) for k, c in enumerate(row) if c >= 0) for row in persons.numpy() if (row >= 0).any()}
+
+
+def test_assembly_from_head_to_feet_and_merging_halves():
+    chosen, scores = connections({
+        (NOSE, LEFT_EYE): [(0, 0, 0.9)],
+        (NOSE, LEFT_SHOULDER): [(0, 1, 0.8)],
+        # person 2 has no nose: its shoulders start two fragments that the shoulder bar merges
+        (LEFT_SHOULDER, 7): [(0, 2, 0.7)],
+        (RIGHT_SHOULDER, 8): [(3, 1, 0.7)],
+        (LEFT_SHOULDER, RIGHT_SHOULDER): [(0, 3, 0.6)],
+    })
+    persons = decode.assemble(chosen, scores, 4)
+    assert persons.shape == (NUM_KEYPOINTS * 4 // 2, NUM_KEYPOINTS)
+    assert people(persons) == {((NOSE, 0), (LEFT_EYE, 0), (LEFT_SHOULDER, 1)),
+                               ((LEFT_SHOULDER, 0), (RIGHT_SHOULDER, 3), (7, 2), (8, 1))}
+
+
+def test_assembly_does_not_give_a_person_two_keypoints_of_one_type():
+    # Two left eyes claimed for nose 0 by different limbs cannot happen; but a second shoulder bar
+    # between persons that both have right shoulders must not merge them.
+    chosen, scores = connections({
+        (NOSE, LEFT_SHOULDER): [(0, 0, 0.9), (1, 1, 0.9)],
+        (NOSE, RIGHT_SHOULDER): [(0, 0, 0.9), (1, 1, 0.9)],
+        (LEFT_SHOULDER, RIGHT_SHOULDER): [(0, 1, 0.5)],
+    })
+    assert people(decode.assemble(chosen, scores, 4)) == {
+        ((NOSE, 0), (LEFT_SHOULDER, 0), (RIGHT_SHOULDER, 0)), ((NOSE, 1), (LEFT_SHOULDER, 1), (RIGHT_SHOULDER, 1))}
+
+
+def test_no_connection_means_no_person():
+    chosen, scores = connections({})
+    detections = decode.person_keypoints(decode.assemble(chosen, scores, 4), tf.zeros([NUM_KEYPOINTS, 4, 2]),
+                                         tf.zeros([NUM_KEYPOINTS, 4]), 5)
+    assert int(detections[keys.NUM_DETECTIONS]) == 0
+    assert not detections["present"].numpy().any() and detections[keys.INSTANCE_SCORES].shape == (5,)
+
+
+def test_instance_scores_are_the_mean_keypoint_score_and_rank_the_persons():
+    persons = -np.ones((3, NUM_KEYPOINTS), np.int32)
+    persons[0, [NOSE, LEFT_EYE]] = [0, 0]
+    persons[2, [NOSE, LEFT_EYE, LEFT_SHOULDER]] = [1, 1, 0]
+    positions = np.zeros((NUM_KEYPOINTS, 4, 2), np.float32)
+    scores = np.zeros((NUM_KEYPOINTS, 4), np.float32)
+    scores[NOSE, :2], scores[LEFT_EYE, :2], scores[LEFT_SHOULDER, 0] = (0.9, 0.5), (0.8, 0.5), 0.5
+    detections = decode.person_keypoints(tf.constant(persons), tf.constant(positions), tf.constant(scores), 4)
+    assert int(detections[keys.NUM_DETECTIONS]) == 2
+    np.testing.assert_allclose(detections[keys.INSTANCE_SCORES], [1.7 / 17, 1.5 / 17, 0, 0], rtol=1e-6)
+
+
+def test_pixels_join_the_nearest_instance_under_eq_17():
+    keypoints = np.zeros((2, NUM_KEYPOINTS, 2), np.float32)
+    present = np.zeros((2, NUM_KEYPOINTS), bool)
+    keypoints[0, [NOSE, LEFT_EYE]] = [(10, 10), (20, 30)]    # box 10 x 20: lambda = sqrt(200)
+    keypoints[1, [NOSE, LEFT_EYE]] = [(50, 10), (90, 90)]    # box 40 x 80: lambda = sqrt(3200) = 4 sqrt(200)
+    present[:, [NOSE, LEFT_EYE]] = True
+    scores = np.where(present, 0.5, 0.0).astype(np.float32)
+    detections = {keys.DETECTION_KEYPOINTS: tf.constant(keypoints), keys.KEYPOINT_SCORES: tf.constant(scores),
+                  "present": tf.constant(present), keys.INSTANCE_SCORES: tf.constant([0.5, 0.5]),
+                  keys.NUM_DETECTIONS: tf.constant(2)}
+    # Pixel (30, 10) projects onto itself: 20 px from both noses, but instance 1 is 4 times larger.
+    # Pixel (12, 40) projects by (0, -28) to (12, 12): next to instance 0's nose.
+    points = tf.constant([[30.0, 10.0], [12.0, 40.0]])
+    field = tf.constant([[0.0, 0.0], [0.0, -28.0]])
+    np.testing.assert_array_equal(decode.assign_pixels(points, field, detections), [1, 0])
+    detections[keys.NUM_DETECTIONS] = tf.constant(0)
+    np.testing.assert_array_equal(decode.assign_pixels(points, field, detections), [-1, -1])
+
+
+def test_instance_part_maps_split_the_part_map():
+    part_map = tf.constant([[1, 2, 0], [3, 3, 1]], tf.uint8)
+    owner = tf.constant([[0, 1, -1], [1, -1, 0]])
+    maps = decode.instance_part_maps(part_map, owner, 3).numpy()
+    np.testing.assert_array_equal(maps[0], [[1, 0, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(maps[1], [[0, 2, 0], [3, 0, 0]])
+    assert not maps[2].any()
+
+
+@pytest.mark.parametrize("matcher", decode.MATCHERS)
+def test_two_people_from_their_target_maps(matcher):
+    """Targets of two side-by-side persons (parts.targets) decode into exactly those persons."""
+    truth = {0: [(30.0, 20.0), (90.0, 24.0)], 1: [(36.0, 16.0), (96.0, 20.0)], 5: [(40.0, 40.0), (100.0, 44.0)],
+             6: [(20.0, 40.0), (80.0, 44.0)]}
+    heatmaps, offsets = disk_maps(truth)
+    kp = np.zeros((2, NUM_KEYPOINTS, 2), np.float32)
+    labelled = np.zeros((2, NUM_KEYPOINTS), bool)
+    for k, (first, second) in truth.items():
+        kp[0, k], kp[1, k] = first, second
+        labelled[:, k] = True
+    grid = personlab_targets.grid_points(SIZE, STRIDE)
+    limbs = targets.limb_heatmaps(tf.constant(kp), tf.constant(labelled), grid, sigma=4.0)
+    maps = {keys.HEATMAPS: heatmaps, keys.SHORT_OFFSETS: offsets, keys.LIMB_HEATMAPS: limbs}
+    options = decode.DecodeOptions(radius=8.0, max_candidates=4, matcher=matcher)
+    detections = decode.decode_poses(maps, STRIDE, options)
+    assert int(detections[keys.NUM_DETECTIONS]) == 2
+    found = sorted(detections[keys.DETECTION_KEYPOINTS].numpy()[:2, list(truth)].tolist())
+    np.testing.assert_allclose(found, sorted(kp[:, list(truth)].tolist()), atol=1e-3)
