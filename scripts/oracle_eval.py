@@ -33,7 +33,7 @@ from personlab_tf.data import coco, decoder, writer
 from personlab_tf.evaluation import EVALUATORS, PYCOCOTOOLS, Evaluator
 from personlab_tf import keys
 from personlab_tf.inference import detector, oracle
-from personlab_tf.parts import decode as parts_decode, metrics as parts_metrics, oracle as parts_oracle, part_sets
+from personlab_tf.parts import decode as parts_decode, evaluation as parts_evaluation, oracle as parts_oracle, part_sets
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("annotations", None, "COCO person keypoints JSON.", required=True)
@@ -75,27 +75,26 @@ def parts_main():
     """The part-parsing oracle; returns the exit code."""
     part_set = part_sets.part_set(FLAGS.part_set)
     labels_dir = FLAGS.part_labels or os.path.join(os.path.dirname(os.path.abspath(FLAGS.annotations)), "part_labels")
-    options = parts_decode.DecodeOptions(matcher=FLAGS.matcher)
-    run = parts_oracle.parsing_function(options)
-    evaluator = parts_metrics.PartParsingEvaluator(part_set.num_classes)
-    problems = coco.ProblemCounter()
+    run = parts_oracle.parsing_function(parts_decode.DecodeOptions(matcher=FLAGS.matcher))
     times = []
+
+    def parse(record, sample):
+        maps, scale = parts_oracle.oracle_maps(sample, FLAGS.max_side, part_set)
+        start = time.perf_counter()
+        detections = {key: value.numpy() for key, value in run(maps, scale, sample[keys.IMAGE_SIZE]).items()}
+        times.append((time.perf_counter() - start) * 1e3)
+        print(f"image {record.image_id}: {int(detections[keys.NUM_DETECTIONS])} persons, {times[-1]:.0f} ms",
+              file=sys.stderr)
+        return detections
+
+    problems = coco.ProblemCounter()
     try:
-        for record, sample in parts_oracle.part_records(FLAGS.annotations, FLAGS.images, labels_dir, part_set,
-                                                        problems):
-            maps, scale = parts_oracle.oracle_maps(sample, FLAGS.max_side, part_set)
-            start = time.perf_counter()
-            detections = {key: value.numpy() for key, value in run(maps, scale, sample[keys.IMAGE_SIZE]).items()}
-            times.append((time.perf_counter() - start) * 1e3)
-            evaluator.add(parts_oracle.ground_truth(record), parts_oracle.prediction(detections))
-            print(f"image {record.image_id}: {int(detections[keys.NUM_DETECTIONS])} persons, {times[-1]:.0f} ms",
-                  file=sys.stderr)
+        metrics, _ = parts_evaluation.evaluate(FLAGS.annotations, FLAGS.images, labels_dir, part_set, parse, problems)
     except coco.AnnotationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if problems.warnings:
         logging.warning("input problems: %s", dict(problems.warnings))
-    metrics = evaluator.results()
     print(json.dumps({**metrics, "median_decode_ms": round(statistics.median(times[1:] or times or [0.0]), 1),
                       "max_side": FLAGS.max_side, "matcher": FLAGS.matcher}))
     print(json.dumps({key: metrics[key] for key in ("APp_50", "APp_vol", "PCP50", "mIoU")}))

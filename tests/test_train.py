@@ -58,7 +58,8 @@ def test_every_shipped_gin_file_parses(name):
     try:
         config.parse_gin([str(REPO / "gin" / name)], ["TRAIN_FILES = 'records/x-*'"])
         assert gin.query_parameter("train.train_files") is not None
-        assert gin.query_parameter("build_model.backbone") in ("resnet101", "resnet152", "resnet_tiny")
+        builder = "build_parts_model" if config.query_value("train.task", "personlab") == "parts" else "build_model"
+        assert gin.query_parameter(f"{builder}.backbone") in ("resnet101", "resnet152", "resnet_tiny")
     finally:
         gin.clear_config()
 

@@ -138,7 +138,7 @@ def build_model(backbone="resnet101", output_stride=16, weights_path=None, refin
 
 @gin.configurable
 def build_optimizer(learning_rate=1e-3, momentum=0.9, ema_momentum=0.9999, name="sgd", schedule="constant",
-                    num_steps=None):
+                    num_steps=None, weight_decay=None):
     """The optimizer, with Polyak averaging of the weights (EMA).
 
     name "sgd" is the paper's (§4.1: momentum 0.9, constant learning rate 1e-3); "adam" (momentum unused)
@@ -148,6 +148,7 @@ def build_optimizer(learning_rate=1e-3, momentum=0.9, ema_momentum=0.9999, name=
     evaluation): the optimizer has the same variables, so a checkpoint restores, but its rate is not meant
     for training. `fit` ends by writing the averaged weights into the model (`finalize_variable_values`);
     a custom loop must do it (or swap with keras.callbacks.SwapEMAWeights) before evaluation or export.
+    `weight_decay`: Keras' decoupled decay per step (None: none, as PersonLab; the part parser's 1e-5).
     """
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"unknown learning rate schedule {schedule!r}; expected 'constant' or 'cosine'")
@@ -156,7 +157,8 @@ def build_optimizer(learning_rate=1e-3, momentum=0.9, ema_momentum=0.9999, name=
     if schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, num_steps or 1)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, use_ema=True, ema_momentum=ema_momentum)
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=weight_decay, use_ema=True,
+                                    ema_momentum=ema_momentum)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, use_ema=True, ema_momentum=ema_momentum)
+        return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay, use_ema=True, ema_momentum=ema_momentum)
     raise ValueError(f"unknown optimizer {name!r}; expected 'sgd' or 'adam'")

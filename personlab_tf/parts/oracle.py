@@ -11,12 +11,10 @@ Coordinates: pixel centres at integer coordinates, (x, y) order; targets in fram
 original-image pixels.
 """
 
-import numpy as np
 import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import DISK_RADIUS
-from personlab_tf.data import coco, decoder, part_labels, writer
 from personlab_tf.inference import geometry
 from personlab_tf.inference.oracle import frame_sample
 from personlab_tf.parts import decode, detector, targets
@@ -46,43 +44,7 @@ def oracle_maps(sample, max_side, part_set, radius=DISK_RADIUS, limb_sigma=targe
     return {key: value[:rows, :columns] for key, value in maps.items()}, scale
 
 
-def part_records(annotations, images_dir, part_labels_dir, part_set, problems):
-    """The images of a COCO JSON with part label maps, as (record, decoded sample with parts).
-
-    Images whose map is unusable are skipped here (counted in `problems` by data.part_labels), as are
-    unreadable images (data.coco).
-
-    Raises:
-      coco.AnnotationError: the annotations, the images or the part labels directory is unusable.
-    """
-    dataset = coco.load_dataset(annotations, problems)
-    if not tf.io.gfile.isdir(part_labels_dir):
-        raise coco.AnnotationError(f"part labels directory {part_labels_dir} does not exist")
-    records = part_labels.attach_part_labels(coco.iter_image_records(dataset, images_dir, problems), part_labels_dir,
-                                             part_set.num_classes, problems)
-    for record in records:
-        if record.part_labels is None:
-            continue
-        serialized = tf.constant(writer.image_example(record).SerializeToString())
-        yield record, decoder.decode_example(serialized, with_parts=True)
-
-
 def parsing_function(options):
     """A tf.function (maps of one image, scale f, image_size [2]) -> parts.detector.parse_image results."""
     return tf.function(lambda maps, scale, image_size: detector.parse_image(maps, scale, image_size, options),
                        reduce_retracing=True)
-
-
-def ground_truth(record):
-    """The parts.metrics ground truth of a `coco.ImageRecord` with part labels."""
-    return {"part_map": record.part_labels, "masks": record.masks.astype(bool), "is_crowd": record.is_crowd,
-            "has_parts": record.has_parts}
-
-
-def prediction(detections):
-    """The parts.metrics prediction of numpy detections (parts.detector outputs of one image)."""
-    count = int(detections[keys.NUM_DETECTIONS])
-    return {"part_map": np.asarray(detections[keys.PART_MAP]),
-            "instance_part_maps": np.asarray(detections[keys.INSTANCE_PART_MAPS])[:count],
-            "scores": np.asarray(detections[keys.INSTANCE_SCORES])[:count]}
-

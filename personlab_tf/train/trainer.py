@@ -26,13 +26,23 @@ TASKS = {
 }
 
 
-def warm_start(model, init_dir):
-    """Loads the model weights (not the optimizer) of the newest checkpoint of `init_dir` (a two-stage
-    schedule's first stage); returns its path. Raises FileNotFoundError when there is none."""
+def warm_start(model, init_dir, build_model):
+    """Gives `model` the weights of the newest checkpoint of `init_dir` (a two-stage schedule's first
+    stage); the optimizer, step counter included, starts afresh. Returns the checkpoint path.
+
+    The checkpoint is restored into a second model from `build_model` whose weights are then copied:
+    restoring into `model` itself would leave a deferred restoration of the first stage's optimizer that
+    fires when `model` is compiled.
+
+    Raises:
+      FileNotFoundError: `init_dir` has no checkpoint.
+    """
     path = tf.train.latest_checkpoint(init_dir)
     if path is None:
         raise FileNotFoundError(f"no checkpoint to start from in {init_dir}")
-    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    source = build_model()
+    tf.train.Checkpoint(model=source).restore(path).expect_partial().assert_existing_objects_matched()
+    model.set_weights(source.get_weights())
     return path
 
 
@@ -85,7 +95,7 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
         model.compile(optimizer=optimizer)
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
         restored = checkpoints.restore_latest(checkpoint, model_dir)
-        started_from = warm_start(model, init_checkpoint) if init_checkpoint and not restored else None
+        started_from = warm_start(model, init_checkpoint, build_model) if init_checkpoint and not restored else None
     start = int(optimizer.iterations.numpy())
     print(f"training {model.backbone_name} on {distribution.num_replicas_in_sync} replicas, "
           f"global batch {global_batch_size}", flush=True)
