@@ -12,8 +12,14 @@ Modes:
   serve    end-to-end latency of a SavedModel (encoded JPEG in, detections with masks out) against the
            bare backbone forward at the same size: ResNet-101, output stride 16, 801 x 529, random
            weights, exported to a temporary directory with max_side 801; interleaved runs, medians.
+  matching the part parser's limb matching (personlab_tf/parts/matching.py): how often the rounded LP
+           solution at the evaluation settings equals the Hungarian assignment (scipy) on 1000 random
+           score matrices of sizes 1..20 x 1..20 (also for plain, unaccelerated PGD), and the solver's
+           milliseconds per limb at the training and evaluation settings for the 18 limbs of one image
+           with 20 candidates per keypoint type (one batched call, median).
 """
 
+import dataclasses
 import json
 import os
 import statistics
@@ -31,6 +37,7 @@ from personlab_tf.data import pipeline, synthetic, writer
 from personlab_tf.decode import decode, synthetic_maps
 from personlab_tf.inference import detector, oracle, serving
 from personlab_tf.model import personlab
+from personlab_tf.parts import assignment_check, matching, part_sets
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("repeats", 30, "Timed runs per setting (the median is reported).")
@@ -48,7 +55,10 @@ flags.DEFINE_integer("serve_repeats", 10, "serve: timed runs of each of serving 
 flags.DEFINE_string("serve_backbone", "resnet101", "serve: backbone of the exported model.")
 flags.DEFINE_integer("serve_output_stride", 16, "serve: output stride of the exported model.")
 
-MODES = ("targets", "train", "decode", "serve")
+flags.DEFINE_integer("matching_matrices", 1000, "matching: random score matrices of the agreement test.")
+flags.DEFINE_integer("matching_repeats", 10, "matching: timed solver calls per setting (median).")
+
+MODES = ("targets", "train", "decode", "serve", "matching")
 DECODE_HEIGHT, DECODE_WIDTH, DECODE_STRIDE = 529, 801, 8
 
 
@@ -215,11 +225,37 @@ def benchmark_serve():
             "ratio": round(medians["serve"] / medians["backbone"], 3)}
 
 
+def benchmark_matching():
+    """Agreement of the rounded LP solution with the Hungarian assignment, and solver time per limb."""
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError:
+        raise app.UsageError("benchmark.py matching needs scipy (pip install -e '.[test]')") from None
+    scores, valid = assignment_check.random_score_matrices(FLAGS.matching_matrices, 20, seed=0)
+    agreements = {}
+    for name, settings in (("accelerated", matching.EVALUATION),
+                           ("plain_pgd", dataclasses.replace(matching.EVALUATION, accelerated=False))):
+        solve = tf.function(lambda s, v, settings=settings: matching.solve_assignment(s, v, settings))
+        agreements[name] = assignment_check.agreement(solve(scores, valid).numpy(), scores, valid, linear_sum_assignment)
+        print(f"agreement with the Hungarian assignment ({name}): {agreements[name]:.3f}", file=sys.stderr)
+    limbs = tf.constant(np.random.default_rng(1).random((part_sets.NUM_LIMBS, 20, 20)), tf.float32)
+    every = tf.ones(limbs.shape, tf.bool)
+    per_limb = {}
+    for name, settings in (("training", matching.TRAINING), ("evaluation", matching.EVALUATION)):
+        solve = tf.function(lambda s, v, settings=settings: matching.solve_assignment(s, v, settings))
+        per_limb[name] = round(median_ms(lambda: solve(limbs, every).numpy(), FLAGS.matching_repeats, warmup=2)
+                               / part_sets.NUM_LIMBS, 3)
+    return {"matching_agreement": agreements["accelerated"], "matching_agreement_plain_pgd": agreements["plain_pgd"],
+            "matrices": FLAGS.matching_matrices, "ms_per_limb": per_limb,
+            "settings": {"training": dataclasses.asdict(matching.TRAINING),
+                         "evaluation": dataclasses.asdict(matching.EVALUATION)}}
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"usage: benchmark.py {{{'|'.join(MODES)}}} [flags]")
     summary = {"targets": benchmark_targets, "train": benchmark_train, "decode": benchmark_decode,
-               "serve": benchmark_serve}[argv[1]]()
+               "serve": benchmark_serve, "matching": benchmark_matching}[argv[1]]()
     print(json.dumps(summary))
 
 

@@ -6,6 +6,7 @@ import tensorflow as tf
 from scipy.optimize import linear_sum_assignment
 
 from personlab_tf.parts import matching
+from personlab_tf.parts.assignment_check import agreement, exact_matching, random_score_matrices
 
 
 def ones(shape):
@@ -54,37 +55,24 @@ def test_padding_stays_zero_and_rectangular_matrices_match_every_row():
     np.testing.assert_array_equal(matching.round_assignment(x)[0, :2, :3], [[False, True, False], [True, False, False]])
 
 
-def random_matrices(count, largest, seed):
-    """`count` score matrices of random sizes 1..largest x 1..largest, U(0, 1), padded to largest."""
-    rng = np.random.default_rng(seed)
-    scores = np.zeros((count, largest, largest), np.float32)
-    valid = np.zeros_like(scores, bool)
-    for index in range(count):
-        rows, columns = rng.integers(1, largest + 1, 2)
-        scores[index, :rows, :columns] = rng.random((rows, columns))
-        valid[index, :rows, :columns] = True
-    return scores, valid
-
-
-def hungarian(scores, valid):
-    """The maximum-weight assignment (scipy) of one padded matrix, as a bool matrix of the same shape."""
-    rows, columns = valid.any(axis=1).sum(), valid.any(axis=0).sum()
-    chosen = np.zeros_like(valid)
-    r, c = linear_sum_assignment(scores[:rows, :columns], maximize=True)
-    chosen[r, c] = True
-    return chosen
+def test_exact_matching_of_a_rectangular_matrix():
+    scores = np.zeros((3, 3), np.float32)
+    valid = np.zeros((3, 3), bool)
+    scores[:2, :3] = [[0.2, 0.9, 0.5], [0.6, 0.8, 0.1]]
+    valid[:2, :3] = True
+    np.testing.assert_array_equal(exact_matching(scores, valid, linear_sum_assignment),
+                                  [[False, True, False], [True, False, False], [False, False, False]])
 
 
 @pytest.mark.slow
-def test_rounded_solution_equals_the_hungarian_assignment_on_1000_random_matrices():
-    scores, valid = random_matrices(1000, 20, seed=0)
+def test_rounded_solution_equals_the_hungarian_assignment_on_1000_random_score_matrices():
+    scores, valid = random_score_matrices(1000, 20, seed=0)
     x = tf.function(lambda s, v: matching.solve_assignment(s, v, matching.EVALUATION))(scores, valid).numpy()
-    agree = np.mean([np.array_equal(x[i] > 0.5, hungarian(scores[i], valid[i])) for i in range(len(x))])
-    assert agree >= 0.99
+    assert agreement(x, scores, valid, linear_sum_assignment) >= 0.99
 
 
 def test_greedy_matching_is_a_matching_that_takes_the_best_pair_first():
-    scores, valid = random_matrices(50, 8, seed=1)
+    scores, valid = random_score_matrices(50, 8, seed=1)
     chosen = matching.greedy_assignment(scores, valid).numpy()
     for index in range(50):
         assert not chosen[index][~valid[index]].any()
@@ -97,7 +85,7 @@ def test_greedy_matching_is_a_matching_that_takes_the_best_pair_first():
 
 
 def test_gradients_are_finite_and_reach_the_scores():
-    scores, valid = random_matrices(8, 6, seed=2)
+    scores, valid = random_score_matrices(8, 6, seed=2)
     scores = tf.Variable(scores)
     target = tf.constant(np.stack([np.eye(6, dtype=np.float32)] * 8))
     for settings in (matching.TRAINING, matching.EVALUATION):

@@ -1,0 +1,56 @@
+"""Converts a part-parsing dataset to the project's layout: COCO JSON + part label PNGs (+ its images).
+
+  python scripts/convert_parts_dataset.py --format densepose --annotations densepose_coco_2014_train.json \
+      --output parts/densepose_train
+  python scripts/convert_parts_dataset.py --format mhp_v2 --root LV-MHP-v2 --split train --output parts/mhp_train
+  python scripts/convert_parts_dataset.py --format pascal_person_part --root pascal_person_part --split train \
+      [--keypoints keypoints.json] --output parts/pascal_train
+
+Then: `create_tfrecords.py --annotations OUTPUT/person_keypoints.json --images IMAGES --part_labels
+OUTPUT/part_labels --part_set FORMAT's part set`, IMAGES being the dataset's own image folder (COCO's
+train2014 for DensePose, ROOT/SPLIT/images for MHP v2, ROOT/JPEGImages for PASCAL). Formats and the
+problems counted: personlab_tf/parts/converters.py. The last stdout line is a JSON summary (images,
+persons, persons_with_keypoints, persons_with_parts, warnings); an unusable input ends with a one-line
+error and exit code 1.
+"""
+
+import json
+import sys
+
+from absl import app, flags
+
+from personlab_tf.data import coco
+from personlab_tf.parts import converters
+
+FORMATS = ("densepose", "mhp_v2", "pascal_person_part")
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("format", None, FORMATS, "The dataset's format.", required=True)
+flags.DEFINE_string("output", None, "Output directory.", required=True)
+flags.DEFINE_string("annotations", None, "densepose: the DensePose-COCO JSON.")
+flags.DEFINE_string("root", None, "mhp_v2, pascal_person_part: the dataset's root directory.")
+flags.DEFINE_string("split", "train", "mhp_v2, pascal_person_part: the split (its list file).")
+flags.DEFINE_string("keypoints", None, "pascal_person_part: optional keypoints JSON (converters.py).")
+
+
+def main(argv):
+    del argv
+    needed = "annotations" if FLAGS.format == "densepose" else "root"
+    if not getattr(FLAGS, needed):
+        print(f"error: --format {FLAGS.format} needs --{needed}", file=sys.stderr)
+        return 1
+    try:
+        if FLAGS.format == "densepose":
+            summary = converters.convert_densepose(FLAGS.annotations, FLAGS.output)
+        elif FLAGS.format == "mhp_v2":
+            summary = converters.convert_mhp(FLAGS.root, FLAGS.split, FLAGS.output)
+        else:
+            summary = converters.convert_pascal_person_part(FLAGS.root, FLAGS.split, FLAGS.output, FLAGS.keypoints)
+    except coco.AnnotationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
