@@ -266,7 +266,10 @@ def convert_mhp(root, split, output_dir):
     Returns:
       the summary dict.
     """
-    from scipy.io import loadmat  # MHP's pose files are MATLAB files; only this reader needs scipy
+    try:
+        from scipy.io import loadmat  # MHP's pose files are MATLAB files; only this reader needs scipy
+    except ImportError:
+        raise coco.AnnotationError("reading MHP v2 needs scipy: pip install -e '.[mhp]'") from None
 
     split_dir = os.path.join(root, split)
     ids = read_list(os.path.join(root, "list", f"{split}.txt"))
