@@ -1,4 +1,4 @@
-"""Runs an exported PersonLab SavedModel on image files.
+"""Runs an exported PersonLab (or part-parsing) SavedModel on image files.
 
     python scripts/predict.py --saved_model exports/r101 --images 'photos/*.jpg' --output_dir out/
 
@@ -9,6 +9,8 @@
   file name is a number (COCO names), else the position in the sorted list, starting at 1;
 - `images.json`: id, file_name, height, width of every image processed;
 - `<file stem>.png`: the image with coloured instance masks, skeletons and scores.
+A part-parsing SavedModel (train.task = 'parts') is recognised by its outputs: its instances' masks are
+the supports of their part maps, and `<file stem>_parts.png` shows the category-level part map.
 A file that cannot be read or decoded is skipped with a warning naming it, and counted. The last
 stdout line is a JSON summary.
 """
@@ -62,6 +64,9 @@ def predict_file(serve, path):
     outputs = serve(**{serving.INPUT_NAME: tf.constant([data])})
     detections = {key: value[0].numpy() for key, value in outputs.items()}
     height, width = (int(n) for n in detections.pop(keys.IMAGE_SIZE))
+    if keys.INSTANCE_PART_MAPS in detections:
+        detections[keys.PART_MAP] = detections[keys.PART_MAP][:height, :width]
+        detections[keys.INSTANCE_MASKS] = detections.pop(keys.INSTANCE_PART_MAPS)[:, :height, :width] > 0
     detections[keys.INSTANCE_MASKS] = detections[keys.INSTANCE_MASKS][:, :height, :width]
     image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False).numpy()
     return image, detections
@@ -91,6 +96,9 @@ def main(argv):
         stem = os.path.splitext(os.path.basename(path))[0]
         overlay.write_png(os.path.join(FLAGS.output_dir, f"{stem}.png"),
                           overlay.draw_detections(image, detections, FLAGS.min_score))
+        if keys.PART_MAP in detections:
+            overlay.write_png(os.path.join(FLAGS.output_dir, f"{stem}_parts.png"),
+                              overlay.draw_part_map(image, detections[keys.PART_MAP]))
         print(f"{path}: {count} detections", file=sys.stderr)
     for name, content in ((evaluator.KEYPOINT_RESULTS_FILE, keypoint_list),
                           (evaluator.SEGMENTATION_RESULTS_FILE, segmentation_list), (IMAGES_FILE, images)):

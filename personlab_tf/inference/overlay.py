@@ -1,4 +1,5 @@
-"""Pictures of detections: coloured instance masks, skeletons on the kinematic tree, scores as text (cv2).
+"""Pictures of detections: coloured instance masks, skeletons on the kinematic tree, scores as text (cv2),
+and part maps.
 
 Keypoints in original-image pixels, pixel centres at integer coordinates, (x, y) order.
 """
@@ -56,6 +57,15 @@ def draw_detections(image, detections, min_score=0.1, min_keypoint_score=0.05, m
         cv2.putText(canvas, f"{scores[slot]:.2f}", _pixel(anchor - (0, 4 * thickness)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.4 * thickness, colour, thickness, cv2.LINE_AA)
     return canvas
+
+
+def draw_part_map(image, part_map, alpha=0.6):
+    """The image with a category-level part map [H, W] (class 0 = background) in PALETTE colours."""
+    picture = np.array(image, np.float32)
+    labelled = np.asarray(part_map) > 0
+    colours = PALETTE[(np.asarray(part_map, np.int64) - 1) % len(PALETTE)]
+    picture[labelled] = (1 - alpha) * picture[labelled] + alpha * colours[labelled]
+    return picture.astype(np.uint8)
 
 
 def _pixel(point):

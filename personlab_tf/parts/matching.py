@@ -41,6 +41,7 @@ class SolverSettings:
 
 
 TRAINING = SolverSettings(pgd_steps=10, dykstra_sweeps=5)
+UNROLLED_STEPS = 20
 EVALUATION = SolverSettings(pgd_steps=400, dykstra_sweeps=50)
 
 
@@ -97,8 +98,10 @@ def solve_assignment(scores, valid, settings=EVALUATION):
     """Relaxed assignment of Eqs. 13-14 by projected gradient descent, x <- P_C(x + alpha s) (Eq. 15).
 
     Starts from x = 0 (with `settings.accelerated`, the step starts from the extrapolated point). The
-    Dykstra sweeps are unrolled inside a `tf.while_loop` over the PGD steps, so the graph stays small at
-    the evaluation settings; gradients flow through both loops.
+    Dykstra sweeps are unrolled; so are the PGD steps when there are at most UNROLLED_STEPS of them (the
+    training settings: a `tf.while_loop` around a backpropagated loop body trips a Grappler rewrite of
+    TensorFlow 2.21, "AlreadyExistsError ... AddOpsRewrite ... tmp_var"), otherwise they run in a
+    `tf.while_loop` so that the graph stays small at the evaluation settings. Gradients flow through both.
 
     Args:
       scores: [..., m, n] float connection scores s (padding: any value).
@@ -119,6 +122,11 @@ def solve_assignment(scores, valid, settings=EVALUATION):
         return index + 1, dykstra_projection(start + step, mask, settings.dykstra_sweeps), x
 
     zeros = tf.zeros_like(mask)
+    if settings.pgd_steps <= UNROLLED_STEPS:
+        state = (0, zeros, zeros)
+        for _ in range(settings.pgd_steps):
+            state = body(*state)
+        return state[1]
     _, x, _ = tf.while_loop(lambda index, *_: index < settings.pgd_steps, body, (tf.constant(0), zeros, zeros))
     return x
 
