@@ -160,3 +160,14 @@ def test_evaluate_parts_script(exported, parts_data, tmp_path):
                              str(tmp_path / "nowhere"), "--annotations", str(data / synthetic.ANNOTATIONS_FILE),
                              "--images", str(data / synthetic.IMAGES_DIR)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr and "error:" in result.stderr
+
+
+@pytest.mark.slow
+def test_predict_draws_the_part_maps(exported, parts_data, tmp_path):
+    _, export_dir, _ = exported
+    data, _ = parts_data
+    _, summary = run_script("predict.py", "--saved_model", export_dir, "--images",
+                            str(data / synthetic.IMAGES_DIR / "00000000000[12].jpg"), "--output_dir", str(tmp_path))
+    assert summary["images_processed"] == 2
+    for stem in ("000000000001", "000000000002"):
+        assert (tmp_path / f"{stem}.png").exists() and (tmp_path / f"{stem}_parts.png").exists()
