@@ -14,6 +14,7 @@ summary.
 """
 
 import json
+import sys
 
 from absl import app, flags
 
@@ -36,14 +37,19 @@ flags.DEFINE_enum("mask_resolution", detector.MASK_RESOLUTION, detector.MASK_RES
 
 def main(argv):
     del argv
-    config.parse_gin(export.default_gin_files(FLAGS.model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
-    if export.training_task() == "parts":
-        print(json.dumps(export.export_parts_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.max_side)))
-        return
-    summary = export.export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.output_stride, FLAGS.max_side,
-                                       FLAGS.multi_scale, decode_stride=FLAGS.decode_stride,
-                                       mask_resolution=FLAGS.mask_resolution)
+    try:
+        config.parse_gin(export.default_gin_files(FLAGS.model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
+        if export.training_task() == "parts":
+            summary = export.export_parts_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.max_side)
+        else:
+            summary = export.export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.output_stride,
+                                               FLAGS.max_side, FLAGS.multi_scale, decode_stride=FLAGS.decode_stride,
+                                               mask_resolution=FLAGS.mask_resolution)
+    except (IOError, ValueError) as error:  # no checkpoint (FileNotFoundError), bad gin or options
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(json.dumps(summary))
+    return 0
 
 
 if __name__ == "__main__":

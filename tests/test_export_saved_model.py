@@ -225,11 +225,12 @@ def test_export_refuses_a_decoding_radius_other_than_the_trained_one(tmp_path):
             gin.clear_config()
 
     with pytest.raises(ValueError, match="disk radius 12.0"):
+        export_with(["build_dataset.disk_radius = 12.0", "decoding_options.radius = 32.0"])
+    # Unbound, the decoding radius is the training targets' (what a run's operative config records).
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
         export_with(["build_dataset.disk_radius = 12.0"])
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         export_with(["build_dataset.disk_radius = 12.0", "decoding_options.radius = 12.0"])
     # One macro bound to both, as gin/demo.gin does.
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         export_with(["R = 12.0", "build_dataset.disk_radius = %R", "decoding_options.radius = %R"])
-    with pytest.raises(ValueError, match="disk radius 12.0"):
-        export_with(["R = 12.0", "build_dataset.disk_radius = %R"])

@@ -54,19 +54,20 @@ def training_task():
 
 
 @gin.configurable
-def decoding_options(radius=DISK_RADIUS, scoring="expected_oks", nms="soft"):
+def decoding_options(radius=None, scoring="expected_oks", nms="soft"):
     """Decoding settings taken from gin at export and evaluation time.
 
     Args:
-      radius: disk radius R of Hough voting and Eq. 3; must equal the training targets'
-        `build_dataset.disk_radius` (gin files bind both to one macro when it is not 32).
+      radius: disk radius R of Hough voting and Eq. 3; None (default): the training targets'
+        `build_dataset.disk_radius` (so a run's operative config, which records only what training
+        used, exports as trained); a value other than that one is refused at export.
       scoring: "expected_oks" (Eq. 3) or "hough"; nms: "soft" (Eq. 4) or "hard" (OKS-NMS): the four
         configurations of the paper's Table 5.
 
     Returns:
       dict of keyword arguments of personlab_tf.decode.decode.
     """
-    return {"radius": radius, "scoring": scoring, "nms": nms}
+    return {"radius": trained_disk_radius() if radius is None else float(radius), "scoring": scoring, "nms": nms}
 
 
 def trained_disk_radius():
