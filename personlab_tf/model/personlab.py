@@ -67,6 +67,8 @@ class PersonLabModel(LossModel):
       freeze_batch_norm: see resnet.build_resnet (False only for backbones trained from scratch).
     """
 
+    prediction_keys = PREDICTION_KEYS
+
     def __init__(self, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
                  auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight=1.0,
                  freeze_batch_norm=True, name="personlab", **kwargs):
@@ -100,14 +102,6 @@ class PersonLabModel(LossModel):
                 "auxiliary_heads": self.auxiliary_heads, "loss_weights": self.loss_weights,
                 "auxiliary_loss_weight": self.auxiliary_loss_weight, "freeze_batch_norm": self.freeze_batch_norm,
                 "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def inference_model(self):
-        """A functional model sharing this one's weights with only the PREDICTION_KEYS outputs."""
-        return keras.Model(self.input, {k: self.output[k] for k in PREDICTION_KEYS}, name=f"{self.name}_inference")
 
     def summary_maps(self, outputs):
         """(keypoint probability [B, h, w, 1], person probability [B, h, w, 1]) for TensorBoard images."""

@@ -14,10 +14,26 @@ from personlab_tf.losses import global_sum
 
 
 class LossModel(keras.Model):
-    """keras.Model whose `fit` / `evaluate` steps minimise and report `compute_losses` (see module)."""
+    """keras.Model whose `fit` / `evaluate` steps minimise and report `compute_losses` (see module).
+
+    Subclasses set `prediction_keys`, the outputs kept by `inference_model`, and a `get_config` whose
+    items are their constructor's arguments.
+    """
+
+    prediction_keys = ()
 
     def compute_losses(self, predictions, targets):
         raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def inference_model(self):
+        """A functional model sharing this one's weights with only the `prediction_keys` outputs (no
+        training-only heads)."""
+        return keras.Model(self.input, {k: self.output[k] for k in self.prediction_keys},
+                           name=f"{self.name}_inference")
 
     @property
     def metrics(self):

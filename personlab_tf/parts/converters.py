@@ -228,6 +228,18 @@ def read_list(path):
         raise coco.AnnotationError(f"cannot read the list {path}: {error.strerror or error}") from None
 
 
+def listed_images(ids, images_dir, dataset, problems):
+    """(image id, name, file name `<name>.jpg`, (height, width)) of the listed images that can be read;
+    the others are warned about and counted as missing_image."""
+    for image_id, name in enumerate(ids, start=1):
+        file_name = f"{name}.jpg"
+        size = image_size(os.path.join(images_dir, file_name))
+        if size is None:
+            problems.warn(MISSING_IMAGE, f"{dataset} image {name}: {file_name} is missing or does not decode; skipped")
+            continue
+        yield image_id, name, file_name, size
+
+
 def mhp_keypoints(rows):
     """COCO keypoints [K, 3] from one MHP person's pose rows (x, y, flag) in MPII order (16 joints first).
 
@@ -277,12 +289,7 @@ def convert_mhp(root, split, output_dir):
     images, annotations, part_maps = [], [], {}
     parsing_dir = os.path.join(split_dir, "parsing_annos")
     files = os.listdir(parsing_dir) if os.path.isdir(parsing_dir) else []
-    for image_id, name in enumerate(ids, start=1):
-        file_name = f"{name}.jpg"
-        size = image_size(os.path.join(split_dir, "images", file_name))
-        if size is None:
-            problems.warn(MISSING_IMAGE, f"MHP image {name}: {file_name} is missing or does not decode; skipped")
-            continue
+    for image_id, name, file_name, size in listed_images(ids, os.path.join(split_dir, "images"), "MHP", problems):
         height, width = size
         poses = read_mhp_pose(os.path.join(split_dir, "pose_annos", f"{name}.mat"), loadmat)
         if poses is None:
@@ -344,12 +351,7 @@ def convert_pascal_person_part(root, split, output_dir, keypoints_path=None):
     keypoints = coco.load_json(keypoints_path, "keypoints") if keypoints_path else {}
     problems = Problems()
     images, annotations, part_maps = [], [], {}
-    for image_id, name in enumerate(ids, start=1):
-        file_name = f"{name}.jpg"
-        size = image_size(os.path.join(root, "JPEGImages", file_name))
-        if size is None:
-            problems.warn(MISSING_IMAGE, f"PASCAL image {name}: {file_name} is missing or does not decode; skipped")
-            continue
+    for image_id, name, file_name, size in listed_images(ids, os.path.join(root, "JPEGImages"), "PASCAL", problems):
         maps = {folder: read_label_png(os.path.join(root, folder, f"{name}.png"))
                 for folder in ("SegmentationPart", "SegmentationObject", "SegmentationClass")}
         broken = [folder for folder, values in maps.items() if values is None or values.shape != size]

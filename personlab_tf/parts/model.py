@@ -103,6 +103,8 @@ class PartParsingModel(LossModel):
       radius: disk radius R dividing the short-range offset loss.
     """
 
+    prediction_keys = PREDICTION_KEYS
+
     def __init__(self, backbone="resnet101", num_parts=15, width=256, freeze_batch_norm=True, matching_loss=False,
                  radius=32.0, name="part_parsing", **kwargs):
         resnet = build_resnet_pyramid(backbone, freeze_batch_norm)
@@ -135,14 +137,6 @@ class PartParsingModel(LossModel):
         return {"backbone": self.backbone_name, "num_parts": self.num_parts, "width": self.width,
                 "freeze_batch_norm": self.freeze_batch_norm, "matching_loss": self.matching_loss,
                 "radius": self.radius, "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def inference_model(self):
-        """A functional model sharing this one's weights (the outputs are the same: no training-only heads)."""
-        return keras.Model(self.input, {k: self.output[k] for k in PREDICTION_KEYS}, name=f"{self.name}_inference")
 
     def summary_maps(self, outputs):
         """(keypoint probability [B, h, w, 1], person probability [B, h, w, 1]) for TensorBoard images."""
