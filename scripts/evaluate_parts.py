@@ -37,7 +37,7 @@ flags.DEFINE_string("output_dir", None, "Where metrics.json goes.")
 def main(argv):
     del argv
     part_set = part_sets.part_set(FLAGS.part_set)
-    labels_dir = FLAGS.part_labels or os.path.join(os.path.dirname(os.path.abspath(FLAGS.annotations)), "part_labels")
+    labels_dir = FLAGS.part_labels or evaluation.default_part_labels_dir(FLAGS.annotations)
     try:
         function = tf.saved_model.load(FLAGS.saved_model).signatures[serving.SERVING_DEFAULT]
     except (OSError, KeyError, ValueError) as error:

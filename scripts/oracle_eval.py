@@ -21,7 +21,6 @@ line is `{"APp_50": ..., "APp_vol": ..., "PCP50": ..., "mIoU": ...}`.
 """
 
 import json
-import os
 import statistics
 import sys
 import time
@@ -74,7 +73,7 @@ def oracle_detections(annotations, images_dir, output_stride, max_side, decode_s
 def parts_main():
     """The part-parsing oracle; returns the exit code."""
     part_set = part_sets.part_set(FLAGS.part_set)
-    labels_dir = FLAGS.part_labels or os.path.join(os.path.dirname(os.path.abspath(FLAGS.annotations)), "part_labels")
+    labels_dir = FLAGS.part_labels or parts_evaluation.default_part_labels_dir(FLAGS.annotations)
     run = parts_oracle.parsing_function(parts_decode.DecodeOptions(matcher=FLAGS.matcher))
     times = []
 

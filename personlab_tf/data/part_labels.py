@@ -35,18 +35,10 @@ def part_labels_path(part_labels_dir, file_name):
     return os.path.join(part_labels_dir, os.path.splitext(os.path.basename(file_name))[0] + ".png")
 
 
-def encode_png(labels):
-    """PNG bytes (mode L) of a [H, W] uint8 label map."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(labels, np.uint8), mode="L").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def write_png(path, labels):
     """Writes a [H, W] uint8 label map as a mode-L PNG, creating the directory."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(encode_png(labels))
+    Image.fromarray(np.asarray(labels, np.uint8)).save(path, format="PNG")   # 2-D uint8: mode L
 
 
 def read_part_labels(path, height, width, num_classes):

@@ -25,12 +25,10 @@ each problem is warned about, naming the item, and counted by kind:
 | bad_keypoints | PASCAL: an entry of the keypoints JSON is not 51 numbers -> person without keypoints |
 """
 
-import collections
 import json
 import os
 
 import numpy as np
-from absl import logging
 from PIL import Image
 from pycocotools import mask as mask_utils
 
@@ -50,17 +48,6 @@ DENSEPOSE_GRID = 256
 MPII_TO_COCO = {0: 16, 1: 14, 2: 12, 3: 11, 4: 13, 5: 15, 10: 10, 11: 8, 12: 6, 13: 5, 14: 7, 15: 9}
 PASCAL_PERSON_CLASS = 15
 VOID = 255
-
-
-class Problems:
-    """Counts conversion problems by kind, logging each as a warning that names the item."""
-
-    def __init__(self):
-        self.warnings = collections.Counter()
-
-    def warn(self, kind, message):
-        self.warnings[kind] += 1
-        logging.warning("[%s] %s", kind, message)
 
 
 def rle(mask):
@@ -186,7 +173,7 @@ def convert_densepose(annotations_path, output_dir):
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
             data.get("annotations"), list):
         raise coco.AnnotationError(f"{annotations_path} has no 'images' and 'annotations' lists")
-    problems = Problems()
+    problems = coco.ProblemCounter()
     sizes = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
     names = {image["id"]: image["file_name"] for image in data["images"]}
     part_maps, annotations = {}, []
@@ -285,7 +272,7 @@ def convert_mhp(root, split, output_dir):
 
     split_dir = os.path.join(root, split)
     ids = read_list(os.path.join(root, "list", f"{split}.txt"))
-    problems = Problems()
+    problems = coco.ProblemCounter()
     images, annotations, part_maps = [], [], {}
     parsing_dir = os.path.join(split_dir, "parsing_annos")
     files = os.listdir(parsing_dir) if os.path.isdir(parsing_dir) else []
@@ -349,7 +336,7 @@ def convert_pascal_person_part(root, split, output_dir, keypoints_path=None):
     """
     ids = read_list(os.path.join(root, f"{split}.txt"))
     keypoints = coco.load_json(keypoints_path, "keypoints") if keypoints_path else {}
-    problems = Problems()
+    problems = coco.ProblemCounter()
     images, annotations, part_maps = [], [], {}
     for image_id, name, file_name, size in listed_images(ids, os.path.join(root, "JPEGImages"), "PASCAL", problems):
         maps = {folder: read_label_png(os.path.join(root, folder, f"{name}.png"))

@@ -53,13 +53,20 @@ class DecodeOptions:
     matcher: str = "lp"
     max_detections: int = 20
 
+    def __post_init__(self):
+        if self.matcher not in MATCHERS:
+            raise ValueError(f"matcher must be one of {MATCHERS}, got {self.matcher!r}")
+
+
+_DEFAULTS = DecodeOptions()
+
 
 @gin.configurable(denylist=["radius"])
-def parts_decode_options(radius=DISK_RADIUS, keypoint_threshold=0.1, candidate_radius=10.0, max_candidates=20,
-                         limb_threshold=0.2, matcher="lp", max_detections=20):
+def parts_decode_options(radius=DISK_RADIUS, keypoint_threshold=_DEFAULTS.keypoint_threshold,
+                         candidate_radius=_DEFAULTS.candidate_radius, max_candidates=_DEFAULTS.max_candidates,
+                         limb_threshold=_DEFAULTS.limb_threshold, matcher=_DEFAULTS.matcher,
+                         max_detections=_DEFAULTS.max_detections):
     """The `DecodeOptions` of export and evaluation, from gin (the radius comes from the training targets)."""
-    if matcher not in MATCHERS:
-        raise ValueError(f"matcher must be one of {MATCHERS}, got {matcher!r}")
     return DecodeOptions(radius, keypoint_threshold, candidate_radius, max_candidates, limb_threshold, matcher,
                          max_detections)
 
@@ -273,8 +280,6 @@ def decode_poses(maps, stride, options=DecodeOptions()):
     Returns:
       `person_keypoints` dict, positions in the maps' input pixels.
     """
-    if options.matcher not in MATCHERS:
-        raise ValueError(f"matcher must be one of {MATCHERS}, got {options.matcher!r}")
     positions, scores, valid = keypoint_candidates(maps[keys.HEATMAPS], maps[keys.SHORT_OFFSETS], stride, options)
     connections, limb_scores = limb_connections(maps[keys.LIMB_HEATMAPS], positions, valid, stride, options)
     persons = assemble(connections, limb_scores, options.max_candidates)

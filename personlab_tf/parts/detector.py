@@ -15,11 +15,11 @@ the SavedModel (inference/serving.py).
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.inference import geometry, maps as maps_lib, serving
+from personlab_tf.inference import detector as personlab_detector, geometry, maps as maps_lib, serving
 from personlab_tf.parts import decode
 from personlab_tf.parts.targets import PYRAMID_STRIDES
 
-MAX_SIDE = 1401
+MAX_SIDE = personlab_detector.MAX_SIDE   # single scale, larger side 1401 (as PersonLab's)
 STRIDE = PYRAMID_STRIDES[0]          # the decoders' resolution
 FRAME_MULTIPLE = PYRAMID_STRIDES[-1]  # frames are 32 n + 1 pixels
 

@@ -1,12 +1,19 @@
 """Evaluation data of instance-aware part parsing: the images of a COCO JSON with part label maps, their
 ground truth and the predictions in the layout of parts.metrics (scripts/evaluate_parts.py, the oracle)."""
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.data import coco, decoder, part_labels, writer
 from personlab_tf.parts import metrics
+
+
+def default_part_labels_dir(annotations):
+    """The `part_labels` folder beside an annotations JSON (the converters' and the generator's layout)."""
+    return os.path.join(os.path.dirname(os.path.abspath(annotations)), "part_labels")
 
 
 def part_records(annotations, images_dir, part_labels_dir, part_set, problems):

@@ -153,13 +153,14 @@ def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constan
     labelled = personlab_targets.labelled_keypoints(sample)
     is_crowd, annotated = sample[keys.IS_CROWD], sample[keys.ANNOTATED]
 
-    def level_masks(stride):
+    levels = {}
+    for stride in sorted(set(PYRAMID_STRIDES) | {pose_stride}):  # the pose grid is usually level 2's
         size = personlab_targets.grid_size(crop_size, stride)
         masks = personlab_targets.masks_on_grid(sample[keys.PACKED_MASKS], sample[keys.NUM_PERSONS],
                                                 sample[keys.IMAGE_SIZE], sample[keys.CROP_TO_IMAGE], size, stride)
-        return size, masks, personlab_targets.grid_points(size, stride)
+        levels[stride] = size, masks, personlab_targets.grid_points(size, stride)
 
-    size, masks, points = level_masks(pose_stride)
+    size, masks, points = levels[pose_stride]
     ignore = personlab_targets.heatmap_ignore(masks, is_crowd, annotated)
     heatmaps, heatmap_weights, short, short_weights = personlab_targets.heatmap_and_short_range(
         keypoints, labelled, points, ignore, pose_stride, radius)
@@ -175,7 +176,7 @@ def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constan
         keys.LIMB_WEIGHTS: tf.cast((limbs > 0.0) | ~ignore[..., tf.newaxis], tf.float32),
     }
     for stride in PYRAMID_STRIDES:
-        _, level, level_points = level_masks(stride)
+        _, level, level_points = levels[stride]
         field, weights = projection_field(keypoints, labelled, level, is_crowd, level_points, stride)
         result[keys.projection_key(stride)] = field
         result[keys.projection_weights_key(stride)] = weights
