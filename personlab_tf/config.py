@@ -1,30 +1,32 @@
-"""Gin configuration: parses files and bindings with every configurable registered and the repository's
-`gin/` folder on the search path, so any shipped gin file parses from any entry point and directory."""
+"""Gin configuration shared by every entry point: the experiment's task, the shipped gin folder, and the
+operative configuration written next to the checkpoints.
 
-import importlib
+`registry.parse_gin` parses files and bindings with every configurable registered; the task of an
+experiment is bound as `experiment.task = @PersonLabTask()` (or `@PartsTask()`), and `experiment()` returns it
+configured, in training, export and evaluation alike.
+"""
+
+import os
 from pathlib import Path
+from typing import Sequence
 
 import gin
 
+from personlab_tf.task import Task
+
 GIN_DIR = Path(__file__).resolve().parents[1] / "gin"
-# Modules that define gin configurables (imported before parsing so that gin knows their names).
-CONFIGURABLE_MODULES = ("personlab_tf.train.trainer", "personlab_tf.inference.export")
+OPERATIVE_CONFIG = "operative_config.gin"  # written into model_dir by the trainer, read back by export
 
 
-def parse_gin(files, bindings):
-    """Parses gin `files` then `bindings`; `include 'name.gin'` finds the shipped files from any directory."""
-    for module in CONFIGURABLE_MODULES:
-        importlib.import_module(module)
-    gin.add_config_file_search_path(str(GIN_DIR))
-    gin.parse_config_files_and_bindings(list(files), list(bindings))
+@gin.configurable
+def experiment(task: Task = gin.REQUIRED) -> Task:
+    """The experiment's task, configured by gin (`experiment.task = @PersonLabTask()`)."""
+    return task
 
 
-def query_value(binding_key, default):
-    """The value bound to `binding_key`, with a macro (`%NAME`) resolved to its value; `default` if unbound."""
-    try:
-        value = gin.query_parameter(binding_key)
-    except ValueError:
-        return default
-    if isinstance(value, gin.config.ConfigurableReference) and value.evaluate:
-        return value.scoped_configurable_fn()
-    return value
+def run_gin_files(model_dir: str, gin_files: Sequence[str]) -> list:
+    """The gin files of a training run: the given ones, else its operative config if it exists."""
+    if gin_files:
+        return list(gin_files)
+    operative = os.path.join(model_dir, OPERATIVE_CONFIG)
+    return [operative] if os.path.exists(operative) else []

@@ -64,3 +64,7 @@ PERSON_CATEGORY_ID = 1
 
 # Disk radius R of the heatmap, short- and mid-range targets, in input pixels (paper §3.1).
 DISK_RADIUS = 32.0
+
+# Detections kept per image, best first: the COCO keypoint evaluation's limit, which the paper also uses
+# for its segmentation proposals (PersonLab §4.3); the SavedModels pad their outputs to it.
+MAX_DETECTIONS = 20

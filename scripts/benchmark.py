@@ -32,12 +32,16 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from personlab_tf import config, keys
-from personlab_tf.data import pipeline, synthetic, writer
-from personlab_tf.decode import decode, synthetic_maps
-from personlab_tf.inference import detector, oracle, serving
-from personlab_tf.model import personlab
-from personlab_tf.parts import assignment_check, matching, part_sets
+from personlab_tf import config, keys, registry
+from personlab_tf.data import coco_format, synthetic, writer
+from personlab_tf.inference import serving
+from personlab_tf.tasks.parts import assignment_check, matching, part_sets
+from personlab_tf.tasks.personlab import detector, oracle, synthetic_maps
+from personlab_tf.tasks.personlab.decode import decode
+from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
+from personlab_tf.tasks.personlab.targets import PersonLabData
+from personlab_tf.tasks.personlab.task import PersonLabTask
+from personlab_tf.train.optimizer import build_optimizer
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("repeats", 30, "Timed runs per setting (the median is reported).")
@@ -79,15 +83,15 @@ def synthetic_record(num_persons, height, width, seed):
     with tempfile.TemporaryDirectory() as directory:
         synthetic.generate_dataset(directory, 1, seed, num_persons=num_persons, size=(height, width))
         prefix = os.path.join(directory, "records")
-        writer.convert(os.path.join(directory, synthetic.ANNOTATIONS_FILE),
-                       os.path.join(directory, synthetic.IMAGES_DIR), prefix)
+        writer.convert(os.path.join(directory, coco_format.ANNOTATIONS_FILE),
+                       os.path.join(directory, coco_format.IMAGES_DIR), prefix)
         return next(iter(tf.data.TFRecordDataset(writer.shard_paths(prefix, 1)))).numpy()
 
 
 def benchmark_targets():
     """Milliseconds per sample of the training map (one core's worth: no parallel calls)."""
-    example = tf.function(lambda serialized, seed: pipeline.sample_to_example(
-        serialized, seed, True, FLAGS.crop_size, FLAGS.target_stride, 32.0, {}))
+    task = PersonLabTask(data=PersonLabData(FLAGS.crop_size, FLAGS.target_stride))
+    example = tf.function(lambda serialized, seed: task.make_example(serialized, seed, True))
     results = {}
     for count in FLAGS.people:
         record = tf.constant(synthetic_record(int(count), FLAGS.image_height, FLAGS.image_width, int(count)))
@@ -95,7 +99,7 @@ def benchmark_targets():
 
         def run():
             _, targets = example(record, tf.constant([0, next(seeds)], tf.int64))
-            targets[keys.HEATMAPS].numpy()
+            targets[keys.Map.HEATMAPS].numpy()
 
         results[count] = round(median_ms(run, FLAGS.repeats), 2)
         print(f"{count:>3} people: {results[count]:.1f} ms/sample", file=sys.stderr)
@@ -107,23 +111,23 @@ def synthetic_train_records(directory, num_images):
     data = os.path.join(directory, "synthetic")
     synthetic.generate_dataset(data, num_images, seed=0, min_side=480, max_side=640)
     prefix = os.path.join(directory, "records")
-    writer.convert(os.path.join(data, synthetic.ANNOTATIONS_FILE), os.path.join(data, synthetic.IMAGES_DIR),
+    writer.convert(os.path.join(data, coco_format.ANNOTATIONS_FILE), os.path.join(data, coco_format.IMAGES_DIR),
                    prefix, num_shards=2)
     return prefix + "-*"
 
 
-def time_training(records, gin_file, bindings, num_steps, warmup=3):
+def time_training(records, gin_file, batch_size, num_steps, warmup=3):
     """Steps/s (median) and input-wait fraction of the training step of a gin configuration.
 
     Each step: wait for the next batch from the prefetching pipeline, then run one compiled training
     step on one device. The wait fraction is total wait / total step time over the timed steps.
     """
     gin.clear_config()
-    config.parse_gin([gin_file], [f"TRAIN_FILES = '{records}'"] + bindings)
-    batch_size = config.query_value("train.global_batch_size", None)
-    dataset = pipeline.build_dataset(records, batch_size, training=True, seed=0)
-    model = personlab.build_model()
-    model.compile(optimizer=personlab.build_optimizer())
+    registry.parse_gin([gin_file], [f"TRAIN_FILES = '{records}'"])
+    task = config.experiment()
+    dataset = task.build_dataset(records, batch_size, training=True, seed=0)
+    model = task.build_model()
+    model.compile(optimizer=build_optimizer())
     step = tf.function(model.train_step)
     iterator = iter(dataset)
     waits, totals = [], []
@@ -131,7 +135,7 @@ def time_training(records, gin_file, bindings, num_steps, warmup=3):
         start = time.perf_counter()
         batch = next(iterator)
         fetched = time.perf_counter()
-        float(step(batch)[keys.TOTAL_LOSS])
+        float(step(batch)[keys.Loss.TOTAL])
         if index >= warmup:
             waits.append(fetched - start)
             totals.append(time.perf_counter() - start)
@@ -146,9 +150,9 @@ def benchmark_train():
     with tempfile.TemporaryDirectory() as directory:
         records = synthetic_train_records(directory, FLAGS.train_images)
         results = {
-            "smoke": time_training(records, str(gin_dir / "smoke.gin"), [], FLAGS.train_steps),
-            "resnet101_801_os16": time_training(records, str(gin_dir / "personlab_resnet101.gin"),
-                                                ["train.global_batch_size = 1"], FLAGS.train_steps),
+            "smoke": time_training(records, str(gin_dir / "smoke.gin"), 2, FLAGS.train_steps),
+            "resnet101_801_os16": time_training(records, str(gin_dir / "personlab_resnet101.gin"), 1,
+                                                FLAGS.train_steps),
         }
     for name, result in results.items():
         print(f"{name}: {result}", file=sys.stderr)
@@ -173,18 +177,20 @@ def interleaved_medians(functions, repeats, warmup=2):
 def benchmark_decode():
     """Poses-only and full decoding of perfect 801 x 529 maps at stride 8 (one image, tf.functions)."""
     specs = oracle.map_specs()
-    poses = tf.function(lambda maps: decode(maps, DECODE_STRIDE, with_masks=False), input_signature=[specs])
+    radius = 32.0
+    poses = tf.function(lambda maps: decode(maps, DECODE_STRIDE, radius, with_masks=False), input_signature=[specs])
     size = tf.constant([DECODE_HEIGHT, DECODE_WIDTH])
-    full = tf.function(lambda maps: detector.detections_from_maps(maps, 1.0, DECODE_STRIDE, size),
+    full = tf.function(lambda maps: detector.detections_from_maps(maps, 1.0, DECODE_STRIDE, size, radius),
                        input_signature=[specs])
     functions, counts = {}, {}
     for people in FLAGS.decode_people:
         persons = synthetic_maps.scene_keypoints(int(people), DECODE_HEIGHT, DECODE_WIDTH, seed=int(people))
         maps = {key: tf.constant(value) for key, value in synthetic_maps.perfect_maps(
             persons, DECODE_HEIGHT, DECODE_WIDTH, DECODE_STRIDE).items()}
-        counts[people] = (int(poses(maps)[keys.NUM_DETECTIONS]), int(full(maps)[keys.NUM_DETECTIONS]))
-        functions[("poses", people)] = lambda maps=maps: poses(maps)[keys.NUM_DETECTIONS].numpy()
-        functions[("full", people)] = lambda maps=maps: full(maps)[keys.INSTANCE_MASKS].numpy()
+        counts[people] = (int(poses(maps)[keys.Detection.NUM_DETECTIONS]),
+                          int(full(maps)[keys.Detection.NUM_DETECTIONS]))
+        functions[("poses", people)] = lambda maps=maps: poses(maps)[keys.Detection.NUM_DETECTIONS].numpy()
+        functions[("full", people)] = lambda maps=maps: full(maps)[keys.Detection.MASKS].numpy()
     medians = interleaved_medians(functions, FLAGS.decode_repeats)
     results = {path: {people: round(medians[(path, people)], 2) for people in FLAGS.decode_people}
                for path in ("poses", "full")}
@@ -204,21 +210,24 @@ def jpeg_bytes(height, width, seed=0):
 
 def benchmark_serve():
     """SavedModel latency (encoded JPEG -> detections) vs the bare backbone forward at 801 x 529."""
-    model = personlab.build_model(FLAGS.serve_backbone, FLAGS.serve_output_stride, auxiliary_heads=False)
-    run = detector.Detector(model.inference_model(), FLAGS.serve_output_stride, max_side=DECODE_WIDTH)
+    network = PersonLabNetwork(FLAGS.serve_backbone, FLAGS.serve_output_stride, auxiliary_heads=False)
+    task = PersonLabTask(network=network, inference=detector.PersonLabInference(FLAGS.serve_output_stride,
+                                                                                max_side=DECODE_WIDTH))
+    model = build_model(network)
+    run = task.build_detector(model.inference_model())
     backbone = tf.function(model.backbone, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
     pixels = tf.cast(tf.io.decode_jpeg(jpeg_bytes(DECODE_HEIGHT, DECODE_WIDTH)), tf.float32)[tf.newaxis]
     request = tf.constant([jpeg_bytes(DECODE_HEIGHT, DECODE_WIDTH)])
     with tempfile.TemporaryDirectory() as directory:
         start = time.perf_counter()
-        serving.export(run, directory)
+        serving.export(run, directory, {"task": task.name, "config": task.config()})
         print(f"exported in {time.perf_counter() - start:.0f} s", file=sys.stderr)
         serve = tf.saved_model.load(directory).signatures[serving.SERVING_DEFAULT]
         outputs = serve(images=request)
-        print(f"{int(outputs[keys.NUM_DETECTIONS][0])} detections, masks {outputs[keys.INSTANCE_MASKS].shape}",
-              file=sys.stderr)
+        print(f"{int(outputs[keys.Detection.NUM_DETECTIONS][0])} detections, "
+              f"masks {outputs[keys.Detection.MASKS].shape}", file=sys.stderr)
         medians = interleaved_medians({
-            "serve": lambda: serve(images=request)[keys.INSTANCE_MASKS].numpy(),
+            "serve": lambda: serve(images=request)[keys.Detection.MASKS].numpy(),
             "backbone": lambda: [t.numpy() for t in backbone(pixels)],
         }, FLAGS.serve_repeats)
     return {"serve_ms": round(medians["serve"], 1), "backbone_ms": round(medians["backbone"], 1),

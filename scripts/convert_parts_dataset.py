@@ -20,7 +20,7 @@ import sys
 from absl import app, flags
 
 from personlab_tf.data import coco
-from personlab_tf.parts import converters
+from personlab_tf.tasks.parts import converters
 
 FORMATS = ("densepose", "mhp_v2", "pascal_person_part")
 FLAGS = flags.FLAGS

@@ -6,7 +6,7 @@
 
 With --part_labels (instance-aware part parsing: one PNG label map per image, named after the image,
 personlab_tf/data/part_labels.py) the records also carry each image's part map, whose classes must be
-those of --part_set (personlab_tf/parts/part_sets.py).
+those of --part_set (personlab_tf/tasks/parts/part_sets.py).
 
 Progress and data warnings go to stderr; the last line of stdout is the summary as one-line JSON. An
 unusable annotations file, imputed keypoints file or images directory ends with a one-line error and
@@ -19,12 +19,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is imported: no C++ info logs.
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from absl import app, flags  # noqa: E402
 
-from personlab_tf.data import coco  # noqa: E402
-from personlab_tf.data import writer  # noqa: E402
-from personlab_tf.parts import part_sets  # noqa: E402
+from personlab_tf.data import coco, writer  # noqa: E402
+from personlab_tf.tasks.parts import part_sets  # noqa: E402
 
 _ANNOTATIONS = flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON.")
 _IMAGES = flags.DEFINE_string("images", None, "Directory of the images named in the JSON.")

@@ -83,7 +83,7 @@ def records(root, data):
 
 def coco_tree(root, data):
     """The synthetic validation split laid out as a COCO 2017 tree for the tfds builder."""
-    from personlab_tf.datasets.coco_person import layout
+    from personlab_tf.tfds_builders.coco_person import layout
     tree = root / "coco"
     if not layout.missing_paths(tree, layout.VALIDATION):
         return tree
@@ -127,7 +127,7 @@ def main(argv):
     except StageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    keypoints_ap, segm_ap = metrics["keypoints"]["AP"], metrics["segmentation"]["AP"]
+    keypoints_ap, segm_ap = metrics["keypoints_AP"], metrics["segm_AP"]
     print("\nDemo outputs:")
     for what, where in (("synthetic data", root / "synthetic"), ("training records", root / "records"),
                         ("checkpoints and TensorBoard logs", model_dir), ("SavedModel", export_dir),

@@ -1,16 +1,21 @@
-"""Evaluates PersonLab on a `coco_person` tfds split with the COCO keypoint and segmentation metrics.
+"""Evaluates an exported model (or a run's newest checkpoint) of either task with the task's metrics.
 
-  python scripts/evaluate.py --saved_model exports/r101 --data_dir tfds [--manual_dir COCO_ROOT] \
-      --split validation [--output_dir eval/r101] [--evaluator pycocotools|faster_coco_eval]
-  python scripts/evaluate.py --model_dir runs/r101 [--gin_file ...] [--max_side 1401] [--multi_scale] \
-      [--output_stride 8] --data_dir tfds ...
+  python scripts/evaluate.py --saved_model exports/r101 --annotations COCO/annotations/person_keypoints_val2017.json \
+      --images COCO/val2017 [--output_dir eval/r101] [--evaluator pycocotools|faster_coco_eval]
+  python scripts/evaluate.py --saved_model exports/r101 --data_dir tfds [--manual_dir COCO_ROOT] --split validation
+  python scripts/evaluate.py --saved_model exports/parts --annotations parts/val/person_keypoints.json \
+      --images parts/val/images [--part_labels parts/val/part_labels]
+  python scripts/evaluate.py --model_dir runs/r101 [--gin_file ...] [--max_side 1401] [--multi_scale] ...
 
-With `--manual_dir` (a local COCO 2017 tree, see personlab_tf/datasets/coco_person/layout.py) the tfds
-dataset is built first if needed; nothing is downloaded. A SavedModel carries its own input size and
-scales (set at export); with `--model_dir` the newest checkpoint's EMA weights run in-process with
-`--max_side` / `--multi_scale`. The COCO ground truth is rebuilt from the tfds records. Results JSONs and
-metrics.json go to `--output_dir`; the last stdout line is one JSON object with both metric sets (the
-paper's rows: keypoints AP ... ARL, segmentation AP ... AR20 with 20 proposals per image).
+The task comes from the SavedModel's record (or, with --model_dir, from the run's gin configuration, the
+inference flags overriding its options as in export_saved_model.py). Data: a COCO JSON with its images
+(both tasks; part parsing reads the part label maps too, by default the `part_labels` folder beside the
+JSON), or a tfds `coco_person` split (PersonLab; with --manual_dir, a local COCO 2017 tree, the dataset is
+built first if needed; nothing is downloaded). Metrics: PersonLab, the COCO keypoint and segmentation rows
+(docs/evaluation.md); part parsing, mIoU, AP^p, PCP and AP^r (docs/parts.md). Every image of the data
+counts (images without people too); an image that cannot be read or decoded is skipped with a warning
+naming it and counted. The last stdout line is one JSON object: the task's headline figures, the image
+counts and every metric.
 """
 
 import json
@@ -19,57 +24,116 @@ import sys
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from absl import app, flags
+from absl import app, flags, logging
 from tqdm import tqdm
 
-from personlab_tf import config, keys
-from personlab_tf.datasets import coco_person
-from personlab_tf.evaluation import EVALUATORS, Evaluator, load_ground_truth
-from personlab_tf.inference import detector, export, serving
+from personlab_tf import config, registry
+from personlab_tf.data import coco
+from personlab_tf.evaluation import EVALUATORS, load_ground_truth
+from personlab_tf.inference import export, serving
+from personlab_tf.task import EvaluationImage
+from personlab_tf.tfds_builders import coco_person
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "SavedModel from scripts/export_saved_model.py.")
 flags.DEFINE_string("model_dir", None, "Training directory: evaluate its newest checkpoint instead.")
 flags.DEFINE_multi_string("gin_file", [], "With --model_dir: gin files (default: the run's operative config).")
 flags.DEFINE_multi_string("gin_bindings", [], "With --model_dir: extra gin bindings.")
-flags.DEFINE_integer("max_side", detector.MAX_SIDE, "With --model_dir: larger side of the resized image.")
-flags.DEFINE_bool("multi_scale", False, "With --model_dir: the pyramid 601, 1201, 1801, 2401.")
-flags.DEFINE_integer("output_stride", 8, "With --model_dir: output stride of the network.")
-flags.DEFINE_string("data_dir", None, "tfds data directory holding (or receiving) coco_person.", required=True)
+flags.DEFINE_integer("max_side", None, "With --model_dir: larger side of the resized image.")
+flags.DEFINE_integer("output_stride", None, "With --model_dir, PersonLab: output stride of the network.")
+flags.DEFINE_bool("multi_scale", None, "With --model_dir, PersonLab: the pyramid 601, 1201, 1801, 2401.")
+flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON of the images to evaluate.")
+flags.DEFINE_string("images", None, "Directory of the JSON's images.")
+flags.DEFINE_string("part_labels", None, "Part parsing: part label PNGs (default: part_labels beside the JSON).")
+flags.DEFINE_string("data_dir", None, "tfds data directory holding (or receiving) coco_person.")
 flags.DEFINE_string("manual_dir", None, "Local COCO 2017 tree to build the tfds dataset from, if needed.")
 flags.DEFINE_string("split", "validation", "tfds split to evaluate.")
-flags.DEFINE_string("output_dir", None, "Where the results JSONs and metrics.json go.")
-flags.DEFINE_enum("evaluator", EVALUATORS[0], EVALUATORS, "COCO evaluation implementation.")
-flags.DEFINE_integer("max_images", None, "Evaluate only the first N images of the split (quick checks).")
+flags.DEFINE_string("output_dir", None, "Where the results and metrics files go.")
+flags.DEFINE_enum("evaluator", EVALUATORS[0], EVALUATORS, "COCO evaluation implementation (PersonLab).")
+flags.DEFINE_integer("max_images", None, "Evaluate only the first N images (quick checks).")
+
+INFERENCE_FLAGS = ("max_side", "output_stride", "multi_scale")
+
+
+class UsageError(Exception):
+    """Flags that cannot work together; the message says how to fix them."""
 
 
 def saved_model_predictor(path):
-    """encoded image bytes -> detections (numpy, masks cropped to the image) with a SavedModel."""
-    function = tf.saved_model.load(path).signatures[serving.SERVING_DEFAULT]
+    """(task, encoded image bytes -> numpy detections cropped to the image) of a SavedModel."""
+    loaded = tf.saved_model.load(path)
+    function = loaded.signatures[serving.SERVING_DEFAULT]
 
     def predict(encoded):
-        outputs = {k: v.numpy()[0] for k, v in function(**{serving.INPUT_NAME: tf.constant([encoded])}).items()}
-        height, width = outputs.pop(keys.IMAGE_SIZE)
-        outputs[keys.INSTANCE_MASKS] = outputs[keys.INSTANCE_MASKS][:, :height, :width]
-        return outputs
+        return serving.image_outputs(function(**{serving.INPUT_NAME: tf.constant([encoded])}))
 
-    return predict
+    return registry.task_of_saved_model(loaded), predict
 
 
 def checkpoint_predictor(model_dir):
-    """encoded image bytes -> detections (numpy) with the EMA weights of a run's newest checkpoint."""
-    config.parse_gin(export.default_gin_files(model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
-    model, _ = export.restore_averaged_model(model_dir, FLAGS.output_stride)
-    scales = detector.PYRAMID if FLAGS.multi_scale else None
-    run = detector.Detector(model.inference_model(), FLAGS.output_stride, max_side=FLAGS.max_side, scales=scales,
-                            **export.decoding_options())
-    detect = tf.function(lambda image: run.detect(image), autograph=False)
+    """(task, predict) with the EMA weights of a run's newest checkpoint, run in this process."""
+    registry.parse_gin(config.run_gin_files(model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
+    overrides = {name: FLAGS[name].value for name in INFERENCE_FLAGS if FLAGS[name].value is not None}
+    task = config.experiment().with_inference(**overrides)
+    model, _ = export.restore_inference_model(task, model_dir)
+    detector = task.build_detector(model.inference_model())
+    detect = tf.function(detector.detect, autograph=False)
 
     def predict(encoded):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        return {k: v.numpy() for k, v in detect(image).items()}
+        return {key: np.asarray(value) for key, value in detect(image).items()}
 
-    return predict
+    return task, predict
+
+
+def tfds_source(task):
+    """(ground truth, images) of a tfds coco_person split."""
+    if not task.evaluates_on_tfds:
+        raise UsageError(f"the {task.name} task evaluates a COCO JSON with its images: give --annotations and "
+                         "--images instead of --data_dir")
+    builder = (coco_person.prepare(FLAGS.manual_dir, FLAGS.data_dir) if FLAGS.manual_dir
+               else tfds.builder("coco_person", data_dir=FLAGS.data_dir))
+    if FLAGS.split not in builder.info.splits:
+        raise UsageError(f"split {FLAGS.split!r} is not in {FLAGS.data_dir} (built: {list(builder.info.splits)})")
+    dataset = builder.as_dataset(split=FLAGS.split, decoders={"image": tfds.decode.SkipDecoding()})
+    images = (EvaluationImage(int(example["image_id"]), example["image"]) for example in tfds.as_numpy(dataset))
+    return load_ground_truth(builder, FLAGS.split), images, builder.info.splits[FLAGS.split].num_examples
+
+
+def json_source(task, problems):
+    """(ground truth, images, count) of a COCO JSON and its images directory."""
+    ground_truth = coco.load_json(FLAGS.annotations, "annotations")
+    images = task.evaluation_images(FLAGS.annotations, FLAGS.images, FLAGS.part_labels, problems)
+    return ground_truth, images, len(ground_truth.get("images", []))
+
+
+def evaluate(task, predict, problems):
+    """Runs the evaluation; returns the summary dict."""
+    if FLAGS.annotations and FLAGS.images:
+        ground_truth, images, total = json_source(task, problems)
+    elif FLAGS.data_dir:
+        ground_truth, images, total = tfds_source(task)
+    else:
+        raise UsageError("give the data: --annotations and --images, or --data_dir (tfds coco_person)")
+    evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator,
+                               only_added_images=FLAGS.max_images is not None)
+    evaluated, skipped = 0, []
+    for image in tqdm(images, desc="evaluating", unit="image", file=sys.stderr, total=FLAGS.max_images or total):
+        if FLAGS.max_images is not None and evaluated >= FLAGS.max_images:
+            break
+        try:
+            detections = predict(image.encoded)
+        except tf.errors.InvalidArgumentError as error:
+            reason = error.message.strip().splitlines()[0]
+            logging.warning("image id %d does not decode (%s); skipped", image.image_id, reason)
+            skipped.append(image.image_id)
+            continue
+        evaluator.add(image, detections)
+        evaluated += 1
+    results = evaluator.results()
+    return {"task": task.name, **evaluator.headline(results), "images_evaluated": evaluated,
+            "images_skipped": len(skipped) + problems.images_skipped, "skipped_image_ids": skipped,
+            "input_warnings": dict(sorted(problems.warnings.items())), "metrics": results}
 
 
 def main(argv):
@@ -77,27 +141,14 @@ def main(argv):
     if bool(FLAGS.saved_model) == bool(FLAGS.model_dir):
         print("error: give exactly one of --saved_model and --model_dir", file=sys.stderr)
         return 1
-    if FLAGS.manual_dir:
-        builder = coco_person.prepare(FLAGS.manual_dir, FLAGS.data_dir)
-    else:
-        builder = tfds.builder("coco_person", data_dir=FLAGS.data_dir)
-    if FLAGS.split not in builder.info.splits:
-        print(f"error: split {FLAGS.split!r} is not in {FLAGS.data_dir} (built: {list(builder.info.splits)})",
-              file=sys.stderr)
+    problems = coco.ProblemCounter()
+    try:
+        task, predict = (saved_model_predictor(FLAGS.saved_model) if FLAGS.saved_model
+                         else checkpoint_predictor(FLAGS.model_dir))
+        summary = evaluate(task, predict, problems)
+    except (UsageError, coco.AnnotationError, IOError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    predict = saved_model_predictor(FLAGS.saved_model) if FLAGS.saved_model else checkpoint_predictor(FLAGS.model_dir)
-    evaluator = Evaluator(load_ground_truth(builder, FLAGS.split), output_dir=FLAGS.output_dir,
-                          evaluator=FLAGS.evaluator, only_added_images=FLAGS.max_images is not None)
-    dataset = builder.as_dataset(split=FLAGS.split, decoders={"image": tfds.decode.SkipDecoding()})
-    if FLAGS.max_images is not None:
-        dataset = dataset.take(FLAGS.max_images)
-    count = 0
-    for example in tqdm(tfds.as_numpy(dataset), desc="evaluating", unit="image", file=sys.stderr,
-                        total=FLAGS.max_images or builder.info.splits[FLAGS.split].num_examples):
-        evaluator.add(int(example["image_id"]), predict(example["image"]))
-        count += 1
-    metrics = evaluator.results()
-    summary = {"keypoints": metrics["keypoints"], "segmentation": metrics.get("segmentation", {}), "images": count}
     print(json.dumps(summary, default=lambda value: float(np.asarray(value))))
     return 0
 

@@ -27,11 +27,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is imported: no C++ info logs.
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from personlab_tf.data import coco  # noqa: E402
-from personlab_tf.inference import impute  # noqa: E402
+from personlab_tf.tasks.personlab import impute  # noqa: E402
 
 _DEFAULTS = impute.Options()
 _SAVED_MODEL = flags.DEFINE_string("saved_model", None, "SavedModel directory (scripts/export_saved_model.py).")

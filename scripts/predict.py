@@ -1,16 +1,16 @@
-"""Runs an exported PersonLab (or part-parsing) SavedModel on image files.
+"""Runs an exported SavedModel of either task on image files.
 
     python scripts/predict.py --saved_model exports/r101 --images 'photos/*.jpg' --output_dir out/
 
 `--images` is a file, a directory (its .jpg/.jpeg/.png files) or a glob. For every image the
 `serving_default` signature gets the file bytes. Written to `--output_dir`:
 - `keypoint_results.json`, `segmentation_results.json`: COCO results (keypoints; masks as compressed
-  RLE), made by personlab_tf.evaluation.results; the image id is the file name's number when every
+  RLE), made by personlab_tf/evaluation/results.py; the image id is the file name's number when every
   file name is a number (COCO names), else the position in the sorted list, starting at 1;
 - `images.json`: id, file_name, height, width of every image processed;
-- `<file stem>.png`: the image with coloured instance masks, skeletons and scores.
-A part-parsing SavedModel (train.task = 'parts') is recognised by its outputs: its instances' masks are
-the supports of their part maps, and `<file stem>_parts.png` shows the category-level part map.
+- `<file stem>.png`: the image with coloured instance masks, skeletons and scores; a part parser's
+  SavedModel (its task is recorded in it) also draws `<file stem>_parts.png`, the category-level part map,
+  and its instances' masks are the supports of their part maps.
 A file that cannot be read or decoded is skipped with a warning naming it, and counted. The last
 stdout line is a JSON summary.
 """
@@ -23,7 +23,7 @@ import sys
 import tensorflow as tf
 from absl import app, flags, logging
 
-from personlab_tf import keys
+from personlab_tf import keys, registry
 from personlab_tf.evaluation import evaluator, results
 from personlab_tf.inference import overlay, serving
 
@@ -54,20 +54,14 @@ def image_ids(paths):
 
 
 def predict_file(serve, path):
-    """(decoded RGB image, numpy detections of the image with masks cropped to it) of one file.
+    """(decoded RGB image, numpy detections of the image with its maps cropped to it) of one file.
 
     Raises:
       OSError: unreadable file; tf.errors.InvalidArgumentError: bytes that do not decode.
     """
     with open(path, "rb") as f:
         data = f.read()
-    outputs = serve(**{serving.INPUT_NAME: tf.constant([data])})
-    detections = {key: value[0].numpy() for key, value in outputs.items()}
-    height, width = (int(n) for n in detections.pop(keys.IMAGE_SIZE))
-    if keys.INSTANCE_PART_MAPS in detections:
-        detections[keys.PART_MAP] = detections[keys.PART_MAP][:height, :width]
-        detections[keys.INSTANCE_MASKS] = detections.pop(keys.INSTANCE_PART_MAPS)[:, :height, :width] > 0
-    detections[keys.INSTANCE_MASKS] = detections[keys.INSTANCE_MASKS][:, :height, :width]
+    detections = serving.image_outputs(serve(**{serving.INPUT_NAME: tf.constant([data])}))
     image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False).numpy()
     return image, detections
 
@@ -75,7 +69,9 @@ def predict_file(serve, path):
 def main(argv):
     del argv
     paths = image_paths(FLAGS.images)
-    serve = tf.saved_model.load(FLAGS.saved_model).signatures[serving.SERVING_DEFAULT]
+    loaded = tf.saved_model.load(FLAGS.saved_model)
+    task = registry.task_of_saved_model(loaded)
+    serve = loaded.signatures[serving.SERVING_DEFAULT]
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     keypoint_list, segmentation_list, images, skipped = [], [], [], []
     detections_total = 0
@@ -87,18 +83,16 @@ def main(argv):
             logging.warning("skipping %s: %s", path, message)
             skipped.append(path)
             continue
+        detections[keys.Detection.MASKS] = task.instance_masks(detections)
         keypoint_list += results.keypoint_results(image_id, detections)
         segmentation_list += results.segmentation_results(image_id, detections)
         images.append({"id": image_id, "file_name": os.path.basename(path), "height": image.shape[0],
                        "width": image.shape[1]})
-        count = int(detections[keys.NUM_DETECTIONS])
+        count = int(detections[keys.Detection.NUM_DETECTIONS])
         detections_total += count
         stem = os.path.splitext(os.path.basename(path))[0]
-        overlay.write_png(os.path.join(FLAGS.output_dir, f"{stem}.png"),
-                          overlay.draw_detections(image, detections, FLAGS.min_score))
-        if keys.PART_MAP in detections:
-            overlay.write_png(os.path.join(FLAGS.output_dir, f"{stem}_parts.png"),
-                              overlay.draw_part_map(image, detections[keys.PART_MAP]))
+        for suffix, picture in task.pictures(image, detections, FLAGS.min_score).items():
+            overlay.write_png(os.path.join(FLAGS.output_dir, f"{stem}{suffix}.png"), picture)
         print(f"{path}: {count} detections", file=sys.stderr)
     for name, content in ((evaluator.KEYPOINT_RESULTS_FILE, keypoint_list),
                           (evaluator.SEGMENTATION_RESULTS_FILE, segmentation_list), (IMAGES_FILE, images)):

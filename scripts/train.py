@@ -1,4 +1,4 @@
-"""Trains PersonLab.
+"""Trains the task of a gin configuration (PersonLab or part parsing: `experiment.task`).
 
   python scripts/train.py --gin_file gin/smoke.gin --model_dir /tmp/smoke \
       [--gin_bindings "TRAIN_FILES='records/train-*'"] [--num_steps N]
@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from personlab_tf import config
+from personlab_tf import registry
 from personlab_tf.train import trainer
 
 FLAGS = flags.FLAGS
@@ -29,13 +29,13 @@ def main(argv):
     if FLAGS.num_steps is not None:
         bindings.append(f"train.num_steps = {FLAGS.num_steps}")
     try:
-        config.parse_gin(FLAGS.gin_file, bindings)
+        registry.parse_gin(FLAGS.gin_file, bindings)
     except (IOError, ValueError) as error:
         print(f"error: bad gin configuration: {error}", file=sys.stderr)
         return 1
     try:
         losses = trainer.train(FLAGS.model_dir)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:  # no data, unusable options
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps({"model_dir": FLAGS.model_dir, "losses": losses}))

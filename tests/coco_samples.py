@@ -13,8 +13,8 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from personlab_tf import keys
-from personlab_tf.datasets.coco_person import layout
 from personlab_tf.evaluation import results
+from personlab_tf.tfds_builders.coco_person import layout
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # tfds split -> sample folder.
@@ -67,8 +67,8 @@ def perfect_predictions(dataset, image_id):
     keypoints = np.array([a["keypoints"] for a in persons], np.float32).reshape(count, 17, 3)
     masks = np.array([coco.annToMask(a) for a in persons], bool)
     masks = masks.reshape(count, image["height"], image["width"])
-    return {keys.DETECTION_KEYPOINTS: keypoints[..., :2], keys.KEYPOINT_SCORES: np.ones((count, 17), np.float32),
-            keys.INSTANCE_SCORES: np.ones(count, np.float32), keys.INSTANCE_MASKS: masks}
+    return {keys.Detection.KEYPOINTS: keypoints[..., :2], keys.Detection.KEYPOINT_SCORES: np.ones((count, 17), np.float32),
+            keys.Detection.INSTANCE_SCORES: np.ones(count, np.float32), keys.Detection.MASKS: masks}
 
 
 def perfect_results(dataset):

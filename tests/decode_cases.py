@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf.decode import synthetic_maps
+from personlab_tf.tasks.personlab import synthetic_maps
 
 STRIDE = 8
 CELLS = 40  # 40 x 40 cells at stride 8: a 313 x 313 pixel image

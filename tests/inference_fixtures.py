@@ -1,9 +1,11 @@
-"""A tiny trained-looking checkpoint and its SavedModel, made once per test session, and test images.
+"""Tiny trained-looking checkpoints of both tasks and their SavedModels, made once per test session, and
+test images.
 
-The checkpoint: `resnet_tiny` at output stride 16 with auxiliary heads, three SGD steps on random
-gradients (EMA momentum 0.5, so the Polyak averages differ clearly from the raw weights), saved the way
-training saves (model + optimizer), with the run's `operative_config.gin`. The export runs the real
-script at output stride 8, larger side 129.
+A checkpoint: the task's network on `resnet_tiny` (PersonLab at output stride 16 with auxiliary heads; the
+part parser with an FPN of width 16), three SGD steps on random gradients (EMA momentum 0.5, so the Polyak
+averages differ clearly from the raw weights), saved the way training saves (model + optimizer), with the
+run's `operative_config.gin`. The export runs the real script, larger side 129 (PersonLab at output
+stride 8).
 """
 
 import atexit
@@ -21,15 +23,25 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from personlab_tf import config
-from personlab_tf.model import personlab
+from personlab_tf import config, registry
 from personlab_tf.train import checkpoints
+from personlab_tf.train.optimizer import build_optimizer
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_SIDE = 129
 OUTPUT_STRIDE = 8
-TRAIN_BINDINGS = ("build_model.backbone = 'resnet_tiny'", "build_model.output_stride = 16",
-                  "build_optimizer.ema_momentum = 0.5")
+TASKS = ("personlab", "parts")
+# The gin bindings of each task's tiny run.
+TRAIN_BINDINGS = {
+    "personlab": ("experiment.task = @PersonLabTask()", "PersonLabNetwork.backbone = 'resnet_tiny'",
+                  "PersonLabNetwork.output_stride = 16", "build_optimizer.ema_momentum = 0.5"),
+    "parts": ("experiment.task = @PartsTask()", "PartsNetwork.backbone = 'resnet_tiny'", "PartsNetwork.width = 16",
+              "PartsNetwork.freeze_batch_norm = False", "PartsData.disk_radius = 8.0",
+              "build_optimizer.ema_momentum = 0.5"),
+}
+# The export flags of each task.
+EXPORT_FLAGS = {"personlab": ("--max_side", str(MAX_SIDE), "--output_stride", str(OUTPUT_STRIDE)),
+                "parts": ("--max_side", str(MAX_SIDE))}
 _CACHE = {}
 
 
@@ -42,36 +54,36 @@ def run_script(name, *args):
     return process, json.loads(process.stdout.strip().splitlines()[-1])
 
 
-def make_checkpoint(model_dir, steps=3, seed=0):
-    """Writes a checkpoint after `steps` random-gradient SGD steps and the operative gin config."""
+def make_checkpoint(model_dir, task="personlab", steps=3, seed=0):
+    """Writes a checkpoint of `task` after `steps` random-gradient SGD steps and the operative gin config."""
     gin.clear_config()
-    config.parse_gin([], TRAIN_BINDINGS)
+    registry.parse_gin([], TRAIN_BINDINGS[task])
     try:
-        model = personlab.build_model()
-        optimizer = personlab.build_optimizer()
+        model = config.experiment().build_model()
+        optimizer = build_optimizer()
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
         rng = np.random.default_rng(seed)
         for _ in range(steps):
             optimizer.apply_gradients([(tf.constant(rng.normal(0.0, 10.0, v.shape), tf.float32), v)
                                        for v in model.trainable_variables])
         tf.train.CheckpointManager(checkpoint, model_dir, max_to_keep=2).save(checkpoint_number=steps)
-        with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
+        with open(os.path.join(model_dir, config.OPERATIVE_CONFIG), "w") as f:
             f.write(gin.operative_config_str())
     finally:
         gin.clear_config()
 
 
-def exported_model():
-    """(model_dir, export_dir, export summary) of the session's checkpoint and SavedModel (made once)."""
-    if "export" not in _CACHE:
-        root = tempfile.mkdtemp(prefix="personlab_export_test_")
+def exported_model(task="personlab"):
+    """(model_dir, export_dir, export summary) of the session's checkpoint and SavedModel of `task` (made once)."""
+    if task not in _CACHE:
+        root = tempfile.mkdtemp(prefix=f"{task}_export_test_")
         atexit.register(shutil.rmtree, root, True)
         model_dir, export_dir = os.path.join(root, "run"), os.path.join(root, "export")
-        make_checkpoint(model_dir)
+        make_checkpoint(model_dir, task)
         _, summary = run_script("export_saved_model.py", "--model_dir", model_dir, "--export_dir", export_dir,
-                                "--max_side", str(MAX_SIDE), "--output_stride", str(OUTPUT_STRIDE))
-        _CACHE["export"] = (model_dir, export_dir, summary)
-    return _CACHE["export"]
+                                *EXPORT_FLAGS[task])
+        _CACHE[task] = (model_dir, export_dir, summary)
+    return _CACHE[task]
 
 
 def textured_image(height, width, seed=0):

@@ -29,22 +29,22 @@ def decoded_sample(keypoints, masks, is_crowd=None, annotated=None):
     annotated = np.ones(num, bool) if annotated is None else np.asarray(annotated, bool)
     packed = record_format.decode_packed_masks(record_format.pack_masks(masks), height, width, num)
     return {
-        keys.IMAGE: tf.fill([height, width, 3], tf.constant(128, tf.uint8)),
-        keys.IMAGE_ID: tf.constant(1, tf.int64),
-        keys.IMAGE_SIZE: tf.constant([height, width], tf.int32),
-        keys.KEYPOINTS: tf.constant(keypoints, tf.float32),
-        keys.IS_CROWD: tf.constant(is_crowd),
-        keys.ANNOTATED: tf.constant(annotated),
-        keys.IMPUTED: tf.zeros([num], tf.bool),
-        keys.PACKED_MASKS: packed,
-        keys.NUM_PERSONS: tf.constant(num, tf.int32),
+        keys.Sample.IMAGE: tf.fill([height, width, 3], tf.constant(128, tf.uint8)),
+        keys.Sample.IMAGE_ID: tf.constant(1, tf.int64),
+        keys.Sample.ORIGINAL_SIZE: tf.constant([height, width], tf.int32),
+        keys.Sample.KEYPOINTS: tf.constant(keypoints, tf.float32),
+        keys.Sample.IS_CROWD: tf.constant(is_crowd),
+        keys.Sample.ANNOTATED: tf.constant(annotated),
+        keys.Sample.IMPUTED: tf.zeros([num], tf.bool),
+        keys.Sample.PACKED_MASKS: packed,
+        keys.Sample.NUM_PERSONS: tf.constant(num, tf.int32),
     }
 
 
 def identity_crop(sample):
     """The sample as if augmented with the crop equal to the image (crop pixel = image pixel)."""
     out = dict(sample)
-    out[keys.CROP_TO_IMAGE] = tf.constant([1.0, 0.0, 1.0, 0.0])
+    out[keys.Sample.CROP_TO_IMAGE] = tf.constant([1.0, 0.0, 1.0, 0.0])
     return out
 
 

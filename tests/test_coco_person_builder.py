@@ -10,10 +10,10 @@ import pytest
 import tensorflow_datasets as tfds
 from pycocotools import mask as mask_utils
 
-from personlab_tf.data import synthetic
-from personlab_tf.datasets import coco_person
-from personlab_tf.datasets.coco_person import features, layout
+from personlab_tf.data import coco_format, synthetic
 from personlab_tf.evaluation import ground_truth
+from personlab_tf.tfds_builders import coco_person
+from personlab_tf.tfds_builders.coco_person import features, layout
 
 import coco_samples
 
@@ -135,11 +135,11 @@ def test_synthetic_dataset_arranged_as_a_tree(tmp_path):
     out = tmp_path / "synthetic"
     summary = synthetic.generate_dataset(str(out), num_images=4, seed=5, min_side=128, max_side=160)
     assert summary["crowd_regions"] > 0 and summary["persons_with_keypoints"] > 0  # both kinds covered
-    layout.arrange_coco_tree(tmp_path / "coco", "val", out / synthetic.ANNOTATIONS_FILE,
-                             out / synthetic.IMAGES_DIR)
+    layout.arrange_coco_tree(tmp_path / "coco", "val", out / coco_format.ANNOTATIONS_FILE,
+                             out / coco_format.IMAGES_DIR)
     builder = coco_person.prepare(tmp_path / "coco", tmp_path / "tfds")
     rebuilt = coco_samples.coco_object(ground_truth.load_ground_truth(builder, layout.VALIDATION))
-    original = coco_samples.coco_object(json.loads((out / synthetic.ANNOTATIONS_FILE).read_text()))
+    original = coco_samples.coco_object(json.loads((out / coco_format.ANNOTATIONS_FILE).read_text()))
     assert sorted(rebuilt.getImgIds()) == sorted(original.getImgIds()) == [1, 2, 3, 4]
     assert sorted(rebuilt.getAnnIds()) == sorted(original.getAnnIds())
     for annotation_id in original.getAnnIds():

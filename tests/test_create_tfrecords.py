@@ -19,9 +19,8 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from personlab_tf import constants
-from personlab_tf.data import coco
+from personlab_tf.data import coco, writer
 from personlab_tf.data import record_format as rf
-from personlab_tf.data import writer
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "create_tfrecords.py"

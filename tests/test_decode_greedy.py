@@ -6,8 +6,14 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import DIRECTED_EDGES, NUM_KEYPOINTS
-from personlab_tf.decode.greedy import accept_seeds, follow_tree, round_tables, traversal_orders
-from personlab_tf.decode.suppression import greedy_keep
+from personlab_tf.ops.suppression import greedy_keep
+from personlab_tf.tasks.personlab.greedy import (
+    accept_seeds,
+    follow_tree,
+    round_tables,
+    traversal_orders,
+)
+
 from decode_cases import STRIDE, perfect_maps, two_persons
 
 
@@ -39,7 +45,7 @@ def test_two_persons_are_recovered_exactly_from_every_seed_type():
     maps = perfect_maps(persons)
     seeds = persons.reshape(-1, 2)                                  # person j, keypoint k at row j K + k
     types = np.tile(np.arange(NUM_KEYPOINTS, dtype=np.int32), 2)
-    poses = follow_tree(tf.constant(seeds), tf.constant(types), maps[keys.MID_OFFSETS], STRIDE).numpy()
+    poses = follow_tree(tf.constant(seeds), tf.constant(types), maps[keys.Map.MID_OFFSETS], STRIDE).numpy()
     expected = np.repeat(persons, NUM_KEYPOINTS, axis=0)
     np.testing.assert_allclose(poses, expected, atol=1e-4)
 
@@ -47,7 +53,7 @@ def test_two_persons_are_recovered_exactly_from_every_seed_type():
 def test_off_grid_keypoints_are_followed_exactly_by_bilinear_sampling():
     persons = two_persons() + np.float32(2.7)   # keypoints between cells; mid offsets are linear there
     maps = perfect_maps(persons)
-    poses = follow_tree(tf.constant(persons[:, 0]), tf.constant([0, 0]), maps[keys.MID_OFFSETS], STRIDE).numpy()
+    poses = follow_tree(tf.constant(persons[:, 0]), tf.constant([0, 0]), maps[keys.Map.MID_OFFSETS], STRIDE).numpy()
     np.testing.assert_allclose(poses, persons, atol=1e-3)
 
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf.constants import NUM_KEYPOINTS
-from personlab_tf.decode.hough import hough_voting
+from personlab_tf.ops.hough import hough_voting
 
 RADIUS = 32.0
 

@@ -4,8 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf.constants import NUM_KEYPOINTS
-from personlab_tf.decode.masks import embedding_distances, instance_masks
-from personlab_tf.decode.scoring import person_areas
+from personlab_tf.tasks.personlab.masks import embedding_distances, instance_masks
+from personlab_tf.tasks.personlab.scoring import person_areas
 
 STRIDE = 8
 

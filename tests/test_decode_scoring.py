@@ -5,8 +5,13 @@ import math
 import numpy as np
 
 from personlab_tf.constants import NUM_KEYPOINTS, OKS_SIGMAS
-from personlab_tf.decode.scoring import (coco_kappas, expected_oks_scores, hough_scores, instance_scores,
-                                         person_areas)
+from personlab_tf.tasks.personlab.scoring import (
+    coco_kappas,
+    expected_oks_scores,
+    hough_scores,
+    instance_scores,
+    person_areas,
+)
 
 STRIDE = 8
 RADIUS = 32.0

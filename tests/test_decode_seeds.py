@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf.constants import NUM_KEYPOINTS
-from personlab_tf.decode.seeds import find_seeds
+from personlab_tf.ops.peaks import find_peaks
 
 STRIDE = 8
 
@@ -31,7 +31,7 @@ def test_local_maxima_above_threshold_sorted_by_score_over_all_types():
         (0, 5, 2): 0.9,    # on the border
         (1, 2, 7): 0.4,    # same cell as a non-maximum of type 0, but a maximum of type 7
     })
-    positions, types, scores = as_lists(find_seeds(hough, STRIDE))
+    positions, types, scores = as_lists(find_peaks(hough, STRIDE))
     assert types == [2, 0, 7, 0]
     assert scores == [0.9, 0.5, 0.4, 0.02]
     assert positions == [[40, 0], [8, 8], [16, 8], [32, 32]]  # (x, y) = (8 j, 8 i)
@@ -39,14 +39,14 @@ def test_local_maxima_above_threshold_sorted_by_score_over_all_types():
 
 def test_window_and_cap():
     hough = hough_with({(1, 1, 0): 0.5, (1, 3, 0): 0.3, (5, 5, 0): 0.2, (5, 0, 1): 0.1})
-    _, _, scores = as_lists(find_seeds(hough, STRIDE))
+    _, _, scores = as_lists(find_peaks(hough, STRIDE))
     assert scores == [0.5, 0.3, 0.2, 0.1]
-    _, _, scores = as_lists(find_seeds(hough, STRIDE, window=5))  # (1, 3) is within 2 cells of (1, 1)
+    _, _, scores = as_lists(find_peaks(hough, STRIDE, window=5))  # (1, 3) is within 2 cells of (1, 1)
     assert scores == [0.5, 0.2, 0.1]
-    _, _, scores = as_lists(find_seeds(hough, STRIDE, max_seeds=2))
+    _, _, scores = as_lists(find_peaks(hough, STRIDE, max_seeds=2))
     assert scores == [0.5, 0.3]
 
 
 def test_no_seed():
-    positions, types, scores = find_seeds(hough_with({(2, 2, 0): 0.005}), STRIDE)
+    positions, types, scores = find_peaks(hough_with({(2, 2, 0): 0.005}), STRIDE)
     assert positions.shape == (0, 2) and types.shape == (0,) and scores.shape == (0,)

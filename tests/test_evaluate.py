@@ -1,4 +1,5 @@
-"""scripts/evaluate.py: a SavedModel or a checkpoint over a coco_person split, the paper's metric rows."""
+"""scripts/evaluate.py for both tasks: a SavedModel or a checkpoint over a coco_person split or a COCO JSON with
+its images; the paper's metric rows, and unreadable images skipped and counted in the summary."""
 
 import json
 import os
@@ -7,10 +8,14 @@ import sys
 
 import pytest
 
-from personlab_tf.datasets.coco_person import layout
+from personlab_tf.data import coco_format, synthetic
 from personlab_tf.evaluation import metrics
+from personlab_tf.tfds_builders.coco_person import layout
+
 from coco_samples import make_sample_tree
-from inference_fixtures import MAX_SIDE, REPO, exported_model, run_script
+from inference_fixtures import MAX_SIDE, REPO, TASKS, exported_model, run_script
+
+HEADLINES = {"personlab": {"keypoints_AP", "segm_AP"}, "parts": {"APp_50", "APp_vol", "PCP50", "mIoU"}}
 
 
 @pytest.fixture(scope="module")
@@ -26,26 +31,49 @@ def test_saved_model_and_checkpoint_give_the_same_metrics(tmp_path, tfds_dirs):
     _, from_saved_model = run_script("evaluate.py", "--saved_model", export_dir, "--data_dir", data_dir,
                                      "--manual_dir", manual_dir, "--split", "validation",
                                      "--output_dir", tmp_path / "eval")
-    assert from_saved_model["images"] == 4
-    assert set(from_saved_model["keypoints"]) == set(metrics.KEYPOINT_METRICS)
-    assert {"AP", "AP50", "AP75", "APS", "APM", "APL", "AR1", "AR10", "AR20"} <= set(from_saved_model["segmentation"])
+    assert from_saved_model["task"] == "personlab"
+    assert from_saved_model["images_evaluated"] == 4 and from_saved_model["images_skipped"] == 0
+    found = from_saved_model["metrics"]
+    assert set(found["keypoints"]) == set(metrics.KEYPOINT_METRICS)
+    assert {"AP", "AP50", "AP75", "APS", "APM", "APL", "AR1", "AR10", "AR20"} <= set(found["segmentation"])
+    assert from_saved_model["keypoints_AP"] == found["keypoints"]["AP"]
+    assert from_saved_model["segm_AP"] == found["segmentation"]["AP"]
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert written["keypoints"] == from_saved_model["keypoints"]
+    assert written["keypoints"] == found["keypoints"]
     _, from_checkpoint = run_script("evaluate.py", "--model_dir", model_dir, "--max_side", str(MAX_SIDE),
-                                    "--data_dir", data_dir, "--split", "validation")
+                                    "--output_stride", "8", "--data_dir", data_dir, "--split", "validation")
     for group in ("keypoints", "segmentation"):
-        for name, value in from_saved_model[group].items():
-            assert from_checkpoint[group][name] == pytest.approx(value, abs=1e-6), (group, name)
+        for name, value in found[group].items():
+            assert from_checkpoint["metrics"][group][name] == pytest.approx(value, abs=1e-6), (group, name)
 
 
 @pytest.mark.parametrize("args, message", [
     ([], "exactly one of --saved_model and --model_dir"),
-    (["--saved_model", "x", "--split", "train"], "split 'train' is not in"),
+    (["--saved_model", "x"], "SavedModel file does not exist at: x"),
+    (["--saved_model", "EXPORTED", "--split", "train"], "split 'train' is not in"),
 ])
 def test_bad_arguments_end_with_one_line(tfds_dirs, args, message):
     manual_dir, data_dir = tfds_dirs
+    args = [exported_model()[1] if arg == "EXPORTED" else arg for arg in args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--data_dir", str(data_dir),
                              "--manual_dir", str(manual_dir), *args], capture_output=True, text=True, env=env)
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_a_coco_json_with_either_task_and_a_truncated_image(task, tmp_path):
+    data = tmp_path / "data"
+    synthetic.generate_dataset(str(data), 3, seed=4, min_side=96, max_side=128,
+                               scene=synthetic.PARTS_SCENE if task == "parts" else synthetic.COCO_SCENE)
+    truncated = data / coco_format.IMAGES_DIR / "000000000002.jpg"
+    truncated.write_bytes(truncated.read_bytes()[:400])   # the header survives, the pixels do not
+    process, summary = run_script("evaluate.py", "--saved_model", exported_model(task)[1], "--annotations",
+                                  str(data / coco_format.ANNOTATIONS_FILE), "--images", str(data / coco_format.IMAGES_DIR),
+                                  "--output_dir", str(tmp_path / "eval"))
+    assert summary["task"] == task and HEADLINES[task] <= set(summary)
+    assert summary["images_evaluated"] == 2 and summary["images_skipped"] == 1
+    assert summary["input_warnings"] == {"corrupt_image": 1} and "image id 2" in process.stderr
+    assert (tmp_path / "eval" / "metrics.json").exists()

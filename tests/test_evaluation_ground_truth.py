@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from personlab_tf.datasets import coco_person
-from personlab_tf.datasets.coco_person import layout
 from personlab_tf.evaluation import ground_truth, metrics
+from personlab_tf.tfds_builders import coco_person
+from personlab_tf.tfds_builders.coco_person import layout
 
 import coco_samples
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from personlab_tf import constants
-from personlab_tf.datasets.coco_person import layout
 from personlab_tf.evaluation import backends, metrics, results
+from personlab_tf.tfds_builders.coco_person import layout
 
 import coco_samples
 

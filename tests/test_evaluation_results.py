@@ -7,8 +7,9 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from personlab_tf import keys
-from personlab_tf.datasets.coco_person import layout
-from personlab_tf.evaluation import Evaluator, backends, evaluator as evaluator_lib, results
+from personlab_tf.evaluation import CocoEvaluator, backends, results
+from personlab_tf.evaluation import evaluator as evaluator_lib
+from personlab_tf.tfds_builders.coco_person import layout
 
 import coco_samples
 
@@ -23,8 +24,8 @@ def _predictions(num, height=6, width=5, slots=None):
         masks[m, m, : m + 1] = True
     scores = np.zeros(slots, np.float32)
     scores[:num] = np.linspace(0.9, 0.5, num)
-    return {keys.DETECTION_KEYPOINTS: keypoints, keys.KEYPOINT_SCORES: np.full((slots, 17), 0.3, np.float32),
-            keys.INSTANCE_SCORES: scores, keys.NUM_DETECTIONS: np.int32(num), keys.INSTANCE_MASKS: masks}
+    return {keys.Detection.KEYPOINTS: keypoints, keys.Detection.KEYPOINT_SCORES: np.full((slots, 17), 0.3, np.float32),
+            keys.Detection.INSTANCE_SCORES: scores, keys.Detection.NUM_DETECTIONS: np.int32(num), keys.Detection.MASKS: masks}
 
 
 def test_keypoint_results_format():
@@ -36,7 +37,7 @@ def test_keypoint_results_format():
     assert first["image_id"] == 7 and first["category_id"] == 1 and first["score"] == pytest.approx(0.9)
     assert len(first["keypoints"]) == 51
     triples = np.reshape(formatted[1]["keypoints"], (17, 3))
-    np.testing.assert_array_equal(triples[:, :2], predictions[keys.DETECTION_KEYPOINTS][1])  # unchanged
+    np.testing.assert_array_equal(triples[:, :2], predictions[keys.Detection.KEYPOINTS][1])  # unchanged
     np.testing.assert_array_equal(triples[:, 2], 1.0)  # COCO: visibility unused, set to 1
     json.dumps(formatted)
 
@@ -49,20 +50,20 @@ def test_segmentation_results_round_trip():
         assert set(result) == {"image_id", "category_id", "segmentation", "score"}  # no bbox
         assert isinstance(result["segmentation"]["counts"], str) and result["segmentation"]["size"] == [6, 5]
         decoded = mask_utils.decode(result["segmentation"])
-        np.testing.assert_array_equal(decoded, predictions[keys.INSTANCE_MASKS][m])
+        np.testing.assert_array_equal(decoded, predictions[keys.Detection.MASKS][m])
     json.dumps(formatted)
 
 
 def test_without_num_detections_every_slot_counts():
     predictions = _predictions(2)
-    del predictions[keys.NUM_DETECTIONS]
+    del predictions[keys.Detection.NUM_DETECTIONS]
     assert len(results.keypoint_results(1, predictions)) == 2
     assert results.encode_masks(np.zeros((0, 4, 4), bool)) == []
 
 
 def test_bad_keypoint_shape_is_refused():
     predictions = _predictions(2)
-    predictions[keys.DETECTION_KEYPOINTS] = np.zeros((2, 17, 3))
+    predictions[keys.Detection.KEYPOINTS] = np.zeros((2, 17, 3))
     with pytest.raises(ValueError, match="keypoints"):
         results.keypoint_results(1, predictions)
 
@@ -71,13 +72,13 @@ def test_bad_keypoint_shape_is_refused():
 def test_evaluator_streams_perfect_predictions(tmp_path, evaluator):
     """Per-image ground truth fed through `add` as serving-like outputs (padded to 20) scores 1."""
     dataset = coco_samples.load_sample(layout.TRAIN)
-    evaluation = Evaluator(dataset, output_dir=tmp_path, evaluator=evaluator)
+    evaluation = CocoEvaluator(dataset, output_dir=tmp_path, evaluator=evaluator)
     for image in dataset["images"]:
         exact = coco_samples.perfect_predictions(dataset, image["id"])
-        count = len(exact[keys.INSTANCE_SCORES])
+        count = len(exact[keys.Detection.INSTANCE_SCORES])
         padded = {key: np.concatenate([value, np.zeros((20 - count,) + value.shape[1:], value.dtype)])
                   for key, value in exact.items()}
-        padded[keys.NUM_DETECTIONS] = np.int32(count)
+        padded[keys.Detection.NUM_DETECTIONS] = np.int32(count)
         evaluation.add(np.int64(image["id"]), padded)
     assert evaluation.num_images == 36
     summary = evaluation.results()
@@ -97,8 +98,8 @@ def test_evaluator_only_added_images():
     dataset = coco_samples.load_sample(layout.VALIDATION)
     image_id = dataset["images"][0]["id"]
     partial = {key: value for key, value in coco_samples.perfect_predictions(dataset, image_id).items()
-               if key != keys.INSTANCE_MASKS}
-    everything, only_added = Evaluator(dataset), Evaluator(dataset, only_added_images=True)
+               if key != keys.Detection.MASKS}
+    everything, only_added = CocoEvaluator(dataset), CocoEvaluator(dataset, only_added_images=True)
     for evaluation in (everything, only_added):
         evaluation.add(image_id, partial)
     assert only_added.results()[evaluator_lib.KEYPOINTS]["AP"] == pytest.approx(1.0)
@@ -109,7 +110,7 @@ def test_evaluator_only_added_images():
 
 def test_evaluator_with_empty_predictions_gives_zeros(tmp_path):
     dataset = coco_samples.load_sample(layout.VALIDATION)
-    evaluation = Evaluator(dataset, output_dir=tmp_path)
+    evaluation = CocoEvaluator(dataset, output_dir=tmp_path)
     for image in dataset["images"]:
         predictions = _predictions(0, image["height"], image["width"], slots=20)
         evaluation.add(image["id"], predictions)
@@ -117,13 +118,13 @@ def test_evaluator_with_empty_predictions_gives_zeros(tmp_path):
     assert set(summary[evaluator_lib.KEYPOINTS].values()) == {0.0}
     assert set(summary[evaluator_lib.SEGMENTATION].values()) == {0.0}
     assert json.loads((tmp_path / evaluator_lib.KEYPOINT_RESULTS_FILE).read_text()) == []
-    assert set(Evaluator(dataset).results()[evaluator_lib.KEYPOINTS].values()) == {0.0}  # nothing added
+    assert set(CocoEvaluator(dataset).results()[evaluator_lib.KEYPOINTS].values()) == {0.0}  # nothing added
 
 
 def test_evaluator_refuses_bad_input(tmp_path):
     dataset = coco_samples.load_sample(layout.VALIDATION)
     image = dataset["images"][0]
-    evaluation = Evaluator(dataset, output_dir=tmp_path)
+    evaluation = CocoEvaluator(dataset, output_dir=tmp_path)
     with pytest.raises(ValueError, match="not in the ground truth"):
         evaluation.add(123456789, _predictions(1))
     with pytest.raises(ValueError, match="masks of image"):
@@ -135,4 +136,4 @@ def test_evaluator_refuses_bad_input(tmp_path):
     with pytest.raises(ValueError, match="already added"):
         evaluation.add(image["id"], _predictions(1, image["height"], image["width"]))
     with pytest.raises(ValueError, match="unknown evaluator"):
-        Evaluator(dataset, evaluator="fast")
+        CocoEvaluator(dataset, evaluator="fast")

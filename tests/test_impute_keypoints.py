@@ -1,4 +1,4 @@
-"""Keypoint imputation (paper §3.3): personlab_tf/inference/crops.py, impute.py, scripts/impute_keypoints.py.
+"""Keypoint imputation (paper §3.3): personlab_tf/tasks/personlab/crops.py, impute.py, scripts/impute_keypoints.py.
 
 The end-to-end tests run on a small synthetic dataset whose images are replaced by *coordinate images*:
 pixel (x, y) of image i has the colour (x, y, i). A fake detector therefore sees, in the frame it gets,
@@ -18,8 +18,10 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from personlab_tf import constants, keys
-from personlab_tf.data import coco, record_format as rf, synthetic, writer
-from personlab_tf.inference import crops, impute
+from personlab_tf.data import coco, coco_format, synthetic, writer
+from personlab_tf.data import record_format as rf
+from personlab_tf.tasks.personlab import crops, impute
+
 from inference_fixtures import MAX_SIDE, REPO, exported_model, run_script
 from test_create_tfrecords import parse_shards
 
@@ -162,10 +164,10 @@ class FakeDetector:
             columns = np.clip(np.floor(x0 + np.arange(width) / scale + 0.5).astype(int), 0, mask.shape[1] - 1)
             masks.append(mask[rows[:, None], columns[None, :]])
         count = 0 if image_id in self.blind else len(keypoints)
-        return {keys.DETECTION_KEYPOINTS: np.array(keypoints)[:count], keys.NUM_DETECTIONS: count,
-                keys.KEYPOINT_SCORES: np.full((count, K), TRUE_SCORE),
-                keys.INSTANCE_SCORES: np.array([0.99] + [0.5] * len(persons))[:count],
-                keys.INSTANCE_MASKS: np.array(masks)[:count]}
+        return {keys.Detection.KEYPOINTS: np.array(keypoints)[:count], keys.Detection.NUM_DETECTIONS: count,
+                keys.Detection.KEYPOINT_SCORES: np.full((count, K), TRUE_SCORE),
+                keys.Detection.INSTANCE_SCORES: np.array([0.99] + [0.5] * len(persons))[:count],
+                keys.Detection.MASKS: np.array(masks)[:count]}
 
 
 @pytest.fixture(scope="module")
@@ -173,13 +175,13 @@ def world(tmp_path_factory):
     """A synthetic dataset with coordinate images, one image file missing, and its imputation by the fake."""
     root = tmp_path_factory.mktemp("impute")
     synthetic.generate_dataset(str(root), NUM_IMAGES, SEED, min_side=160, max_side=240)
-    annotations = root / synthetic.ANNOTATIONS_FILE
+    annotations = root / coco_format.ANNOTATIONS_FILE
     api = COCO(str(annotations))
     hidden = {e["id"]: np.array(e["keypoints"], np.float64).reshape(K, 3)
               for e in json.loads((root / synthetic.HIDDEN_KEYPOINTS_FILE).read_text())}
     for info in api.imgs.values():  # PNG bytes under the .jpg name: the reader goes by content
         Image.fromarray(coordinate_image(info["height"], info["width"], info["id"])).save(
-            root / synthetic.IMAGES_DIR / info["file_name"], "PNG")
+            root / coco_format.IMAGES_DIR / info["file_name"], "PNG")
     persons = [a for a in api.anns.values() if not a["iscrowd"]]
     truth = {image_id: [] for image_id in api.imgs}
     for a in persons:
@@ -188,13 +190,13 @@ def world(tmp_path_factory):
     candidates = [a for a in persons if a["num_keypoints"] == 0 and a["area"] >= MIN_AREA]
     images = sorted({a["image_id"] for a in candidates})
     missing, blind = images[-1], {images[0]}
-    (root / synthetic.IMAGES_DIR / api.imgs[missing]["file_name"]).unlink()
+    (root / coco_format.IMAGES_DIR / api.imgs[missing]["file_name"]).unlink()
     seen = [a for a in candidates if a["image_id"] not in (missing, *blind)]
     withheld = {a["id"] for a in seen[::3]}
     fake = FakeDetector(truth, withheld, blind)
     problems = coco.ProblemCounter()
     dataset = coco.load_dataset(str(annotations), problems)
-    entries, summary = impute.impute_dataset(dataset, str(root / synthetic.IMAGES_DIR), fake, OPTIONS, problems)
+    entries, summary = impute.impute_dataset(dataset, str(root / coco_format.IMAGES_DIR), fake, OPTIONS, problems)
     return dict(root=root, api=api, hidden=hidden, candidates=candidates, missing=missing, blind=blind,
                 withheld=withheld, dataset=dataset, entries=entries, summary=summary, fake=fake, problems=problems)
 
@@ -251,8 +253,8 @@ def test_written_entries_round_trip_through_create_tfrecords(world, tmp_path):
     root, api = world["root"], world["api"]
     prefix = tmp_path / "records"
     process = subprocess.run([sys.executable, str(REPO / "scripts" / "create_tfrecords.py"),
-                              "--annotations", str(root / synthetic.ANNOTATIONS_FILE),
-                              "--images", str(root / synthetic.IMAGES_DIR), "--output", str(prefix),
+                              "--annotations", str(root / coco_format.ANNOTATIONS_FILE),
+                              "--images", str(root / coco_format.IMAGES_DIR), "--output", str(prefix),
                               "--imputed_keypoints", str(imputed_path)],
                              cwd=REPO, capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr[-2000:]
@@ -286,8 +288,8 @@ def test_script_with_the_exported_model(world, tmp_path):
     root, candidates = world["root"], world["candidates"]
     output = tmp_path / "out" / "imputed.json"
     process, summary = run_script(
-        "impute_keypoints.py", "--saved_model", export_dir, "--annotations", str(root / synthetic.ANNOTATIONS_FILE),
-        "--images", str(root / synthetic.IMAGES_DIR), "--output", str(output), "--input_size", str(MAX_SIDE),
+        "impute_keypoints.py", "--saved_model", export_dir, "--annotations", str(root / coco_format.ANNOTATIONS_FILE),
+        "--images", str(root / coco_format.IMAGES_DIR), "--output", str(output), "--input_size", str(MAX_SIDE),
         "--min_area", str(MIN_AREA), "--hidden_keypoints", str(root / synthetic.HIDDEN_KEYPOINTS_FILE),
         "--min_mask_iou", "0", "--min_keypoint_score", "0")
     missing_file = world["api"].imgs[world["missing"]]["file_name"]
@@ -317,8 +319,8 @@ def test_script_unusable_inputs_end_with_one_line(world, tmp_path):
     root = world["root"]
     cases = [("--annotations", str(bad), str(bad)),
              ("--saved_model", str(tmp_path / "no_model"), str(tmp_path / "no_model"))]
-    arguments = {"--saved_model": str(tmp_path), "--annotations": str(root / synthetic.ANNOTATIONS_FILE),
-                 "--images": str(root / synthetic.IMAGES_DIR), "--output": str(tmp_path / "x.json")}
+    arguments = {"--saved_model": str(tmp_path), "--annotations": str(root / coco_format.ANNOTATIONS_FILE),
+                 "--images": str(root / coco_format.IMAGES_DIR), "--output": str(tmp_path / "x.json")}
     for flag, value, named in cases:
         flags = [item for key, default in arguments.items() for item in (key, value if key == flag else default)]
         process = subprocess.run([sys.executable, str(REPO / "scripts" / "impute_keypoints.py"), *flags],

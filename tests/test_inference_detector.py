@@ -6,11 +6,12 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.decode import synthetic_maps
-from personlab_tf.inference import detector
+from personlab_tf.tasks.personlab import detector
+from personlab_tf.tasks.personlab import synthetic_maps
 
 HEIGHT, WIDTH = 90, 120
 LOGIT = 20.0
+RADIUS = 32.0
 
 
 def two_persons():
@@ -33,31 +34,33 @@ class PerfectNetwork:
         self.frames.append((height, width))
         scale = (max(height, width) - 1) / (max(HEIGHT, WIDTH) - 1)
         perfect = synthetic_maps.perfect_maps(self.keypoints * scale, height, width, self.output_stride)
-        logits = {keys.HEATMAP_LOGITS: perfect[keys.HEATMAPS], keys.SEGMENTATION_LOGITS: perfect[keys.SEGMENTATION]}
+        logits = {keys.Prediction.HEATMAP_LOGITS: perfect[keys.Map.HEATMAPS], keys.Prediction.SEGMENTATION_LOGITS: perfect[keys.Map.SEGMENTATION]}
         outputs = {key: tf.constant((2 * value - 1) * LOGIT)[tf.newaxis] for key, value in logits.items()}
-        for key in (keys.SHORT_OFFSETS, keys.MID_OFFSETS, keys.LONG_OFFSETS):
-            outputs[key] = tf.constant(perfect[key])[tf.newaxis]
+        for output, key in ((keys.Prediction.SHORT_OFFSETS, keys.Map.SHORT_OFFSETS),
+                            (keys.Prediction.MID_OFFSETS, keys.Map.MID_OFFSETS),
+                            (keys.Prediction.LONG_OFFSETS, keys.Map.LONG_OFFSETS)):
+            outputs[output] = tf.constant(perfect[key])[tf.newaxis]
         return outputs
 
 
 def matched_errors(result, persons):
     """Largest keypoint error (original pixels) of each person against its nearest detection."""
-    count = int(result[keys.NUM_DETECTIONS])
-    found = result[keys.DETECTION_KEYPOINTS].numpy()[:count]
+    count = int(result[keys.Detection.NUM_DETECTIONS])
+    found = result[keys.Detection.KEYPOINTS].numpy()[:count]
     distances = np.linalg.norm(found[:, np.newaxis] - persons[np.newaxis], axis=-1).max(axis=-1)   # [D, N]
     return distances.min(axis=0), distances.argmin(axis=0)
 
 
 def top_two_errors(result, persons):
     """matched_errors of the two best detections only."""
-    return matched_errors({keys.NUM_DETECTIONS: 2, keys.DETECTION_KEYPOINTS: result[keys.DETECTION_KEYPOINTS]},
+    return matched_errors({keys.Detection.NUM_DETECTIONS: 2, keys.Detection.KEYPOINTS: result[keys.Detection.KEYPOINTS]},
                           persons)
 
 
 def mask_iou(result, persons, which):
     """IoU of each person's mask with the body (synthetic_maps.body_owners at original resolution)."""
     owners = synthetic_maps.body_owners(persons, HEIGHT, WIDTH, 1)
-    masks = result[keys.INSTANCE_MASKS].numpy()
+    masks = result[keys.Detection.MASKS].numpy()
     return [np.sum(masks[slot] & (owners == n)) / np.sum(masks[slot] | (owners == n)) for n, slot in enumerate(which)]
 
 
@@ -66,13 +69,14 @@ def mask_iou(result, persons, which):
 def test_single_scale(decode_stride, mask_resolution):
     persons = two_persons()
     network = PerfectNetwork(persons, 8)
-    found = detector.Detector(network, 8, max_side=241, decode_stride=decode_stride,
-                              mask_resolution=mask_resolution).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
+    inference = detector.PersonLabInference(8, max_side=241, decode_stride=decode_stride,
+                                            mask_resolution=mask_resolution)
+    found = detector.Detector(network, RADIUS, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
     assert network.frames == [(185, 241)]  # 89 * 240 / 119 = 179.5 -> 180 pixels, padded to 185
-    assert int(found[keys.NUM_DETECTIONS]) == 2
+    assert int(found[keys.Detection.NUM_DETECTIONS]) == 2
     errors, which = matched_errors(found, persons)
     assert sorted(which) == [0, 1] and errors.max() < 1.0   # frame pixels / f = 2.02
-    assert found[keys.INSTANCE_MASKS].shape == (20, HEIGHT, WIDTH)
+    assert found[keys.Detection.MASKS].shape == (20, HEIGHT, WIDTH)
     assert min(mask_iou(found, persons, which)) > 0.8
 
 
@@ -83,17 +87,20 @@ def test_multi_scale_merges_maps_before_decoding(weighted_merge, tolerance):
     scale's disk ends (a keypoint 5 px off); confidence weights do not."""
     persons = two_persons()
     network = PerfectNetwork(persons, 8)
-    found = detector.Detector(network, 8, max_side=241, scales=(121, 241, 361), decode_stride=4,
-                              weighted_merge=weighted_merge).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
+    inference = detector.PersonLabInference(8, max_side=241, multi_scale=True, pyramid=(121, 241, 361),
+                                            decode_stride=4, weighted_merge=weighted_merge)
+    found = detector.Detector(network, RADIUS, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
     assert [max(frame) for frame in network.frames] == [121, 241, 361]
     errors, which = top_two_errors(found, persons)
     assert sorted(which) == [0, 1] and errors.max() < tolerance
-    scores = found[keys.INSTANCE_SCORES].numpy()
+    scores = found[keys.Detection.INSTANCE_SCORES].numpy()
     assert scores[1] > 0.5 and scores[2] < 0.1 * scores[1]
     assert min(mask_iou(found, persons, which)) > 0.75
 
 
 def test_decode_stride_must_divide_the_output_stride():
-    with pytest.raises(ValueError):
-        detector.Detector(None, 16, decode_stride=3)
-    assert detector.Detector(None, 8, decode_stride=16).decode_stride == 8  # never coarser than os
+    with pytest.raises(ValueError, match="must divide the output stride 16"):
+        detector.PersonLabInference(16, decode_stride=3)
+    assert detector.PersonLabInference(8, decode_stride=16).grid_stride == 8  # never coarser than os
+    with pytest.raises(ValueError, match="mask_resolution"):
+        detector.PersonLabInference(mask_resolution="pixels")

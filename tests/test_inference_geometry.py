@@ -58,14 +58,15 @@ def test_resampling_reproduces_linear_fields_between_frames():
     source_scale, source_stride, target_scale, target_stride = 1.5, 8, 2.0, 4
     rows, cols = np.mgrid[0:12, 0:15].astype(np.float32)
     positions = np.stack([cols, rows], -1) * source_stride                      # [12, 15, 2] frame-1 pixels
-    field = {keys.SHORT_OFFSETS: tf.constant(positions[np.newaxis, :, :, np.newaxis]),
-             keys.HEATMAPS: tf.ones([1, 12, 15, 17])}
+    field = {keys.Map.SHORT_OFFSETS: tf.constant(positions[np.newaxis, :, :, np.newaxis]),
+             keys.Map.HEATMAPS: tf.ones([1, 12, 15, 17])}
     cells = tf.constant([20, 25])
-    out = maps.resample_maps(field, source_scale, source_stride, target_scale, target_stride, cells)
+    out = maps.resample_maps(field, source_scale, source_stride, target_scale, target_stride, cells,
+                             (keys.Map.SHORT_OFFSETS,))
     target_rows, target_cols = np.mgrid[0:20, 0:25].astype(np.float32)
     expected = np.stack([target_cols, target_rows], -1) * target_stride          # frame-2 pixels
-    np.testing.assert_allclose(out[keys.SHORT_OFFSETS][0, :, :, 0].numpy(), expected, atol=1e-3)
-    np.testing.assert_allclose(out[keys.HEATMAPS].numpy(), 1.0)  # probabilities are not rescaled
+    np.testing.assert_allclose(out[keys.Map.SHORT_OFFSETS][0, :, :, 0].numpy(), expected, atol=1e-3)
+    np.testing.assert_allclose(out[keys.Map.HEATMAPS].numpy(), 1.0)  # probabilities are not rescaled
 
 
 def test_resampling_outside_the_source_grid_reads_zero():

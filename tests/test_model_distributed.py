@@ -24,28 +24,29 @@ def _check():
     import numpy as np
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from personlab_tf import keys
-    from personlab_tf.model.personlab import build_model
     from test_model_personlab import _images, random_targets
+
+    from personlab_tf import keys
+    from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
 
     keras.utils.set_random_seed(0)
     images = _images(GLOBAL_BATCH, 65)
     targets = random_targets(GLOBAL_BATCH, 9)
     # Very different numbers of valid positions per sample (so per replica): a per-replica mean would differ.
-    for key in (keys.HEATMAP_WEIGHTS, keys.SHORT_WEIGHTS, keys.MID_WEIGHTS, keys.LONG_WEIGHTS):
+    for key in (keys.Map.HEATMAP_WEIGHTS, keys.Map.SHORT_WEIGHTS, keys.Map.MID_WEIGHTS, keys.Map.LONG_WEIGHTS):
         targets[key][0, 2:] = 0.0
     dataset = tf.data.Dataset.from_tensor_slices((images, targets)).batch(GLOBAL_BATCH)
 
-    single = build_model("resnet_tiny", 16)
+    single = build_model(PersonLabNetwork("resnet_tiny", 16))
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        mirrored = build_model("resnet_tiny", 16)
+        mirrored = build_model(PersonLabNetwork("resnet_tiny", 16))
     mirrored.set_weights(single.get_weights())
 
     def gradients(model, batch_images, batch_targets):
         with tf.GradientTape() as tape:
             losses = model.compute_losses(model(batch_images, training=True), batch_targets)
-        return tape.gradient(losses[keys.TOTAL_LOSS], model.trainable_variables), losses
+        return tape.gradient(losses[keys.Loss.TOTAL], model.trainable_variables), losses
 
     single_grads, single_losses = gradients(single, *next(iter(dataset)))
 

@@ -8,12 +8,18 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
-from personlab_tf.losses import LOSS_KEYS
-from personlab_tf.model.personlab import PREDICTION_KEYS, PersonLabModel, build_model, build_optimizer
 from personlab_tf.model.training import images_and_targets
+from personlab_tf.tasks.personlab.losses import LOSS_KEYS
+from personlab_tf.tasks.personlab.model import PREDICTION_KEYS, PersonLabModel, PersonLabNetwork, build_model
 from personlab_tf.train import checkpoints
+from personlab_tf.train.optimizer import build_optimizer
 
 K, E = NUM_KEYPOINTS, NUM_EDGES
+
+
+def tiny(output_stride=16, **network):
+    """The PersonLab model on the tiny backbone."""
+    return build_model(PersonLabNetwork("resnet_tiny", output_stride, **network))
 
 
 def _images(batch=1, size=65, seed=0):
@@ -30,39 +36,39 @@ def random_targets(batch, cells, seed=0):
     def offsets(n):
         return rng.uniform(-32, 32, (batch, cells, cells, n, 2)).astype(np.float32)
 
-    return {keys.HEATMAPS: binary(K), keys.HEATMAP_WEIGHTS: np.ones((batch, cells, cells, K), np.float32),
-            keys.SHORT_OFFSETS: offsets(K), keys.SHORT_WEIGHTS: binary(K),
-            keys.MID_OFFSETS: offsets(E), keys.MID_WEIGHTS: binary(E),
-            keys.SEGMENTATION: binary(1), keys.SEGMENTATION_WEIGHTS: np.ones((batch, cells, cells, 1), np.float32),
-            keys.LONG_OFFSETS: offsets(K), keys.LONG_WEIGHTS: binary(K)}
+    return {keys.Map.HEATMAPS: binary(K), keys.Map.HEATMAP_WEIGHTS: np.ones((batch, cells, cells, K), np.float32),
+            keys.Map.SHORT_OFFSETS: offsets(K), keys.Map.SHORT_WEIGHTS: binary(K),
+            keys.Map.MID_OFFSETS: offsets(E), keys.Map.MID_WEIGHTS: binary(E),
+            keys.Map.SEGMENTATION: binary(1), keys.Map.SEGMENTATION_WEIGHTS: np.ones((batch, cells, cells, 1), np.float32),
+            keys.Map.LONG_OFFSETS: offsets(K), keys.Map.LONG_WEIGHTS: binary(K)}
 
 
 @pytest.mark.parametrize("output_stride", [8, 16, 32])
 def test_output_shapes(output_stride):
-    model = build_model("resnet_tiny", output_stride)
+    model = tiny(output_stride)
     outputs = model(_images(2, 129))
     h = 128 // output_stride + 1
     ha = 128 // min(16, output_stride) + 1
-    expected = {keys.HEATMAP_LOGITS: (2, h, h, K), keys.SEGMENTATION_LOGITS: (2, h, h, 1),
-                keys.SHORT_OFFSETS: (2, h, h, K, 2), keys.MID_OFFSETS: (2, h, h, E, 2),
-                keys.LONG_OFFSETS: (2, h, h, K, 2)}
-    expected.update({keys.AUXILIARY_PREFIX + k: (2, ha, ha) + v[3:] for k, v in expected.items()})
+    expected = {keys.Prediction.HEATMAP_LOGITS: (2, h, h, K), keys.Prediction.SEGMENTATION_LOGITS: (2, h, h, 1),
+                keys.Prediction.SHORT_OFFSETS: (2, h, h, K, 2), keys.Prediction.MID_OFFSETS: (2, h, h, E, 2),
+                keys.Prediction.LONG_OFFSETS: (2, h, h, K, 2)}
+    expected.update({keys.Prediction.AUXILIARY_PREFIX + k: (2, ha, ha) + v[3:] for k, v in expected.items()})
     assert {k: tuple(v.shape) for k, v in outputs.items()} == expected
 
 
 def test_inference_model_drops_auxiliary_heads_and_shares_weights():
-    model = build_model("resnet_tiny", 16)
+    model = tiny(16)
     inference = model.inference_model()
     images = _images()
     outputs, inference_outputs = model(images), inference(images)
     assert set(inference_outputs) == set(PREDICTION_KEYS)
     for key in PREDICTION_KEYS:
         np.testing.assert_allclose(inference_outputs[key], outputs[key], rtol=1e-5, atol=1e-5)
-    assert set(build_model("resnet_tiny", 16, auxiliary_heads=False)(images)) == set(PREDICTION_KEYS)
+    assert set(tiny(16, auxiliary_heads=False)(images)) == set(PREDICTION_KEYS)
 
 
 def test_config_round_trip():
-    model = build_model("resnet_tiny", 8, refine_mid_steps=1, refine_long_steps=(0, 2), loss_weights=(1, 1, 1, 1, 1))
+    model = tiny(8, refine_mid_steps=1, refine_long_steps=(0, 2), loss_weights=(1, 1, 1, 1, 1))
     clone = PersonLabModel.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     clone.set_weights(model.get_weights())
@@ -73,36 +79,38 @@ def test_config_round_trip():
 
 def test_refinement_is_in_the_graph():
     images = _images()
-    refined = build_model("resnet_tiny", 16)
-    raw = build_model("resnet_tiny", 16, refine_mid_steps=0, refine_long_steps=(0, 0))
+    refined = tiny(16)
+    raw = tiny(16, refine_mid_steps=0, refine_long_steps=(0, 0))
     raw.set_weights(refined.get_weights())
     raw_outputs, refined_outputs = raw(images), refined(images)
-    np.testing.assert_allclose(raw_outputs[keys.SHORT_OFFSETS], refined_outputs[keys.SHORT_OFFSETS], atol=1e-5)
-    for key in (keys.MID_OFFSETS, keys.LONG_OFFSETS):
+    np.testing.assert_allclose(raw_outputs[keys.Prediction.SHORT_OFFSETS], refined_outputs[keys.Prediction.SHORT_OFFSETS], atol=1e-5)
+    for key in (keys.Prediction.MID_OFFSETS, keys.Prediction.LONG_OFFSETS):
         assert np.abs(raw_outputs[key] - refined_outputs[key]).max() > 1e-3, key
 
 
 def test_gradients_reach_both_offset_branches():
-    model = build_model("resnet_tiny", 16)
-    heads = {name: model.get_layer(f"{name}_head").kernel
-             for name in (keys.SHORT_OFFSETS, keys.MID_OFFSETS, keys.LONG_OFFSETS)}
+    model = tiny(16)
+    heads = {name: model.get_layer(f"{layer}_head").kernel
+             for name, layer in ((keys.Prediction.SHORT_OFFSETS, "short_offsets"),
+                                 (keys.Prediction.MID_OFFSETS, "mid_offsets"),
+                                 (keys.Prediction.LONG_OFFSETS, "long_offsets"))}
     images = _images()
     with tf.GradientTape(persistent=True) as tape:
         outputs = model(images, training=True)
-        mid = tf.reduce_sum(outputs[keys.MID_OFFSETS] * tf.random.normal(tf.shape(outputs[keys.MID_OFFSETS])))
-        long = tf.reduce_sum(outputs[keys.LONG_OFFSETS] * tf.random.normal(tf.shape(outputs[keys.LONG_OFFSETS])))
-    for loss, branch in ((mid, keys.MID_OFFSETS), (long, keys.LONG_OFFSETS)):
-        for name in (branch, keys.SHORT_OFFSETS):
+        mid = tf.reduce_sum(outputs[keys.Prediction.MID_OFFSETS] * tf.random.normal(tf.shape(outputs[keys.Prediction.MID_OFFSETS])))
+        long = tf.reduce_sum(outputs[keys.Prediction.LONG_OFFSETS] * tf.random.normal(tf.shape(outputs[keys.Prediction.LONG_OFFSETS])))
+    for loss, branch in ((mid, keys.Prediction.MID_OFFSETS), (long, keys.Prediction.LONG_OFFSETS)):
+        for name in (branch, keys.Prediction.SHORT_OFFSETS):
             grad = tape.gradient(loss, heads[name])
             assert grad is not None and np.abs(grad.numpy()).max() > 0, (branch, name)
 
 
 def test_gin_configures_the_builders():
     with gin.unlock_config():
-        gin.parse_config("build_model.backbone = 'resnet_tiny'\nbuild_model.output_stride = 32\n"
+        gin.parse_config("PersonLabNetwork.backbone = 'resnet_tiny'\nPersonLabNetwork.output_stride = 32\n"
                          "build_optimizer.learning_rate = 0.5")
     try:
-        assert build_model().get_config()["output_stride"] == 32
+        assert build_model(PersonLabNetwork()).get_config()["output_stride"] == 32
         optimizer = build_optimizer()
         assert optimizer.use_ema and float(optimizer.momentum) == pytest.approx(0.9)
         assert float(optimizer.learning_rate) == pytest.approx(0.5)
@@ -112,29 +120,29 @@ def test_gin_configures_the_builders():
 
 def test_batches_as_pairs_or_dicts():
     images, targets = _images(1), random_targets(1, 9)
-    for data in ((images, targets), ({keys.IMAGE: images}, targets), {keys.IMAGE: images, **targets}):
+    for data in ((images, targets), ({keys.Sample.IMAGE: images}, targets), {keys.Sample.IMAGE: images, **targets}):
         split_images, split_targets = images_and_targets(data)
-        assert split_images is images and split_targets[keys.HEATMAPS] is targets[keys.HEATMAPS]
+        assert split_images is images and split_targets[keys.Map.HEATMAPS] is targets[keys.Map.HEATMAPS]
 
 
 @pytest.mark.slow
 def test_fit_decreases_the_loss():
     keras.utils.set_random_seed(0)
-    model = build_model("resnet_tiny", 16)
+    model = tiny(16)
     model.compile(optimizer=build_optimizer(), jit_compile=False)
-    dataset = tf.data.Dataset.from_tensors({keys.IMAGE: _images(2), **random_targets(2, 9)}).repeat()
+    dataset = tf.data.Dataset.from_tensors({keys.Sample.IMAGE: _images(2), **random_targets(2, 9)}).repeat()
     history = model.fit(dataset, epochs=5, steps_per_epoch=1, shuffle=False, verbose=0).history
-    expected_keys = set(LOSS_KEYS) | {keys.AUXILIARY_PREFIX + k for k in LOSS_KEYS} | {keys.TOTAL_LOSS}
+    expected_keys = set(LOSS_KEYS) | {keys.Prediction.AUXILIARY_PREFIX + k for k in LOSS_KEYS} | {keys.Loss.TOTAL}
     assert set(history) == expected_keys
-    losses = history[keys.TOTAL_LOSS]
+    losses = history[keys.Loss.TOTAL]
     assert all(b < a for a, b in zip(losses, losses[1:])), losses
     evaluation = model.evaluate(dataset, steps=1, verbose=0, return_dict=True)
-    assert set(evaluation) == expected_keys and np.isfinite(evaluation[keys.TOTAL_LOSS])
+    assert set(evaluation) == expected_keys and np.isfinite(evaluation[keys.Loss.TOTAL])
 
 
 def test_batch_norm_trains_only_when_not_frozen():
-    frozen = build_model("resnet_tiny", 16, auxiliary_heads=False)
-    trainable = build_model("resnet_tiny", 16, auxiliary_heads=False, freeze_batch_norm=False)
+    frozen = tiny(16, auxiliary_heads=False)
+    trainable = tiny(16, auxiliary_heads=False, freeze_batch_norm=False)
     def batch_norm_trainable(model):
         return {v.path.split("/")[-1] for v in model.trainable_variables if "_bn/" in v.path}
     assert batch_norm_trainable(frozen) == set()
@@ -171,7 +179,7 @@ def test_cosine_schedule_decays_to_zero_over_the_run():
 
 def test_a_cosine_checkpoint_restores_into_the_export_optimizer(tmp_path):
     """Export and evaluation build the optimizer without the run length; the checkpoint must still match."""
-    model = build_model("resnet_tiny", 16)
+    model = tiny(16)
     model(_images(1))
     trained = build_optimizer(name="adam", schedule="cosine", num_steps=100)
     checkpoints.build_checkpoint(model, trained).save(str(tmp_path / "ckpt"))

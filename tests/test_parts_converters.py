@@ -14,8 +14,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from personlab_tf import constants
-from personlab_tf.data import part_labels, synthetic, writer
-from personlab_tf.parts import converters, part_sets
+from personlab_tf.data import coco_format, synthetic, writer
+from personlab_tf.tasks.parts import converters, part_sets
+
 from inference_fixtures import REPO, run_script
 
 COCO_TO_MPII = {coco_index: mpii for mpii, coco_index in converters.MPII_TO_COCO.items()}
@@ -26,8 +27,8 @@ def scene(tmp_path_factory):
     """A synthetic parts dataset: (directory, COCO api, {image id: part map})."""
     path = tmp_path_factory.mktemp("scene")
     synthetic.generate_dataset(str(path), 3, seed=4, min_side=160, max_side=200, scene=synthetic.PARTS_SCENE)
-    api = COCO(str(path / synthetic.ANNOTATIONS_FILE))
-    maps = {i: np.asarray(Image.open(part_labels.part_labels_path(path / synthetic.PART_LABELS_DIR,
+    api = COCO(str(path / coco_format.ANNOTATIONS_FILE))
+    maps = {i: np.asarray(Image.open(coco_format.part_labels_path(path / coco_format.PART_LABELS_DIR,
                                                                   api.imgs[i]["file_name"]))) for i in api.imgs}
     return path, api, maps
 
@@ -39,7 +40,7 @@ def png(path, values):
 
 def converted(output):
     data = json.loads((output / "person_keypoints.json").read_text())
-    maps = {image["id"]: np.asarray(Image.open(part_labels.part_labels_path(output / "part_labels", image["file_name"])))
+    maps = {image["id"]: np.asarray(Image.open(coco_format.part_labels_path(output / "part_labels", image["file_name"])))
             for image in data["images"]}
     return data, maps
 
@@ -68,7 +69,7 @@ def dp_masks(part_map, mask, bbox):
 
 def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path):
     path, api, maps = scene
-    data = json.loads((path / synthetic.ANNOTATIONS_FILE).read_text())
+    data = json.loads((path / coco_format.ANNOTATIONS_FILE).read_text())
     persons = [a for a in data["annotations"] if not a["iscrowd"]]
     for annotation in persons[2:]:
         annotation["dp_masks"] = dp_masks(maps[annotation["image_id"]], api.annToMask(annotation).astype(bool),
@@ -110,7 +111,7 @@ def write_mhp(scene, root, drop_pose_of=None):
         name = f"img{image_id}"
         names[name] = image_id
         (root / "train" / "images").mkdir(parents=True, exist_ok=True)
-        shutil.copy(path / synthetic.IMAGES_DIR / info["file_name"], root / "train" / "images" / f"{name}.jpg")
+        shutil.copy(path / coco_format.IMAGES_DIR / info["file_name"], root / "train" / "images" / f"{name}.jpg")
         persons = [a for a in api.loadAnns(api.getAnnIds(imgIds=image_id)) if not a["iscrowd"]]
         poses = {}
         for n, annotation in enumerate(persons, start=1):
@@ -180,7 +181,7 @@ def test_pascal_person_part_instances_parts_and_keypoints(scene, tmp_path):
         name = f"2008_{image_id:06d}"
         names[name] = image_id
         (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
-        shutil.copy(path / synthetic.IMAGES_DIR / info["file_name"], root / "JPEGImages" / f"{name}.jpg")
+        shutil.copy(path / coco_format.IMAGES_DIR / info["file_name"], root / "JPEGImages" / f"{name}.jpg")
         objects = np.zeros((info["height"], info["width"]), np.uint8)
         classes = np.zeros_like(objects)
         persons = [a for a in api.loadAnns(api.getAnnIds(imgIds=image_id)) if not a["iscrowd"]]

@@ -1,4 +1,4 @@
-"""Part-parsing decoding on hand-made maps (personlab_tf/parts/decode.py, limb_scores.py)."""
+"""Part-parsing decoding on hand-made maps (personlab_tf/tasks/parts/decode.py, limb_scores.py)."""
 
 import numpy as np
 import pytest
@@ -6,14 +6,15 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_KEYPOINTS
-from personlab_tf.data import targets as personlab_targets
-from personlab_tf.parts import decode, part_sets, targets
-from personlab_tf.parts.limb_scores import connection_scores
+from personlab_tf.data import grids
+from personlab_tf.tasks.parts import decode, part_sets, targets
+from personlab_tf.tasks.parts.limb_scores import connection_scores
 
 NOSE, LEFT_EYE, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 1, 5, 6
 STRIDE = 4
 SIZE = 33   # cells per side of the hand-made maps: 128 x 128 pixels
-OPTIONS = decode.DecodeOptions(radius=8.0, max_candidates=4)
+RADIUS = 8.0
+OPTIONS = decode.PartsDecoding(max_candidates=4)
 
 
 def disk_maps(points):
@@ -32,7 +33,7 @@ def disk_maps(points):
 
 def test_candidates_are_the_hough_maxima_at_sub_pixel_positions():
     heatmaps, offsets = disk_maps({NOSE: [(41.5, 30.25), (90.0, 70.0)], LEFT_EYE: [(50.0, 20.0)]})
-    positions, scores, valid = decode.keypoint_candidates(heatmaps, offsets, STRIDE, OPTIONS)
+    positions, scores, valid = decode.keypoint_candidates(heatmaps, offsets, STRIDE, RADIUS, OPTIONS)
     assert positions.shape == (NUM_KEYPOINTS, 4, 2)
     assert valid.numpy().sum() == 3 and valid.numpy()[NOSE, :2].all() and valid.numpy()[LEFT_EYE, 0]
     found = sorted(map(tuple, np.round(positions.numpy()[NOSE, :2], 3)))
@@ -102,8 +103,8 @@ def test_no_connection_means_no_person():
     chosen, scores = connections({})
     detections = decode.person_keypoints(decode.assemble(chosen, scores, 4), tf.zeros([NUM_KEYPOINTS, 4, 2]),
                                          tf.zeros([NUM_KEYPOINTS, 4]), 5)
-    assert int(detections[keys.NUM_DETECTIONS]) == 0
-    assert not detections["present"].numpy().any() and detections[keys.INSTANCE_SCORES].shape == (5,)
+    assert int(detections[keys.Detection.NUM_DETECTIONS]) == 0
+    assert not detections[keys.Detection.KEYPOINT_PRESENT].numpy().any() and detections[keys.Detection.INSTANCE_SCORES].shape == (5,)
 
 
 def test_instance_scores_are_the_mean_keypoint_score_and_rank_the_persons():
@@ -114,8 +115,8 @@ def test_instance_scores_are_the_mean_keypoint_score_and_rank_the_persons():
     scores = np.zeros((NUM_KEYPOINTS, 4), np.float32)
     scores[NOSE, :2], scores[LEFT_EYE, :2], scores[LEFT_SHOULDER, 0] = (0.9, 0.5), (0.8, 0.5), 0.5
     detections = decode.person_keypoints(tf.constant(persons), tf.constant(positions), tf.constant(scores), 4)
-    assert int(detections[keys.NUM_DETECTIONS]) == 2
-    np.testing.assert_allclose(detections[keys.INSTANCE_SCORES], [1.7 / 17, 1.5 / 17, 0, 0], rtol=1e-6)
+    assert int(detections[keys.Detection.NUM_DETECTIONS]) == 2
+    np.testing.assert_allclose(detections[keys.Detection.INSTANCE_SCORES], [1.7 / 17, 1.5 / 17, 0, 0], rtol=1e-6)
 
 
 def test_pixels_join_the_nearest_instance_under_eq_17():
@@ -125,15 +126,15 @@ def test_pixels_join_the_nearest_instance_under_eq_17():
     keypoints[1, [NOSE, LEFT_EYE]] = [(50, 10), (90, 90)]    # box 40 x 80: lambda = sqrt(3200) = 4 sqrt(200)
     present[:, [NOSE, LEFT_EYE]] = True
     scores = np.where(present, 0.5, 0.0).astype(np.float32)
-    detections = {keys.DETECTION_KEYPOINTS: tf.constant(keypoints), keys.KEYPOINT_SCORES: tf.constant(scores),
-                  "present": tf.constant(present), keys.INSTANCE_SCORES: tf.constant([0.5, 0.5]),
-                  keys.NUM_DETECTIONS: tf.constant(2)}
+    detections = {keys.Detection.KEYPOINTS: tf.constant(keypoints), keys.Detection.KEYPOINT_SCORES: tf.constant(scores),
+                  keys.Detection.KEYPOINT_PRESENT: tf.constant(present), keys.Detection.INSTANCE_SCORES: tf.constant([0.5, 0.5]),
+                  keys.Detection.NUM_DETECTIONS: tf.constant(2)}
     # Pixel (30, 10) projects onto itself: 20 px from both noses, but instance 1 is 4 times larger.
     # Pixel (12, 40) projects by (0, -28) to (12, 12): next to instance 0's nose.
     points = tf.constant([[30.0, 10.0], [12.0, 40.0]])
     field = tf.constant([[0.0, 0.0], [0.0, -28.0]])
     np.testing.assert_array_equal(decode.assign_pixels(points, field, detections), [1, 0])
-    detections[keys.NUM_DETECTIONS] = tf.constant(0)
+    detections[keys.Detection.NUM_DETECTIONS] = tf.constant(0)
     np.testing.assert_array_equal(decode.assign_pixels(points, field, detections), [-1, -1])
 
 
@@ -157,11 +158,11 @@ def test_two_people_from_their_target_maps(matcher):
     for k, (first, second) in truth.items():
         kp[0, k], kp[1, k] = first, second
         labelled[:, k] = True
-    grid = personlab_targets.grid_points(SIZE, STRIDE)
+    grid = grids.grid_points(SIZE, STRIDE)
     limbs = targets.limb_heatmaps(tf.constant(kp), tf.constant(labelled), grid, sigma=4.0)
-    maps = {keys.HEATMAPS: heatmaps, keys.SHORT_OFFSETS: offsets, keys.LIMB_HEATMAPS: limbs}
-    options = decode.DecodeOptions(radius=8.0, max_candidates=4, matcher=matcher)
-    detections = decode.decode_poses(maps, STRIDE, options)
-    assert int(detections[keys.NUM_DETECTIONS]) == 2
-    found = sorted(detections[keys.DETECTION_KEYPOINTS].numpy()[:2, list(truth)].tolist())
+    maps = {keys.Map.HEATMAPS: heatmaps, keys.Map.SHORT_OFFSETS: offsets, keys.Map.LIMB_HEATMAPS: limbs}
+    options = decode.PartsDecoding(max_candidates=4, matcher=matcher)
+    detections = decode.decode_poses(maps, STRIDE, RADIUS, options)
+    assert int(detections[keys.Detection.NUM_DETECTIONS]) == 2
+    found = sorted(detections[keys.Detection.KEYPOINTS].numpy()[:2, list(truth)].tolist())
     np.testing.assert_allclose(found, sorted(kp[:, list(truth)].tolist()), atol=1e-3)

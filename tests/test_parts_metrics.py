@@ -1,9 +1,9 @@
-"""Part-parsing metrics on hand-made images whose answers can be worked out by hand (parts/metrics.py)."""
+"""Part-parsing metrics on hand-made images whose answers can be worked out by hand (tasks/parts/metrics.py)."""
 
 import numpy as np
 import pytest
 
-from personlab_tf.parts import metrics
+from personlab_tf.tasks.parts import metrics
 
 H = W = 10
 CLASSES = 4   # background + parts 1, 2, 3
@@ -29,13 +29,14 @@ def truth(people, crowd=(), unlabelled=()):
         part_map[mask] = parts[mask]
     flags = [False] * len(people) + [True] * len(crowd) + [False] * len(unlabelled)
     has_parts = [True] * len(people) + [False] * (len(crowd) + len(unlabelled))
-    return {"part_map": part_map, "masks": np.array(masks), "is_crowd": np.array(flags), "has_parts": np.array(has_parts)}
+    return metrics.GroundTruth(part_map=part_map, masks=np.array(masks), is_crowd=np.array(flags),
+                               has_parts=np.array(has_parts))
 
 
 def predicted(instances, scores):
     parts = np.array([p for p in instances]) if instances else np.zeros((0, H, W), np.uint8)
     part_map = parts.max(axis=0) if len(instances) else np.zeros((H, W), np.uint8)
-    return {"part_map": part_map, "instance_part_maps": parts, "scores": np.array(scores, float)}
+    return metrics.Prediction(part_map=part_map, instance_part_maps=parts, scores=np.array(scores, float))
 
 
 def evaluate(pairs):

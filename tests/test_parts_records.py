@@ -12,8 +12,10 @@ import tensorflow as tf
 from PIL import Image
 
 from personlab_tf import keys
-from personlab_tf.data import decoder, part_labels, record_format as rf, synthetic, writer
-from personlab_tf.parts import part_sets
+from personlab_tf.data import coco_format, decoder, part_labels, synthetic, writer
+from personlab_tf.data import record_format as rf
+from personlab_tf.tasks.parts import part_sets
+
 from test_create_tfrecords import REPO, TF_NATIVE_LOG, parse_shards
 
 NUM_IMAGES = 4
@@ -23,23 +25,23 @@ NUM_IMAGES = 4
 def data(tmp_path):
     """A small synthetic dataset: (directory, COCO json dict)."""
     synthetic.generate_dataset(str(tmp_path / "data"), NUM_IMAGES, seed=2, min_side=160, max_side=200)
-    return tmp_path / "data", json.loads((tmp_path / "data" / synthetic.ANNOTATIONS_FILE).read_text())
+    return tmp_path / "data", json.loads((tmp_path / "data" / coco_format.ANNOTATIONS_FILE).read_text())
 
 
 def convert(data, tmp_path, **kwargs):
     prefix = str(tmp_path / "records" / "train")
-    summary = writer.convert(str(data / synthetic.ANNOTATIONS_FILE), str(data / synthetic.IMAGES_DIR), prefix,
+    summary = writer.convert(str(data / coco_format.ANNOTATIONS_FILE), str(data / coco_format.IMAGES_DIR), prefix,
                              num_part_classes=part_sets.SYNTHETIC.num_classes, **kwargs)
     return summary, parse_shards(writer.shard_paths(prefix, 1))
 
 
 def label_file(data, image_id):
-    return data / synthetic.PART_LABELS_DIR / f"{image_id:012d}.png"
+    return data / coco_format.PART_LABELS_DIR / f"{image_id:012d}.png"
 
 
 def test_records_carry_the_part_maps(data, tmp_path):
     path, coco = data
-    summary, records = convert(path, tmp_path, part_labels_dir=str(path / synthetic.PART_LABELS_DIR))
+    summary, records = convert(path, tmp_path, part_labels_dir=str(path / coco_format.PART_LABELS_DIR))
     persons = [a for a in coco["annotations"] if not a["iscrowd"]]
     assert summary[writer.PERSONS_WITH_PARTS] == len(persons) and summary[writer.WARNINGS] == {}
     for record in records:
@@ -56,9 +58,9 @@ def test_without_part_labels_the_features_are_empty_and_decode_as_zeros(data, tm
     assert all(record[rf.IMAGE_PART_LABELS] == b"" and not record[rf.PERSON_HAS_PARTS].any() for record in records)
     serialized = next(iter(tf.data.TFRecordDataset(writer.shard_paths(str(tmp_path / "records" / "train"), 1))))
     sample = decoder.decode_example(serialized, with_parts=True)
-    assert sample[keys.PART_LABELS].shape == sample[keys.IMAGE].shape[:2]
-    assert not np.any(sample[keys.PART_LABELS]) and not np.any(sample[keys.HAS_PARTS])
-    assert keys.PART_LABELS not in decoder.decode_example(serialized)
+    assert sample[keys.Sample.PART_LABELS].shape == sample[keys.Sample.IMAGE].shape[:2]
+    assert not np.any(sample[keys.Sample.PART_LABELS]) and not np.any(sample[keys.Sample.HAS_PARTS])
+    assert keys.Sample.PART_LABELS not in decoder.decode_example(serialized)
 
 
 def rgb_png(shape):
@@ -88,7 +90,7 @@ def test_a_bad_part_map_writes_its_image_without_parts(data, tmp_path, breakage,
         part_labels.write_png(str(broken), labels[:-1])
     else:
         part_labels.write_png(str(broken), np.where(labels > 0, part_sets.SYNTHETIC.num_classes, 0))
-    summary, records = convert(path, tmp_path, part_labels_dir=str(path / synthetic.PART_LABELS_DIR))
+    summary, records = convert(path, tmp_path, part_labels_dir=str(path / coco_format.PART_LABELS_DIR))
     assert summary[writer.WARNINGS] == {kind: 1}
     assert summary[writer.IMAGES_WRITTEN] == len(records) and not summary[writer.IMAGES_SKIPPED]
     by_id = {int(record[rf.IMAGE_ID]): record for record in records}
@@ -103,8 +105,8 @@ def test_annotations_say_which_persons_have_parts(data, tmp_path):
     first["has_parts"] = 0
     second = next(a for a in coco["annotations"] if not a["iscrowd"] and a is not first)
     second["has_parts"] = "yes"
-    (path / synthetic.ANNOTATIONS_FILE).write_text(json.dumps(coco))
-    summary, records = convert(path, tmp_path, part_labels_dir=str(path / synthetic.PART_LABELS_DIR))
+    (path / coco_format.ANNOTATIONS_FILE).write_text(json.dumps(coco))
+    summary, records = convert(path, tmp_path, part_labels_dir=str(path / coco_format.PART_LABELS_DIR))
     assert summary[writer.WARNINGS] == {"malformed_annotation": 1}
     flags = {int(i): int(f) for record in records for i, f in zip(record[rf.PERSON_ID], record[rf.PERSON_HAS_PARTS])}
     assert flags[first["id"]] == 0 and second["id"] not in flags
@@ -117,12 +119,12 @@ def run_script(*args):
 
 def test_script_with_part_labels(data, tmp_path):
     path, _ = data
-    common = ["--annotations", str(path / synthetic.ANNOTATIONS_FILE), "--images", str(path / synthetic.IMAGES_DIR),
+    common = ["--annotations", str(path / coco_format.ANNOTATIONS_FILE), "--images", str(path / coco_format.IMAGES_DIR),
               "--output", str(tmp_path / "out" / "train")]
-    result = run_script(*common, "--part_labels", str(path / synthetic.PART_LABELS_DIR), "--part_set", "synthetic")
+    result = run_script(*common, "--part_labels", str(path / coco_format.PART_LABELS_DIR), "--part_set", "synthetic")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])[writer.PERSONS_WITH_PARTS] > 0
-    for extra, message in ((["--part_labels", str(path / synthetic.PART_LABELS_DIR)], "go together"),
+    for extra, message in ((["--part_labels", str(path / coco_format.PART_LABELS_DIR)], "go together"),
                            (["--part_labels", str(tmp_path / "nowhere"), "--part_set", "synthetic"], "does not exist")):
         result = run_script(*common, *extra)
         lines = [line for line in result.stderr.strip().splitlines() if not TF_NATIVE_LOG.match(line)]

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.parts import part_sets, targets
+from personlab_tf.tasks.parts import part_sets, targets
+
 from sample_factory import decoded_sample, identity_crop, keypoint_array
 
 SIZE = 65                      # crop side: 2 cells at stride 32, 17 at stride 4
@@ -17,10 +18,10 @@ NOSE, LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW = 0, 5, 6, 7
 def part_sample(keypoints, masks, labels, has_parts=None, is_crowd=None, flip=False):
     """An identity-crop sample with a part map; `flip` marks the crop as mirrored (ax < 0)."""
     sample = identity_crop(decoded_sample(keypoints, masks, is_crowd=is_crowd))
-    sample[keys.PART_LABELS] = tf.constant(labels, tf.uint8)
-    sample[keys.HAS_PARTS] = tf.constant(np.ones(len(masks), bool) if has_parts is None else has_parts)
+    sample[keys.Sample.PART_LABELS] = tf.constant(labels, tf.uint8)
+    sample[keys.Sample.HAS_PARTS] = tf.constant(np.ones(len(masks), bool) if has_parts is None else has_parts)
     if flip:  # crop pixel u is image pixel SIZE - 1 - u
-        sample[keys.CROP_TO_IMAGE] = tf.constant([-1.0, SIZE - 1.0, 1.0, 0.0])
+        sample[keys.Sample.CROP_TO_IMAGE] = tf.constant([-1.0, SIZE - 1.0, 1.0, 0.0])
     return sample
 
 
@@ -53,13 +54,13 @@ def test_projection_field_points_to_the_nearest_labelled_keypoint():
     masks[0, 8:25, 8:41] = True
     labels = np.zeros([SIZE, SIZE], np.uint8)
     t = targets.make_part_targets(part_sample(kp, masks, labels), SIZE, part_sets.SYNTHETIC, radius=8.0)
-    field, weights = t[keys.projection_key(4)].numpy(), t[keys.projection_weights_key(4)].numpy()
+    field, weights = t[keys.Map.projection(4)].numpy(), t[keys.Map.projection_weights(4)].numpy()
     # Cells (i, j) at pixel (4 j, 4 i): rows 2..6, columns 2..10 are in the mask.
     assert {tuple(c) for c in np.argwhere(weights)} == {(i, j) for i in range(2, 7) for j in range(2, 11)}
     np.testing.assert_allclose(field[2, 3], [(8 - 12) / 4, (16 - 8) / 4])      # nearer the nose
     np.testing.assert_allclose(field[6, 9], [(40 - 36) / 4, (16 - 24) / 4])    # nearer the shoulder
     # Stride 8: cell (2, 3) is pixel (24, 16), equidistant -> the first (nose); offsets in cells of 8 px.
-    np.testing.assert_allclose(t[keys.projection_key(8)].numpy()[2, 3], [(8 - 24) / 8, 0])
+    np.testing.assert_allclose(t[keys.Map.projection(8)].numpy()[2, 3], [(8 - 24) / 8, 0])
 
 
 def test_projection_field_is_undefined_on_overlaps_crowd_and_persons_without_keypoints():
@@ -70,11 +71,11 @@ def test_projection_field_is_undefined_on_overlaps_crowd_and_persons_without_key
     masks[2, 40:57, 8:25] = True    # person 2 has no keypoint
     labels = np.zeros([SIZE, SIZE], np.uint8)
     t = targets.make_part_targets(part_sample(kp, masks, labels), SIZE, part_sets.SYNTHETIC, radius=8.0)
-    weights = t[keys.projection_weights_key(4)].numpy()
+    weights = t[keys.Map.projection_weights(4)].numpy()
     assert weights[4, 4] == 1 and weights[4, 10] == 1
     assert weights[4, 6:9].sum() == 0        # pixels 24..32 are in both masks
     assert weights[10:15, 2:7].sum() == 0    # person 2
-    np.testing.assert_allclose(t[keys.projection_key(4)].numpy()[4, 10], [0, 0])   # its own nose
+    np.testing.assert_allclose(t[keys.Map.projection(4)].numpy()[4, 10], [0, 0])   # its own nose
 
 
 def test_limb_gaussian_values():
@@ -91,13 +92,13 @@ def test_limb_heatmaps_need_both_keypoints_and_take_the_maximum_over_persons():
     masks = np.zeros([2, SIZE, SIZE], bool)
     t = targets.make_part_targets(part_sample(kp, masks, np.zeros([SIZE, SIZE], np.uint8)), SIZE,
                                   part_sets.SYNTHETIC, radius=8.0)
-    limbs = t[keys.LIMB_HEATMAPS].numpy()
+    limbs = t[keys.Map.LIMB_HEATMAPS].numpy()
     arm = part_sets.LIMBS.index((LEFT_SHOULDER, LEFT_ELBOW))
     np.testing.assert_allclose(limbs[8, 4, arm], 1.0)     # midpoint (16, 32)
     assert limbs[..., arm][:, 12].max() < 1e-3             # person 1 has no elbow: no limb near x = 48
     others = [index for index in range(part_sets.NUM_LIMBS) if index != arm]
     assert limbs[..., others].max() == 0
-    assert np.all(t[keys.LIMB_WEIGHTS].numpy() == 1)
+    assert np.all(t[keys.Map.LIMB_WEIGHTS].numpy() == 1)
 
 
 def test_part_labels_are_swapped_in_a_flipped_crop_and_ignored_where_unknown():
@@ -109,11 +110,11 @@ def test_part_labels_are_swapped_in_a_flipped_crop_and_ignored_where_unknown():
     kp = keypoint_array(3, {})
     sample = part_sample(kp, masks, labels, has_parts=[True, False, False], is_crowd=[False, False, True], flip=True)
     t = targets.make_part_targets(sample, SIZE, part_sets.DENSEPOSE, radius=8.0)
-    grid = t[keys.PART_LABELS].numpy()
+    grid = t[keys.Map.PART_CLASSES].numpy()
     right_hand = part_sets.DENSEPOSE.classes.index("right_hand")
     # Crop column u is image column 64 - u: crop pixels 33..64 show image columns 0..31.
     assert np.all(grid[:, 9:] == right_hand) and np.all(grid[:, :9] == 0)
-    weights = t[keys.PART_WEIGHTS].numpy()
+    weights = t[keys.Map.PART_WEIGHTS].numpy()
     # The no-parts person covers image columns 40.. -> crop columns ..24, rows 40..; the crowd rows 0..7.
     assert weights[10:, :7].sum() == 0 and weights[:2, :7].sum() == 0
     assert weights[5, 12] == 1 and weights.sum() == 17 * 17 - 7 * 7 - 2 * 7

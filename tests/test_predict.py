@@ -1,18 +1,22 @@
-"""scripts/predict.py: COCO results JSONs, overlay PNGs, bad files skipped and counted."""
+"""scripts/predict.py for both tasks: COCO results JSONs, overlay PNGs (and part maps), bad files skipped and
+counted."""
 
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
 from personlab_tf.constants import NUM_KEYPOINTS
-from inference_fixtures import encode, exported_model, run_script, textured_image
+
+from inference_fixtures import TASKS, encode, exported_model, run_script, textured_image
 from sample_factory import SHARED_DATA
 
 
-def test_predict_writes_results_and_overlays_and_skips_bad_files(tmp_path):
-    _, export_dir, _ = exported_model()
+@pytest.mark.parametrize("task", TASKS)
+def test_predict_writes_results_and_overlays_and_skips_bad_files(task, tmp_path):
+    _, export_dir, _ = exported_model(task)
     images = tmp_path / "images"
     images.mkdir()
     real = SHARED_DATA / "coco_val_sample" / "images" / "000000000785.jpg"
@@ -39,7 +43,8 @@ def test_predict_writes_results_and_overlays_and_skips_bad_files(tmp_path):
         assert mask_utils.decode(dict(entry["segmentation"], counts=entry["segmentation"]["counts"].encode())).shape \
             == (height, width)
 
+    suffixes = ("", "_parts") if task == "parts" else ("",)
     for stem, shape in (("000000000785", (425, 640, 3)), ("000000000001", (60, 80, 3))):
-        picture = np.asarray(Image.open(out / f"{stem}.png"))
-        assert picture.shape == shape
+        for suffix in suffixes:
+            assert np.asarray(Image.open(out / f"{stem}{suffix}.png")).shape == shape
     assert not (out / "000000000002.png").exists()

@@ -11,7 +11,10 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from personlab_tf import keys
-from personlab_tf.data import pipeline, writer
+from personlab_tf.data import writer
+from personlab_tf.tasks.personlab.targets import TARGET_KEYS, PersonLabData
+from personlab_tf.tasks.personlab.task import PersonLabTask
+
 from sample_factory import SHARED_DATA
 
 CROP = 401
@@ -29,7 +32,7 @@ def converted(request, tmp_path_factory):
 
 
 def evaluation_batches(prefix):
-    return pipeline.build_dataset(prefix + "-*", batch_size=1, training=False, crop_size=CROP, target_stride=STRIDE)
+    return PersonLabTask(data=PersonLabData(CROP, STRIDE)).build_dataset(prefix + "-*", batch_size=1, training=False)
 
 
 def test_every_person_and_crowd_region_is_written(converted):
@@ -46,11 +49,11 @@ def test_targets_follow_the_coco_annotations(converted):
     coco = COCO(str(folder / "person_keypoints.json"))
     checked_keypoints = checked_cells = 0
     for features, targets in evaluation_batches(prefix):
-        image_id = int(features[keys.IMAGE_ID][0])
-        ax, bx, ay, by = features[keys.CROP_TO_IMAGE][0].numpy()
+        image_id = int(features[keys.Sample.IMAGE_ID][0])
+        ax, bx, ay, by = features[keys.Sample.CROP_TO_IMAGE][0].numpy()
         info = coco.imgs[image_id]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
-        heat = targets[keys.HEATMAPS][0].numpy()
+        heat = targets[keys.Map.HEATMAPS][0].numpy()
         # Every labelled keypoint of a non-crowd person lights its nearest grid cell in its channel.
         for ann in anns:
             kp = np.reshape(ann["keypoints"], [17, 3])
@@ -64,8 +67,8 @@ def test_targets_follow_the_coco_annotations(converted):
         crowd = np.zeros_like(person)
         for ann in anns:
             (crowd if ann["iscrowd"] else person)[coco.annToMask(ann) > 0] = True
-        seg = targets[keys.SEGMENTATION][0, ..., 0].numpy()
-        seg_weight = targets[keys.SEGMENTATION_WEIGHTS][0, ..., 0].numpy()
+        seg = targets[keys.Map.SEGMENTATION][0, ..., 0].numpy()
+        seg_weight = targets[keys.Map.SEGMENTATION_WEIGHTS][0, ..., 0].numpy()
         for i in range(seg.shape[0]):
             row = int(round(ay * STRIDE * i + by))
             for j in range(seg.shape[1]):
@@ -79,22 +82,22 @@ def test_targets_follow_the_coco_annotations(converted):
 
 def test_training_pipeline_runs_over_every_sample(converted):
     _, prefix, summary = converted
-    dataset = pipeline.build_dataset(prefix + "-*", batch_size=2, training=True, crop_size=CROP,
-                                     target_stride=STRIDE, seed=0)
-    for _, targets in dataset.take(summary["images_written"]):
-        for key in keys.TARGET_KEYS:
-            assert np.all(np.isfinite(targets[key].numpy())), key
+    dataset = PersonLabTask(data=PersonLabData(CROP, STRIDE)).build_dataset(prefix + "-*", batch_size=2, training=True,
+                                                                            seed=0)
+    for _, made in dataset.take(summary["images_written"]):
+        for key in TARGET_KEYS:
+            assert np.all(np.isfinite(made[key].numpy())), key
 
 
 def test_overlay_png_of_a_real_image_with_disks_and_masks(converted):
     """Writes build/test_artifacts/<sample>_targets.png for a person to look at."""
     folder, prefix, _ = converted
-    features, targets = max(evaluation_batches(prefix), key=lambda b: float(tf.reduce_sum(b[1][keys.HEATMAPS])))
+    features, targets = max(evaluation_batches(prefix), key=lambda b: float(tf.reduce_sum(b[1][keys.Map.HEATMAPS])))
     size = (CROP, CROP)
-    image = features[keys.IMAGE][0].numpy().astype(np.float32) / 255
-    disks = tf.image.resize(tf.reduce_max(targets[keys.HEATMAPS][0], -1, keepdims=True), size, "nearest").numpy()
-    seg = tf.image.resize(targets[keys.SEGMENTATION][0], size, "nearest").numpy()
-    ignored = tf.image.resize(1 - targets[keys.SEGMENTATION_WEIGHTS][0], size, "nearest").numpy()
+    image = features[keys.Sample.IMAGE][0].numpy().astype(np.float32) / 255
+    disks = tf.image.resize(tf.reduce_max(targets[keys.Map.HEATMAPS][0], -1, keepdims=True), size, "nearest").numpy()
+    seg = tf.image.resize(targets[keys.Map.SEGMENTATION][0], size, "nearest").numpy()
+    ignored = tf.image.resize(1 - targets[keys.Map.SEGMENTATION_WEIGHTS][0], size, "nearest").numpy()
     colour = np.concatenate([disks, seg, ignored], -1)
     alpha = 0.45 * colour.max(-1, keepdims=True)
     picture = ((image * (1 - alpha) + colour * alpha) * 255).astype(np.uint8)

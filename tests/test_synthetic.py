@@ -9,14 +9,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from PIL import Image
-
 from personlab_tf import constants
-from personlab_tf.data import part_labels, synthetic
-from personlab_tf.parts import part_sets
+from personlab_tf.data import coco_format, synthetic
+from personlab_tf.tasks.parts import part_sets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL_IMAGES = {"min_side": 192, "max_side": 320}
@@ -44,7 +43,7 @@ def dataset(tmp_path_factory):
     """(directory, summary, COCO, hidden keypoints) of a 40-image dataset."""
     path = tmp_path_factory.mktemp("synthetic")
     summary = _generate(path, NUM_IMAGES, SEED)
-    coco = COCO(str(path / synthetic.ANNOTATIONS_FILE))
+    coco = COCO(str(path / coco_format.ANNOTATIONS_FILE))
     hidden = json.loads((path / synthetic.HIDDEN_KEYPOINTS_FILE).read_text())
     return path, summary, coco, hidden
 
@@ -70,8 +69,8 @@ def test_image_depends_only_on_seed_and_index(tmp_path):
     for image_id in (1, 2):
         name = f"images/{image_id:012d}.jpg"
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "five" / name).read_bytes()
-    two = json.loads((tmp_path / "two" / synthetic.ANNOTATIONS_FILE).read_text())["annotations"]
-    five = json.loads((tmp_path / "five" / synthetic.ANNOTATIONS_FILE).read_text())["annotations"]
+    two = json.loads((tmp_path / "two" / coco_format.ANNOTATIONS_FILE).read_text())["annotations"]
+    five = json.loads((tmp_path / "five" / coco_format.ANNOTATIONS_FILE).read_text())["annotations"]
     assert two == [a for a in five if a["image_id"] <= 2]
 
 
@@ -144,7 +143,7 @@ def test_part_labels_cover_exactly_the_people(dataset):
     path, _, coco, _ = dataset
     seen = collections.Counter()
     for image_id, image in coco.imgs.items():
-        labels = np.asarray(Image.open(part_labels.part_labels_path(path / synthetic.PART_LABELS_DIR,
+        labels = np.asarray(Image.open(coco_format.part_labels_path(path / coco_format.PART_LABELS_DIR,
                                                                     image["file_name"])))
         assert labels.shape == (image["height"], image["width"]) and labels.dtype == np.uint8
         people = np.zeros_like(labels, bool)
@@ -165,7 +164,7 @@ def test_part_labels_follow_the_body(dataset):
     names = part_sets.SYNTHETIC.classes
     counts = collections.Counter()
     for image_id, image in coco.imgs.items():
-        labels = np.asarray(Image.open(part_labels.part_labels_path(path / synthetic.PART_LABELS_DIR,
+        labels = np.asarray(Image.open(coco_format.part_labels_path(path / coco_format.PART_LABELS_DIR,
                                                                     image["file_name"])))
         for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id)):
             keypoints = np.array(a["keypoints"], float).reshape(-1, 3)

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from personlab_tf import config
+from personlab_tf import config, registry
 from personlab_tf.data import writer
-from personlab_tf.model import personlab
-from personlab_tf.train import checkpoints, trainer
+from personlab_tf.train import checkpoints
+from personlab_tf.train.optimizer import build_optimizer
+
 from sample_factory import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,10 +57,11 @@ def last_json(stdout):
 def test_every_shipped_gin_file_parses(name):
     gin.clear_config()
     try:
-        config.parse_gin([str(REPO / "gin" / name)], ["TRAIN_FILES = 'records/x-*'"])
+        registry.parse_gin([str(REPO / "gin" / name)], ["TRAIN_FILES = 'records/x-*'"])
         assert gin.query_parameter("train.train_files") is not None
-        builder = "build_parts_model" if config.query_value("train.task", "personlab") == "parts" else "build_model"
-        assert gin.query_parameter(f"{builder}.backbone") in ("resnet101", "resnet152", "resnet_tiny")
+        task = config.experiment()
+        assert task.name in registry.TASKS
+        assert task.network.backbone in ("resnet101", "resnet152", "resnet_tiny")
     finally:
         gin.clear_config()
 
@@ -75,7 +77,7 @@ def test_smoke_training_on_two_replicas(tmp_path, train_records):
     assert {"heatmap_loss", "segmentation_loss", "short_offset_loss", "mid_offset_loss", "long_offset_loss",
             "loss"} <= set(summary["losses"])
     assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-6")
-    assert "train.logical_cpus = 2" in (model_dir / trainer.OPERATIVE_CONFIG).read_text()
+    assert "train.logical_cpus = 2" in (model_dir / config.OPERATIVE_CONFIG).read_text()
     assert list((model_dir / "train").glob("events.out.tfevents.*"))
     assert "step 6/6" in result.stdout and "ETA" in result.stdout
 
@@ -102,9 +104,9 @@ def test_killed_training_resumes_at_the_last_checkpoint(tmp_path, train_records)
 
     # The checkpoint holds the Polyak averages, and use_averaged_weights puts them in the model.
     gin.clear_config()
-    config.parse_gin([str(REPO / "gin" / "smoke.gin")], [f"TRAIN_FILES = '{train_records}'"])
+    registry.parse_gin([str(REPO / "gin" / "smoke.gin")], [f"TRAIN_FILES = '{train_records}'"])
     try:
-        model, optimizer = personlab.build_model(), personlab.build_optimizer()
+        model, optimizer = config.experiment().build_model(), build_optimizer()
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
         checkpoints.restore_latest(checkpoint, str(model_dir))
     finally:

@@ -1,1 +1,2 @@
-"""Data: COCO annotations -> TFRecords -> decoded samples -> augmentation -> PersonLab targets."""
+"""Data shared by the tasks: COCO annotations -> TFRecords -> decoded samples -> augmentation, the target grids
+and keypoint disks, the tf.data stream, and the synthetic people."""

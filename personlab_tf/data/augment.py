@@ -9,12 +9,32 @@ Coordinates: pixel centres at integer coordinates, x right, y down. The crop-to-
 axis-aligned: image x = ax u + bx, image y = ay v + by for crop pixel (u, v); ax < 0 when flipped.
 """
 
+import dataclasses
+
+import gin
 import tensorflow as tf
 
 from personlab_tf import constants, keys
 
 
-def sample_box(seed, min_scale=0.5, max_scale=1.5, max_translation=0.2, flip_probability=0.5):
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class BoxOptions:
+    """The random box of the training augmentation (PersonLab §4.1; gin: `BoxOptions.min_scale = 0.5`, ...).
+
+    Attributes:
+      min_scale, max_scale: range of the box scale s (the box side is L s).
+      max_translation: the box centre moves by up to max(|L - L s| / 2, max_translation L s) per axis.
+      flip_probability: probability of a left-right flip.
+    """
+
+    min_scale: float = 0.5
+    max_scale: float = 1.5
+    max_translation: float = 0.2
+    flip_probability: float = 0.5
+
+
+def sample_box(seed, options=BoxOptions()):
     """Draws the random box parameters with stateless ops.
 
     The box centre moves by up to max(|L - L s| / 2, max_translation L s) along each axis, so a box
@@ -22,15 +42,16 @@ def sample_box(seed, min_scale=0.5, max_scale=1.5, max_translation=0.2, flip_pro
 
     Args:
       seed: [2] int32/int64 stateless seed.
+      options: BoxOptions.
 
     Returns:
       (scale [] float32, shift [2] float32 in units of L (x, y), flip [] bool).
     """
     seeds = tf.random.experimental.stateless_split(seed, 3)
-    scale = tf.random.stateless_uniform([], seeds[0], min_scale, max_scale)
-    half_range = tf.maximum(tf.abs(1.0 - scale) / 2.0, max_translation * scale)
+    scale = tf.random.stateless_uniform([], seeds[0], options.min_scale, options.max_scale)
+    half_range = tf.maximum(tf.abs(1.0 - scale) / 2.0, options.max_translation * scale)
     shift = tf.random.stateless_uniform([2], seeds[1], -1.0, 1.0) * half_range
-    flip = tf.random.stateless_uniform([], seeds[2]) < flip_probability
+    flip = tf.random.stateless_uniform([], seeds[2]) < options.flip_probability
     return scale, shift, flip
 
 
@@ -79,7 +100,7 @@ def transform_keypoints(keypoints, crop_to_image, flip):
     return tf.cond(flip, lambda: tf.gather(moved, constants.FLIP_PERMUTATION, axis=1), lambda: moved)
 
 
-def augment(sample, crop_size, seed=None, training=True, **box_options):
+def augment(sample, crop_size, seed=None, training=True, box=BoxOptions()):
     """Crops, rescales and flips a decoded sample (decoder.decode_example).
 
     Args:
@@ -87,19 +108,20 @@ def augment(sample, crop_size, seed=None, training=True, **box_options):
       crop_size: S, the output side in pixels.
       seed: [2] stateless seed, required when training.
       training: random box when True; the plain resized square box when False.
-      **box_options: passed to `sample_box` (min_scale, max_scale, max_translation, flip_probability).
+      box: BoxOptions of the random box.
 
     Returns:
-      the sample with keys.IMAGE as the [S, S, 3] uint8 crop, keys.KEYPOINTS in crop pixels (left/right
-      swapped when flipped) and keys.CROP_TO_IMAGE [4]; masks stay packed at image resolution.
+      the sample with keys.Sample.IMAGE as the [S, S, 3] uint8 crop, keys.Sample.KEYPOINTS in crop pixels
+      (left/right swapped when flipped) and keys.Sample.CROP_TO_IMAGE [4]; masks stay packed at image
+      resolution.
     """
     if training:
-        scale, shift, flip = sample_box(seed, **box_options)
+        scale, shift, flip = sample_box(seed, box)
     else:
         scale, shift, flip = tf.constant(1.0), tf.zeros([2]), tf.constant(False)
-    crop_map = crop_to_image_map(sample[keys.IMAGE_SIZE], crop_size, scale, shift, flip)
+    crop_map = crop_to_image_map(sample[keys.Sample.ORIGINAL_SIZE], crop_size, scale, shift, flip)
     out = dict(sample)
-    out[keys.IMAGE] = warp_image(sample[keys.IMAGE], crop_map, crop_size)
-    out[keys.KEYPOINTS] = transform_keypoints(sample[keys.KEYPOINTS], crop_map, flip)
-    out[keys.CROP_TO_IMAGE] = crop_map
+    out[keys.Sample.IMAGE] = warp_image(sample[keys.Sample.IMAGE], crop_map, crop_size)
+    out[keys.Sample.KEYPOINTS] = transform_keypoints(sample[keys.Sample.KEYPOINTS], crop_map, flip)
+    out[keys.Sample.CROP_TO_IMAGE] = crop_map
     return out

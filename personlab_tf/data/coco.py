@@ -40,6 +40,7 @@ import io
 import json
 import math
 import os
+
 import numpy as np
 from absl import logging
 from PIL import Image
@@ -166,7 +167,7 @@ class CocoPersons:
 
 @dataclasses.dataclass
 class ImageRecord:
-    """One image and all its person annotations (crowd regions included), N >= 1.
+    """One image and all its person annotations (crowd regions included), N >= 1 (N >= 0 for evaluation).
 
     Attributes:
       image_id: COCO image id.
@@ -590,44 +591,49 @@ def _decode_mask(segmentation, height, width):
 
 
 def _make_record(info, encoded, persons):
-    """An `ImageRecord` from an image's verified bytes and its N >= 1 persons."""
+    """An `ImageRecord` from an image's verified bytes and its N >= 0 persons."""
+    count = len(persons)
     return ImageRecord(
         image_id=info.image_id,
         file_name=info.file_name,
         height=info.height,
         width=info.width,
         encoded=encoded,
-        keypoints=np.stack([p.keypoints for p in persons]),
-        masks=np.stack([_decode_mask(p.segmentation, info.height, info.width) for p in persons]),
-        is_crowd=np.array([p.is_crowd for p in persons]),
-        annotated=np.array([p.has_labelled_keypoint() for p in persons]),
-        imputed=np.array([p.imputed for p in persons]),
+        keypoints=np.array([p.keypoints for p in persons], np.float32).reshape(count, constants.NUM_KEYPOINTS, 3),
+        masks=np.array([_decode_mask(p.segmentation, info.height, info.width) for p in persons],
+                       np.uint8).reshape(count, info.height, info.width),
+        is_crowd=np.array([p.is_crowd for p in persons], bool),
+        annotated=np.array([p.has_labelled_keypoint() for p in persons], bool),
+        imputed=np.array([p.imputed for p in persons], bool),
         annotation_ids=np.array([p.annotation_id for p in persons], np.int64),
         areas=np.array([p.area for p in persons], np.float32),
-        bboxes=np.stack([p.bbox for p in persons]),
-        has_parts=np.array([p.has_parts and not p.is_crowd for p in persons]),
+        bboxes=np.array([p.bbox for p in persons], np.float32).reshape(count, 4),
+        has_parts=np.array([p.has_parts and not p.is_crowd for p in persons], bool),
     )
 
 
-def _records(dataset, images_dir, problems):
+def _records(dataset, images_dir, problems, with_empty_images):
     """The generator behind `iter_image_records`."""
     for info in dataset.images:
         persons = dataset.persons[info.image_id]
         if not persons:
             problems.images_without_people += 1
-            continue
+            if not with_empty_images:
+                continue
         encoded = _read_image(info, images_dir, problems)
         if encoded is not None:
             yield _make_record(info, encoded, persons)
 
 
-def iter_image_records(dataset, images_dir, problems):
+def iter_image_records(dataset, images_dir, problems, with_empty_images=False):
     """One `ImageRecord` per readable image with >= 1 person, in JSON order, decoded one at a time.
 
     Args:
       dataset: `CocoPersons` from `load_dataset`.
       images_dir: directory holding the image files.
       problems: `ProblemCounter`; also counts images without people.
+      with_empty_images: also yield the images without people (N = 0), as evaluation needs them (COCO
+        counts their false positives).
 
     Returns:
       An iterator of `ImageRecord`.
@@ -637,4 +643,4 @@ def iter_image_records(dataset, images_dir, problems):
     """
     if not os.path.isdir(images_dir):
         raise AnnotationError(f"images directory {images_dir} does not exist")
-    return _records(dataset, images_dir, problems)
+    return _records(dataset, images_dir, problems, with_empty_images)

@@ -3,15 +3,15 @@
 import tensorflow as tf
 
 from personlab_tf import constants, keys
-from personlab_tf.data import record_format
+from personlab_tf.data import record_format, writer
 
 
 def drop_imputed_keypoints(sample):
     """The sample as if written without imputed keypoints: imputed persons lose them and are not annotated."""
-    imputed = sample[keys.IMPUTED]
+    imputed = sample[keys.Sample.IMPUTED]
     out = dict(sample)
-    out[keys.KEYPOINTS] = tf.where(imputed[:, tf.newaxis, tf.newaxis], 0.0, sample[keys.KEYPOINTS])
-    out[keys.ANNOTATED] = sample[keys.ANNOTATED] & ~imputed
+    out[keys.Sample.KEYPOINTS] = tf.where(imputed[:, tf.newaxis, tf.newaxis], 0.0, sample[keys.Sample.KEYPOINTS])
+    out[keys.Sample.ANNOTATED] = sample[keys.Sample.ANNOTATED] & ~imputed
     return out
 
 
@@ -20,14 +20,14 @@ def decode_example(serialized, with_parts=False):
 
     Args:
       serialized: [] string, one `tf.train.Example`.
-      with_parts: also decode the part labels: keys.PART_LABELS [H, W] uint8 (zeros when the record has
-        none) and keys.HAS_PARTS [N] bool (False when the record has none).
+      with_parts: also decode the part labels: keys.Sample.PART_LABELS [H, W] uint8 (zeros when the record
+        has none) and keys.Sample.HAS_PARTS [N] bool (False when the record has none).
 
     Returns:
-      dict with keys.IMAGE [H, W, 3] uint8 (grey and RGBA images become RGB), keys.IMAGE_ID [] int64,
-      keys.IMAGE_SIZE [2] int32 (height, width), keys.KEYPOINTS [N, K, 3] float32 (x, y, v) with pixel
-      centres at integer coordinates, keys.IS_CROWD [N] bool, keys.ANNOTATED [N] bool, keys.IMPUTED [N] bool,
-      keys.PACKED_MASKS [H, W, ceil(N/8)] uint8 and keys.NUM_PERSONS [] int32.
+      dict of keys.Sample: IMAGE [H, W, 3] uint8 (grey and RGBA images become RGB), IMAGE_ID [] int64,
+      ORIGINAL_SIZE [2] int32 (height, width), KEYPOINTS [N, K, 3] float32 (x, y, v) with pixel centres at
+      integer coordinates, IS_CROWD [N] bool, ANNOTATED [N] bool, IMPUTED [N] bool, PACKED_MASKS
+      [H, W, ceil(N/8)] uint8 and NUM_PERSONS [] int32.
     """
     features = tf.io.parse_single_example(serialized, record_format.FEATURE_SPEC)
     height = tf.cast(features[record_format.IMAGE_HEIGHT], tf.int32)
@@ -44,19 +44,26 @@ def decode_example(serialized, with_parts=False):
     packed = record_format.decode_packed_masks(features[record_format.PERSON_MASKS], height, width,
                                                num_persons)
     sample = {
-        keys.IMAGE: image,
-        keys.IMAGE_ID: features[record_format.IMAGE_ID],
-        keys.IMAGE_SIZE: tf.stack([height, width]),
-        keys.KEYPOINTS: keypoints,
-        keys.IS_CROWD: is_crowd,
-        keys.ANNOTATED: annotated,
-        keys.IMPUTED: imputed,
-        keys.PACKED_MASKS: packed,
-        keys.NUM_PERSONS: num_persons,
+        keys.Sample.IMAGE: image,
+        keys.Sample.IMAGE_ID: features[record_format.IMAGE_ID],
+        keys.Sample.ORIGINAL_SIZE: tf.stack([height, width]),
+        keys.Sample.KEYPOINTS: keypoints,
+        keys.Sample.IS_CROWD: is_crowd,
+        keys.Sample.ANNOTATED: annotated,
+        keys.Sample.IMPUTED: imputed,
+        keys.Sample.PACKED_MASKS: packed,
+        keys.Sample.NUM_PERSONS: num_persons,
     }
     if with_parts:
-        sample[keys.PART_LABELS] = record_format.decode_part_labels(features[record_format.IMAGE_PART_LABELS],
-                                                                    height, width)
+        sample[keys.Sample.PART_LABELS] = record_format.decode_part_labels(
+            features[record_format.IMAGE_PART_LABELS], height, width)
         has_parts = tf.sparse.to_dense(features[record_format.PERSON_HAS_PARTS]) > 0
-        sample[keys.HAS_PARTS] = tf.concat([has_parts, tf.zeros([num_persons - tf.size(has_parts)], tf.bool)], 0)
+        sample[keys.Sample.HAS_PARTS] = tf.concat([has_parts, tf.zeros([num_persons - tf.size(has_parts)], tf.bool)],
+                                                  0)
     return sample
+
+
+def decode_record(record, with_parts: bool = False) -> dict:
+    """The decoded sample of a `coco.ImageRecord`, through its record exactly as training reads it (the
+    oracles and the part-parsing evaluation); with_parts as in `decode_example`."""
+    return decode_example(tf.constant(writer.image_example(record).SerializeToString()), with_parts)

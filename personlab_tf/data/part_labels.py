@@ -3,7 +3,7 @@
 The layout every part-parsing dataset is converted to (scripts/convert_parts_dataset.py) and the
 synthetic generator writes: a COCO person-keypoints JSON, its images, and a directory of part label maps
 `<part_labels_dir>/<image file stem>.png`, single channel (PNG mode L or P), the pixel value being the
-part class of a `personlab_tf.parts.part_sets.PartSet` (0 background), at the image's size. The parts of
+part class of a part set (tasks/parts/part_sets.py) (0 background), at the image's size. The parts of
 a person are the map restricted to the person's mask; an annotation's `"has_parts": 0` says the map does
 not label that person (data/coco.py).
 
@@ -23,16 +23,13 @@ import os
 import numpy as np
 from PIL import Image
 
+from personlab_tf.data import coco_format
+
 MISSING_PART_LABELS = "missing_part_labels"
 CORRUPT_PART_LABELS = "corrupt_part_labels"
 PART_LABEL_OUT_OF_RANGE = "part_label_out_of_range"
 
 _SINGLE_CHANNEL_MODES = ("L", "P")
-
-
-def part_labels_path(part_labels_dir, file_name):
-    """`part_labels_dir/<stem of file_name>.png`."""
-    return os.path.join(part_labels_dir, os.path.splitext(os.path.basename(file_name))[0] + ".png")
 
 
 def write_png(path, labels):
@@ -77,7 +74,7 @@ def attach_part_labels(records, part_labels_dir, num_classes, problems):
       `coco.ImageRecord` with `part_labels` set, or with `has_parts` all False.
     """
     for record in records:
-        result = read_part_labels(part_labels_path(part_labels_dir, record.file_name), record.height, record.width,
+        result = read_part_labels(coco_format.part_labels_path(part_labels_dir, record.file_name), record.height, record.width,
                                   num_classes)
         if isinstance(result, tuple):
             kind, reason = result

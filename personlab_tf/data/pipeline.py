@@ -1,115 +1,147 @@
-"""TFRecords -> decoded samples -> augmentation -> targets -> batched, prefetched `tf.data.Dataset`."""
+"""TFRecord shards -> examples made by a task -> batched, prefetched `tf.data.Dataset`.
 
+The stream of a training run is a function of its seed alone, so a resumed run continues it exactly:
+
+    epoch e:   the shards in an order permuted by a key of (seed, e), read `cycle_length` at a time and
+               interleaved record by record, then permuted in consecutive blocks of `shuffle_buffer` records,
+               block b by a key of (seed, e, b);
+    stream:    epoch 0, epoch 1, ... concatenated; element i gets the augmentation seed (seed, i);
+    batches:   consecutive elements, `batch_size` (the global batch) at a time.
+
+The permutations are stateless (tf.random.experimental.index_shuffle), so no shuffle state needs saving: a
+block shuffle instead of tf.data's sliding shuffle buffer, whose state a restart would lose.
+
+A run resumed after batch N (`start_batch=N`) counts the records of an epoch once, starts at the epoch
+holding element N * batch_size and skips the records before it (raw records, not decoded), so its next
+batch is the one the uninterrupted run would have used at step N + 1 (tests/test_pipeline.py). The map that
+decodes, augments and makes targets runs in parallel; with `deterministic=False` (the default, faster) its
+outputs may leave it slightly out of order, each element keeping its own seed.
+"""
+
+import dataclasses
 import random
+from typing import Callable, Optional, Sequence, Union
 
 import gin
 import tensorflow as tf
 
-from personlab_tf import constants, keys
-from personlab_tf.data import augment, decoder, targets
 
 
-def sample_to_example(serialized, seed, training, crop_size, stride, radius, box_options,
-                      use_imputed_keypoints=True):
-    """One record -> (features, targets): decode, augment (or resize) and make the targets.
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class InputOptions:
+    """Performance settings of the input pipeline (gin: `InputOptions.shuffle_buffer = 256`, ...).
 
-    Args:
-      serialized: [] string record; seed: [2] int64 stateless seed of this element.
-      training: random box and flip when True, plain resize otherwise.
-      crop_size, stride, radius: crop side S, target stride s and disk radius R.
-      box_options: dict for augment.sample_box.
-      use_imputed_keypoints: False treats persons with imputed keypoints as persons without keypoints
-        (the ablation of paper Tables 8-9).
+    Attributes:
+      shuffle_buffer: records per shuffled block (module docstring).
+      cycle_length: shards read at once.
+      num_parallel_calls: parallelism of the per-record map (tf.data.AUTOTUNE = -1).
+    """
+
+    shuffle_buffer: int = 256
+    cycle_length: int = 4
+    num_parallel_calls: int = tf.data.AUTOTUNE
+
+
+def shard_files(file_pattern: Union[str, Sequence[str]]) -> list:
+    """The sorted files matching a glob (or several globs).
+
+    Raises:
+      FileNotFoundError: nothing matches.
+    """
+    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
+    files = sorted({path for pattern in patterns for path in tf.io.gfile.glob(pattern)})
+    if not files:
+        raise FileNotFoundError(f"no TFRecord file matches {file_pattern!r}")
+    return files
+
+
+def count_records(files: Sequence[str]) -> int:
+    """Number of records in the files (reads them once, without parsing)."""
+    return int(tf.data.TFRecordDataset(list(files)).reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+
+
+def _permutation(size, key):
+    """A random permutation of range(size) given by the stateless key [2], as [size] int64."""
+    size = tf.cast(size, tf.int64)
+    return tf.random.experimental.index_shuffle(tf.range(size), key, tf.maximum(size - 1, 0))
+
+
+def _epoch_records(files, epoch, seed, options):
+    """The records of one training epoch, in the order of (seed, epoch) (module docstring)."""
+    epoch_key = tf.random.experimental.stateless_fold_in(tf.stack([tf.cast(seed, tf.int64), 0]), epoch)
+    order = tf.gather(tf.constant(files), _permutation(len(files), epoch_key))
+    records = tf.data.Dataset.from_tensor_slices(order).interleave(
+        tf.data.TFRecordDataset, cycle_length=options.cycle_length, num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
+
+    def permute_block(block, block_records):
+        block_key = tf.random.experimental.stateless_fold_in(epoch_key, block + 1)
+        return tf.gather(block_records, _permutation(tf.size(block_records), block_key))
+
+    blocks = records.batch(options.shuffle_buffer).enumerate().map(permute_block)
+    return blocks.unbatch()
+
+
+def training_records(files: Sequence[str], seed: int, options: InputOptions, start_element: int = 0) -> tf.data.Dataset:
+    """The endless training stream of records from element `start_element` on, and its indices.
 
     Returns:
-      features: dict with keys.IMAGE [S, S, 3] uint8, keys.IMAGE_ID [] int64, keys.CROP_TO_IMAGE [4];
-      targets: dict over keys.TARGET_KEYS.
+      tf.data.Dataset of (element index [] int64, serialized record [] string).
+
+    Raises:
+      ValueError: the files hold no record.
     """
-    sample = decoder.decode_example(serialized)
-    if not use_imputed_keypoints:
-        sample = decoder.drop_imputed_keypoints(sample)
-    sample = augment.augment(sample, crop_size, seed=seed, training=training, **box_options)
-    features = {k: sample[k] for k in (keys.IMAGE, keys.IMAGE_ID, keys.CROP_TO_IMAGE)}
-    return features, targets.make_targets(sample, crop_size, stride=stride, radius=radius)
+    if next(iter(tf.data.TFRecordDataset(list(files)).take(1)), None) is None:
+        raise ValueError(f"the {len(files)} TFRecord files ({files[0]} ...) hold no record: nothing to train on")
+    start_epoch, offset = 0, 0
+    if start_element:
+        start_epoch, offset = divmod(start_element, count_records(files))
+    epochs = tf.data.Dataset.range(start_epoch, tf.int64.max)
+    records = epochs.flat_map(lambda epoch: _epoch_records(files, epoch, seed, options)).skip(offset)
+    indices = tf.data.Dataset.range(start_element, tf.int64.max)
+    return tf.data.Dataset.zip((indices, records))
 
 
-@gin.configurable(denylist=["file_pattern", "batch_size", "training"])
-def build_dataset(file_pattern, batch_size, training, crop_size=801, target_stride=8,
-                  disk_radius=constants.DISK_RADIUS, seed=None, deterministic=False,
-                  shuffle_buffer=256, num_parallel_calls=tf.data.AUTOTUNE, repeat=None,
-                  min_scale=0.5, max_scale=1.5, max_translation=0.2, flip_probability=0.5,
-                  use_imputed_keypoints=True, input_context=None):
-    """The batched PersonLab input pipeline.
+def batched_examples(file_pattern: Union[str, Sequence[str]], batch_size: int, training: bool,
+                     to_example: Callable, seed: Optional[int] = None, deterministic: bool = False,
+                     options: Optional[InputOptions] = None, start_batch: int = 0,
+                     input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+    """TFRecord shards -> examples made by `to_example` -> batched, prefetched `tf.data.Dataset`.
 
     Args:
       file_pattern: glob (or list of globs) of TFRecord shards (scripts/create_tfrecords.py).
-      batch_size: examples per batch (per replica when `input_context` is given).
-      training: shuffle, repeat and augment when True; otherwise one ordered pass, resize only.
-      crop_size: crop side S in pixels (801 in the paper); S - 1 must be a multiple of target_stride.
-      target_stride: stride s of the target grid (a divisor of the model's output stride).
-      disk_radius: R in pixels (32 in the paper).
-      seed: seed of shuffling and augmentation; None draws one.
-      deterministic: same seed -> same batches in the same order (slower: ordered parallel maps).
-      shuffle_buffer: shuffle buffer size in records.
-      num_parallel_calls: parallelism of the per-sample map.
-      repeat: repeat forever when training (None means `training`).
-      min_scale, max_scale, max_translation, flip_probability: augmentation (augment.sample_box).
-      use_imputed_keypoints: train on imputed keypoints (paper §3.3); False for the ablation.
-      input_context: tf.distribute.InputContext for per-worker sharding, or None.
-
-    Returns:
-      tf.data.Dataset of (features, targets) batches; see `sample_to_example` for the dicts.
-    """
-    targets.grid_size(crop_size, target_stride)
-    box_options = dict(min_scale=min_scale, max_scale=max_scale, max_translation=max_translation,
-                       flip_probability=flip_probability)
-
-    def to_example(serialized, element_seed):
-        return sample_to_example(serialized, element_seed, training, crop_size, target_stride,
-                                 disk_radius, box_options, use_imputed_keypoints)
-
-    return batched_examples(file_pattern, batch_size, training, to_example, seed, deterministic, shuffle_buffer,
-                            num_parallel_calls, repeat, input_context)
-
-
-def batched_examples(file_pattern, batch_size, training, to_example, seed=None, deterministic=False,
-                     shuffle_buffer=256, num_parallel_calls=tf.data.AUTOTUNE, repeat=None, input_context=None):
-    """TFRecord shards -> examples made by `to_example` -> batched, prefetched `tf.data.Dataset`.
-
-    Shuffling, repetition, per-worker sharding and the stateless per-element seeds are shared by every
-    task's pipeline (PersonLab's `build_dataset`, parts.pipeline.build_parts_dataset).
-
-    Args:
-      file_pattern, batch_size, training, seed, deterministic, shuffle_buffer, num_parallel_calls, repeat,
-        input_context: as in `build_dataset`.
-      to_example: (serialized [] string, element seed [2] int64) -> one example (nested tensors).
+      batch_size: examples per batch (the global batch; per replica when `input_context` is given).
+      training: the endless, shuffled stream of the module docstring (batches of exactly `batch_size`);
+        otherwise one ordered pass over the files.
+      to_example: (serialized [] string, element seed [2] int64, training) -> one example (nested tensors).
+      seed: seed of the stream and of the augmentation; None draws one.
+      deterministic: the map's outputs in stream order (reproducible batches, slower).
+      options: InputOptions (None: the gin-configured ones).
+      start_batch: training: the first batch is the one an uninterrupted run would make at step
+        `start_batch` (a resumed run).
+      input_context: tf.distribute.InputContext for per-worker sharding of the files, or None.
 
     Returns:
       tf.data.Dataset of batches of `to_example`'s results.
 
     Raises:
-      FileNotFoundError: no file matches `file_pattern`.
+      FileNotFoundError: no file matches `file_pattern`; ValueError: training on files without records.
     """
-    patterns = [file_pattern] if isinstance(file_pattern, str) else list(file_pattern)
-    if not any(tf.io.gfile.glob(p) for p in patterns):
-        raise FileNotFoundError(f"no TFRecord file matches {file_pattern!r}")
+    options = options or InputOptions()
+    files = shard_files(file_pattern)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        files = files[input_context.input_pipeline_id::input_context.num_input_pipelines]
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    files = tf.data.Dataset.list_files(patterns, shuffle=training, seed=seed)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    dataset = files.interleave(tf.data.TFRecordDataset, cycle_length=4,
-                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if training:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if training if repeat is None else repeat:
-        dataset = dataset.repeat()
+        dataset = training_records(files, seed, options, start_batch * batch_size)
+    else:
+        dataset = tf.data.Dataset.zip((tf.data.Dataset.range(tf.int64.max), tf.data.TFRecordDataset(files)))
 
     def with_seed(index, serialized):
-        return to_example(serialized, tf.stack([tf.constant(seed, tf.int64), index]))
+        return to_example(serialized, tf.stack([tf.constant(seed, tf.int64), index]), training)
 
-    dataset = dataset.enumerate().map(with_seed, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    dataset = dataset.map(with_seed, num_parallel_calls=options.num_parallel_calls, deterministic=deterministic)
     dataset = dataset.batch(batch_size, drop_remainder=training)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

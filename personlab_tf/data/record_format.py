@@ -24,7 +24,7 @@ person n's mask at that pixel; unused bits are zero, and an image without person
 (zero) byte per pixel so that every gather has something to read. Packing keeps 30 full-resolution masks in a few hundred kilobytes and
 lets the pipeline sample them at the target grid before unpacking.
 
-The part features (instance-aware part parsing, personlab_tf.parts) are empty in records written without
+The part features (instance-aware part parsing, personlab_tf.tasks.parts) are empty in records written without
 part labels: one class map per image; a person's parts are the map restricted to its mask.
 """
 

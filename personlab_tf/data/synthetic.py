@@ -18,9 +18,9 @@ Image i is drawn from `np.random.default_rng([seed, i])` alone, so it does not d
 are generated.
 
 Part labels (instance-aware part parsing): every drawn polygon also belongs to a body part of
-`personlab_tf.parts.part_sets.SYNTHETIC` (head, torso, upper and lower arms, hands, upper and lower
-legs, feet; no left/right), rendered into one label map per image, `part_labels/<image file stem>.png`
-(personlab_tf/data/part_labels.py). A person's parts are the map under its mask. Drawing the map uses no
+`BODY_PART_CLASSES` (head, torso, upper and lower arms, hands, upper and lower legs, feet; no
+left/right; the part set "synthetic" of tasks/parts/part_sets.py), rendered into one label map per image,
+`part_labels/<image file stem>.png` (data/part_labels.py). A person's parts are the map under its mask. Drawing the map uses no
 random numbers, so the images do not depend on it.
 """
 
@@ -32,19 +32,13 @@ import cv2
 import numpy as np
 
 from personlab_tf import constants
+from personlab_tf.data import coco_format
 from personlab_tf.data import part_labels as part_labels_lib
-from personlab_tf.parts import part_sets
 
-IMAGES_DIR = "images"
-ANNOTATIONS_FILE = "person_keypoints.json"
 HIDDEN_KEYPOINTS_FILE = "hidden_keypoints.json"
-PART_LABELS_DIR = "part_labels"
-
-# The COCO person skeleton (1-based keypoint indices), as in the COCO annotation files.
-COCO_SKELETON = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
-    (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
-)
+# The body-part classes of the part label maps, class 0 the background (no left/right distinction).
+BODY_PART_CLASSES = ("background", "head", "torso", "upper_arm", "lower_arm", "hand", "upper_leg", "lower_leg",
+                     "foot")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,10 +110,10 @@ SKIN_TONES = ((255, 224, 196), (241, 194, 125), (224, 172, 105), (198, 134, 66),
               (92, 56, 32))
 
 _KP = {name: k for k, name in enumerate(constants.KEYPOINT_NAMES)}
-# Body-part classes (part_sets.SYNTHETIC) of the drawn pieces, and of a keypoint's own pixel when it
+# Body-part classes (BODY_PART_CLASSES) of the drawn pieces, and of a keypoint's own pixel when it
 # falls outside every piece of its figure.
 (HEAD_PART, TORSO_PART, UPPER_ARM_PART, LOWER_ARM_PART, HAND_PART, UPPER_LEG_PART, LOWER_LEG_PART,
- FOOT_PART) = (part_sets.SYNTHETIC.classes.index(name) for name in part_sets.SYNTHETIC.classes[1:])
+ FOOT_PART) = range(1, len(BODY_PART_CLASSES))
 KEYPOINT_PARTS = (HEAD_PART,) * 5 + (UPPER_ARM_PART,) * 4 + (LOWER_ARM_PART,) * 2 + (UPPER_LEG_PART,) * 4 + (
     LOWER_LEG_PART,) * 2
 _SIDES = (("left", 1.0), ("right", -1.0))  # the person's side and its image x direction
@@ -624,7 +618,7 @@ def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, 
     Returns:
       dict with 'image' [H, W, 3] uint8 RGB, 'jpeg_quality' int, 'annotations' (COCO dicts without ids;
       the crowd region, if any, last), 'hidden_keypoints' (one flat list [x, y, v] * 17 of true keypoints,
-      or None, per annotation), 'part_labels' [H, W] uint8 (part_sets.SYNTHETIC classes).
+      or None, per annotation), 'part_labels' [H, W] uint8 (BODY_PART_CLASSES).
     """
     rng = np.random.default_rng([seed, index])
     height, width = (int(v) for v in rng.integers(min_side, max_side, 2, endpoint=True))
@@ -662,12 +656,6 @@ def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, 
             "annotations": annotations, "hidden_keypoints": hidden, "part_labels": body_parts}
 
 
-def _category():
-    """The COCO person category with keypoint names and skeleton."""
-    return {"supercategory": "person", "id": constants.PERSON_CATEGORY_ID, "name": "person",
-            "keypoints": list(constants.KEYPOINT_NAMES), "skeleton": [list(edge) for edge in COCO_SKELETON]}
-
-
 def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, progress_fn=None, **scene_options):
     """Writes a synthetic COCO person-keypoint dataset.
 
@@ -688,7 +676,7 @@ def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, p
       dict summary: images, persons (non-crowd annotations), persons_with_keypoints, crowd_regions,
       images_without_people (images with no annotation at all).
     """
-    os.makedirs(os.path.join(output_dir, IMAGES_DIR), exist_ok=True)
+    os.makedirs(os.path.join(output_dir, coco_format.IMAGES_DIR), exist_ok=True)
     images, annotations, hidden = [], [], []
     for index in range(num_images):
         image_id = index + 1
@@ -698,10 +686,10 @@ def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, p
         ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, sample["jpeg_quality"]])
         if not ok:
             raise RuntimeError(f"JPEG encoding failed for image {image_id}")
-        with open(os.path.join(output_dir, IMAGES_DIR, file_name), "wb") as f:
+        with open(os.path.join(output_dir, coco_format.IMAGES_DIR, file_name), "wb") as f:
             f.write(encoded.tobytes())
-        part_labels_lib.write_png(part_labels_lib.part_labels_path(os.path.join(output_dir, PART_LABELS_DIR),
-                                                                   file_name), sample["part_labels"])
+        part_labels_lib.write_png(coco_format.part_labels_path(os.path.join(output_dir, coco_format.PART_LABELS_DIR),
+                                                               file_name), sample["part_labels"])
         height, width = sample["image"].shape[:2]
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
         pairs = zip(sample["annotations"], sample["hidden_keypoints"])
@@ -713,10 +701,7 @@ def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, p
         if progress_fn:
             progress_fn(index + 1, num_images)
 
-    coco = {"info": {"description": f"personlab_tf synthetic people, seed {seed}"}, "licenses": [],
-            "categories": [_category()], "images": images, "annotations": annotations}
-    with open(os.path.join(output_dir, ANNOTATIONS_FILE), "w") as f:
-        json.dump(coco, f)
+    coco_format.write_annotations(output_dir, images, annotations, f"personlab_tf synthetic people, seed {seed}")
     with open(os.path.join(output_dir, HIDDEN_KEYPOINTS_FILE), "w") as f:
         json.dump(hidden, f)
     persons = [a for a in annotations if not a["iscrowd"]]

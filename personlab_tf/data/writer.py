@@ -10,9 +10,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from personlab_tf.data import coco
+from personlab_tf.data import coco, record_format
 from personlab_tf.data import part_labels as part_labels_lib
-from personlab_tf.data import record_format
 
 # Keys of the summary returned by `convert` (and printed by scripts/create_tfrecords.py).
 IMAGES_WRITTEN = "images_written"

@@ -1,15 +1,11 @@
-"""`Evaluator`: streams per-image predictions into COCO results and computes both metric sets.
+"""`CocoEvaluator`: streams per-image predictions into COCO results and computes both metric sets.
 
-How `scripts/evaluate.py` uses it (one pass of the model over a tfds split):
+How the PersonLab task's evaluation uses it (tasks/personlab/evaluation.py, scripts/evaluate.py):
 
-    builder = coco_person.Builder(data_dir=...)            # prepared before (coco_person.prepare)
-    gt = ground_truth.load_ground_truth(builder, "validation")
-    evaluator = Evaluator(gt, output_dir=..., evaluator="pycocotools")   # or "faster_coco_eval"
-    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
-    dataset = builder.as_dataset(split="validation", decoders={"image": tfds.decode.SkipDecoding()})
-    for example in tqdm(tfds.as_numpy(dataset)):           # encoded bytes straight to the model
-        outputs = serve(<encoded image batch of 1>)         # DESIGN §6
-        evaluator.add(example["image_id"], {key: value[0] for key, value in outputs.items()})
+    gt = ground_truth.load_ground_truth(builder, "validation")     # or the COCO JSON itself
+    evaluator = CocoEvaluator(gt, output_dir=..., evaluator="pycocotools")   # or "faster_coco_eval"
+    for each image:
+        evaluator.add(image_id, detections)   # keys.Detection, one image, masks at its size
     metrics = evaluator.results()   # {"keypoints": {...}, "segmentation": {...}}; JSONs in output_dir
 """
 
@@ -28,7 +24,7 @@ KEYPOINTS = "keypoints"
 SEGMENTATION = "segmentation"
 
 
-class Evaluator:
+class CocoEvaluator:
     """Accumulates predictions image by image; `results()` writes the COCO JSONs and returns metrics.
 
     Args:
@@ -82,7 +78,7 @@ class Evaluator:
         keypoint_list = results.keypoint_results(image_id, predictions)
         segmentation_list = None
         if results.has_masks(predictions):
-            mask_size = tuple(np.shape(predictions[keys.INSTANCE_MASKS])[1:])
+            mask_size = tuple(np.shape(predictions[keys.Detection.MASKS])[1:])
             if mask_size != self._sizes[image_id]:
                 raise ValueError(f"masks of image {image_id} are {mask_size}, the image is "
                                  f"{self._sizes[image_id]} (height, width)")

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from personlab_tf import constants
-from personlab_tf.datasets.coco_person import features
+from personlab_tf.tfds_builders.coco_person import features
 
 
 def person_category():
@@ -70,7 +70,7 @@ def load_ground_truth(builder, split="validation"):
     """COCO ground truth dict of a prepared `coco_person` builder's split (images are not decoded).
 
     Args:
-      builder: a prepared `personlab_tf.datasets.coco_person.Builder` (e.g. from `coco_person.prepare`).
+      builder: a prepared `personlab_tf.tfds_builders.coco_person.Builder` (e.g. from `coco_person.prepare`).
       split: "validation" (default) or "train".
     """
     dataset = builder.as_dataset(split=split, decoders={features.IMAGE: tfds.decode.SkipDecoding()})

@@ -1,7 +1,7 @@
 """Per-image predictions -> COCO results lists (the JSON format of the COCO evaluation server).
 
 Predictions of one image (numpy arrays or eager tensors), as `serving_default` returns them per image
-(DESIGN §6), with M detection slots:
+(docs/inference.md), with M detection slots:
 
 | key | shape, dtype | meaning |
 | --- | --- | --- |
@@ -21,20 +21,18 @@ from pycocotools import mask as mask_utils
 
 from personlab_tf import constants, keys
 
-# Keys of the prediction dict (the same strings as the decoder's and the serving signature's outputs).
-
 
 def _count(predictions):
     """The number of used detection slots."""
-    slots = int(np.shape(predictions[keys.INSTANCE_SCORES])[0])
-    if keys.NUM_DETECTIONS in predictions:
-        return min(slots, int(np.asarray(predictions[keys.NUM_DETECTIONS]).reshape(())))
+    slots = int(np.shape(predictions[keys.Detection.INSTANCE_SCORES])[0])
+    if keys.Detection.NUM_DETECTIONS in predictions:
+        return min(slots, int(np.asarray(predictions[keys.Detection.NUM_DETECTIONS]).reshape(())))
     return slots
 
 
 def has_masks(predictions):
     """True if the predictions carry instance masks."""
-    return predictions.get(keys.INSTANCE_MASKS) is not None
+    return predictions.get(keys.Detection.MASKS) is not None
 
 
 def keypoint_results(image_id, predictions):
@@ -49,8 +47,8 @@ def keypoint_results(image_id, predictions):
       one per detection, in slot order.
     """
     count = _count(predictions)
-    points = np.asarray(predictions[keys.DETECTION_KEYPOINTS], np.float64)[:count]
-    scores = np.asarray(predictions[keys.INSTANCE_SCORES], np.float64)[:count]
+    points = np.asarray(predictions[keys.Detection.KEYPOINTS], np.float64)[:count]
+    scores = np.asarray(predictions[keys.Detection.INSTANCE_SCORES], np.float64)[:count]
     if points.shape != (count, constants.NUM_KEYPOINTS, 2):
         raise ValueError(f"keypoints must be [M, {constants.NUM_KEYPOINTS}, 2], got {points.shape}")
     triples = np.concatenate([points, np.ones((count, constants.NUM_KEYPOINTS, 1))], axis=-1)
@@ -83,7 +81,7 @@ def segmentation_results(image_id, predictions):
       one per detection. No "bbox" key: COCO's loadRes would then take the box for the area.
     """
     count = _count(predictions)
-    scores = np.asarray(predictions[keys.INSTANCE_SCORES], np.float64)[:count]
-    rles = encode_masks(np.asarray(predictions[keys.INSTANCE_MASKS])[:count])
+    scores = np.asarray(predictions[keys.Detection.INSTANCE_SCORES], np.float64)[:count]
+    rles = encode_masks(np.asarray(predictions[keys.Detection.MASKS])[:count])
     return [{"image_id": int(image_id), "category_id": constants.PERSON_CATEGORY_ID,
              "segmentation": rle, "score": float(score)} for rle, score in zip(rles, scores)]

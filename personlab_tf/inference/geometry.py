@@ -14,11 +14,14 @@ os = 8 the larger side needs no padding (1400 = 175 x 8); at os = 16 it is padde
 
 The warp is TensorFlow's ImageProjectiveTransformV3 (the op of the training augmentation, same pixel
 convention, tested in tests/test_augment.py) with the map x = u / f, so image and points share one
-linear map exactly. `crop_to_image` gives that map in the layout of keys.CROP_TO_IMAGE, so the training
+linear map exactly. `crop_to_image` gives that map in the layout of keys.Sample.CROP_TO_IMAGE, so the training
 target code can run on the inference frame (scripts/oracle_eval.py).
 """
 
 import tensorflow as tf
+
+# The larger side of the single-scale inference frame (PersonLab §4.1), both tasks' default.
+MAX_SIDE = 1401
 
 
 def resize_scale(image_size, max_side):
@@ -76,6 +79,6 @@ def to_frame(points, scale):
 
 
 def crop_to_image(scale):
-    """[4] float32 (ax, bx, ay, by) of keys.CROP_TO_IMAGE for the frame: image x = u / f, y = v / f."""
+    """[4] float32 (ax, bx, ay, by) of keys.Sample.CROP_TO_IMAGE for the frame: image x = u / f, y = v / f."""
     inverse = 1.0 / tf.cast(scale, tf.float32)
     return tf.stack([inverse, 0.0, inverse, 0.0])

@@ -1,5 +1,4 @@
-"""Dense maps between grids: logits -> probabilities, resampling across frames and strides, masks back
-to the original image.
+"""Dense maps between grids: resampling across frames and strides, and masks back to the original image.
 
 A *grid* is a map of stride s over a frame of scale f (geometry.py): cell (i, j) is frame pixel
 (s j, s i), i.e. original pixel (s j / f, s i / f); pixel centres at integer coordinates, (x, y) order.
@@ -10,27 +9,6 @@ grids, so no corner is shifted); target cells beyond the source grid read 0.
 """
 
 import tensorflow as tf
-
-from personlab_tf import keys
-from personlab_tf.constants import DIRECTED_EDGES
-
-PROBABILITY_KEYS = (keys.HEATMAPS, keys.SEGMENTATION)
-OFFSET_KEYS = (keys.SHORT_OFFSETS, keys.MID_OFFSETS, keys.LONG_OFFSETS)
-POSE_KEYS = (keys.HEATMAPS, keys.SHORT_OFFSETS, keys.MID_OFFSETS)
-MASK_KEYS = (keys.SEGMENTATION, keys.LONG_OFFSETS)
-
-
-def probabilities(outputs):
-    """Model outputs (personlab.PREDICTION_KEYS, logits) -> decoder maps (probabilities), batch kept.
-
-    Returns:
-      dict: HEATMAPS [B, h, w, K] = sigmoid(HEATMAP_LOGITS), SEGMENTATION [B, h, w, 1] =
-      sigmoid(SEGMENTATION_LOGITS), and the refined SHORT/MID/LONG_OFFSETS unchanged.
-    """
-    maps = {key: outputs[key] for key in OFFSET_KEYS}
-    maps[keys.HEATMAPS] = tf.sigmoid(outputs[keys.HEATMAP_LOGITS])
-    maps[keys.SEGMENTATION] = tf.sigmoid(outputs[keys.SEGMENTATION_LOGITS])
-    return maps
 
 
 def _flat_channels(values):
@@ -61,70 +39,29 @@ def resample(values, ratio, cells):
     return tf.reshape(resized, tf.concat([[1], cells, trailing], axis=0))
 
 
-def resample_maps(maps, source_scale, source_stride, target_scale, target_stride, cells, map_keys=None):
+def resample_maps(maps, source_scale, source_stride, target_scale, target_stride, cells, offset_keys=()):
     """Moves maps of one image from one grid to another (another frame and/or stride).
 
     Target cell (i, j) is original pixel (t j, t i) / f' (t = target stride, f' = target scale), i.e.
-    source cell (t f / (f' s)) (j, i). Offsets are multiplied by f' / f (pixels of the target frame).
+    source cell (t f / (f' s)) (j, i). Offsets (the maps of `offset_keys`) are multiplied by f' / f
+    (pixels of the target frame); other maps (probabilities) keep their values.
 
     Args:
-      maps: dict of [1, h, w, ...] maps (probabilities and offsets) on the source grid.
+      maps: dict of [1, h, w, ...] maps on the source grid.
       source_scale, source_stride: f and s of the source grid.
       target_scale, target_stride: f' and t of the target grid.
       cells: [2] int32 size of the target grid.
-      map_keys: the keys to move (default: all).
+      offset_keys: the keys of `maps` holding offsets in pixels.
 
     Returns:
-      dict of [1, rows, columns, ...] maps on the target grid.
+      dict of [1, rows, columns, ...] maps on the target grid, the keys of `maps`.
     """
     ratio = (tf.cast(target_stride, tf.float32) * source_scale) / (target_scale * tf.cast(source_stride, tf.float32))
     out = {}
-    for key in (map_keys or maps.keys()):
-        values = resample(maps[key], ratio, cells)
-        out[key] = values * (target_scale / source_scale) if key in OFFSET_KEYS else values
+    for key, value in maps.items():
+        values = resample(value, ratio, cells)
+        out[key] = values * (target_scale / source_scale) if key in offset_keys else values
     return out
-
-
-def offset_weights(maps):
-    """Per-offset confidence of one scale: p_k for S_k, p_k of the source keypoint for M_{k,l}, p_S for L_k.
-
-    Returns:
-      dict over OFFSET_KEYS of weights broadcastable to the offsets ([1, h, w, K or E, 1]).
-    """
-    heatmaps = maps[keys.HEATMAPS][..., tf.newaxis]
-    sources = [source for source, _ in DIRECTED_EDGES]
-    return {keys.SHORT_OFFSETS: heatmaps, keys.MID_OFFSETS: tf.gather(heatmaps, sources, axis=3),
-            keys.LONG_OFFSETS: maps[keys.SEGMENTATION][..., tf.newaxis]}
-
-
-def average_maps(all_maps, weighted=True):
-    """Merges the maps of several scales, already on one grid and in the same frame's pixels.
-
-    Probabilities (heatmaps, segmentation) are averaged. Offsets are averaged with each scale's own
-    confidence in them as weights (`offset_weights`, `weighted=True`, default): a scale votes its offsets
-    where it sees the keypoint disk (or the person), not with the values it predicts elsewhere (on
-    perfect maps a plain mean shortens offsets where some scale's disk ends: keypoints 5 px off instead
-    of 0.2, tests/test_inference_detector.py); where no scale is confident (all weights ~0) the plain mean
-    is used. `weighted=False`: plain means everywhere.
-
-    Args:
-      all_maps: list of map dicts with the same keys and shapes [1, h, w, ...].
-      weighted: confidence-weighted offsets (see above).
-
-    Returns:
-      dict of merged maps.
-    """
-    count = float(len(all_maps))
-    merged = {key: tf.add_n([maps[key] for maps in all_maps]) / count for key in all_maps[0]}
-    if not weighted:
-        return merged
-    weights = [offset_weights(maps) for maps in all_maps]
-    for key in OFFSET_KEYS:
-        if key in merged:
-            total = tf.add_n([weight[key] for weight in weights])
-            weighted_sum = tf.add_n([weight[key] * maps[key] for weight, maps in zip(weights, all_maps)])
-            merged[key] = tf.where(total > 1e-6, weighted_sum / tf.maximum(total, 1e-6), merged[key])
-    return merged
 
 
 def _pixel_extent(any_cell, ratio, limit):

@@ -34,10 +34,10 @@ def draw_detections(image, detections, min_score=0.1, min_keypoint_score=0.05, m
       [H, W, 3] uint8 RGB.
     """
     picture = np.array(image, np.float32)
-    count = int(np.asarray(detections[keys.NUM_DETECTIONS]))
-    scores = np.asarray(detections[keys.INSTANCE_SCORES])[:count]
+    count = int(np.asarray(detections[keys.Detection.NUM_DETECTIONS]))
+    scores = np.asarray(detections[keys.Detection.INSTANCE_SCORES])[:count]
     shown = [slot for slot in range(count) if scores[slot] >= min_score]
-    masks = detections.get(keys.INSTANCE_MASKS)
+    masks = detections.get(keys.Detection.MASKS)
     if masks is not None:
         for slot in reversed(shown):  # the best person on top
             mask = np.asarray(masks[slot], bool)[:image.shape[0], :image.shape[1]]
@@ -46,8 +46,8 @@ def draw_detections(image, detections, min_score=0.1, min_keypoint_score=0.05, m
     thickness = max(1, round(max(image.shape[:2]) / 400))
     for slot in shown:
         colour = tuple(int(c) for c in PALETTE[slot % len(PALETTE)])
-        points = np.asarray(detections[keys.DETECTION_KEYPOINTS][slot])
-        visible = np.asarray(detections[keys.KEYPOINT_SCORES][slot]) >= min_keypoint_score
+        points = np.asarray(detections[keys.Detection.KEYPOINTS][slot])
+        visible = np.asarray(detections[keys.Detection.KEYPOINT_SCORES][slot]) >= min_keypoint_score
         for a, b in TREE_EDGES:
             if visible[a] and visible[b]:
                 cv2.line(canvas, _pixel(points[a]), _pixel(points[b]), colour, thickness, cv2.LINE_AA)

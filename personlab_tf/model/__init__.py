@@ -1,1 +1,1 @@
-"""The PersonLab network: atrous ResNet backbone, heads, recurrent offset refinement."""
+"""Network pieces shared by the tasks: the ResNet backbones, small layers, and the Keras training step."""

@@ -1,9 +1,9 @@
-"""The training and evaluation steps shared by the project's Keras models (PersonLab, part parsing).
+"""The training and evaluation steps shared by the tasks' Keras models (tasks/*/model.py).
 
-A model subclasses `LossModel`, builds its functional graph in `__init__`, sets `self.loss_trackers`
-({loss key: keras.metrics.Mean}, TOTAL_LOSS included) and implements `compute_losses(predictions,
-targets)` returning this replica's share of every term (losses.replica_weighted_mean). Training data:
-`(images, targets)` pairs or single dicts holding keys.IMAGE and the target keys.
+A model subclasses `LossModel`, builds its functional graph in `__init__`, calls `track_losses` with its
+loss keys (keys.Loss.TOTAL included) and implements `compute_losses(predictions, targets)` returning this
+replica's share of every term (losses.replica_weighted_mean) and `person_probability(outputs)`. Training
+data: `(images, targets)` pairs or single dicts holding keys.Sample.IMAGE and the target keys.
 """
 
 import keras
@@ -22,8 +22,23 @@ class LossModel(keras.Model):
 
     prediction_keys = ()
 
+    def track_losses(self, loss_keys):
+        """Creates a keras.metrics.Mean per loss term (metric names cannot hold "/": "_" instead)."""
+        self.loss_trackers = {key: keras.metrics.Mean(name=key.replace("/", "_")) for key in loss_keys}
+
     def compute_losses(self, predictions, targets):
+        """{loss key: this replica's share} of a batch; keys.Loss.TOTAL is what is minimised."""
         raise NotImplementedError
+
+    def person_probability(self, outputs):
+        """[B, h, w, 1] probability that a cell shows a person (TensorBoard pictures)."""
+        raise NotImplementedError
+
+    def summary_maps(self, outputs):
+        """(keypoint probability [B, h, w, 1] = max_k sigmoid(heatmap logit k), person probability
+        [B, h, w, 1]) for TensorBoard images."""
+        logits = tf.cast(outputs[keys.Prediction.HEATMAP_LOGITS], tf.float32)
+        return tf.reduce_max(tf.sigmoid(logits), axis=-1, keepdims=True), self.person_probability(outputs)
 
     @classmethod
     def from_config(cls, config):
@@ -54,7 +69,7 @@ class LossModel(keras.Model):
         images, targets = images_and_targets(data)
         with tf.GradientTape() as tape:
             losses = self.compute_losses(self(images, training=True), targets)
-            loss = self.optimizer.scale_loss(losses[keys.TOTAL_LOSS])
+            loss = self.optimizer.scale_loss(losses[keys.Loss.TOTAL])
         variables = self.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return self._track(losses)
@@ -78,8 +93,8 @@ class LossModel(keras.Model):
 
 
 def images_and_targets(data):
-    """Splits a batch given as (images, targets) or as one dict with keys.IMAGE and the target keys."""
+    """Splits a batch given as (images, targets) or as one dict with keys.Sample.IMAGE and the target keys."""
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     if y is None:
-        return x[keys.IMAGE], x
-    return (x[keys.IMAGE] if isinstance(x, dict) else x), y
+        return x[keys.Sample.IMAGE], x
+    return (x[keys.Sample.IMAGE] if isinstance(x, dict) else x), y

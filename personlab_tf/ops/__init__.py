@@ -1,1 +1,2 @@
-"""Differentiable TF ops shared by the model and the decoder."""
+"""Differentiable and graph-side TF ops shared by the tasks: bilinear sampling, Hough voting, peaks, greedy
+suppression."""

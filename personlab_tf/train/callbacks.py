@@ -50,7 +50,7 @@ class Progress(keras.callbacks.Callback):
         self._last_time, self._last_step = now, step
         logs = {k: float(v) for k, v in (logs or {}).items()}
         eta = (self.num_steps - step) / rate if rate > 0 else float("inf")
-        terms = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if not k.startswith(keys.AUXILIARY_PREFIX[:-1]))
+        terms = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if not k.startswith(keys.Prediction.AUXILIARY_PREFIX[:-1]))
         print(f"step {step}/{self.num_steps} {terms} {rate:.2f} steps/s ETA {format_seconds(eta)}",
               file=self.stream, flush=True)
         if self.writer is not None:

@@ -1,4 +1,4 @@
-"""Distribution strategies by name (DESIGN §4: MirroredStrategy by default)."""
+"""Distribution strategies by name (MirroredStrategy by default, PersonLab §4.1; docs/training.md)."""
 
 import json
 import os

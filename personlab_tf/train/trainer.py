@@ -1,6 +1,5 @@
-"""The training job: strategy, data, model, optimizer, checkpoints with resume, summaries (paper §4.1).
-
-One job for both tasks: PersonLab and instance-aware part parsing (`train.task`)."""
+"""The training job of every task: strategy, data, model, optimizer, checkpoints with resume, summaries
+(PersonLab §4.1). The task comes from gin (`experiment.task`, config.py); docs/training.md."""
 
 import math
 import os
@@ -9,21 +8,11 @@ import gin
 import keras
 import tensorflow as tf
 
-from personlab_tf.data import pipeline
-from personlab_tf.model import personlab
-from personlab_tf.parts import model as parts_model, pipeline as parts_pipeline
+from personlab_tf import config, keys
 from personlab_tf.train import callbacks as callbacks_lib
-from personlab_tf.train import checkpoints, strategy as strategy_lib
-
-OPERATIVE_CONFIG = "operative_config.gin"
-
-gin.external_configurable(keras.optimizers.schedules.PiecewiseConstantDecay, module="schedules")
-
-# train.task -> (dataset builder (file_pattern, batch_size, training, seed=, deterministic=), model builder).
-TASKS = {
-    "personlab": (pipeline.build_dataset, personlab.build_model),
-    "parts": (parts_pipeline.build_parts_dataset, parts_model.build_parts_model),
-}
+from personlab_tf.train import checkpoints
+from personlab_tf.train import strategy as strategy_lib
+from personlab_tf.train.optimizer import build_optimizer
 
 
 def warm_start(model, init_dir, build_model):
@@ -56,8 +45,8 @@ def distributed_dataset_options(dataset):
 @gin.configurable(denylist=["model_dir"])
 def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch_size=8, strategy="mirrored",
           steps_per_checkpoint=1000, log_every=100, image_summary_every=1000, seed=0, deterministic=False,
-          logical_cpus=0, task="personlab", init_checkpoint=None):
-    """Trains PersonLab (or the part-parsing model), resuming from the newest checkpoint in `model_dir`.
+          logical_cpus=0, init_checkpoint=None):
+    """Trains the experiment's task (`config.experiment()`), resuming from the newest checkpoint in `model_dir`.
 
     Args:
       model_dir: checkpoints, TensorBoard events (`train/`) and the operative gin config go here.
@@ -68,34 +57,29 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
       steps_per_checkpoint: checkpoint interval; also Keras' epoch length.
       log_every: steps between progress lines and scalar summaries.
       image_summary_every: steps between image summaries (0: none).
-      seed: seed of data order and augmentation (shared by all workers).
+      seed: seed of data order and augmentation (shared by all workers); a resumed run continues the
+        stream of batches where it stopped (data/pipeline.py).
       deterministic: reproducible input order (slower).
       logical_cpus: if > 0, split the CPU into that many logical devices first, so that "mirrored"
         runs that many replicas on a machine without GPUs (tests of multi-replica training).
-      task: a key of TASKS: "personlab" (build_dataset, build_model) or "parts" (build_parts_dataset,
-        build_parts_model).
       init_checkpoint: a training directory whose newest checkpoint gives the initial model weights when
         `model_dir` has no checkpoint yet (the second stage of part parsing); the optimizer starts afresh.
 
     Returns:
       dict of the last logged loss terms (global values); {} if training had already finished.
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
-    build_dataset, build_model = TASKS[task]
+    task = config.experiment()
     if logical_cpus:
         strategy_lib.split_cpu(logical_cpus)
     distribution = strategy_lib.make_strategy(strategy)
     os.makedirs(model_dir, exist_ok=True)
-    dataset = build_dataset(train_files, global_batch_size, training=True, seed=seed, deterministic=deterministic)
-    dataset = distributed_dataset_options(dataset)
     with distribution.scope():
-        model = build_model()
-        optimizer = personlab.build_optimizer(num_steps=num_steps)
+        model = task.build_model()
+        optimizer = build_optimizer(num_steps=num_steps)
         model.compile(optimizer=optimizer)
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
         restored = checkpoints.restore_latest(checkpoint, model_dir)
-        started_from = warm_start(model, init_checkpoint, build_model) if init_checkpoint and not restored else None
+        started_from = warm_start(model, init_checkpoint, task.build_model) if init_checkpoint and not restored else None
     start = int(optimizer.iterations.numpy())
     print(f"training {model.backbone_name} on {distribution.num_replicas_in_sync} replicas, "
           f"global batch {global_batch_size}", flush=True)
@@ -103,12 +87,15 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
         print(f"resuming from {restored} at step {start}", flush=True)
     if started_from:
         print(f"starting from the weights of {started_from}", flush=True)
-    if strategy_lib.is_chief():
-        with open(os.path.join(model_dir, OPERATIVE_CONFIG), "w") as f:
-            f.write(gin.operative_config_str())
     if start >= num_steps:
         print(f"training already finished: step {start} >= num_steps {num_steps}", flush=True)
         return {}
+    dataset = task.build_dataset(train_files, global_batch_size, training=True, seed=seed, deterministic=deterministic,
+                                 start_batch=start)
+    dataset = distributed_dataset_options(dataset)
+    if strategy_lib.is_chief():
+        with open(os.path.join(model_dir, config.OPERATIVE_CONFIG), "w") as f:
+            f.write(gin.operative_config_str())
     steps_per_epoch = min(steps_per_checkpoint, num_steps)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
     callbacks = [
@@ -118,7 +105,7 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
         callbacks_lib.Progress(num_steps, log_every, writer if strategy_lib.is_chief() else None),
     ]
     if image_summary_every and strategy_lib.is_chief():
-        images = next(iter(dataset))[0]["image"][:2]
+        images = next(iter(dataset))[0][keys.Sample.IMAGE][:2]
         callbacks.append(callbacks_lib.ImageSummaries(images, image_summary_every, writer))
     history = model.fit(dataset, epochs=math.ceil(num_steps / steps_per_epoch), initial_epoch=start // steps_per_epoch,
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0)

@@ -1,0 +1,48 @@
+"""Small Keras layers shared by the tasks' networks: channel splitting, corner-aligned upsampling, scaling.
+
+Grids are corner aligned (ops/bilinear.py): a map of stride s has cell (i, j) at input pixel (s j, s i).
+"""
+
+import keras
+import tensorflow as tf
+
+from personlab_tf.ops.bilinear import resize_aligned
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class SplitXY(keras.layers.Layer):
+    """[B, h, w, 2N] -> [B, h, w, N, 2]: channel 2n is the x, channel 2n + 1 the y of vector n."""
+
+    def call(self, x):
+        shape = tf.shape(x)
+        return tf.reshape(x, tf.concat([shape[:3], [x.shape[-1] // 2, 2]], axis=0))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:3]) + (input_shape[-1] // 2, 2)
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class UpsampleLike(keras.layers.Layer):
+    """call(coarse [B, h, w, C], fine [B, h', w', ...]) -> coarse resized bilinearly, corner aligned, to
+    the spatial size of `fine`."""
+
+    def call(self, coarse, fine):
+        return resize_aligned(coarse, tf.shape(fine)[1:3])
+
+    def compute_output_shape(self, coarse_shape, fine_shape):
+        return (coarse_shape[0], fine_shape[1], fine_shape[2], coarse_shape[3])
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class Scale(keras.layers.Layer):
+    """Multiplies its input by a constant `factor` (e.g. a field's stride, to turn cells into pixels)."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}

@@ -1,0 +1,42 @@
+"""Peaks of the Hough maps, all keypoint types in one queue: PersonLab's seeds (§3.1) and the part parser's
+keypoint candidates (second paper §3.3).
+
+Positions in input pixels, (x, y) order; a map of stride s has cell (i, j) at (x, y) = (s j, s i).
+"""
+
+import tensorflow as tf
+
+from personlab_tf.constants import NUM_KEYPOINTS
+
+
+def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
+    """Local maxima of h_k with h_k >= threshold, by descending score (PersonLab's seed queue).
+
+    A cell is a local maximum of channel k when no cell of the `window` x `window` neighbourhood has a
+    higher h_k (plateaus give several maxima). Seeds of all K types are sorted together by descending score
+    (ties: lower flat index (i, j, k) first). Only the best `max_seeds` are kept: the paper has no cap; it
+    bounds the [S, S] rejection test and the parallel decoding, and at 512 it drops only seeds weaker than
+    30 people x 17 keypoints.
+
+    Args:
+      hough: [h, w, K] float32 Hough scores (hough.hough_voting).
+      stride: s, input pixels per cell.
+      threshold: smallest seed score (0.01 in the paper).
+      window: side of the local-maximum window in cells (odd).
+      max_seeds: the most seeds returned (python int).
+
+    Returns:
+      positions: [S, 2] float32 seed positions x_i, (x, y) in input pixels (cell centres).
+      types: [S] int32 keypoint type k of each seed.
+      scores: [S] float32 h_k(x_i), descending; S <= max_seeds.
+    """
+    width = tf.shape(hough)[1]
+    pooled = tf.nn.max_pool2d(hough[tf.newaxis], window, 1, "SAME")[0]
+    is_seed = (hough >= pooled) & (hough >= threshold)
+    flat = tf.reshape(tf.where(is_seed, hough, -float("inf")), [-1])
+    count = tf.minimum(tf.reduce_sum(tf.cast(is_seed, tf.int32)), max_seeds)
+    scores, index = tf.math.top_k(flat, tf.minimum(max_seeds, tf.size(flat)))
+    scores, index = scores[:count], index[:count]
+    cell = index // NUM_KEYPOINTS
+    positions = tf.cast(tf.stack([cell % width, cell // width], axis=-1), tf.float32) * stride
+    return positions, index % NUM_KEYPOINTS, scores

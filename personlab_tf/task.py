@@ -1,0 +1,152 @@
+"""The task interface: what the shared trainer, export, evaluation, prediction and oracle need of a task.
+
+A task (tasks/personlab, tasks/parts) is a `Task` subclass holding its options as frozen dataclasses, each
+configurable by gin; the experiment's task is injected by gin (`experiment.task = @PersonLabTask()`,
+config.py). docs/tasks.md walks through what a new task provides. The core never imports a task: the
+registry (personlab_tf/registry.py) does, so gin and the scripts can name them.
+"""
+
+import abc
+import dataclasses
+from typing import Any, ClassVar, Dict, Iterator, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from personlab_tf.data import coco, pipeline
+from personlab_tf.inference.serving import Detector
+from personlab_tf.model.training import LossModel
+
+
+@dataclasses.dataclass
+class EvaluationImage:
+    """One image to evaluate: its id, its file bytes and, when read from a COCO JSON, its record (ground
+    truth, with part labels if any); None for images read from a tfds split."""
+
+    image_id: int
+    encoded: bytes
+    record: Optional[coco.ImageRecord] = None
+
+
+class Evaluator(abc.ABC):
+    """Accumulates one task's detections image by image and computes its metrics."""
+
+    @abc.abstractmethod
+    def add(self, image: EvaluationImage, detections: Dict[str, np.ndarray]) -> None:
+        """Adds the detections (keys.Detection, numpy, masks cropped to the image) of one image."""
+
+    @abc.abstractmethod
+    def results(self) -> Dict[str, Any]:
+        """Every metric (JSON-able)."""
+
+    @abc.abstractmethod
+    def headline(self, results: Dict[str, Any]) -> Dict[str, float]:
+        """The task's main figures, the last stdout line of the evaluation scripts."""
+
+
+class Task(abc.ABC):
+    """One task: data and targets, network and losses, detector, oracle, evaluation and pictures."""
+
+    name: ClassVar[str]
+    # Whether its evaluator takes a tfds `coco_person` split (COCO metrics need no per-image records).
+    evaluates_on_tfds: ClassVar[bool] = False
+
+    # ---------------------------------------------------------------- configuration
+    @abc.abstractmethod
+    def config(self) -> Dict[str, Any]:
+        """The task's options as a JSON-able dict (recorded in the SavedModel; `from_config` inverts it)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Task":
+        """The task of a `config()` dict."""
+
+    @abc.abstractmethod
+    def with_inference(self, **overrides: Any) -> "Task":
+        """The task with inference options replaced (export flags); ValueError naming an option that does
+        not apply to this task."""
+
+    # ---------------------------------------------------------------- training
+    @abc.abstractmethod
+    def make_example(self, serialized: tf.Tensor, seed: tf.Tensor, training: bool):
+        """One record -> (features dict with keys.Sample.IMAGE, targets dict of keys.Map): decode, augment
+        (random box when training, else the resized image) and make the targets."""
+
+    def build_dataset(self, file_pattern, batch_size: int, training: bool, seed: Optional[int] = None,
+                      deterministic: bool = False, start_batch: int = 0,
+                      input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+        """The batched input pipeline of `make_example` (data/pipeline.py); `start_batch` resumes the
+        stream of a training run at that batch."""
+        return pipeline.batched_examples(file_pattern, batch_size, training, self.make_example, seed,
+                                         deterministic, start_batch=start_batch, input_context=input_context)
+
+    @abc.abstractmethod
+    def build_model(self, inference: bool = False) -> LossModel:
+        """The network with its losses; `inference`: as exported (e.g. PersonLab at its evaluation stride)."""
+
+    # ---------------------------------------------------------------- inference
+    @abc.abstractmethod
+    def build_detector(self, model: keras.Model) -> Detector:
+        """The detector of an inference model (`LossModel.inference_model()`), with the task's options."""
+
+    @abc.abstractmethod
+    def oracle_detections(self, record: coco.ImageRecord) -> Dict[str, np.ndarray]:
+        """Detections (keys.Detection, numpy, original-image pixels) decoded from an image's ground-truth
+        maps made on its inference frame: the upper bound of the decoder (scripts/oracle_eval.py)."""
+
+    @abc.abstractmethod
+    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray],
+                 min_score: float = 0.1) -> Dict[str, np.ndarray]:
+        """{file name suffix: RGB picture} drawn from one image's detections (scripts/predict.py);
+        detections scoring below `min_score` are not drawn."""
+
+    @abc.abstractmethod
+    def instance_masks(self, detections: Dict[str, np.ndarray]) -> np.ndarray:
+        """[D, H, W] bool masks of the detected persons (COCO segmentation results)."""
+
+    # ---------------------------------------------------------------- evaluation
+    @abc.abstractmethod
+    def evaluation_images(self, annotations: str, images_dir: str, part_labels_dir: Optional[str],
+                          problems: coco.ProblemCounter) -> Iterator[EvaluationImage]:
+        """The images of a COCO JSON the task evaluates on, with their records; unusable ones are skipped
+        and counted in `problems`."""
+
+    @abc.abstractmethod
+    def evaluator(self, ground_truth: Dict[str, Any], output_dir: Optional[str] = None,
+                  coco_backend: str = "pycocotools", only_added_images: bool = False) -> Evaluator:
+        """A fresh evaluator against a COCO ground truth dict (the JSON, or rebuilt from tfds).
+
+        Args:
+          ground_truth: COCO person-keypoints dict.
+          output_dir: where the results and metrics files go (None: nowhere).
+          coco_backend: the COCOeval implementation, where the task's metrics are COCO's
+            (evaluation/backends.py).
+          only_added_images: score only the images added (a quick run over part of a dataset); default:
+            every image of the ground truth counts.
+        """
+
+
+def dataclass_config(**options: Any) -> Dict[str, Any]:
+    """{name: dataclasses.asdict(options)} of a task's option dataclasses (JSON-able)."""
+    return {name: dataclasses.asdict(value) for name, value in options.items()}
+
+
+def dataclass_from_config(cls, values: Dict[str, Any]):
+    """The `cls` dataclass of a `dataclass_config` entry; JSON lists become tuples again."""
+    return cls(**{key: tuple(_tuples(value)) if isinstance(value, list) else value for key, value in values.items()})
+
+
+def _tuples(values: list) -> list:
+    """Nested JSON lists as nested tuples."""
+    return [tuple(_tuples(value)) if isinstance(value, list) else value for value in values]
+
+
+def replace_options(options, overrides: Dict[str, Any], task_name: str):
+    """`dataclasses.replace(options, **overrides)`; ValueError naming an override the options lack."""
+    known = {field.name for field in dataclasses.fields(options)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} does not apply to the {task_name} task "
+                         f"(its inference options: {', '.join(sorted(known))})")
+    return dataclasses.replace(options, **overrides)

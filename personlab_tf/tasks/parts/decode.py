@@ -1,0 +1,280 @@
+"""Instance-aware part parsing inference (second paper §3.3 and "Inference"), graph ops only.
+
+```
+keypoint heatmaps + short offsets --Hough voting (Eq. 8)--> local maxima, suppressed within r = keypoint candidates
+limb heatmaps --limb_scores.connection_scores--> score matrix per limb --matching (LP, Eqs. 13-16, or greedy)-->
+  connections --assembly from head to feet--> persons --Eq. 17 on the person pixels of the part map--> instances
+```
+
+Maps (one image, dict of keys.Map) on one grid of stride s, cell (i, j) at input pixel (s j, s i):
+PART_PROBABILITIES [h, w, C] softmax, HEATMAPS [h, w, K] sigmoid, SHORT_OFFSETS [h, w, K, 2],
+LIMB_HEATMAPS [h, w, L] sigmoid, PROJECTION_FIELD [h, w, 2]; points and offsets (x, y) in input pixels.
+The disk radius R of the Hough voting is the training targets' (the task passes it).
+"""
+
+import dataclasses
+
+import gin
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.constants import MAX_DETECTIONS, NUM_KEYPOINTS
+from personlab_tf.inference.detections import best, pad_to
+from personlab_tf.ops.hough import hough_voting
+from personlab_tf.ops.peaks import find_peaks
+from personlab_tf.ops.suppression import greedy_keep
+from personlab_tf.tasks.parts import matching
+from personlab_tf.tasks.parts.limb_scores import connection_scores
+from personlab_tf.tasks.parts.part_sets import LIMBS
+
+MATCHERS = ("lp", "greedy")
+_MIN_AREA = 1.0
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PartsDecoding:
+    """Settings of part-parsing decoding (gin: `PartsDecoding.matcher = 'greedy'`, ...).
+
+    Attributes:
+      keypoint_threshold: smallest Hough score of a keypoint candidate (the paper's threshold on h_k).
+      candidate_radius: a candidate within this distance (input pixels) of a better one of its type is
+        dropped (the maxima of one vote peak spread over a few cells; PersonLab's r = 10 px).
+      max_candidates: M, candidates kept per keypoint type (best first).
+      limb_threshold: smallest connection score of a limb kept by the matching.
+      matcher: "lp" (the differentiable solver at evaluation settings, rounded) or "greedy" (Table 5).
+      max_detections: D, persons kept, best first.
+    """
+
+    keypoint_threshold: float = 0.1
+    candidate_radius: float = 10.0
+    max_candidates: int = 20
+    limb_threshold: float = 0.2
+    matcher: str = "lp"
+    max_detections: int = MAX_DETECTIONS
+
+    def __post_init__(self):
+        if self.matcher not in MATCHERS:
+            raise ValueError(f"matcher must be one of {MATCHERS}, got {self.matcher!r}")
+
+
+def peak_mass(hough, points, types, stride):
+    """The Hough mass of each point's vote peak: h_k summed over the 4 cells around the point.
+
+    A vote at x is split over the 4 cells around x by the bilinear kernel (Eq. 8), so a single cell holds
+    between a quarter and all of it depending on where x falls; the 4-cell sum does not.
+
+    Args:
+      hough: [h, w, K]; points: [N, 2] (x, y) input pixels; types: [N] int32 keypoint types.
+
+    Returns:
+      [N] float32.
+    """
+    height, width = tf.shape(hough)[0], tf.shape(hough)[1]
+    column = tf.clip_by_value(tf.cast(tf.floor(points[:, 0] / stride), tf.int32), 0, width - 1)
+    row = tf.clip_by_value(tf.cast(tf.floor(points[:, 1] / stride), tf.int32), 0, height - 1)
+    total = tf.zeros_like(points[:, 0])
+    for dr, dc in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        cells = tf.stack([tf.minimum(row + dr, height - 1), tf.minimum(column + dc, width - 1), types], axis=-1)
+        inside = (row + dr < height) & (column + dc < width)
+        total += tf.where(inside, tf.gather_nd(hough, cells), 0.0)
+    return total
+
+
+def keypoint_candidates(heatmaps, short_offsets, stride, radius, options):
+    """The candidates of every keypoint type: local maxima of the Hough maps (Eq. 8) above the threshold,
+    moved by their short-range offset, without those within `candidate_radius` of a better candidate of
+    their type, best `max_candidates` per type.
+
+    Returns:
+      (positions [K, M, 2] (x, y), scores [K, M] the Hough mass of their peaks (`peak_mass`), valid [K, M]
+      bool); M = max_candidates, each type's candidates in the order of their seeds' scores, padding last.
+    """
+    hough = hough_voting(heatmaps, short_offsets, stride, radius)
+    cells, types, scores = find_peaks(hough, stride, options.keypoint_threshold,
+                                      max_seeds=2 * NUM_KEYPOINTS * options.max_candidates)
+    cell_index = tf.cast(tf.round(cells / stride), tf.int32)
+    points = cells + tf.gather_nd(short_offsets, tf.stack([cell_index[:, 1], cell_index[:, 0], types], axis=-1))
+    distance = tf.norm(points[:, tf.newaxis] - points[tf.newaxis], axis=-1)
+    keep = greedy_keep((types[:, tf.newaxis] == types[tf.newaxis]) & (distance < options.candidate_radius))
+    points, types = tf.boolean_mask(points, keep), tf.boolean_mask(types, keep)
+    scores = peak_mass(hough, points, types, stride)
+    rank = tf.gather(tf.cumsum(tf.one_hot(types, NUM_KEYPOINTS, dtype=tf.int32), axis=0), types, batch_dims=1) - 1
+    kept = rank < options.max_candidates
+    slot = tf.boolean_mask(types * options.max_candidates + rank, kept)[:, tf.newaxis]
+    size = [NUM_KEYPOINTS * options.max_candidates]
+    shape = [NUM_KEYPOINTS, options.max_candidates]
+    positions = tf.scatter_nd(slot, tf.boolean_mask(points, kept), size + [2])
+    scores = tf.scatter_nd(slot, tf.boolean_mask(scores, kept), size)
+    valid = tf.scatter_nd(slot, tf.ones_like(slot[:, 0], tf.bool), size)
+    return tf.reshape(positions, shape + [2]), tf.reshape(scores, shape), tf.reshape(valid, shape)
+
+
+def limb_connections(limb_maps, positions, valid, stride, options):
+    """Connections of every limb: the matching of its candidates' connection scores.
+
+    Returns:
+      (connections [L, M, M] bool, scores [L, M, M]): candidate i of the limb's first keypoint type is
+      joined to candidate j of its second.
+    """
+    first, second = [k for k, _ in LIMBS], [l for _, l in LIMBS]
+    scores = connection_scores(limb_maps[tf.newaxis], tf.gather(positions, first)[tf.newaxis],
+                               tf.gather(positions, second)[tf.newaxis], stride)[0]
+    usable = (tf.gather(valid, first)[:, :, tf.newaxis] & tf.gather(valid, second)[:, tf.newaxis, :]
+              & (scores >= options.limb_threshold))
+    if options.matcher == "lp":
+        chosen = matching.round_assignment(matching.solve_assignment(scores, usable, matching.EVALUATION))
+    else:
+        chosen = matching.greedy_assignment(scores, usable)
+    return chosen & usable, scores
+
+
+def assemble(connections, scores, max_candidates):
+    """Groups connected candidates into persons, limb by limb from head to feet (part_sets.LIMBS order),
+    each limb's connections by descending score (the conventional assembly, §3.3).
+
+    For a connection (k, i) - (l, j): two free candidates start a person; a free candidate joins the
+    other's person when that person has no type yet; two persons merge when they share no keypoint type.
+
+    Args:
+      connections: [L, M, M] bool; scores: [L, M, M] float32; max_candidates: M.
+
+    Returns:
+      [P, K] int32 candidate index of each person's keypoint (-1 none), P = K M / 2 slots (unused slots
+      all -1).
+    """
+    slots = NUM_KEYPOINTS * max_candidates // 2
+    found = tf.cast(tf.where(connections), tf.int32)                               # [C, 3] (limb, i, j)
+    order = tf.argsort(tf.cast(found[:, 0], tf.float32) * 2.0 - tf.gather_nd(scores, found), stable=True)
+    found = tf.gather(found, order)
+    first = tf.constant([k for k, _ in LIMBS], tf.int32)
+    second = tf.constant([l for _, l in LIMBS], tf.int32)
+
+    def body(index, owner, persons, count):
+        limb, i, j = found[index, 0], found[index, 1], found[index, 2]
+        k, l = first[limb], second[limb]
+        a, b = owner[k, i], owner[l, j]
+
+        def start():
+            person = tf.stack([tf.one_hot(k, NUM_KEYPOINTS, on_value=i + 1, off_value=0, dtype=tf.int32)
+                               + tf.one_hot(l, NUM_KEYPOINTS, on_value=j + 1, off_value=0, dtype=tf.int32) - 1])
+            return (tf.tensor_scatter_nd_update(owner, [[k, i], [l, j]], [count, count]),
+                    tf.tensor_scatter_nd_update(persons, [[count]], person), count + 1)
+
+        def join(person, keypoint, candidate):
+            taken = persons[person, keypoint] >= 0
+            return tf.cond(taken, lambda: (owner, persons, count), lambda: (
+                tf.tensor_scatter_nd_update(owner, [[keypoint, candidate]], [person]),
+                tf.tensor_scatter_nd_update(persons, [[person, keypoint]], [candidate]), count))
+
+        def merge():
+            overlap = tf.reduce_any((persons[a] >= 0) & (persons[b] >= 0))
+
+            def combined():
+                joined = tf.where(persons[a] >= 0, persons[a], persons[b])
+                updated = tf.tensor_scatter_nd_update(persons, [[a], [b]], [joined, -tf.ones_like(joined)])
+                return tf.where(owner == b, a, owner), updated, count
+
+            return tf.cond(overlap | tf.equal(a, b), lambda: (owner, persons, count), combined)
+
+        owner, persons, count = tf.case([
+            ((a < 0) & (b < 0), start),
+            ((a >= 0) & (b < 0), lambda: join(a, l, j)),
+            ((a < 0) & (b >= 0), lambda: join(b, k, i)),
+        ], default=merge)
+        return index + 1, owner, persons, count
+
+    initial = (tf.constant(0), -tf.ones([NUM_KEYPOINTS, max_candidates], tf.int32),
+               -tf.ones([slots, NUM_KEYPOINTS], tf.int32), tf.constant(0))
+    _, _, persons, _ = tf.while_loop(lambda index, *_: index < tf.shape(found)[0], body, initial)
+    return persons
+
+
+def person_keypoints(persons, positions, scores, max_detections):
+    """Keypoints, keypoint scores and instance scores of the best persons.
+
+    The instance score is the mean of the K keypoint scores (0 for a missing keypoint), as PersonLab's.
+
+    Returns:
+      dict of keys.Detection: KEYPOINTS [D, K, 2], KEYPOINT_SCORES [D, K] (0 where missing), INSTANCE_SCORES
+      [D] descending, NUM_DETECTIONS [], and KEYPOINT_PRESENT [D, K] bool; padding past NUM_DETECTIONS is
+      zero / False.
+    """
+    present = persons >= 0
+    index = tf.maximum(persons, 0)
+    types = tf.broadcast_to(tf.range(NUM_KEYPOINTS), tf.shape(persons))
+    points = tf.where(present[..., tf.newaxis], tf.gather_nd(positions, tf.stack([types, index], -1)), 0.0)
+    point_scores = tf.where(present, tf.gather_nd(scores, tf.stack([types, index], -1)), 0.0)
+    instance = tf.reduce_mean(point_scores, axis=-1)
+    chosen, count = best(instance, tf.reduce_any(present, axis=-1), max_detections)
+    return {
+        keys.Detection.KEYPOINTS: pad_to(tf.gather(points, chosen), max_detections),
+        keys.Detection.KEYPOINT_SCORES: pad_to(tf.gather(point_scores, chosen), max_detections),
+        keys.Detection.INSTANCE_SCORES: pad_to(tf.gather(instance, chosen), max_detections),
+        keys.Detection.NUM_DETECTIONS: count,
+        keys.Detection.KEYPOINT_PRESENT: pad_to(tf.gather(present, chosen), max_detections),
+    }
+
+
+def instance_scales(keypoints, present):
+    """lambda_h: the square root of the area of the box tightly containing each person's present keypoints
+    (at least 1 px^2). keypoints [D, K, 2], present [D, K] -> [D]."""
+    big = 1e9
+    low = tf.reduce_min(tf.where(present[..., tf.newaxis], keypoints, big), axis=1)
+    high = tf.reduce_max(tf.where(present[..., tf.newaxis], keypoints, -big), axis=1)
+    size = tf.where(tf.reduce_any(present, axis=1)[:, tf.newaxis], high - low, 0.0)
+    return tf.sqrt(tf.maximum(size[:, 0] * size[:, 1], _MIN_AREA))
+
+
+def assign_pixels(points, projections, detections):
+    """The instance of each person pixel (Eq. 17): d(x, h) = min_j |x + f(x) - k_{h,j}| / ((s_j + s_h) lambda_h),
+    x joins argmin_h d(x, h).
+
+    Args:
+      points: [N, 2] person pixels x; projections: [N, 2] their DSPF f(x) (same pixels as the points).
+      detections: `person_keypoints` result (keypoints in the same pixels).
+
+    Returns:
+      [N] int32 detection slot of each pixel, -1 when there is no detection.
+    """
+    keypoints, scores = detections[keys.Detection.KEYPOINTS], detections[keys.Detection.KEYPOINT_SCORES]
+    present, instance = detections[keys.Detection.KEYPOINT_PRESENT], detections[keys.Detection.INSTANCE_SCORES]
+    slots = tf.shape(keypoints)[0]
+    valid = present & (tf.range(slots) < detections[keys.Detection.NUM_DETECTIONS])[:, tf.newaxis]
+    scale = (scores + instance[:, tf.newaxis]) * instance_scales(keypoints, present)[:, tf.newaxis]   # [D, K]
+    targets = points + projections
+    nearest = tf.fill([tf.shape(points)[0], slots], float("inf"))
+    for k in range(NUM_KEYPOINTS):  # one keypoint type at a time keeps memory at [N, D]
+        distance = tf.norm(targets[:, tf.newaxis, :] - keypoints[tf.newaxis, :, k, :], axis=-1)
+        distance = distance / tf.maximum(scale[tf.newaxis, :, k], 1e-12)
+        nearest = tf.minimum(nearest, tf.where(valid[tf.newaxis, :, k], distance, float("inf")))
+    owner = tf.argmin(nearest, axis=1, output_type=tf.int32)
+    return tf.where(tf.reduce_min(nearest, axis=1) < float("inf"), owner, -1)
+
+
+@tf.autograph.experimental.do_not_convert
+def decode_poses(maps, stride, radius, options=PartsDecoding()):
+    """Persons of one image from its keypoint and limb maps (candidates, matching, assembly).
+
+    Args:
+      maps: the module docstring's maps; stride: s; radius: the targets' disk radius R; options: PartsDecoding.
+
+    Returns:
+      `person_keypoints` dict, positions in the maps' input pixels.
+    """
+    positions, scores, valid = keypoint_candidates(maps[keys.Map.HEATMAPS], maps[keys.Map.SHORT_OFFSETS], stride,
+                                                   radius, options)
+    connections, limb_scores = limb_connections(maps[keys.Map.LIMB_HEATMAPS], positions, valid, stride, options)
+    persons = assemble(connections, limb_scores, options.max_candidates)
+    return person_keypoints(persons, positions, scores, options.max_detections)
+
+
+def instance_part_maps(part_map, owner, slots):
+    """[D, H, W] uint8: the part classes of the pixels assigned to each detection (0 elsewhere).
+
+    Args:
+      part_map: [H, W] uint8 category-level parsing; owner: [H, W] int32 slot per pixel (-1 none).
+    """
+    mine = owner[tf.newaxis] == tf.range(slots)[:, tf.newaxis, tf.newaxis]
+    return tf.where(mine, part_map[tf.newaxis], tf.zeros_like(part_map)[tf.newaxis])
+

@@ -1,0 +1,125 @@
+"""Part-parsing inference for one image: image -> persons with keypoints and per-instance part maps.
+
+```
+image [H, W, 3] --geometry.resize_image--> frame (larger side max_side, padded to 32 n + 1)
+  --model--> part logits, keypoint / limb logits, short offsets, DSPF at stride 4
+  --decode.decode_poses--> persons (keypoints in frame pixels) --/ f--> original pixels
+  part probabilities and DSPF resampled at the original pixels --argmax--> part map
+  --Eq. 17 on its person pixels--> instance of each pixel --> instance part maps [D, H, W]
+```
+Coordinates: pixel centres at integer coordinates, x right, y down, (x, y) order; frame pixel u is
+original pixel u / f (inference/geometry.py). Graph ops only: `detect` runs eagerly, in a tf.function and in
+the SavedModel (inference/serving.py).
+"""
+
+import dataclasses
+from typing import Dict
+
+import gin
+import keras
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.inference import geometry, serving
+from personlab_tf.inference import maps as maps_lib
+from personlab_tf.tasks.parts import decode
+from personlab_tf.tasks.parts.targets import PYRAMID_STRIDES
+
+STRIDE = PYRAMID_STRIDES[0]          # the branches' resolution
+FRAME_MULTIPLE = PYRAMID_STRIDES[-1]  # frames are 32 n + 1 pixels
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PartsInference:
+    """How the exported part parser sees an image (export flags override the fields).
+
+    Attributes:
+      max_side: larger side of the frame (single scale; 1401 as PersonLab's).
+    """
+
+    max_side: int = geometry.MAX_SIDE
+
+
+def probability_maps(outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Model outputs (logits) -> decoding maps (keys.Map) of one batch: softmax parts, sigmoid keypoints
+    and limbs, the offsets and the finest projection field (float32)."""
+    def value(key):
+        return tf.cast(outputs[key], tf.float32)
+
+    return {
+        keys.Map.PART_PROBABILITIES: tf.nn.softmax(value(keys.Prediction.PART_LOGITS)),
+        keys.Map.HEATMAPS: tf.sigmoid(value(keys.Prediction.HEATMAP_LOGITS)),
+        keys.Map.SHORT_OFFSETS: value(keys.Prediction.SHORT_OFFSETS),
+        keys.Map.LIMB_HEATMAPS: tf.sigmoid(value(keys.Prediction.LIMB_LOGITS)),
+        keys.Map.PROJECTION_FIELD: value(keys.Prediction.PROJECTION_FIELD),
+    }
+
+
+def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding()):
+    """Persons and part maps of one image from its stride-4 maps over the frame of scale f.
+
+    Args:
+      maps: dict of [h, w, ...] maps (`probability_maps` of one image), frame pixels.
+      scale: f; image_size: [2] int32 (H, W) of the original image; radius: the targets' disk radius R;
+      options: decode.PartsDecoding.
+
+    Returns:
+      dict of keys.Detection: KEYPOINTS [D, K, 2] original pixels, KEYPOINT_SCORES [D, K], INSTANCE_SCORES
+      [D], NUM_DETECTIONS [], PART_MAP [H, W] uint8, INSTANCE_PART_MAPS [D, H, W] uint8.
+    """
+    detections = decode.decode_poses(maps, STRIDE, radius, options)
+    detections[keys.Detection.KEYPOINTS] = geometry.to_original(detections[keys.Detection.KEYPOINTS], scale)
+    size = tf.cast(image_size, tf.int32)
+    ratio = scale / STRIDE                           # grid cells per original pixel
+    probabilities = maps_lib.resample(maps[keys.Map.PART_PROBABILITIES][tf.newaxis], ratio, size)[0]
+    field = maps_lib.resample(maps[keys.Map.PROJECTION_FIELD][tf.newaxis], ratio, size)[0] / scale
+    part_map = tf.cast(tf.argmax(probabilities, axis=-1), tf.uint8)
+    pixels = tf.where(part_map > 0)                                       # [N, 2] (row, column)
+    points = tf.cast(tf.reverse(pixels, [1]), tf.float32)
+    owner = decode.assign_pixels(points, tf.gather_nd(field, pixels), detections)
+    owner_map = tf.tensor_scatter_nd_update(-tf.ones(size, tf.int32), pixels, owner)
+    detections.pop(keys.Detection.KEYPOINT_PRESENT)
+    detections[keys.Detection.PART_MAP] = part_map
+    detections[keys.Detection.INSTANCE_PART_MAPS] = decode.instance_part_maps(part_map, owner_map,
+                                                                              options.max_detections)
+    return detections
+
+
+class PartsDetector:
+    """Part-parsing inference with a Keras model (`PartParsingModel.inference_model()`), single scale.
+
+    Args:
+      model: Keras model mapping images [1, H, W, 3] (RGB, 0..255) to model.PREDICTION_KEYS.
+      radius: the training targets' disk radius R.
+      inference: PartsInference; decoding: decode.PartsDecoding.
+    """
+
+    def __init__(self, model: keras.Model, radius: float, inference: PartsInference = PartsInference(),
+                 decoding: decode.PartsDecoding = decode.PartsDecoding()):
+        self.model = model
+        self.radius = radius
+        self.inference = inference
+        self.decoding = decoding
+
+    def output_specs(self):
+        """{key: (shape, dtype)} of the fixed-size outputs of `detect` (serving.ServingModule)."""
+        return serving.pose_output_specs(self.decoding.max_detections)
+
+    def image_map_specs(self):
+        """{key: (leading shape, dtype)} of the outputs of `detect` shaped [*leading, H, W] like the image."""
+        return {keys.Detection.PART_MAP: ([], tf.uint8),
+                keys.Detection.INSTANCE_PART_MAPS: ([self.decoding.max_detections], tf.uint8)}
+
+    def frame_maps(self, image):
+        """The decoding maps [h, w, ...] of `image` [H, W, 3] at stride 4 over its frame, and f."""
+        size = tf.shape(image)[:2]
+        scale = geometry.resize_scale(size, self.inference.max_side)
+        frame = geometry.resize_image(image, scale, geometry.frame_size(size, scale, FRAME_MULTIPLE))
+        outputs = self.model(frame[tf.newaxis], training=False)
+        return {key: value[0] for key, value in probability_maps(outputs).items()}, scale
+
+    def detect(self, image):
+        """`parse_image` of one [H, W, 3] RGB image (uint8 or float 0..255)."""
+        maps, scale = self.frame_maps(image)
+        return parse_image(maps, scale, tf.shape(image)[:2], self.radius, self.decoding)

@@ -1,0 +1,84 @@
+"""Part parsing's evaluation: the images of a COCO JSON with part label maps, their ground truth, and the
+second paper's metrics over the detections (metrics.py; scripts/evaluate.py, scripts/oracle_eval.py).
+
+The headline is `{"APp_50": ..., "APp_vol": ..., "PCP50": ..., "mIoU": ...}`.
+"""
+
+import json
+import os
+from typing import Any, Dict, Iterator, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.data import coco, coco_format, part_labels
+from personlab_tf.task import EvaluationImage, Evaluator
+from personlab_tf.tasks.parts import metrics
+from personlab_tf.tasks.parts.part_sets import PartSet
+
+HEADLINE = ("APp_50", "APp_vol", "PCP50", "mIoU")
+METRICS_FILE = "metrics.json"
+
+
+def part_images(annotations: str, images_dir: str, part_labels_dir: Optional[str], part_set: PartSet,
+                problems: coco.ProblemCounter) -> Iterator[EvaluationImage]:
+    """The images of a COCO JSON with usable part label maps, with their records.
+
+    Images whose map is unusable are skipped (counted in `problems` by data/part_labels.py), as are
+    unreadable images (data/coco.py).
+
+    Args:
+      part_labels_dir: the maps' folder; None: `part_labels` beside the annotations (data/coco_format.py).
+
+    Raises:
+      coco.AnnotationError: the annotations, the images or the part labels directory is unusable.
+    """
+    dataset = coco.load_dataset(annotations, problems)
+    labels_dir = coco_format.default_part_labels_dir(annotations, part_labels_dir)
+    if not tf.io.gfile.isdir(labels_dir):
+        raise coco.AnnotationError(f"part labels directory {labels_dir} does not exist")
+    records = part_labels.attach_part_labels(coco.iter_image_records(dataset, images_dir, problems), labels_dir,
+                                             part_set.num_classes, problems)
+    for record in records:
+        if record.part_labels is not None:
+            yield EvaluationImage(record.image_id, record.encoded, record)
+
+
+def ground_truth(record: coco.ImageRecord) -> metrics.GroundTruth:
+    """The metrics ground truth of a `coco.ImageRecord` with part labels."""
+    return metrics.GroundTruth(part_map=record.part_labels, masks=record.masks.astype(bool), is_crowd=record.is_crowd,
+                               has_parts=record.has_parts)
+
+
+def prediction(detections: Dict[str, np.ndarray]) -> metrics.Prediction:
+    """The metrics prediction of numpy detections (detector outputs of one image)."""
+    count = int(detections[keys.Detection.NUM_DETECTIONS])
+    return metrics.Prediction(part_map=np.asarray(detections[keys.Detection.PART_MAP]),
+                              instance_part_maps=np.asarray(detections[keys.Detection.INSTANCE_PART_MAPS])[:count],
+                              scores=np.asarray(detections[keys.Detection.INSTANCE_SCORES])[:count])
+
+
+class PartsEvaluator(Evaluator):
+    """The second paper's metrics (metrics.PartParsingEvaluator) over images with their records; with an
+    `output_dir`, `results()` also writes them to metrics.json there."""
+
+    def __init__(self, part_set: PartSet, output_dir: Optional[str] = None):
+        self._metrics = metrics.PartParsingEvaluator(part_set.num_classes)
+        self._output_dir = output_dir
+
+    def add(self, image: EvaluationImage, detections: Dict[str, np.ndarray]) -> None:
+        if image.record is None or image.record.part_labels is None:
+            raise ValueError(f"image {image.image_id} has no part labels to evaluate against")
+        self._metrics.add(ground_truth(image.record), prediction(detections))
+
+    def results(self) -> Dict[str, Any]:
+        results = self._metrics.results()
+        if self._output_dir:
+            os.makedirs(self._output_dir, exist_ok=True)
+            with open(os.path.join(self._output_dir, METRICS_FILE), "w") as f:
+                json.dump(results, f, indent=1)
+        return results
+
+    def headline(self, results: Dict[str, Any]) -> Dict[str, float]:
+        return {key: results[key] for key in HEADLINE}

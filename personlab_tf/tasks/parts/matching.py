@@ -1,0 +1,171 @@
+"""Differentiable bipartite matching of limb candidates (second paper §3.3, Eqs. 9-16; docs/parts.md).
+
+For one limb with m candidates of its first keypoint type and n of its second, and connection scores
+s [m, n], the maximum-weight bipartite matching (Eqs. 9-12) is relaxed to the linear programme
+
+    min_x  -s^T x    s.t.  sum_j x_ij <= 1,  sum_i x_ij <= 1,  0 <= x_ij <= 1          (Eqs. 13-14)
+
+and solved by projected gradient descent, x <- P_C(x + alpha s) (Eq. 15), where the projection onto
+the feasible set C (Eq. 16) is computed by Dykstra's cyclic projections onto its three convex parts:
+the row constraints, the column constraints and the box. Everything is TF ops on batches of padded
+matrices, differentiable with respect to the scores, so a loss on the assignment trains the network
+that produced them (the matching loss of `parts.losses`).
+
+Shapes: scores [..., m, n] with a `valid` mask of the same shape (False for padding rows/columns);
+padded entries stay exactly 0.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverSettings:
+    """Iteration counts and step of the solver (docs/parts.md: training 10 x 5, evaluation 400 x 50, step 0.1).
+
+    Attributes:
+      pgd_steps: projected gradient steps (Eq. 15).
+      dykstra_sweeps: Dykstra cycles per projection (Eq. 16).
+      step_size: alpha.
+      accelerated: Nesterov's extrapolation (FISTA, Beck & Teboulle 2009): the gradient step starts from
+        y_t = x_t + t / (t + 3) (x_t - x_{t-1}) instead of x_t; the iteration is otherwise Eq. 15. Plain
+        PGD (False) is the paper's literal form; docs/parts.md has how often each agrees with the exact
+        assignment.
+    """
+
+    pgd_steps: int
+    dykstra_sweeps: int
+    step_size: float = 0.1
+    accelerated: bool = True
+
+
+TRAINING = SolverSettings(pgd_steps=10, dykstra_sweeps=5)
+UNROLLED_STEPS = 20
+EVALUATION = SolverSettings(pgd_steps=400, dykstra_sweeps=50)
+
+
+def project_rows(x, valid, count):
+    """Projection onto {sum_j x_ij <= 1 for every row i} (the rows are independent half-spaces).
+
+    Row i loses max(0, sum_j x_ij - 1) / n_i on each of its n_i valid entries, the Euclidean
+    projection onto the half-space a^T x <= 1 with a the row's indicator (|a|^2 = n_i).
+
+    Args:
+      x: [..., m, n] float (0 on padding); valid: [..., m, n] float in {0, 1};
+      count: [..., m, 1] max(n_i, 1), the valid entries of each row.
+    """
+    return x - valid * tf.nn.relu(tf.reduce_sum(x, axis=-1, keepdims=True) - 1.0) / count
+
+
+def project_columns(x, valid, count):
+    """Projection onto {sum_i x_ij <= 1 for every column j}; count: [..., 1, n]; see `project_rows`."""
+    return x - valid * tf.nn.relu(tf.reduce_sum(x, axis=-2, keepdims=True) - 1.0) / count
+
+
+def project_box(x, valid):
+    """Projection onto {0 <= x_ij <= 1}, with padded entries held at 0."""
+    return tf.clip_by_value(x, 0.0, 1.0) * valid
+
+
+def dykstra_projection(x, valid, sweeps):
+    """P_C(x) of Eq. 16 by Dykstra's cyclic projection onto rows, columns and box, `sweeps` cycles.
+
+    Dykstra keeps one correction p_i per set: y = P_i(x + p_i), p_i <- x + p_i - y, x <- y. Unlike
+    plain alternating projections it converges to the projection onto the intersection, not just to
+    some point in it. Unrolled (a Python loop), so it is differentiable by ordinary backpropagation.
+
+    Args:
+      x: [..., m, n] float, 0 on padding; valid: [..., m, n] float in {0, 1}; sweeps: number of cycles.
+
+    Returns:
+      [..., m, n], the (approximate) projection.
+    """
+    row_count = tf.maximum(tf.reduce_sum(valid, axis=-1, keepdims=True), 1.0)
+    column_count = tf.maximum(tf.reduce_sum(valid, axis=-2, keepdims=True), 1.0)
+    projections = (lambda y: project_rows(y, valid, row_count), lambda y: project_columns(y, valid, column_count),
+                   lambda y: project_box(y, valid))
+    corrections = [tf.zeros_like(x) for _ in projections]
+    for _ in range(sweeps):
+        for index, project in enumerate(projections):
+            shifted = x + corrections[index]
+            x = project(shifted)
+            corrections[index] = shifted - x
+    return x
+
+
+def solve_assignment(scores, valid, settings=EVALUATION):
+    """Relaxed assignment of Eqs. 13-14 by projected gradient descent, x <- P_C(x + alpha s) (Eq. 15).
+
+    Starts from x = 0 (with `settings.accelerated`, the step starts from the extrapolated point). The
+    Dykstra sweeps are unrolled; so are the PGD steps when there are at most UNROLLED_STEPS of them (the
+    training settings: a `tf.while_loop` around a backpropagated loop body trips a Grappler rewrite of
+    TensorFlow 2.21, "AlreadyExistsError ... AddOpsRewrite ... tmp_var"), otherwise they run in a
+    `tf.while_loop` so that the graph stays small at the evaluation settings. Gradients flow through both.
+
+    Args:
+      scores: [..., m, n] float connection scores s (padding: any value).
+      valid: [..., m, n] bool, real (row, column) pairs.
+      settings: `SolverSettings` (TRAINING or EVALUATION).
+
+    Returns:
+      [..., m, n] float32 in [0, 1], exactly 0 on padding.
+    """
+    mask = tf.cast(valid, tf.float32)
+    step = settings.step_size * tf.cast(scores, tf.float32) * mask
+
+    def body(index, x, previous):
+        start = x
+        if settings.accelerated:
+            t = tf.cast(index, tf.float32)
+            start = x + t / (t + 3.0) * (x - previous)
+        return index + 1, dykstra_projection(start + step, mask, settings.dykstra_sweeps), x
+
+    zeros = tf.zeros_like(mask)
+    if settings.pgd_steps <= UNROLLED_STEPS:
+        state = (0, zeros, zeros)
+        for _ in range(settings.pgd_steps):
+            state = body(*state)
+        return state[1]
+    _, x, _ = tf.while_loop(lambda index, *_: index < settings.pgd_steps, body, (tf.constant(0), zeros, zeros))
+    return x
+
+
+def round_assignment(x, threshold=0.5):
+    """The boolean matching of a relaxed solution: x_ij > threshold (at most one per row and column
+    when x is feasible and threshold >= 0.5)."""
+    return x > threshold
+
+
+def greedy_assignment(scores, valid):
+    """The greedy alternative (the ablation of the paper's Table 5): connections taken by descending
+    score, each kept when neither of its candidates is taken yet.
+
+    Args:
+      scores: [..., m, n] float; valid: [..., m, n] bool.
+
+    Returns:
+      [..., m, n] bool matching.
+    """
+    scores = tf.convert_to_tensor(scores, tf.float32)
+    shape = tf.shape(scores)
+    m, n = shape[-2], shape[-1]
+    flat_scores = tf.reshape(tf.where(valid, scores, -float("inf")), [-1, m * n])
+    order = tf.argsort(flat_scores, axis=-1, direction="DESCENDING")
+    batch = tf.shape(flat_scores)[0]
+
+    def body(index, rows_used, columns_used, chosen):
+        cell = order[:, index]
+        row, column = cell // n, cell % n
+        score = tf.gather(flat_scores, cell, batch_dims=1)
+        free = (~tf.gather(rows_used, row, batch_dims=1)) & (~tf.gather(columns_used, column, batch_dims=1))
+        take = free & (score > -float("inf"))
+        rows_used |= tf.one_hot(row, m, on_value=True, off_value=False) & take[:, tf.newaxis]
+        columns_used |= tf.one_hot(column, n, on_value=True, off_value=False) & take[:, tf.newaxis]
+        chosen |= tf.one_hot(cell, m * n, on_value=True, off_value=False) & take[:, tf.newaxis]
+        return index + 1, rows_used, columns_used, chosen
+
+    initial = (tf.constant(0), tf.zeros([batch, m], tf.bool), tf.zeros([batch, n], tf.bool),
+               tf.zeros([batch, m * n], tf.bool))
+    _, _, _, chosen = tf.while_loop(lambda index, *_: index < m * n, body, initial)
+    return tf.reshape(chosen, shape)

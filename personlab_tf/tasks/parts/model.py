@@ -1,0 +1,186 @@
+"""The instance-aware part parsing network (second paper §3, docs/parts.md) on the PersonLab backbone.
+
+```
+image --ResNet v1 (no atrous)--> C2..C5 (strides 4..32) --FPN--> P2..P5 (`width` channels)
+  P2..P5 --part branch (the paper's part decoder, Eq. 1)--> part logits [B, h4, w4, C]
+  P2..P5 --pose branch (its pose decoder, Eq. 7)--> keypoint heatmap logits [.., K], short offsets [.., K, 2],
+           limb logits [.., L]
+  P5 --> f_5; for l = 4, 3, 2: flow D_l = conv([up(P_{l+1}), P_l])                         (Eq. 4)
+                              X~ = W(P_{l+1}, D_l), f~ = 2 W(f_{l+1}, D_l)                     (Eqs. 5-6)
+                              f_l = f~ + r_l([P_l, X~, f~])                                    (Eq. 3)
+```
+
+Outputs (dict, keys.Prediction), grids corner aligned (cell (i, j) of stride s at input pixel
+(s j, s i)), inputs of S = 32 n + 1 pixels: PART_LOGITS, HEATMAP_LOGITS, SHORT_OFFSETS (input pixels),
+LIMB_LOGITS at stride 4; projection(s) for s = 4, 8, 16, 32, the field f_l in cells of its level;
+PROJECTION_FIELD = 4 f_2, the finest field in input pixels (what decoding uses).
+The branches upsample stage by stage with one depthwise-separable 3x3 convolution per stage (§3.4).
+"""
+
+import dataclasses
+from typing import Optional
+
+import gin
+import keras
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf.model.layers import Scale, SplitXY, UpsampleLike
+from personlab_tf.model.resnet import build_resnet_pyramid, load_backbone_weights
+from personlab_tf.model.training import LossModel
+from personlab_tf.tasks.parts import losses as parts_losses
+from personlab_tf.tasks.parts.layers import FlowWarp
+from personlab_tf.tasks.parts.part_sets import NUM_LIMBS
+from personlab_tf.tasks.parts.targets import PYRAMID_STRIDES
+
+PREDICTION_KEYS = (keys.Prediction.PART_LOGITS, keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SHORT_OFFSETS,
+                   keys.Prediction.LIMB_LOGITS, keys.Prediction.PROJECTION_FIELD) + tuple(
+                       keys.Prediction.projection(s) for s in PYRAMID_STRIDES)
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PartsNetwork:
+    """The part-parsing network and its losses (gin: `PartsNetwork.backbone = 'resnet101'`, ...).
+
+    Attributes:
+      backbone: a key of model/resnet.py BACKBONES.
+      width: channels of the pyramid and the branches (256 in the paper's FPN).
+      weights_path: a local Keras-applications ImageNet `.h5` of the backbone, or None.
+      freeze_batch_norm: see model/resnet.build_resnet.
+      matching_loss: add the differentiable matching loss (the second training stage).
+    """
+
+    backbone: str = "resnet101"
+    width: int = 256
+    weights_path: Optional[str] = None
+    freeze_batch_norm: bool = True
+    matching_loss: bool = False
+
+
+def _conv(x, filters, kernel, name, activation=None):
+    return keras.layers.Conv2D(filters, kernel, padding="same", activation=activation, name=name)(x)
+
+
+def feature_pyramid(stages, width):
+    """FPN (Lin et al.) over [C2, C3, C4, C5]: P_l = conv3x3(lateral(C_l) + up(P_{l+1})); returns [P2..P5]."""
+    pyramid = [None] * len(stages)
+    top = None
+    for index in reversed(range(len(stages))):
+        level = index + 2
+        lateral = _conv(stages[index], width, 1, f"fpn_lateral{level}")
+        if top is not None:
+            lateral = keras.layers.Add(name=f"fpn_add{level}")([lateral, UpsampleLike(name=f"fpn_up{level}")(top, lateral)])
+        top = lateral
+        pyramid[index] = _conv(lateral, width, 3, f"fpn_output{level}")
+    return pyramid
+
+
+def branch(pyramid, width, name):
+    """Coarse-to-fine branch (the paper's decoders, DeepLabv3+-like, Eqs. 1 and 7):
+    y <- SepConv3x3([up(y), P_l]) from P5 to P2."""
+    y = pyramid[-1]
+    for index in reversed(range(len(pyramid) - 1)):
+        level = index + 2
+        up = UpsampleLike(name=f"{name}_up{level}")(y, pyramid[index])
+        y = keras.layers.Concatenate(name=f"{name}_concat{level}")([up, pyramid[index]])
+        y = keras.layers.SeparableConv2D(width, 3, padding="same", activation="relu", name=f"{name}_sepconv{level}")(y)
+    return y
+
+
+def projection_fields(pyramid, width):
+    """The coarse-to-fine DSPF with residual refinement and learnable feature warping (Eqs. 3-6).
+
+    Returns:
+      {stride: f_l [B, h, w, 2] in cells of the level} for the strides 4..32.
+    """
+    coarsest = pyramid[-1]
+    hidden = _conv(coarsest, width, 3, "dspf_head5", "relu")
+    field = _conv(hidden, 2, 1, "dspf_field5")
+    fields = {PYRAMID_STRIDES[-1]: field}
+    features = coarsest
+    for index in reversed(range(len(pyramid) - 1)):
+        level, fine = index + 2, pyramid[index]
+        up = UpsampleLike(name=f"dspf_up{level}")(features, fine)
+        flow = keras.layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name=f"dspf_flow{level}")(
+            keras.layers.Concatenate(name=f"dspf_flow_input{level}")([up, fine]))
+        warped = FlowWarp(name=f"dspf_warp_features{level}")(features, flow)
+        coarse_field = Scale(2.0, name=f"dspf_double{level}")(FlowWarp(name=f"dspf_warp_field{level}")(field, flow))
+        residual_input = keras.layers.Concatenate(name=f"dspf_residual_input{level}")([fine, warped, coarse_field])
+        residual = _conv(_conv(residual_input, width, 3, f"dspf_residual_hidden{level}", "relu"), 2, 1,
+                         f"dspf_residual{level}")
+        field = keras.layers.Add(name=f"dspf_field{level}")([coarse_field, residual])
+        fields[PYRAMID_STRIDES[index]] = field
+        features = fine
+    return fields
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class PartParsingModel(LossModel):
+    """The part-parsing network as a functional Keras model whose `fit` minimises parts.losses.
+
+    Args:
+      backbone: a key of resnet.BACKBONES.
+      num_parts: C, part classes including the background.
+      width: channels of the pyramid and the decoders (256 in the paper's FPN).
+      freeze_batch_norm: see resnet.build_resnet.
+      matching_loss: add the differentiable matching loss (the second training stage).
+      radius: disk radius R dividing the short-range offset loss.
+    """
+
+    prediction_keys = PREDICTION_KEYS
+
+    def __init__(self, backbone="resnet101", num_parts=15, width=256, freeze_batch_norm=True, matching_loss=False,
+                 radius=32.0, name="part_parsing", **kwargs):
+        resnet = build_resnet_pyramid(backbone, freeze_batch_norm)
+        images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
+        pyramid = feature_pyramid(resnet(images), width)
+        parts = branch(pyramid, width, "part_decoder")
+        pose = branch(pyramid, width, "pose_decoder")
+        outputs = {
+            keys.Prediction.PART_LOGITS: _conv(parts, num_parts, 1, "part_head"),
+            keys.Prediction.HEATMAP_LOGITS: _conv(pose, NUM_KEYPOINTS, 1, "heatmap_head"),
+            keys.Prediction.SHORT_OFFSETS: SplitXY()(_conv(pose, 2 * NUM_KEYPOINTS, 1, "short_offset_head")),
+            keys.Prediction.LIMB_LOGITS: _conv(pose, NUM_LIMBS, 1, "limb_head"),
+        }
+        fields = projection_fields(pyramid, width)
+        outputs.update({keys.Prediction.projection(stride): field for stride, field in fields.items()})
+        outputs[keys.Prediction.PROJECTION_FIELD] = Scale(float(PYRAMID_STRIDES[0]), name="dspf_pixels")(
+            fields[PYRAMID_STRIDES[0]])
+        super().__init__(images, outputs, name=name, **kwargs)
+        self.backbone = resnet
+        self.backbone_name = backbone
+        self.num_parts = num_parts
+        self.width = width
+        self.freeze_batch_norm = freeze_batch_norm
+        self.matching_loss = matching_loss
+        self.radius = radius
+        self.uncertainty = parts_losses.UncertaintyWeights(name="uncertainty")
+        self.track_losses(parts_losses.loss_keys(matching_loss) + (keys.Loss.TOTAL,))
+
+    def get_config(self):
+        return {"backbone": self.backbone_name, "num_parts": self.num_parts, "width": self.width,
+                "freeze_batch_norm": self.freeze_batch_norm, "matching_loss": self.matching_loss,
+                "radius": self.radius, "name": self.name}
+
+    def person_probability(self, outputs):
+        """1 - P(background) of the part logits, [B, h, w, 1]."""
+        return 1.0 - tf.nn.softmax(tf.cast(outputs[keys.Prediction.PART_LOGITS], tf.float32))[..., :1]
+
+    def compute_losses(self, predictions, targets):
+        """losses.py terms and their uncertainty-weighted total (replica shares)."""
+        terms = parts_losses.part_parsing_losses(predictions, targets, self.radius, self.matching_loss)
+        terms[keys.Loss.TOTAL] = self.uncertainty(terms)
+        return terms
+
+
+def build_model(network: PartsNetwork, num_parts: int, radius: float) -> PartParsingModel:
+    """A PartParsingModel of `network` for `num_parts` classes (background included) whose short-range
+    offset loss divides by the targets' disk radius `radius`; the ImageNet weights of
+    `network.weights_path` are loaded into the backbone when it is given."""
+    model = PartParsingModel(network.backbone, num_parts, network.width, network.freeze_batch_norm,
+                             network.matching_loss, radius)
+    if network.weights_path:
+        load_backbone_weights(model.backbone, network.weights_path)
+    return model

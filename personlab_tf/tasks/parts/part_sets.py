@@ -1,0 +1,87 @@
+"""Part label sets of the instance-aware part parsing datasets, and the limbs of the pose graph.
+
+A part set names the classes of a dataset's part labels (class 0 is always the background) and gives
+the class each one becomes under a horizontal flip (left <-> right). Keypoints are the 17 COCO ones
+(personlab_tf/constants.py) for every dataset; the converters map other joint sets onto them
+(converters.py).
+"""
+
+import dataclasses
+
+from personlab_tf.data import synthetic
+
+
+@dataclasses.dataclass(frozen=True)
+class PartSet:
+    """The classes of one dataset's part labels.
+
+    Attributes:
+      name: key in PART_SETS.
+      classes: class names, index = label value; classes[0] is the background.
+      flip_permutation: FLIP[c] is the class that becomes class c after a horizontal flip (as
+        constants.FLIP_PERMUTATION for keypoints), derived from "left"/"right" in the names.
+    """
+
+    name: str
+    classes: tuple
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    @property
+    def flip_permutation(self):
+        swap = {"left": "right", "right": "left"}
+        mirrored = ["_".join(swap.get(word, word) for word in name.split("_")) for name in self.classes]
+        return tuple(self.classes.index(name) for name in mirrored)
+
+
+BACKGROUND = "background"
+
+# The synthetic people of data/synthetic.py: body parts without a left/right distinction.
+SYNTHETIC = PartSet("synthetic", synthetic.BODY_PART_CLASSES)
+
+# DensePose-COCO's 14 coarse parts (the order of `dp_masks`), plus background: 15 classes. The image's
+# right/left are the person's (DensePose: "Right Hand" is the person's right hand).
+DENSEPOSE = PartSet("densepose", (BACKGROUND, "torso", "right_hand", "left_hand", "left_foot", "right_foot",
+                                  "right_upper_leg", "left_upper_leg", "right_lower_leg", "left_lower_leg",
+                                  "left_upper_arm", "right_upper_arm", "left_lower_arm", "right_lower_arm",
+                                  "head"))
+
+# MHP v2: 58 categories plus background, in the label values of its parsing annotations.
+MHP_V2 = PartSet("mhp_v2", (
+    BACKGROUND, "cap_hat", "helmet", "face", "hair", "left_arm", "right_arm", "left_hand", "right_hand",
+    "protector", "bikini_bra", "jacket_windbreaker_hoodie", "tee_shirt", "polo_shirt", "sweater", "singlet",
+    "torso_skin", "pants", "shorts_swim_shorts", "skirt", "stockings", "socks", "left_boot", "right_boot",
+    "left_shoe", "right_shoe", "left_highheel", "right_highheel", "left_sandal", "right_sandal", "left_leg",
+    "right_leg", "left_foot", "right_foot", "coat", "dress", "robe", "jumpsuit", "other_full_body_clothes",
+    "headwear", "backpack", "ball", "bats", "belt", "bottle", "carrybag", "cases", "sunglasses", "eyewear",
+    "glove", "scarf", "umbrella", "wallet_purse", "watch", "wristband", "tie", "other_accessary",
+    "other_upper_body_clothes", "other_lower_body_clothes"))
+
+# PASCAL-Person-Part: 6 parts plus background (no left/right).
+PASCAL_PERSON_PART = PartSet("pascal_person_part", (BACKGROUND, "head", "torso", "upper_arm", "lower_arm",
+                                                    "upper_leg", "lower_leg"))
+
+PART_SETS = {part_set.name: part_set for part_set in (SYNTHETIC, DENSEPOSE, MHP_V2, PASCAL_PERSON_PART)}
+
+
+def part_set(name):
+    """The PartSet called `name`; ValueError naming the known ones otherwise."""
+    if name not in PART_SETS:
+        raise ValueError(f"unknown part set {name!r}; expected one of {sorted(PART_SETS)}")
+    return PART_SETS[name]
+
+
+# Limbs of the pose graph, ordered from head to feet (paper §3.3: assembly starts at the head, whose
+# estimates are the most reliable): the 16 edges of the kinematic tree (constants.TREE_EDGES) level by
+# level, with the shoulder and hip bars that hold the left and right halves together when the nose is
+# not found. A limb (k, l) scores candidates of keypoint k against candidates of keypoint l.
+LIMBS = (
+    (0, 1), (0, 2), (1, 3), (2, 4),              # face
+    (0, 5), (0, 6), (5, 6),                      # nose - shoulders, shoulder bar
+    (5, 7), (6, 8), (7, 9), (8, 10),             # arms
+    (5, 11), (6, 12), (11, 12),                  # torso sides, hip bar
+    (11, 13), (12, 14), (13, 15), (14, 16),      # legs
+)
+NUM_LIMBS = len(LIMBS)

@@ -1,0 +1,204 @@
+"""Training targets of instance-aware part parsing (second paper §3; docs/parts.md), TF ops, one sample.
+
+All on corner-aligned grids over the S x S crop: a grid of stride s has cell (i, j) at crop pixel
+(x, y) = (s j, s i) (data/grids.py). Points are (x, y), pixel centres at integer
+coordinates. Which persons count where:
+- part labels: every pixel's class (0 = background) from the image's part label map; pixels of crowd
+  regions and of persons whose parts are not annotated get weight 0;
+- the dense-to-sparse projection field (DSPF) f(x): on cells covered by exactly one non-crowd person
+  mask (and no crowd region) of a person with labelled keypoints, the offset from x to that person's
+  nearest labelled keypoint, in cells of the level (the paper's f_l, Eqs. 2-3), at every pyramid level;
+- keypoint heatmaps and short-range offsets: PersonLab's (data/keypoint_targets.py), disk radius R;
+- limb heatmaps: for every limb (k, l) of part_sets.LIMBS whose two keypoints a person has labelled, an
+  unnormalised elliptical Gaussian between them (`limb_heatmaps`), the maximum over persons; negatives
+  ignored where the keypoint heatmaps ignore them;
+- the matching supervision: each person's keypoints, padded to a fixed number of persons.
+"""
+
+import dataclasses
+
+import gin
+import tensorflow as tf
+
+from personlab_tf import constants, keys
+from personlab_tf.data import grids, keypoint_targets
+from personlab_tf.tasks.parts import part_sets
+
+PYRAMID_STRIDES = (4, 8, 16, 32)    # feature pyramid levels 2..5
+LIMB_SIGMA = 8.0                    # sigma of the limb Gaussians across the limb, crop pixels
+MAX_PERSONS = 32                    # persons kept for the matching loss
+_EPSILON = 1e-6
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PartsData:
+    """The part-parsing crops and targets (gin: `PartsData.part_set = 'mhp_v2'`, ...).
+
+    Attributes:
+      part_set: name of the records' part set (part_sets.PART_SETS).
+      crop_size: S; S - 1 must be a multiple of 32 (the coarsest pyramid level).
+      pose_stride: stride of the part, keypoint and limb targets (4, the branches' resolution).
+      disk_radius: R of the keypoint heatmaps and short-range offsets; decoding uses the same R.
+      limb_sigma: across-limb sigma of the limb heatmaps, crop pixels.
+    """
+
+    part_set: str = "synthetic"
+    crop_size: int = 801
+    pose_stride: int = 4
+    disk_radius: float = constants.DISK_RADIUS
+    limb_sigma: float = LIMB_SIGMA
+
+    def __post_init__(self):
+        part_sets.part_set(self.part_set)
+        if (self.crop_size - 1) % PYRAMID_STRIDES[-1]:
+            raise ValueError(f"crop size {self.crop_size} - 1 must be a multiple of {PYRAMID_STRIDES[-1]}")
+
+
+def part_labels_on_grid(sample, size, stride, flip_permutation):
+    """Part classes [size, size] int32 at the grid cells, with left/right classes swapped in a flipped crop.
+
+    Args:
+      sample: augmented sample with keys.Sample.PART_LABELS [H, W] uint8 at image resolution.
+      size, stride: grid cells per side and stride.
+      flip_permutation: part_sets.PartSet.flip_permutation.
+    """
+    labels = grids.sample_on_grid(sample[keys.Sample.PART_LABELS][..., tf.newaxis], sample[keys.Sample.ORIGINAL_SIZE],
+                                  sample[keys.Sample.CROP_TO_IMAGE], size, stride)[..., 0]
+    labels = tf.cast(labels, tf.int32)
+    flipped = sample[keys.Sample.CROP_TO_IMAGE][0] < 0
+    return tf.where(flipped, tf.gather(tf.constant(flip_permutation, tf.int32), labels), labels)
+
+
+def part_weights(masks, is_crowd, has_parts):
+    """[h, w] float32: 0 on cells of crowd regions and of persons without part labels, else 1.
+
+    Args:
+      masks: [h, w, N] bool person masks on the grid; is_crowd, has_parts: [N] bool.
+    """
+    unknown = tf.reduce_any(masks & (is_crowd | ~has_parts), axis=-1)
+    return 1.0 - tf.cast(unknown, tf.float32)
+
+
+def projection_field(keypoints, labelled, ownership, points, stride):
+    """The DSPF target of one pyramid level: f(x) = (y_{j,k*} - x) / s, k* the labelled keypoint of x's
+    person j nearest to x (second paper §3.2), in cells of the level.
+
+    Args:
+      keypoints: [N, K, 2] crop pixels; labelled: [N, K] bool.
+      ownership: grids.person_ownership of the person masks on the level's grid.
+      points: [h, w, 2] crop positions of the level's cells; stride: s of the level.
+
+    Returns:
+      (field [h, w, 2] float32 in cells, weights [h, w] float32: 1 on cells of exactly one non-crowd
+      person with a labelled keypoint and of no crowd region).
+    """
+    owner_points = tf.gather(grids.append_none(keypoints), ownership.owner)      # [h, w, K, 2]
+    owner_labelled = tf.gather(grids.append_none(labelled), ownership.owner)     # [h, w, K]
+    offsets = owner_points - points[:, :, tf.newaxis, :]
+    distances = tf.where(owner_labelled, tf.reduce_sum(offsets * offsets, axis=-1), float("inf"))
+    nearest = tf.argmin(distances, axis=-1, output_type=tf.int32)
+    field = tf.gather(offsets, nearest, batch_dims=2) / stride
+    valid = ownership.single & tf.reduce_any(owner_labelled, axis=-1)
+    return tf.where(valid[..., tf.newaxis], field, 0.0), tf.cast(valid, tf.float32)
+
+
+def limb_gaussian(points, start, end, sigma):
+    """Unnormalised elliptical Gaussian of one limb segment [start, end] at points [..., 2].
+
+    The ellipse is centred on the segment's midpoint with axes along and across the limb:
+    exp(-a^2 / (2 (sigma + L/2)^2) - b^2 / (2 sigma^2)), a and b the coordinates of x - midpoint along
+    and across the limb, L its length; 1 on the midpoint, exp(-1/2) or more at both keypoints.
+
+    Args:
+      points: [..., 2] positions; start, end: [2] or broadcastable (x, y); sigma: spread across the limb.
+    """
+    delta = end - start
+    length = tf.norm(delta, axis=-1, keepdims=True)
+    along_unit = tf.where(length > _EPSILON, delta / tf.maximum(length, _EPSILON), tf.constant([1.0, 0.0]))
+    across_unit = tf.stack([-along_unit[..., 1], along_unit[..., 0]], axis=-1)
+    relative = points - (start + end) / 2.0
+    along = tf.reduce_sum(relative * along_unit, axis=-1)
+    across = tf.reduce_sum(relative * across_unit, axis=-1)
+    spread = sigma + length[..., 0] / 2.0
+    return tf.exp(-along * along / (2.0 * spread * spread) - across * across / (2.0 * sigma * sigma))
+
+
+def limb_heatmaps(keypoints, labelled, points, sigma=LIMB_SIGMA):
+    """Limb heatmaps [h, w, L]: the maximum over persons of `limb_gaussian` of each limb both of whose
+    keypoints the person has labelled (second paper §3.3, limb scoring).
+
+    Args:
+      keypoints: [N, K, 2]; labelled: [N, K] bool; points: [h, w, 2]; sigma: across-limb spread.
+    """
+    starts = tf.gather(keypoints, [k for k, _ in part_sets.LIMBS], axis=1)                 # [N, L, 2]
+    ends = tf.gather(keypoints, [l for _, l in part_sets.LIMBS], axis=1)
+    valid = (tf.gather(labelled, [k for k, _ in part_sets.LIMBS], axis=1)
+             & tf.gather(labelled, [l for _, l in part_sets.LIMBS], axis=1))               # [N, L]
+    grid = points[:, :, tf.newaxis, tf.newaxis, :]                                           # [h, w, 1, 1, 2]
+    values = limb_gaussian(grid, starts, ends, sigma)                                        # [h, w, N, L]
+    values = tf.where(valid, values, 0.0)
+    return tf.reduce_max(tf.concat([values, tf.zeros_like(values[:, :, :1])], axis=2), axis=2)
+
+
+def matching_persons(keypoints, labelled, crop_size, max_persons=MAX_PERSONS):
+    """Each person's keypoints for the matching loss, padded (or cut) to `max_persons`.
+
+    A keypoint counts when it is labelled and inside the crop.
+
+    Returns:
+      (points [P, K, 2] float32, labelled [P, K] bool), P = max_persons.
+    """
+    inside = tf.reduce_all((keypoints >= 0.0) & (keypoints <= crop_size - 1.0), axis=-1)
+    usable = labelled & inside
+    count = tf.minimum(tf.shape(keypoints)[0], max_persons)
+    padding = [[0, max_persons - count], [0, 0]]
+    points = tf.pad(keypoints[:count], padding + [[0, 0]])
+    usable = tf.pad(usable[:count], padding)
+    return (tf.ensure_shape(points, [max_persons, constants.NUM_KEYPOINTS, 2]),
+            tf.ensure_shape(usable, [max_persons, constants.NUM_KEYPOINTS]))
+
+
+def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constants.DISK_RADIUS,
+                      limb_sigma=LIMB_SIGMA, max_persons=MAX_PERSONS):
+    """All part-parsing targets and weights of one augmented sample (shapes in keys.Map).
+
+    Args:
+      sample: augmented sample (data/augment.py) with the part keys (keys.Sample.PART_LABELS, HAS_PARTS).
+      crop_size: S, with S - 1 a multiple of 32 (the coarsest pyramid level).
+      part_set: part_sets.PartSet of the labels.
+      pose_stride: stride of the part, keypoint and limb targets (4, the branches' resolution).
+      radius: disk radius R of the keypoint heatmaps and short-range offsets.
+      limb_sigma: across-limb sigma of the limb heatmaps.
+      max_persons: persons kept for the matching loss.
+    """
+    keypoints = sample[keys.Sample.KEYPOINTS][..., :2]
+    labelled = keypoint_targets.labelled_keypoints(sample)
+    is_crowd, annotated = sample[keys.Sample.IS_CROWD], sample[keys.Sample.ANNOTATED]
+
+    levels = {}
+    for stride in sorted(set(PYRAMID_STRIDES) | {pose_stride}):  # the pose grid is usually level 2's
+        size = grids.grid_size(crop_size, stride)
+        masks = grids.masks_on_grid(sample[keys.Sample.PACKED_MASKS], sample[keys.Sample.NUM_PERSONS],
+                                    sample[keys.Sample.ORIGINAL_SIZE], sample[keys.Sample.CROP_TO_IMAGE], size, stride)
+        levels[stride] = size, masks, grids.grid_points(size, stride)
+
+    size, masks, points = levels[pose_stride]
+    ignore = keypoint_targets.heatmap_ignore(masks, is_crowd, annotated)
+    limbs = limb_heatmaps(keypoints, labelled, points, limb_sigma)
+    result = keypoint_targets.heatmap_and_short_range(keypoints, labelled, points, ignore, pose_stride, radius)
+    result.update({
+        keys.Map.PART_CLASSES: part_labels_on_grid(sample, size, pose_stride, part_set.flip_permutation),
+        keys.Map.PART_WEIGHTS: part_weights(masks, is_crowd, sample[keys.Sample.HAS_PARTS]),
+        keys.Map.LIMB_HEATMAPS: limbs,
+        keys.Map.LIMB_WEIGHTS: tf.cast((limbs > 0.0) | ~ignore[..., tf.newaxis], tf.float32),
+    })
+    for stride in PYRAMID_STRIDES:
+        _, level, level_points = levels[stride]
+        field, weights = projection_field(keypoints, labelled, grids.person_ownership(level, is_crowd), level_points,
+                                          stride)
+        result[keys.Map.projection(stride)] = field
+        result[keys.Map.projection_weights(stride)] = weights
+    result[keys.Map.MATCH_POINTS], result[keys.Map.MATCH_LABELLED] = matching_persons(keypoints, labelled, crop_size,
+                                                                                     max_persons)
+    return result

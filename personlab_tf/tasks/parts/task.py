@@ -1,0 +1,120 @@
+"""The part-parsing task: instance-aware human part parsing (second paper, CVPR 2021; docs/parts.md).
+
+Its options, each a frozen dataclass configured by gin (gin/parts_resnet101.gin is the paper's setup):
+
+| options | module | what |
+| --- | --- | --- |
+| `PartsData` | targets.py | part set, crops, pose stride, disk radius, limb sigma |
+| `BoxOptions` | data/augment.py | the random box of the augmentation (flips also swap left/right parts) |
+| `PartsNetwork` | model.py | backbone, FPN width, matching loss |
+| `PartsDecoding` | decode.py | candidates, limb threshold, matcher |
+| `PartsInference` | detector.py | the exported model's frame |
+
+The records are PersonLab's with part labels (scripts/create_tfrecords.py --part_labels DIR --part_set NAME).
+"""
+
+import functools
+from typing import Any, Dict, Iterator, Optional
+
+import gin
+import numpy as np
+
+from personlab_tf import keys
+from personlab_tf.data import augment, coco, decoder
+from personlab_tf.inference import overlay
+from personlab_tf.task import (
+    EvaluationImage,
+    Evaluator,
+    Task,
+    dataclass_config,
+    dataclass_from_config,
+    replace_options,
+)
+from personlab_tf.tasks.parts import (
+    decode,
+    detector,
+    evaluation,
+    model,
+    oracle,
+    part_sets,
+    targets,
+)
+
+
+@gin.configurable
+class PartsTask(Task):
+    """Instance-aware part parsing (gin: `experiment.task = @PartsTask()`); each option defaults to its gin
+    configuration."""
+
+    name = "parts"
+
+    def __init__(self, data: Optional[targets.PartsData] = None, box: Optional[augment.BoxOptions] = None,
+                 network: Optional[model.PartsNetwork] = None, decoding: Optional[decode.PartsDecoding] = None,
+                 inference: Optional[detector.PartsInference] = None):
+        self.data = data or targets.PartsData()
+        self.box = box or augment.BoxOptions()
+        self.network = network or model.PartsNetwork()
+        self.decoding = decoding or decode.PartsDecoding()
+        self.inference = inference or detector.PartsInference()
+        self.part_set = part_sets.part_set(self.data.part_set)
+
+    def config(self) -> Dict[str, Any]:
+        return dataclass_config(data=self.data, box=self.box, network=self.network, decoding=self.decoding,
+                                inference=self.inference)
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "PartsTask":
+        return cls(data=dataclass_from_config(targets.PartsData, config["data"]),
+                   box=dataclass_from_config(augment.BoxOptions, config["box"]),
+                   network=dataclass_from_config(model.PartsNetwork, config["network"]),
+                   decoding=dataclass_from_config(decode.PartsDecoding, config["decoding"]),
+                   inference=dataclass_from_config(detector.PartsInference, config["inference"]))
+
+    def with_inference(self, **overrides: Any) -> "PartsTask":
+        return PartsTask(self.data, self.box, self.network, self.decoding,
+                         replace_options(self.inference, overrides, self.name))
+
+    # ---------------------------------------------------------------- training
+    def make_example(self, serialized, seed, training):
+        sample = decoder.decode_example(serialized, with_parts=True)
+        sample = augment.augment(sample, self.data.crop_size, seed=seed, training=training, box=self.box)
+        features = {k: sample[k] for k in (keys.Sample.IMAGE, keys.Sample.IMAGE_ID, keys.Sample.CROP_TO_IMAGE)}
+        return features, targets.make_part_targets(sample, self.data.crop_size, self.part_set, self.data.pose_stride,
+                                                   self.data.disk_radius, self.data.limb_sigma)
+
+    def build_model(self, inference: bool = False) -> model.PartParsingModel:
+        return model.build_model(self.network, self.part_set.num_classes, self.data.disk_radius)
+
+    # ---------------------------------------------------------------- inference
+    def build_detector(self, inference_model) -> detector.PartsDetector:
+        return detector.PartsDetector(inference_model, self.data.disk_radius, self.inference, self.decoding)
+
+    def oracle_detections(self, record: coco.ImageRecord) -> Dict[str, np.ndarray]:
+        sample = decoder.decode_record(record, with_parts=True)
+        maps, scale = oracle.oracle_maps(sample, self.inference.max_side, self.part_set, self.data.disk_radius,
+                                         self.data.limb_sigma)
+        detections = self._oracle_parser(maps, scale, sample[keys.Sample.ORIGINAL_SIZE])
+        return {key: np.asarray(value) for key, value in detections.items()}
+
+    @functools.cached_property
+    def _oracle_parser(self):
+        """The oracle's decoding tf.function, traced once per task."""
+        return oracle.parsing_function(self.data.disk_radius, self.decoding)
+
+    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = 0.1):
+        shown = dict(detections, **{keys.Detection.MASKS: self.instance_masks(detections)})
+        return {"": overlay.draw_detections(image, shown, min_score),
+                "_parts": overlay.draw_part_map(image, detections[keys.Detection.PART_MAP])}
+
+    def instance_masks(self, detections: Dict[str, np.ndarray]) -> np.ndarray:
+        """The supports of the instance part maps."""
+        return np.asarray(detections[keys.Detection.INSTANCE_PART_MAPS]) > 0
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluation_images(self, annotations: str, images_dir: str, part_labels_dir: Optional[str],
+                          problems: coco.ProblemCounter) -> Iterator[EvaluationImage]:
+        return evaluation.part_images(annotations, images_dir, part_labels_dir, self.part_set, problems)
+
+    def evaluator(self, ground_truth: Dict[str, Any], output_dir: Optional[str] = None,
+                  coco_backend: str = "pycocotools", only_added_images: bool = False) -> Evaluator:
+        return evaluation.PartsEvaluator(self.part_set, output_dir)

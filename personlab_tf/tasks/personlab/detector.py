@@ -1,0 +1,255 @@
+"""Single-scale and multi-scale PersonLab inference: image -> detections in original-image pixels.
+
+```
+image [H, W, 3] --geometry.resize_image--> frame (larger side max_side, padded to n os + 1)
+  --model--> logits and refined offsets at stride os --sigmoid--> probability maps
+  [multi-scale: every pyramid frame's maps resampled onto one common grid, offsets rescaled, averaged]
+  [maps upsampled to the decoding stride]
+  --decode (Hough voting, seeds, greedy poses, scores, NMS)--> poses in frame pixels --/ f--> original pixels
+  --masks (Eq. 6) on the decoding grid, resampled to the original image, or on the original pixels--> masks
+```
+
+Coordinates: pixel centres at integer coordinates, x right, y down, (x, y) order. Frame pixel u is
+original pixel u / f (inference/geometry.py). Everything is TF graph ops (no py_function): `Detector.detect`
+runs eagerly, in a tf.function and in a SavedModel (inference/serving.py). See docs/inference.md.
+"""
+
+import dataclasses
+from typing import Dict, Optional, Sequence, Tuple
+
+import gin
+import keras
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.constants import DIRECTED_EDGES
+from personlab_tf.inference import geometry, serving
+from personlab_tf.inference import maps as maps_lib
+from personlab_tf.inference.detections import pad_to
+from personlab_tf.ops.bilinear import upsample_to_stride
+from personlab_tf.ops.sampling import sample_each
+from personlab_tf.tasks.personlab.decode import MASK_KEYS, PersonLabDecoding, decode
+from personlab_tf.tasks.personlab.masks import instance_masks
+from personlab_tf.tasks.personlab.scoring import person_areas
+
+PYRAMID = (601, 1201, 1801, 2401)    # multi-scale (paper §4.1)
+MASKS_ON_GRID = "grid"               # Eq. 6 on the decoding grid, masks resampled to the original image
+MASKS_ON_IMAGE = "image"             # maps resampled to the original pixels, Eq. 6 on every pixel
+MASK_RESOLUTIONS = (MASKS_ON_GRID, MASKS_ON_IMAGE)
+PROBABILITY_KEYS = (keys.Map.HEATMAPS, keys.Map.SEGMENTATION)
+OFFSET_KEYS = (keys.Map.SHORT_OFFSETS, keys.Map.MID_OFFSETS, keys.Map.LONG_OFFSETS)
+# The model's refined offsets and the decoder maps they become.
+_OFFSET_PREDICTIONS = {keys.Prediction.SHORT_OFFSETS: keys.Map.SHORT_OFFSETS,
+                       keys.Prediction.MID_OFFSETS: keys.Map.MID_OFFSETS,
+                       keys.Prediction.LONG_OFFSETS: keys.Map.LONG_OFFSETS}
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PersonLabInference:
+    """How the exported model sees an image (docs/inference.md; export flags override the fields).
+
+    Attributes:
+      output_stride: os the network is rebuilt at (8 for evaluation, as the paper).
+      max_side: larger side of the single-scale frame (1401); also the common frame of multi-scale.
+      multi_scale: run the frames of `pyramid` and merge the maps before decoding.
+      pyramid: the larger sides of the multi-scale frames (PYRAMID = 601 ... 2401, the paper's).
+      decode_stride: s of the decoding grid in frame pixels (Hough voting, poses, and the masks on the
+        grid); None = os. Single scale: s must divide os (the maps are upsampled, corner aligned).
+      mask_resolution: MASKS_ON_GRID or MASKS_ON_IMAGE (`detections_from_maps`).
+      weighted_merge: multi-scale offsets averaged with confidence weights (`average_maps`), else plain means.
+    """
+
+    output_stride: int = 8
+    max_side: int = geometry.MAX_SIDE
+    multi_scale: bool = False
+    pyramid: Tuple[int, ...] = PYRAMID
+    decode_stride: Optional[int] = None
+    mask_resolution: str = MASKS_ON_GRID
+    weighted_merge: bool = True
+
+    def __post_init__(self):
+        if self.mask_resolution not in MASK_RESOLUTIONS:
+            raise ValueError(f"mask_resolution must be one of {MASK_RESOLUTIONS}, got {self.mask_resolution!r}")
+        stride = self.grid_stride
+        if not self.multi_scale and self.output_stride % stride:
+            raise ValueError(f"decode stride {stride} must divide the output stride {self.output_stride}")
+
+    @property
+    def grid_stride(self) -> int:
+        """The stride decoding runs at: decode_stride, at most the output stride."""
+        return min(self.decode_stride or self.output_stride, self.output_stride)
+
+    @property
+    def scales(self) -> Optional[Sequence[int]]:
+        """The larger sides of the pyramid frames, or None for single scale."""
+        return self.pyramid if self.multi_scale else None
+
+
+def probabilities(outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Model outputs (model.PREDICTION_KEYS, logits) -> decoder maps (keys.Map, probabilities), batch kept.
+
+    Returns:
+      dict: HEATMAPS [B, h, w, K] = sigmoid(HEATMAP_LOGITS), SEGMENTATION [B, h, w, 1] =
+      sigmoid(SEGMENTATION_LOGITS), and the refined SHORT/MID/LONG_OFFSETS unchanged (float32).
+    """
+    maps = {target: tf.cast(outputs[source], tf.float32) for source, target in _OFFSET_PREDICTIONS.items()}
+    maps[keys.Map.HEATMAPS] = tf.sigmoid(tf.cast(outputs[keys.Prediction.HEATMAP_LOGITS], tf.float32))
+    maps[keys.Map.SEGMENTATION] = tf.sigmoid(tf.cast(outputs[keys.Prediction.SEGMENTATION_LOGITS], tf.float32))
+    return maps
+
+
+def offset_weights(maps: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Per-offset confidence of one scale: p_k for S_k, p_k of the source keypoint for M_{k,l}, p_S for L_k.
+
+    Returns:
+      dict over OFFSET_KEYS of weights broadcastable to the offsets ([1, h, w, K or E, 1]).
+    """
+    heatmaps = maps[keys.Map.HEATMAPS][..., tf.newaxis]
+    sources = [source for source, _ in DIRECTED_EDGES]
+    return {keys.Map.SHORT_OFFSETS: heatmaps, keys.Map.MID_OFFSETS: tf.gather(heatmaps, sources, axis=3),
+            keys.Map.LONG_OFFSETS: maps[keys.Map.SEGMENTATION][..., tf.newaxis]}
+
+
+def average_maps(all_maps, weighted=True):
+    """Merges the maps of several scales, already on one grid and in the same frame's pixels.
+
+    Probabilities (heatmaps, segmentation) are averaged. Offsets are averaged with each scale's own
+    confidence in them as weights (`offset_weights`, `weighted=True`, default): a scale votes its offsets
+    where it sees the keypoint disk (or the person), not with the values it predicts elsewhere (on
+    perfect maps a plain mean shortens offsets where some scale's disk ends: keypoints 5 px off instead
+    of 0.2, tests/test_inference_detector.py); where no scale is confident (all weights ~0) the plain mean
+    is used. `weighted=False`: plain means everywhere.
+
+    Args:
+      all_maps: list of map dicts with the same keys and shapes [1, h, w, ...].
+      weighted: confidence-weighted offsets (see above).
+
+    Returns:
+      dict of merged maps.
+    """
+    count = float(len(all_maps))
+    merged = {key: tf.add_n([maps[key] for maps in all_maps]) / count for key in all_maps[0]}
+    if not weighted:
+        return merged
+    weights = [offset_weights(maps) for maps in all_maps]
+    for key in OFFSET_KEYS:
+        if key in merged:
+            total = tf.add_n([weight[key] for weight in weights])
+            weighted_sum = tf.add_n([weight[key] * maps[key] for weight, maps in zip(weights, all_maps)])
+            merged[key] = tf.where(total > 1e-6, weighted_sum / tf.maximum(total, 1e-6), merged[key])
+    return merged
+
+
+def detections_from_maps(maps, scale, stride, image_size, radius, options=PersonLabDecoding(), with_masks=True,
+                         mask_resolution=MASKS_ON_GRID):
+    """Decodes maps on the stride-s grid of a frame and maps the result to the original image.
+
+    Args:
+      maps: dict of one image's [h, w, ...] maps (keys.Map, probabilities, offsets in frame pixels); cell
+        (i, j) is frame pixel (s j, s i).
+      scale: f of the frame (geometry.resize_scale); stride: s of the grid.
+      image_size: [2] int32 (height, width) of the original image.
+      radius: the training targets' disk radius R; options: PersonLabDecoding.
+      with_masks: compute instance masks.
+      mask_resolution: MASKS_ON_GRID (Eq. 6 on the grid, each mask interpolated bilinearly at the
+        original pixels and thresholded at 0.5) or MASKS_ON_IMAGE (p_S and L_k interpolated at the
+        original pixels, Eq. 6 there).
+
+    Returns:
+      dict of keys.Detection: KEYPOINTS [D, K, 2] in original-image pixels (x, y), KEYPOINT_SCORES [D, K],
+      INSTANCE_SCORES [D], NUM_DETECTIONS [] and, with masks, MASKS [D, H, W] bool at the original
+      resolution.
+    """
+    on_grid = with_masks and mask_resolution == MASKS_ON_GRID
+    result = decode(maps, stride, radius, options, with_masks=on_grid)
+    frame_keypoints = result[keys.Detection.KEYPOINTS]
+    result[keys.Detection.KEYPOINTS] = geometry.to_original(frame_keypoints, scale)
+    if on_grid:
+        result[keys.Detection.MASKS] = maps_lib.masks_to_original(result[keys.Detection.MASKS], scale, stride,
+                                                                  image_size)
+    elif with_masks:
+        found = frame_keypoints[:result[keys.Detection.NUM_DETECTIONS]]
+        weights = sample_each(maps[keys.Map.HEATMAPS], found, stride)
+        pixels = maps_lib.resample_maps({key: maps[key][tf.newaxis] for key in MASK_KEYS}, scale, stride, 1.0, 1,
+                                        tf.cast(image_size, tf.int32), OFFSET_KEYS)
+        points = geometry.to_original(found, scale)
+        masks = instance_masks(pixels[keys.Map.SEGMENTATION][0], pixels[keys.Map.LONG_OFFSETS][0], points,
+                               weights, person_areas(points), 1, options.segmentation_threshold,
+                               options.mask_threshold)
+        result[keys.Detection.MASKS] = pad_to(masks, options.max_detections)
+    return result
+
+
+def upsample_maps(maps, output_stride, decode_stride):
+    """Maps [B, h, w, ...] at stride os -> the decoding grid of stride s (s divides os), corner aligned."""
+    if decode_stride == output_stride:
+        return maps
+    return {key: upsample_to_stride(value, output_stride, decode_stride) for key, value in maps.items()}
+
+
+class Detector:
+    """PersonLab inference for one image with a Keras model (`PersonLabModel.inference_model()`).
+
+    Args:
+      model: Keras model mapping images [1, H, W, 3] (RGB, 0..255) to the model.PREDICTION_KEYS outputs
+        (logits, refined offsets) at stride `inference.output_stride`.
+      radius: the training targets' disk radius R.
+      inference: PersonLabInference; decoding: PersonLabDecoding.
+    """
+
+    def __init__(self, model: keras.Model, radius: float, inference: PersonLabInference = PersonLabInference(),
+                 decoding: PersonLabDecoding = PersonLabDecoding()):
+        self.model = model
+        self.radius = radius
+        self.inference = inference
+        self.decoding = decoding
+
+    def output_specs(self):
+        """{key: (shape, dtype)} of the fixed-size outputs of `detect` (serving.ServingModule)."""
+        return serving.pose_output_specs(self.decoding.max_detections)
+
+    def image_map_specs(self):
+        """{key: (leading shape, dtype)} of the outputs of `detect` shaped [*leading, H, W] like the image."""
+        return {keys.Detection.MASKS: ([self.decoding.max_detections], tf.bool)}
+
+    def frame_maps(self, image, max_side):
+        """The model's probability maps [1, h, w, ...] at stride os over the frame of `image`, and f."""
+        output_stride = self.inference.output_stride
+        scale = geometry.resize_scale(tf.shape(image)[:2], max_side)
+        frame = geometry.resize_image(image, scale, geometry.frame_size(tf.shape(image)[:2], scale, output_stride))
+        return probabilities(self.model(frame[tf.newaxis], training=False)), scale
+
+    def decoding_maps(self, image):
+        """Maps [1, h, w, ...] on the decoding grid and the scale f of its frame."""
+        options = self.inference
+        if options.scales is None:
+            maps, scale = self.frame_maps(image, options.max_side)
+            return upsample_maps(maps, options.output_stride, options.grid_stride), scale
+        image_size = tf.shape(image)[:2]
+        common = geometry.resize_scale(image_size, options.max_side)
+        cells = geometry.grid_size(geometry.frame_size(image_size, common, options.output_stride),
+                                   options.grid_stride)
+        pyramid = []
+        for side in options.scales:
+            maps, scale = self.frame_maps(image, side)
+            pyramid.append(maps_lib.resample_maps(maps, scale, options.output_stride, common, options.grid_stride,
+                                                  cells, OFFSET_KEYS))
+        return average_maps(pyramid, options.weighted_merge), common
+
+    def detect(self, image, with_masks=True):
+        """Detections of one image.
+
+        Args:
+          image: [H, W, 3] RGB image, uint8 or float in 0..255.
+          with_masks: compute the instance masks.
+
+        Returns:
+          dict of keys.Detection, padded to D = decoding.max_detections slots: KEYPOINTS [D, K, 2] (x, y)
+          in original-image pixels, KEYPOINT_SCORES [D, K], INSTANCE_SCORES [D], NUM_DETECTIONS [] int32
+          and MASKS [D, H, W] bool.
+        """
+        maps, scale = self.decoding_maps(image)
+        return detections_from_maps({key: value[0] for key, value in maps.items()}, scale, self.inference.grid_stride,
+                                    tf.shape(image)[:2], self.radius, self.decoding, with_masks,
+                                    self.inference.mask_resolution)

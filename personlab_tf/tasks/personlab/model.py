@@ -1,0 +1,149 @@
+"""The PersonLab network (§4.1): atrous ResNet, 1x1 heads, recurrent offset refinement, the loss table.
+
+Inputs: images [B, H, W, 3], RGB in [0, 255] (uint8 or float). Outputs (dict, keys.Prediction), at
+output stride os, cell (i, j) at input pixel (os j, os i):
+  HEATMAP_LOGITS [B, h, w, K], SEGMENTATION_LOGITS [B, h, w, 1],
+  SHORT_OFFSETS [B, h, w, K, 2], MID_OFFSETS [B, h, w, E, 2] (refined, Eq. 2),
+  LONG_OFFSETS [B, h, w, K, 2] (refined, Eq. 5); offsets (x, y) in input pixels.
+With auxiliary heads, the same five under AUXILIARY_PREFIX + key, predicted from the middle conv4 block
+(stride min(16, os)) without refinement; they serve the training loss only and `inference_model()` drops
+them.
+"""
+
+import dataclasses
+from typing import Optional, Tuple
+
+import gin
+import keras
+import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
+from personlab_tf.model.layers import SplitXY
+from personlab_tf.model.resnet import build_resnet, load_backbone_weights
+from personlab_tf.model.training import LossModel
+from personlab_tf.tasks.personlab.losses import (
+    DEFAULT_LOSS_WEIGHTS,
+    LOSS_KEYS,
+    personlab_losses,
+)
+from personlab_tf.tasks.personlab.refine import LongRangeRefinement, MidRangeRefinement
+
+PREDICTION_KEYS = (keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SEGMENTATION_LOGITS,
+                   keys.Prediction.SHORT_OFFSETS, keys.Prediction.MID_OFFSETS, keys.Prediction.LONG_OFFSETS)
+# Head layer names (kept from the first layout, so checkpoints keep restoring).
+_HEAD_NAMES = {keys.Prediction.HEATMAP_LOGITS: "heatmap_logits", keys.Prediction.SEGMENTATION_LOGITS:
+               "segmentation_logits", keys.Prediction.SHORT_OFFSETS: "short_offsets",
+               keys.Prediction.MID_OFFSETS: "mid_offsets", keys.Prediction.LONG_OFFSETS: "long_offsets"}
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PersonLabNetwork:
+    """The network and its losses (gin: `PersonLabNetwork.backbone = 'resnet101'`, ...).
+
+    Attributes:
+      backbone: a key of model/resnet.py BACKBONES (resnet50/101/152, resnet_tiny for tests and the demo).
+      output_stride: 8, 16 or 32 in training (the paper trains at 16 and evaluates at 8; a model rebuilt at
+        another stride takes the same weights).
+      weights_path: a local Keras-applications ImageNet `.h5` of the backbone, or None.
+      refine_mid_steps: Eq. 2 steps; refine_long_steps: (self steps, short steps) of Eq. 5; 0 disables
+        (Appendix A.3 ablation).
+      auxiliary_heads: the training-only heads on the middle conv4 block.
+      loss_weights: (heatmap, segmentation, short, mid, long), §4.1; auxiliary_loss_weight: their factor.
+      freeze_batch_norm: True (the paper, pretrained backbone); False lets batch norm train, for a backbone
+        trained from scratch (the demo).
+    """
+
+    backbone: str = "resnet101"
+    output_stride: int = 16
+    weights_path: Optional[str] = None
+    refine_mid_steps: int = 2
+    refine_long_steps: Tuple[int, int] = (2, 2)
+    auxiliary_heads: bool = True
+    loss_weights: Tuple[float, ...] = DEFAULT_LOSS_WEIGHTS
+    auxiliary_loss_weight: float = 1.0
+    freeze_batch_norm: bool = True
+
+
+def _heads(features, prefix):
+    """1x1 conv heads: heatmap and segmentation logits, short/mid/long offsets as [B, h, w, N, 2]."""
+    def conv(channels, key):
+        return keras.layers.Conv2D(channels, 1, name=f"{prefix}{_HEAD_NAMES[key]}_head".replace("/", "_"))(features)
+
+    return {
+        keys.Prediction.HEATMAP_LOGITS: conv(NUM_KEYPOINTS, keys.Prediction.HEATMAP_LOGITS),
+        keys.Prediction.SEGMENTATION_LOGITS: conv(1, keys.Prediction.SEGMENTATION_LOGITS),
+        keys.Prediction.SHORT_OFFSETS: SplitXY()(conv(2 * NUM_KEYPOINTS, keys.Prediction.SHORT_OFFSETS)),
+        keys.Prediction.MID_OFFSETS: SplitXY()(conv(2 * NUM_EDGES, keys.Prediction.MID_OFFSETS)),
+        keys.Prediction.LONG_OFFSETS: SplitXY()(conv(2 * NUM_KEYPOINTS, keys.Prediction.LONG_OFFSETS)),
+    }
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class PersonLabModel(LossModel):
+    """PersonLab as a functional Keras model whose `fit`/`evaluate` steps compute the PersonLab losses.
+
+    Training data: `(images, targets)` pairs or single dicts holding keys.Sample.IMAGE and the target keys;
+    targets batched on the target grid (stride s dividing os). Each loss term is reported as a metric
+    (global value over replicas). Compile with train/optimizer.py `build_optimizer()`.
+
+    Args: the fields of `PersonLabNetwork` but `weights_path`.
+    """
+
+    prediction_keys = PREDICTION_KEYS
+
+    def __init__(self, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
+                 auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight=1.0,
+                 freeze_batch_norm=True, name="personlab", **kwargs):
+        resnet = build_resnet(backbone, output_stride, freeze_batch_norm)
+        images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
+        features, middle = resnet(images)
+        outputs = _heads(features, "")
+        outputs[keys.Prediction.MID_OFFSETS] = MidRangeRefinement(output_stride, refine_mid_steps,
+                                                                  name="mid_refinement")(
+            outputs[keys.Prediction.MID_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
+        outputs[keys.Prediction.LONG_OFFSETS] = LongRangeRefinement(output_stride, *refine_long_steps,
+                                                                    name="long_refinement")(
+            outputs[keys.Prediction.LONG_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
+        if auxiliary_heads:
+            prefix = keys.Prediction.AUXILIARY_PREFIX
+            outputs.update({prefix + k: v for k, v in _heads(middle, prefix).items()})
+        super().__init__(images, outputs, name=name, **kwargs)
+        self.backbone = resnet
+        self.backbone_name = backbone
+        self.output_stride = output_stride
+        self.refine_mid_steps = refine_mid_steps
+        self.refine_long_steps = tuple(refine_long_steps)
+        self.auxiliary_heads = auxiliary_heads
+        self.loss_weights = tuple(loss_weights)
+        self.auxiliary_loss_weight = auxiliary_loss_weight
+        self.freeze_batch_norm = freeze_batch_norm
+        auxiliary = tuple(keys.Prediction.AUXILIARY_PREFIX + k for k in LOSS_KEYS) if auxiliary_heads else ()
+        self.track_losses(LOSS_KEYS + auxiliary + (keys.Loss.TOTAL,))
+
+    def get_config(self):
+        return {"backbone": self.backbone_name, "output_stride": self.output_stride,
+                "refine_mid_steps": self.refine_mid_steps, "refine_long_steps": self.refine_long_steps,
+                "auxiliary_heads": self.auxiliary_heads, "loss_weights": self.loss_weights,
+                "auxiliary_loss_weight": self.auxiliary_loss_weight, "freeze_batch_norm": self.freeze_batch_norm,
+                "name": self.name}
+
+    def person_probability(self, outputs):
+        """sigmoid of the segmentation logit, [B, h, w, 1]."""
+        return tf.sigmoid(tf.cast(outputs[keys.Prediction.SEGMENTATION_LOGITS], tf.float32))
+
+    def compute_losses(self, predictions, targets):
+        """personlab_losses with this model's weights: dict of loss terms and keys.Loss.TOTAL (replica shares)."""
+        return personlab_losses(predictions, targets, self.loss_weights, self.auxiliary_loss_weight)
+
+
+def build_model(network: PersonLabNetwork = PersonLabNetwork(), output_stride: Optional[int] = None) -> PersonLabModel:
+    """A PersonLabModel of `network`, at `output_stride` (default: the network's), with the ImageNet
+    weights of `network.weights_path` loaded into the backbone when it is given."""
+    model = PersonLabModel(network.backbone, output_stride or network.output_stride, network.refine_mid_steps,
+                           network.refine_long_steps, network.auxiliary_heads, network.loss_weights,
+                           network.auxiliary_loss_weight, network.freeze_batch_norm)
+    if network.weights_path:
+        load_backbone_weights(model.backbone, network.weights_path)
+    return model
