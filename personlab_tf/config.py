@@ -30,3 +30,10 @@ def run_gin_files(model_dir: str, gin_files: Sequence[str]) -> list:
         return list(gin_files)
     operative = os.path.join(model_dir, OPERATIVE_CONFIG)
     return [operative] if os.path.exists(operative) else []
+
+
+def error_line(error: BaseException) -> str:
+    """The one-line message of an error for a script's `error: ...` line: gin appends the configurable it was
+    raised in ("In call to configurable ...") on lines of its own, which are dropped."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

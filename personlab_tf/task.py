@@ -83,7 +83,12 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def build_model(self, inference: bool = False) -> LossModel:
-        """The network with its losses; `inference`: as exported (e.g. PersonLab at its evaluation stride)."""
+        """The network with its losses.
+
+        Training (`inference=False`): with its initial (ImageNet) weights; a network with frozen batch norm
+        and no initial weights is refused unless its options allow it (model/resnet.check_initialisation).
+        `inference=True`: as exported (e.g. PersonLab at its evaluation stride), without initial weights
+        (a checkpoint gives them)."""
 
     # ---------------------------------------------------------------- inference
     @abc.abstractmethod

@@ -3,8 +3,11 @@
 Modes:
   targets  median milliseconds per training sample (decode + augment + targets) for synthetic
            images with 1, 5, 15 and 30 people, crop 801 x 801, target stride 8.
-  train    training steps/s of gin/smoke.gin and of ResNet-101 at 801 x 801, output stride 16, batch 1,
-           and the fraction of step time spent waiting for the input pipeline.
+  train    the training step of PersonLab's ResNet-101 at 801 x 801, output stride 16, batch 1 (the paper's
+           per-GPU setup) against the bare backbone forward + backward on the same input (a trivial loss,
+           no optimizer): steps/s of both and their ratio, for float32, mixed_bfloat16 and XLA (and
+           bfloat16 + XLA), run in turn step by step (medians); plus the share of the full step's time spent
+           waiting for the input pipeline, and gin/smoke.gin's steps/s.
   decode   median milliseconds of decoding perfect maps (decode/synthetic_maps) of an 801 x 529 image at
            stride 8 with 5 and 30 people: the poses-only path (Hough voting, seeds, greedy poses, scores,
            NMS) and the full decode of the SavedModel (the same plus instance masks at the original
@@ -41,6 +44,7 @@ from personlab_tf.tasks.personlab.decode import decode
 from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
 from personlab_tf.tasks.personlab.targets import PersonLabData
 from personlab_tf.tasks.personlab.task import PersonLabTask
+from personlab_tf.train import trainer
 from personlab_tf.train.optimizer import build_optimizer
 
 FLAGS = flags.FLAGS
@@ -50,7 +54,9 @@ flags.DEFINE_integer("crop_size", 801, "targets: crop side in pixels.")
 flags.DEFINE_integer("target_stride", 8, "targets: target stride.")
 flags.DEFINE_integer("image_height", 480, "targets: synthetic image height.")
 flags.DEFINE_integer("image_width", 640, "targets: synthetic image width.")
-flags.DEFINE_integer("train_steps", 10, "train: timed steps per configuration (after 3 warm-up steps).")
+flags.DEFINE_integer("train_steps", 10, "train: timed steps per configuration (after the warm-up steps).")
+flags.DEFINE_list("train_variants", list(("float32", "mixed_bfloat16", "xla", "mixed_bfloat16_xla")),
+                  "train: the variants to time (float32, mixed_bfloat16, xla, mixed_bfloat16_xla).")
 flags.DEFINE_integer("train_images", 16, "train: synthetic images in the benchmark's training records.")
 
 flags.DEFINE_list("decode_people", ["5", "30"], "decode: person counts to time.")
@@ -116,19 +122,23 @@ def synthetic_train_records(directory, num_images):
     return prefix + "-*"
 
 
-def time_training(records, gin_file, batch_size, num_steps, warmup=3):
-    """Steps/s (median) and input-wait fraction of the training step of a gin configuration.
-
-    Each step: wait for the next batch from the prefetching pipeline, then run one compiled training
-    step on one device. The wait fraction is total wait / total step time over the timed steps.
-    """
+def time_smoke(records, num_steps, warmup=3):
+    """Steps/s (median) and input-wait fraction of gin/smoke.gin's training step on one device."""
     gin.clear_config()
-    registry.parse_gin([gin_file], [f"TRAIN_FILES = '{records}'"])
+    registry.parse_gin([str(config.GIN_DIR / "smoke.gin")], [f"TRAIN_FILES = '{records}'"])
     task = config.experiment()
-    dataset = task.build_dataset(records, batch_size, training=True, seed=0)
     model = task.build_model()
     model.compile(optimizer=build_optimizer())
-    step = tf.function(model.train_step)
+    waits, totals = fetch_and_step(task.build_dataset(records, 2, training=True, seed=0), tf.function(model.train_step),
+                                   warmup, num_steps)
+    gin.clear_config()
+    return {"steps_per_s": round(1.0 / statistics.median(totals), 3),
+            "input_wait_fraction": round(sum(waits) / sum(totals), 4)}
+
+
+def fetch_and_step(dataset, step, warmup, num_steps):
+    """(waits, totals) in seconds of `num_steps` steps after `warmup`: fetch the next batch of the prefetching
+    pipeline, then run `step` on it to completion."""
     iterator = iter(dataset)
     waits, totals = [], []
     for index in range(warmup + num_steps):
@@ -139,23 +149,68 @@ def time_training(records, gin_file, batch_size, num_steps, warmup=3):
         if index >= warmup:
             waits.append(fetched - start)
             totals.append(time.perf_counter() - start)
+    return waits, totals
+
+
+# Variants of benchmark_train: (mixed precision policy, XLA).
+TRAIN_VARIANTS = {"float32": (None, False), "mixed_bfloat16": ("mixed_bfloat16", False), "xla": (None, True),
+                  "mixed_bfloat16_xla": ("mixed_bfloat16", True)}
+
+
+def time_variant(records, policy, jit_compile, num_steps, warmup=2):
+    """The full PersonLab step and the bare backbone step of ResNet-101 (801 x 801, os 16, batch 1).
+
+    The full step is the model's train_step (heads, refinement, losses, SGD with momentum and Polyak
+    averaging) on batches of the real input pipeline; the bare step is the backbone's forward and backward
+    pass (gradients of the mean of its output, no optimizer) on the same images. The two run in turn, so a
+    machine shared with other jobs slows both alike.
+    """
     gin.clear_config()
-    return {"steps_per_s": round(1.0 / statistics.median(totals), 3),
-            "input_wait_fraction": round(sum(waits) / sum(totals), 4), "batch_size": batch_size}
+    registry.parse_gin([str(config.GIN_DIR / "personlab_resnet101.gin")],
+                       [f"TRAIN_FILES = '{records}'", "PersonLabNetwork.allow_random_init = True"])
+    task = config.experiment()
+    with trainer.precision_policy(policy):
+        model = task.build_model()
+        model.compile(optimizer=build_optimizer(), jit_compile=jit_compile)
+    full = tf.function(model.train_step, jit_compile=jit_compile)
+    backbone = model.backbone
+
+    @tf.function(jit_compile=jit_compile)
+    def bare(images):
+        with tf.GradientTape() as tape:
+            features, _ = backbone(images, training=True)
+            loss = tf.reduce_mean(tf.cast(features, tf.float32))
+        gradients = tape.gradient(loss, backbone.trainable_variables)
+        return loss + tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in gradients]) * 0.0
+
+    iterator = iter(task.build_dataset(records, 1, training=True, seed=0))
+    waits, full_times, bare_times = [], [], []
+    for index in range(warmup + num_steps):
+        start = time.perf_counter()
+        batch = next(iterator)
+        fetched = time.perf_counter()
+        float(full(batch)[keys.Loss.TOTAL])
+        done = time.perf_counter()
+        float(bare(batch[0][keys.Sample.IMAGE]))
+        if index >= warmup:
+            waits.append(fetched - start)
+            full_times.append(done - start)
+            bare_times.append(time.perf_counter() - done)
+    gin.clear_config()
+    full_rate, bare_rate = 1.0 / statistics.median(full_times), 1.0 / statistics.median(bare_times)
+    return {"full_steps_per_s": round(full_rate, 4), "backbone_steps_per_s": round(bare_rate, 4),
+            "ratio": round(bare_rate / full_rate, 3), "input_wait_fraction": round(sum(waits) / sum(full_times), 4)}
 
 
 def benchmark_train():
-    """gin/smoke.gin as shipped, and ResNet-101 at 801 x 801 with output stride 16 and batch 1."""
-    gin_dir = config.GIN_DIR
+    """ResNet-101 full vs bare step per variant, and gin/smoke.gin."""
     with tempfile.TemporaryDirectory() as directory:
         records = synthetic_train_records(directory, FLAGS.train_images)
-        results = {
-            "smoke": time_training(records, str(gin_dir / "smoke.gin"), 2, FLAGS.train_steps),
-            "resnet101_801_os16": time_training(records, str(gin_dir / "personlab_resnet101.gin"), 1,
-                                                FLAGS.train_steps),
-        }
-    for name, result in results.items():
-        print(f"{name}: {result}", file=sys.stderr)
+        results = {"smoke": time_smoke(records, FLAGS.train_steps)}
+        for name in FLAGS.train_variants:
+            policy, jit_compile = TRAIN_VARIANTS[name]
+            results[name] = time_variant(records, policy, jit_compile, FLAGS.train_steps)
+            print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
     return {"train": results}
 
 

@@ -147,7 +147,7 @@ def main(argv):
                          else checkpoint_predictor(FLAGS.model_dir))
         summary = evaluate(task, predict, problems)
     except (UsageError, coco.AnnotationError, IOError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {config.error_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps(summary, default=lambda value: float(np.asarray(value))))
     return 0

@@ -45,7 +45,7 @@ def main(argv):
         task = config.experiment().with_inference(**overrides)
         summary = export.export_checkpoint(task, FLAGS.model_dir, FLAGS.export_dir)
     except (IOError, ValueError) as error:  # no checkpoint (FileNotFoundError), bad gin or options
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {config.error_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps(summary))
     return 0

@@ -64,7 +64,7 @@ def main(argv):
             print(f"image {image.image_id}: {int(detections['num_detections'])} detections, {times[-1]:.0f} ms",
                   file=sys.stderr)
     except (coco.AnnotationError, IOError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {config.error_line(error)}", file=sys.stderr)
         return 1
     if problems.warnings:
         logging.warning("input problems (%d images skipped): %s", problems.images_skipped, dict(problems.warnings))

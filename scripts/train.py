@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from personlab_tf import registry
+from personlab_tf import config, registry
 from personlab_tf.train import trainer
 
 FLAGS = flags.FLAGS
@@ -31,12 +31,12 @@ def main(argv):
     try:
         registry.parse_gin(FLAGS.gin_file, bindings)
     except (IOError, ValueError) as error:
-        print(f"error: bad gin configuration: {error}", file=sys.stderr)
+        print(f"error: bad gin configuration: {config.error_line(error)}", file=sys.stderr)
         return 1
     try:
         losses = trainer.train(FLAGS.model_dir)
     except (FileNotFoundError, ValueError) as error:  # no data, unusable options
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {config.error_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps({"model_dir": FLAGS.model_dir, "losses": losses}))
     return 0

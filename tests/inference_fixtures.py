@@ -34,7 +34,8 @@ TASKS = ("personlab", "parts")
 # The gin bindings of each task's tiny run.
 TRAIN_BINDINGS = {
     "personlab": ("experiment.task = @PersonLabTask()", "PersonLabNetwork.backbone = 'resnet_tiny'",
-                  "PersonLabNetwork.output_stride = 16", "build_optimizer.ema_momentum = 0.5"),
+                  "PersonLabNetwork.output_stride = 16", "PersonLabNetwork.allow_random_init = True",
+                  "build_optimizer.ema_momentum = 0.5"),
     "parts": ("experiment.task = @PartsTask()", "PartsNetwork.backbone = 'resnet_tiny'", "PartsNetwork.width = 16",
               "PartsNetwork.freeze_batch_norm = False", "PartsData.disk_radius = 8.0",
               "build_optimizer.ema_momentum = 0.5"),

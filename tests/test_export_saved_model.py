@@ -282,7 +282,7 @@ def test_the_detector_decodes_with_the_training_radius():
         task = config.experiment()
     finally:
         gin.clear_config()
-    assert task.build_detector(task.build_model().inference_model()).radius == 12.0
+    assert task.build_detector(task.build_model(inference=True).inference_model()).radius == 12.0
 
 
 def test_an_inference_option_of_another_task_is_refused(tmp_path):

@@ -1,12 +1,18 @@
 """Small Keras layers shared by the tasks' networks: channel splitting, corner-aligned upsampling, scaling.
 
 Grids are corner aligned (ops/bilinear.py): a map of stride s has cell (i, j) at input pixel (s j, s i).
+
+Mixed precision (docs/training.md): under a `mixed_bfloat16` / `mixed_float16` policy the backbone computes
+in 16 bits, but the layers that make the networks' outputs (logits, offsets, projection fields) and every
+layer that samples or refines them take `dtype=OUTPUT_DTYPE`, so outputs, refinement and losses stay float32.
 """
 
 import keras
 import tensorflow as tf
 
 from personlab_tf.ops.bilinear import resize_aligned
+
+OUTPUT_DTYPE = "float32"
 
 
 @keras.saving.register_keras_serializable(package="personlab_tf")

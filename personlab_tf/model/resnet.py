@@ -19,12 +19,19 @@ unfreezes them again; do not.
 
 import dataclasses
 import math
+import os
+from typing import Optional
 
 import h5py
 import keras
 import tensorflow as tf
 
 BN_EPSILON = 1.001e-5
+IMAGENET = "imagenet"  # weights_path value: the Keras-applications ImageNet weights of the backbone
+# The Keras-applications weight files without top: their address and MD5 (as keras.applications.resnet).
+_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+_NOTOP_MD5 = {"resnet50": "4d473c1dd8becc155b73f8504c6f6626", "resnet101": "88cf7a10940856eca736dc7b7e228a21",
+              "resnet152": "ee4c566cf9a93f14d82f913c2dc6dd0c"}
 OUTPUT_STRIDES = (8, 16, 32)
 # Caffe preprocessing of keras.applications.resnet: BGR channel order, ImageNet mean subtracted.
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -142,6 +149,64 @@ def build_resnet_pyramid(name="resnet101", freeze_batch_norm=True):
     images = keras.Input((None, None, 3), name="image")
     stages, _ = _stages(images, BACKBONES[name], 32, freeze_batch_norm)
     return keras.Model(images, stages, name=name)
+
+
+def keras_cache_dir() -> str:
+    """Keras' cache directory: $KERAS_HOME, else ~/.keras (where keras.applications keeps its weights)."""
+    return os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+
+
+def imagenet_weights_file(name: str) -> str:
+    """File name of the Keras-applications ImageNet weights without top of backbone `name`."""
+    return f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def imagenet_weights(name: str) -> str:
+    """Path of the ImageNet weights of backbone `name` in the Keras cache (`<cache>/models/<file>`).
+
+    A file already there is used as it is (so it can be placed by hand on a machine without network);
+    otherwise it is downloaded from the Keras-applications address and checked against its MD5.
+
+    Raises:
+      ValueError: the backbone has no ImageNet weights (resnet_tiny).
+      FileNotFoundError: the download failed; the message names the file and where to place it.
+    """
+    if name not in _NOTOP_MD5:
+        raise ValueError(f"backbone {name!r} has no ImageNet weights; those of {', '.join(sorted(_NOTOP_MD5))} do")
+    file_name = imagenet_weights_file(name)
+    cached = os.path.join(keras_cache_dir(), "models", file_name)
+    if os.path.exists(cached):
+        return cached
+    try:
+        return keras.utils.get_file(file_name, _WEIGHTS_URL + file_name, cache_subdir="models",
+                                    file_hash=_NOTOP_MD5[name], cache_dir=keras_cache_dir())
+    except Exception as error:  # urllib and hashing raise many types; the message says what to do
+        raise FileNotFoundError(f"cannot download the ImageNet weights {file_name} ({type(error).__name__}); place "
+                                f"the file at {cached} or give a local .h5 as weights_path") from None
+
+
+def initial_weights(weights_path: Optional[str], name: str) -> Optional[str]:
+    """The local .h5 to load into backbone `name`: `weights_path` itself, or `imagenet_weights(name)` for
+    weights_path == IMAGENET, or None (random initialisation)."""
+    return imagenet_weights(name) if weights_path == IMAGENET else weights_path
+
+
+def check_initialisation(weights_path: Optional[str], freeze_batch_norm: bool, allow_random_init: bool,
+                         options: str) -> None:
+    """Refuses the silent waste of a run: a backbone with frozen batch norm (no normalisation statistics of
+    its own) started from random weights, unless `allow_random_init` says so explicitly.
+
+    Args:
+      options: the gin name of the options holding the three settings, for the message (e.g.
+        "PersonLabNetwork").
+
+    Raises:
+      ValueError: one line naming the bindings to set.
+    """
+    if weights_path is None and freeze_batch_norm and not allow_random_init:
+        raise ValueError(f"{options}.weights_path is not set: a backbone with frozen batch norm does not train from "
+                         f"random weights; bind {options}.weights_path = 'imagenet' (or a local Keras .h5), or "
+                         f"{options}.freeze_batch_norm = False, or {options}.allow_random_init = True")
 
 
 def load_backbone_weights(backbone, path):

@@ -1,6 +1,7 @@
 """The training job of every task: strategy, data, model, optimizer, checkpoints with resume, summaries
 (PersonLab §4.1). The task comes from gin (`experiment.task`, config.py); docs/training.md."""
 
+import contextlib
 import math
 import os
 
@@ -35,6 +36,30 @@ def warm_start(model, init_dir, build_model):
     return path
 
 
+PRECISIONS = (None, "mixed_bfloat16", "mixed_float16")
+
+
+@contextlib.contextmanager
+def precision_policy(name):
+    """Keras' global dtype policy `name` (None: float32) while the model is built; restored afterwards.
+
+    Layers take the policy current at their construction; the tasks' output layers take float32 whatever
+    the policy (model/layers.py OUTPUT_DTYPE).
+
+    Raises:
+      ValueError: an unknown policy (the message lists the valid ones).
+    """
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown mixed precision policy {name!r}; expected one of "
+                         f"{', '.join(repr(p) for p in PRECISIONS)}")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name or "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def distributed_dataset_options(dataset):
     """Shards by element across workers: every worker reads all files in the same order (same seed)."""
     options = tf.data.Options()
@@ -45,7 +70,7 @@ def distributed_dataset_options(dataset):
 @gin.configurable(denylist=["model_dir"])
 def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch_size=8, strategy="mirrored",
           steps_per_checkpoint=1000, log_every=100, image_summary_every=1000, seed=0, deterministic=False,
-          logical_cpus=0, init_checkpoint=None):
+          logical_cpus=0, init_checkpoint=None, mixed_precision=None, jit_compile=False):
     """Trains the experiment's task (`config.experiment()`), resuming from the newest checkpoint in `model_dir`.
 
     Args:
@@ -64,6 +89,11 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
         runs that many replicas on a machine without GPUs (tests of multi-replica training).
       init_checkpoint: a training directory whose newest checkpoint gives the initial model weights when
         `model_dir` has no checkpoint yet (the second stage of part parsing); the optimizer starts afresh.
+      mixed_precision: None (float32), "mixed_bfloat16" or "mixed_float16" (Keras dtype policies; float16
+        scales the loss with a dynamic LossScaleOptimizer). Variables, EMA weights, outputs, refinement and
+        losses stay float32, so checkpoints restore under any policy (docs/training.md).
+      jit_compile: compile the training step with XLA (the step is shape-static: targets are made in the
+        input pipeline).
 
     Returns:
       dict of the last logged loss terms (global values); {} if training had already finished.
@@ -73,16 +103,17 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
         strategy_lib.split_cpu(logical_cpus)
     distribution = strategy_lib.make_strategy(strategy)
     os.makedirs(model_dir, exist_ok=True)
-    with distribution.scope():
+    with distribution.scope(), precision_policy(mixed_precision):
         model = task.build_model()
         optimizer = build_optimizer(num_steps=num_steps)
-        model.compile(optimizer=optimizer)
+        model.compile(optimizer=optimizer, jit_compile=jit_compile)
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
         restored = checkpoints.restore_latest(checkpoint, model_dir)
         started_from = warm_start(model, init_checkpoint, task.build_model) if init_checkpoint and not restored else None
     start = int(optimizer.iterations.numpy())
     print(f"training {model.backbone_name} on {distribution.num_replicas_in_sync} replicas, "
-          f"global batch {global_batch_size}", flush=True)
+          f"global batch {global_batch_size}, {mixed_precision or 'float32'}{', XLA' if jit_compile else ''}",
+          flush=True)
     if restored:
         print(f"resuming from {restored} at step {start}", flush=True)
     if started_from:

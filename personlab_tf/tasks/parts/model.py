@@ -26,8 +26,9 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_KEYPOINTS
-from personlab_tf.model.layers import Scale, SplitXY, UpsampleLike
-from personlab_tf.model.resnet import build_resnet_pyramid, load_backbone_weights
+from personlab_tf.model.layers import OUTPUT_DTYPE, Scale, SplitXY, UpsampleLike
+from personlab_tf.model.resnet import (build_resnet_pyramid, check_initialisation, initial_weights,
+                                       load_backbone_weights)
 from personlab_tf.model.training import LossModel
 from personlab_tf.tasks.parts import losses as parts_losses
 from personlab_tf.tasks.parts.layers import FlowWarp
@@ -47,9 +48,11 @@ class PartsNetwork:
     Attributes:
       backbone: a key of model/resnet.py BACKBONES.
       width: channels of the pyramid and the branches (256 in the paper's FPN).
-      weights_path: a local Keras-applications ImageNet `.h5` of the backbone, or None.
+      weights_path: the backbone's ImageNet weights: "imagenet", a local Keras-applications `.h5`, or None
+        (as PersonLabNetwork).
       freeze_batch_norm: see model/resnet.build_resnet.
       matching_loss: add the differentiable matching loss (the second training stage).
+      allow_random_init: start from random weights although batch norm is frozen (refused otherwise).
     """
 
     backbone: str = "resnet101"
@@ -57,10 +60,15 @@ class PartsNetwork:
     weights_path: Optional[str] = None
     freeze_batch_norm: bool = True
     matching_loss: bool = False
+    allow_random_init: bool = False
+
+    def check_initialisation(self) -> None:
+        """Refuses a frozen-batch-norm network from random weights (model/resnet.check_initialisation)."""
+        check_initialisation(self.weights_path, self.freeze_batch_norm, self.allow_random_init, "PartsNetwork")
 
 
-def _conv(x, filters, kernel, name, activation=None):
-    return keras.layers.Conv2D(filters, kernel, padding="same", activation=activation, name=name)(x)
+def _conv(x, filters, kernel, name, activation=None, dtype=None):
+    return keras.layers.Conv2D(filters, kernel, padding="same", activation=activation, name=name, dtype=dtype)(x)
 
 
 def feature_pyramid(stages, width):
@@ -97,20 +105,22 @@ def projection_fields(pyramid, width):
     """
     coarsest = pyramid[-1]
     hidden = _conv(coarsest, width, 3, "dspf_head5", "relu")
-    field = _conv(hidden, 2, 1, "dspf_field5")
+    field = _conv(hidden, 2, 1, "dspf_field5", dtype=OUTPUT_DTYPE)
     fields = {PYRAMID_STRIDES[-1]: field}
     features = coarsest
     for index in reversed(range(len(pyramid) - 1)):
         level, fine = index + 2, pyramid[index]
         up = UpsampleLike(name=f"dspf_up{level}")(features, fine)
-        flow = keras.layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name=f"dspf_flow{level}")(
+        flow = keras.layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name=f"dspf_flow{level}",
+                                   dtype=OUTPUT_DTYPE)(
             keras.layers.Concatenate(name=f"dspf_flow_input{level}")([up, fine]))
-        warped = FlowWarp(name=f"dspf_warp_features{level}")(features, flow)
-        coarse_field = Scale(2.0, name=f"dspf_double{level}")(FlowWarp(name=f"dspf_warp_field{level}")(field, flow))
+        warped = FlowWarp(name=f"dspf_warp_features{level}", dtype=OUTPUT_DTYPE)(features, flow)
+        coarse_field = Scale(2.0, name=f"dspf_double{level}", dtype=OUTPUT_DTYPE)(
+            FlowWarp(name=f"dspf_warp_field{level}", dtype=OUTPUT_DTYPE)(field, flow))
         residual_input = keras.layers.Concatenate(name=f"dspf_residual_input{level}")([fine, warped, coarse_field])
         residual = _conv(_conv(residual_input, width, 3, f"dspf_residual_hidden{level}", "relu"), 2, 1,
-                         f"dspf_residual{level}")
-        field = keras.layers.Add(name=f"dspf_field{level}")([coarse_field, residual])
+                         f"dspf_residual{level}", dtype=OUTPUT_DTYPE)
+        field = keras.layers.Add(name=f"dspf_field{level}", dtype=OUTPUT_DTYPE)([coarse_field, residual])
         fields[PYRAMID_STRIDES[index]] = field
         features = fine
     return fields
@@ -139,14 +149,16 @@ class PartParsingModel(LossModel):
         parts = branch(pyramid, width, "part_decoder")
         pose = branch(pyramid, width, "pose_decoder")
         outputs = {
-            keys.Prediction.PART_LOGITS: _conv(parts, num_parts, 1, "part_head"),
-            keys.Prediction.HEATMAP_LOGITS: _conv(pose, NUM_KEYPOINTS, 1, "heatmap_head"),
-            keys.Prediction.SHORT_OFFSETS: SplitXY()(_conv(pose, 2 * NUM_KEYPOINTS, 1, "short_offset_head")),
-            keys.Prediction.LIMB_LOGITS: _conv(pose, NUM_LIMBS, 1, "limb_head"),
+            keys.Prediction.PART_LOGITS: _conv(parts, num_parts, 1, "part_head", dtype=OUTPUT_DTYPE),
+            keys.Prediction.HEATMAP_LOGITS: _conv(pose, NUM_KEYPOINTS, 1, "heatmap_head", dtype=OUTPUT_DTYPE),
+            keys.Prediction.SHORT_OFFSETS: SplitXY(dtype=OUTPUT_DTYPE)(
+                _conv(pose, 2 * NUM_KEYPOINTS, 1, "short_offset_head", dtype=OUTPUT_DTYPE)),
+            keys.Prediction.LIMB_LOGITS: _conv(pose, NUM_LIMBS, 1, "limb_head", dtype=OUTPUT_DTYPE),
         }
         fields = projection_fields(pyramid, width)
         outputs.update({keys.Prediction.projection(stride): field for stride, field in fields.items()})
-        outputs[keys.Prediction.PROJECTION_FIELD] = Scale(float(PYRAMID_STRIDES[0]), name="dspf_pixels")(
+        outputs[keys.Prediction.PROJECTION_FIELD] = Scale(float(PYRAMID_STRIDES[0]), name="dspf_pixels",
+                                                          dtype=OUTPUT_DTYPE)(
             fields[PYRAMID_STRIDES[0]])
         super().__init__(images, outputs, name=name, **kwargs)
         self.backbone = resnet
@@ -156,7 +168,7 @@ class PartParsingModel(LossModel):
         self.freeze_batch_norm = freeze_batch_norm
         self.matching_loss = matching_loss
         self.radius = radius
-        self.uncertainty = parts_losses.UncertaintyWeights(name="uncertainty")
+        self.uncertainty = parts_losses.UncertaintyWeights(name="uncertainty", dtype=OUTPUT_DTYPE)
         self.track_losses(parts_losses.loss_keys(matching_loss) + (keys.Loss.TOTAL,))
 
     def get_config(self):
@@ -175,12 +187,14 @@ class PartParsingModel(LossModel):
         return terms
 
 
-def build_model(network: PartsNetwork, num_parts: int, radius: float) -> PartParsingModel:
+def build_model(network: PartsNetwork, num_parts: int, radius: float, initial: bool = True) -> PartParsingModel:
     """A PartParsingModel of `network` for `num_parts` classes (background included) whose short-range
     offset loss divides by the targets' disk radius `radius`; the ImageNet weights of
-    `network.weights_path` are loaded into the backbone when it is given."""
+    `network.weights_path` are loaded into the backbone when it is given and `initial` (a model whose
+    weights a checkpoint will replace skips them)."""
     model = PartParsingModel(network.backbone, num_parts, network.width, network.freeze_batch_norm,
                              network.matching_loss, radius)
-    if network.weights_path:
-        load_backbone_weights(model.backbone, network.weights_path)
+    weights = initial_weights(network.weights_path, network.backbone) if initial else None
+    if weights:
+        load_backbone_weights(model.backbone, weights)
     return model

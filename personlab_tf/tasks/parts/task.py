@@ -83,7 +83,10 @@ class PartsTask(Task):
                                                    self.data.disk_radius, self.data.limb_sigma)
 
     def build_model(self, inference: bool = False) -> model.PartParsingModel:
-        return model.build_model(self.network, self.part_set.num_classes, self.data.disk_radius)
+        if not inference:
+            self.network.check_initialisation()
+        return model.build_model(self.network, self.part_set.num_classes, self.data.disk_radius,
+                                 initial=not inference)
 
     # ---------------------------------------------------------------- inference
     def build_detector(self, inference_model) -> detector.PartsDetector:

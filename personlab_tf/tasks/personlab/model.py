@@ -19,8 +19,8 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
-from personlab_tf.model.layers import SplitXY
-from personlab_tf.model.resnet import build_resnet, load_backbone_weights
+from personlab_tf.model.layers import OUTPUT_DTYPE, SplitXY
+from personlab_tf.model.resnet import build_resnet, check_initialisation, initial_weights, load_backbone_weights
 from personlab_tf.model.training import LossModel
 from personlab_tf.tasks.personlab.losses import (
     DEFAULT_LOSS_WEIGHTS,
@@ -46,7 +46,10 @@ class PersonLabNetwork:
       backbone: a key of model/resnet.py BACKBONES (resnet50/101/152, resnet_tiny for tests and the demo).
       output_stride: 8, 16 or 32 in training (the paper trains at 16 and evaluates at 8; a model rebuilt at
         another stride takes the same weights).
-      weights_path: a local Keras-applications ImageNet `.h5` of the backbone, or None.
+      weights_path: the backbone's ImageNet weights: "imagenet" (Keras applications, downloaded to the Keras
+        cache where the network allows, model/resnet.py), a local Keras-applications `.h5`, or None.
+      allow_random_init: start from random weights although batch norm is frozen (refused otherwise:
+        `check_initialisation`).
       refine_mid_steps: Eq. 2 steps; refine_long_steps: (self steps, short steps) of Eq. 5; 0 disables
         (Appendix A.3 ablation).
       auxiliary_heads: the training-only heads on the middle conv4 block.
@@ -64,19 +67,28 @@ class PersonLabNetwork:
     loss_weights: Tuple[float, ...] = DEFAULT_LOSS_WEIGHTS
     auxiliary_loss_weight: float = 1.0
     freeze_batch_norm: bool = True
+    allow_random_init: bool = False
+
+    def check_initialisation(self) -> None:
+        """Refuses a frozen-batch-norm network from random weights (model/resnet.check_initialisation)."""
+        check_initialisation(self.weights_path, self.freeze_batch_norm, self.allow_random_init, "PersonLabNetwork")
 
 
 def _heads(features, prefix):
-    """1x1 conv heads: heatmap and segmentation logits, short/mid/long offsets as [B, h, w, N, 2]."""
+    """1x1 conv heads (float32): heatmap and segmentation logits, short/mid/long offsets as [B, h, w, N, 2]."""
     def conv(channels, key):
-        return keras.layers.Conv2D(channels, 1, name=f"{prefix}{_HEAD_NAMES[key]}_head".replace("/", "_"))(features)
+        return keras.layers.Conv2D(channels, 1, name=f"{prefix}{_HEAD_NAMES[key]}_head".replace("/", "_"),
+                                   dtype=OUTPUT_DTYPE)(features)
+
+    def offsets(channels, key):
+        return SplitXY(dtype=OUTPUT_DTYPE)(conv(channels, key))
 
     return {
         keys.Prediction.HEATMAP_LOGITS: conv(NUM_KEYPOINTS, keys.Prediction.HEATMAP_LOGITS),
         keys.Prediction.SEGMENTATION_LOGITS: conv(1, keys.Prediction.SEGMENTATION_LOGITS),
-        keys.Prediction.SHORT_OFFSETS: SplitXY()(conv(2 * NUM_KEYPOINTS, keys.Prediction.SHORT_OFFSETS)),
-        keys.Prediction.MID_OFFSETS: SplitXY()(conv(2 * NUM_EDGES, keys.Prediction.MID_OFFSETS)),
-        keys.Prediction.LONG_OFFSETS: SplitXY()(conv(2 * NUM_KEYPOINTS, keys.Prediction.LONG_OFFSETS)),
+        keys.Prediction.SHORT_OFFSETS: offsets(2 * NUM_KEYPOINTS, keys.Prediction.SHORT_OFFSETS),
+        keys.Prediction.MID_OFFSETS: offsets(2 * NUM_EDGES, keys.Prediction.MID_OFFSETS),
+        keys.Prediction.LONG_OFFSETS: offsets(2 * NUM_KEYPOINTS, keys.Prediction.LONG_OFFSETS),
     }
 
 
@@ -101,10 +113,10 @@ class PersonLabModel(LossModel):
         features, middle = resnet(images)
         outputs = _heads(features, "")
         outputs[keys.Prediction.MID_OFFSETS] = MidRangeRefinement(output_stride, refine_mid_steps,
-                                                                  name="mid_refinement")(
+                                                                  name="mid_refinement", dtype=OUTPUT_DTYPE)(
             outputs[keys.Prediction.MID_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
         outputs[keys.Prediction.LONG_OFFSETS] = LongRangeRefinement(output_stride, *refine_long_steps,
-                                                                    name="long_refinement")(
+                                                                    name="long_refinement", dtype=OUTPUT_DTYPE)(
             outputs[keys.Prediction.LONG_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
         if auxiliary_heads:
             prefix = keys.Prediction.AUXILIARY_PREFIX
@@ -138,12 +150,15 @@ class PersonLabModel(LossModel):
         return personlab_losses(predictions, targets, self.loss_weights, self.auxiliary_loss_weight)
 
 
-def build_model(network: PersonLabNetwork = PersonLabNetwork(), output_stride: Optional[int] = None) -> PersonLabModel:
+def build_model(network: PersonLabNetwork = PersonLabNetwork(), output_stride: Optional[int] = None,
+                initial: bool = True) -> PersonLabModel:
     """A PersonLabModel of `network`, at `output_stride` (default: the network's), with the ImageNet
-    weights of `network.weights_path` loaded into the backbone when it is given."""
+    weights of `network.weights_path` loaded into the backbone when it is given and `initial` (a model
+    whose weights a checkpoint will replace skips them)."""
     model = PersonLabModel(network.backbone, output_stride or network.output_stride, network.refine_mid_steps,
                            network.refine_long_steps, network.auxiliary_heads, network.loss_weights,
                            network.auxiliary_loss_weight, network.freeze_batch_norm)
-    if network.weights_path:
-        load_backbone_weights(model.backbone, network.weights_path)
+    weights = initial_weights(network.weights_path, network.backbone) if initial else None
+    if weights:
+        load_backbone_weights(model.backbone, weights)
     return model

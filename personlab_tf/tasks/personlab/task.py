@@ -78,7 +78,10 @@ class PersonLabTask(Task):
                                               self.data.disk_radius)
 
     def build_model(self, inference: bool = False) -> model.PersonLabModel:
-        return model.build_model(self.network, self.inference.output_stride if inference else None)
+        if not inference:
+            self.network.check_initialisation()
+        return model.build_model(self.network, self.inference.output_stride if inference else None,
+                                 initial=not inference)
 
     # ---------------------------------------------------------------- inference
     def build_detector(self, inference_model) -> detector.Detector:
