@@ -19,10 +19,11 @@ def keypoint_array(num_persons, points):
     return array
 
 
-def decoded_sample(keypoints, masks, is_crowd=None, annotated=None):
+def decoded_sample(keypoints, masks, is_crowd=None, annotated=None, imputed=None):
     """A decoded sample (decoder.decode_example layout) from numpy arrays, image all grey.
 
-    keypoints: [N, K, 3]; masks: [N, H, W] bool; is_crowd, annotated: [N] bool (default False / True).
+    keypoints: [N, K, 3]; masks: [N, H, W] bool; is_crowd, annotated, imputed: [N] bool (default False /
+    True / False).
     """
     num, height, width = masks.shape
     is_crowd = np.zeros(num, bool) if is_crowd is None else np.asarray(is_crowd, bool)
@@ -35,7 +36,7 @@ def decoded_sample(keypoints, masks, is_crowd=None, annotated=None):
         keys.Sample.KEYPOINTS: tf.constant(keypoints, tf.float32),
         keys.Sample.IS_CROWD: tf.constant(is_crowd),
         keys.Sample.ANNOTATED: tf.constant(annotated),
-        keys.Sample.IMPUTED: tf.zeros([num], tf.bool),
+        keys.Sample.IMPUTED: tf.constant(np.zeros(num, bool) if imputed is None else np.asarray(imputed, bool)),
         keys.Sample.PACKED_MASKS: packed,
         keys.Sample.NUM_PERSONS: tf.constant(num, tf.int32),
     }

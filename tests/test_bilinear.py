@@ -4,12 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from personlab_tf.ops.bilinear import (
-    bilinear_sample,
-    bilinear_sample_per_field,
-    resize_aligned,
-    upsample_to_stride,
-)
+from personlab_tf.ops.bilinear import bilinear_sample, bilinear_sample_per_field, resize_aligned, upsample_to_stride
 
 # A 3x3 single-channel field, field[row, col]; not affine, so interpolation errors would show.
 FIELD = np.array([[0., 1., 4.],

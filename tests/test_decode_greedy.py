@@ -7,12 +7,7 @@ import tensorflow as tf
 from personlab_tf import keys
 from personlab_tf.constants import DIRECTED_EDGES, NUM_KEYPOINTS
 from personlab_tf.ops.suppression import greedy_keep
-from personlab_tf.tasks.personlab.greedy import (
-    accept_seeds,
-    follow_tree,
-    round_tables,
-    traversal_orders,
-)
+from personlab_tf.tasks.personlab.greedy import accept_seeds, follow_tree, round_tables, traversal_orders
 
 from decode_cases import STRIDE, perfect_maps, two_persons
 

@@ -5,11 +5,7 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf.constants import NUM_KEYPOINTS
-from personlab_tf.tasks.personlab.nms import (
-    hard_oks_nms,
-    object_keypoint_similarity,
-    soft_nms,
-)
+from personlab_tf.tasks.personlab.nms import hard_oks_nms, object_keypoint_similarity, soft_nms
 from personlab_tf.tasks.personlab.scoring import coco_kappas
 
 

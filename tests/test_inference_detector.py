@@ -6,8 +6,7 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.tasks.personlab import detector
-from personlab_tf.tasks.personlab import synthetic_maps
+from personlab_tf.tasks.personlab import detector, synthetic_maps
 
 HEIGHT, WIDTH = 90, 120
 LOGIT = 20.0

@@ -2,11 +2,20 @@
 against values computed by hand from the formulas."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
-from personlab_tf.losses import LossTerm, logistic_loss, offset_l1_loss, softmax_loss, table_losses
+from personlab_tf.losses import (
+    AVERAGE_POOLED,
+    LossTerm,
+    logistic_loss,
+    offset_l1_loss,
+    replica_weighted_mean,
+    softmax_loss,
+    table_losses,
+)
 from personlab_tf.tasks.personlab.losses import LOSS_KEYS, loss_table, personlab_losses
 
 K, E = NUM_KEYPOINTS, NUM_EDGES
@@ -47,6 +56,16 @@ def test_weights_are_not_just_masks():
     weights = tf.constant([[[[3.0], [1.0]]]])
     expected = (3 * _logistic(0, 1) + _logistic(2, 1)) / 4
     np.testing.assert_allclose(logistic_loss(logits, labels, weights), expected, rtol=1e-6)
+
+
+def test_per_image_means_weigh_every_image_the_same():
+    """Image 0: one valid position with error 1; image 1: three valid positions with error 0; image 2: none."""
+    errors = tf.constant([[1.0, 5.0, 5.0], [0.0, 0.0, 0.0], [7.0, 7.0, 7.0]])
+    weights = tf.constant([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(replica_weighted_mean(errors, weights), (1.0 + 0.0 + 0.0) / 3, rtol=1e-6)
+    np.testing.assert_allclose(replica_weighted_mean(errors, weights, AVERAGE_POOLED), 1.0 / 4, rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown loss averaging"):
+        replica_weighted_mean(errors, weights, "per_person")
 
 
 def test_a_table_row_reads_its_keys_and_resizes_the_prediction_to_the_target_grid():

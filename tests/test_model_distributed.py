@@ -24,10 +24,10 @@ def _check():
     import numpy as np
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from test_model_personlab import _images, random_targets
-
     from personlab_tf import keys
     from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
+
+    from test_model_personlab import _images, random_targets
 
     keras.utils.set_random_seed(0)
     images = _images(GLOBAL_BATCH, 65)

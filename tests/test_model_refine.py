@@ -4,11 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf.constants import DIRECTED_EDGES, NUM_EDGES, NUM_KEYPOINTS
-from personlab_tf.tasks.personlab.refine import (
-    cell_positions,
-    refine_long_offsets,
-    refine_mid_offsets,
-)
+from personlab_tf.tasks.personlab.refine import cell_positions, refine_long_offsets, refine_mid_offsets
 
 OS = 8
 SIZE = 5  # 5x5 cells = input pixels 0..32

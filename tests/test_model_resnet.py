@@ -6,11 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from personlab_tf.model.resnet import (
-    OUTPUT_STRIDES,
-    build_resnet,
-    load_backbone_weights,
-)
+from personlab_tf.model.resnet import OUTPUT_STRIDES, build_resnet, load_backbone_weights
 
 # Published parameter counts of keras.applications ResNet-101/152 with include_top=False.
 PUBLISHED_PARAMS = {"resnet101": 42_658_176, "resnet152": 58_370_944}

@@ -6,11 +6,7 @@ import tensorflow as tf
 from scipy.optimize import linear_sum_assignment
 
 from personlab_tf.tasks.parts import matching
-from personlab_tf.tasks.parts.assignment_check import (
-    agreement,
-    exact_matching,
-    random_score_matrices,
-)
+from personlab_tf.tasks.parts.assignment_check import agreement, exact_matching, random_score_matrices
 
 
 def ones(shape):

@@ -7,13 +7,13 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_train import last_json, run
 
 from personlab_tf import keys
 from personlab_tf.data import coco_format, synthetic, writer
 from personlab_tf.tasks.parts import part_sets
 
 from inference_fixtures import REPO
+from test_train import last_json, run
 
 SMOKE = REPO / "gin" / "parts_smoke.gin"
 MAX_SIDE = 129

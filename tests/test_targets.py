@@ -121,6 +121,20 @@ def test_positive_disk_inside_an_ignored_region_is_kept():
     assert on_cells(t[keys.Map.SEGMENTATION_WEIGHTS][..., 0]) == on_cells(t[keys.Map.SEGMENTATION][..., 0])
 
 
+def test_keypoints_an_imputation_left_unlabelled_are_unknown_not_negatives():
+    """Imputed person 1 (right half) has only its nose: over its mask every other keypoint is unknown (weight
+    0), the nose is trained (its disk positive, the rest negative); labelled person 0 keeps every negative."""
+    kp = keypoint_array(2, {(0, NOSE): (24, 48), (1, NOSE): (72, 48)})
+    masks = rect_mask(2, [(0, SIZE, 0, 41), (0, SIZE, 56, SIZE)])        # person 1: columns 7..12
+    t = make(kp, masks, imputed=[False, True])
+    weights = t[keys.Map.HEATMAP_WEIGHTS]
+    assert np.all(weights[:, 7:, LEFT_EYE] == 0) and np.all(weights[:, 7:, RIGHT_EYE] == 0)
+    assert np.all(weights[:, 7:, NOSE] == 1) and on_cells(t[keys.Map.HEATMAPS][:, 7:, NOSE]) != set()
+    assert np.all(weights[:, :6] == 1)                                  # person 0: all keypoints known
+    plain = make(kp, masks)                                             # not imputed: absent means absent
+    assert np.all(plain[keys.Map.HEATMAP_WEIGHTS] == 1)
+
+
 def test_person_without_keypoints_is_segmented_but_not_a_heatmap_negative():
     kp = keypoint_array(2, {(0, NOSE): (16, 16)})
     masks = rect_mask(2, [(0, 33, 0, 33), (56, SIZE, 56, SIZE)])     # person 1: rows/cols 7..12

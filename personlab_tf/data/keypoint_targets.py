@@ -85,10 +85,24 @@ def labelled_keypoints(sample: dict) -> tf.Tensor:
     return (sample[keys.Sample.KEYPOINTS][..., 2] > 0) & ~sample[keys.Sample.IS_CROWD][:, tf.newaxis]
 
 
-def heatmap_ignore(masks: tf.Tensor, is_crowd: tf.Tensor, annotated: tf.Tensor) -> tf.Tensor:
-    """[h, w] bool: cells of crowd regions or of persons without keypoints, where heatmap negatives are
-    not trained (masks [h, w, N] bool on the grid; is_crowd, annotated [N] bool)."""
-    return tf.reduce_any(masks & (is_crowd | ~annotated), axis=-1)
+def unknown_keypoints(sample: dict) -> tf.Tensor:
+    """[N, K] bool: keypoints whose absence is not known: those an imputation (PersonLab §3.3) did not
+    label (v = 0 of an imputed person). They are unknown, not absent: no heatmap negative is trained for
+    them over the person (docs/data.md)."""
+    return sample[keys.Sample.IMPUTED][:, tf.newaxis] & (sample[keys.Sample.KEYPOINTS][..., 2] <= 0)
+
+
+def heatmap_ignore(masks: tf.Tensor, sample: dict) -> tf.Tensor:
+    """[h, w, K] bool: where heatmap negatives of keypoint k are not trained: cells of crowd regions and of
+    persons without keypoints (every k), and cells of an imputed person for its `unknown_keypoints`.
+
+    Args:
+      masks: [h, w, N] bool person masks on the grid; sample: the sample of those persons (keys.Sample).
+    """
+    is_crowd, annotated = sample[keys.Sample.IS_CROWD], sample[keys.Sample.ANNOTATED]
+    everything = tf.reduce_any(masks & (is_crowd | ~annotated), axis=-1)[..., tf.newaxis]          # [h, w, 1]
+    unknown = tf.reduce_any(masks[..., tf.newaxis] & unknown_keypoints(sample), axis=2)          # [h, w, K]
+    return everything | unknown
 
 
 def heatmap_and_short_range(keypoints: tf.Tensor, labelled: tf.Tensor, points: tf.Tensor, ignore: tf.Tensor,
@@ -97,7 +111,7 @@ def heatmap_and_short_range(keypoints: tf.Tensor, labelled: tf.Tensor, points: t
 
     Args:
       keypoints: [N, K, 2] crop positions; labelled: [N, K] bool (disks of these keypoints).
-      points: [h, w, 2] cell positions; ignore: [h, w, K] or [h, w] bool, negatives not to be trained.
+      points: [h, w, 2] cell positions; ignore: [h, w, K] bool, negatives not to be trained (`heatmap_ignore`).
       stride, radius: grid stride and disk radius R.
 
     Returns:
@@ -107,8 +121,6 @@ def heatmap_and_short_range(keypoints: tf.Tensor, labelled: tf.Tensor, points: t
     size = points.shape[0]
     inside, owner = nearest_in_disks(keypoints, labelled, size, stride, radius)
     heatmaps = tf.cast(inside, tf.float32)
-    if ignore.shape.rank == 2:
-        ignore = ignore[..., tf.newaxis]
     return {
         keys.Map.HEATMAPS: heatmaps,
         keys.Map.HEATMAP_WEIGHTS: tf.cast(inside | ~ignore, tf.float32),

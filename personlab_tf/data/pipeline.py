@@ -26,7 +26,6 @@ import gin
 import tensorflow as tf
 
 
-
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class InputOptions:

@@ -9,10 +9,7 @@ evaluator.py     `CocoEvaluator`: accumulate predictions image by image, write J
 
 from personlab_tf.evaluation.backends import EVALUATORS, FASTER_COCO_EVAL, PYCOCOTOOLS
 from personlab_tf.evaluation.evaluator import CocoEvaluator
-from personlab_tf.evaluation.ground_truth import (
-    coco_dict_from_examples,
-    load_ground_truth,
-)
+from personlab_tf.evaluation.ground_truth import coco_dict_from_examples, load_ground_truth
 from personlab_tf.evaluation.metrics import evaluate_keypoints, evaluate_segmentation
 from personlab_tf.evaluation.results import keypoint_results, segmentation_results
 

@@ -263,9 +263,7 @@ def convert_mhp(root, split, output_dir):
       the summary dict.
     """
     try:
-        from scipy.io import (
-            loadmat,  # MHP's pose files are MATLAB files; only this reader needs scipy
-        )
+        from scipy.io import loadmat  # MHP's pose files are MATLAB files; only this reader needs scipy
     except ImportError:
         raise coco.AnnotationError("reading MHP v2 needs scipy: pip install -e '.[mhp]'") from None
 

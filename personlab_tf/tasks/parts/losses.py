@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.losses import (
+    AVERAGE_IMAGES,
     LossTerm,
     logistic_loss,
     offset_l1_loss,
@@ -51,21 +52,23 @@ def loss_keys(with_matching):
     return BASE_LOSS_KEYS + ((keys.Loss.MATCHING,) if with_matching else ())
 
 
-def loss_table(radius):
-    """The table rows; `radius`: the disk radius R dividing the short-range offset errors."""
+def loss_table(radius, averaging=AVERAGE_IMAGES):
+    """The table rows; `radius`: the disk radius R dividing the short-range offset errors; `averaging`:
+    personlab_tf/losses.py's per-image or pooled means."""
+    logistic = functools.partial(logistic_loss, averaging=averaging)
     return (
         LossTerm(keys.Loss.PART, keys.Prediction.PART_LOGITS, keys.Map.PART_CLASSES, keys.Map.PART_WEIGHTS,
-                 softmax_loss),
+                 functools.partial(softmax_loss, averaging=averaging)),
         LossTerm(keys.Loss.HEATMAP, keys.Prediction.HEATMAP_LOGITS, keys.Map.HEATMAPS, keys.Map.HEATMAP_WEIGHTS,
-                 logistic_loss),
+                 logistic),
         LossTerm(keys.Loss.SHORT, keys.Prediction.SHORT_OFFSETS, keys.Map.SHORT_OFFSETS, keys.Map.SHORT_WEIGHTS,
-                 functools.partial(offset_l1_loss, radius=radius)),
+                 functools.partial(offset_l1_loss, radius=radius, averaging=averaging)),
         LossTerm(keys.Loss.LIMB, keys.Prediction.LIMB_LOGITS, keys.Map.LIMB_HEATMAPS, keys.Map.LIMB_WEIGHTS,
-                 logistic_loss),
+                 logistic),
     )
 
 
-def projection_loss(predictions, targets):
+def projection_loss(predictions, targets, averaging=AVERAGE_IMAGES):
     """DSPF loss (§3.2, §3.4): L1 (|dx| + |dy|) of each level's field in its cells, mean over valid cells,
     averaged over the pyramid levels (deep supervision of the coarse-to-fine estimates).
 
@@ -77,11 +80,11 @@ def projection_loss(predictions, targets):
     for stride in PYRAMID_STRIDES:
         field = tf.cast(predictions[keys.Prediction.projection(stride)], tf.float32)
         error = tf.reduce_sum(tf.abs(field - targets[keys.Map.projection(stride)]), axis=-1)
-        terms.append(replica_weighted_mean(error, targets[keys.Map.projection_weights(stride)]))
+        terms.append(replica_weighted_mean(error, targets[keys.Map.projection_weights(stride)], averaging))
     return tf.add_n(terms) / len(terms)
 
 
-def matching_loss(limb_logits, points, labelled, stride, settings=matching.TRAINING):
+def matching_loss(limb_logits, points, labelled, stride, settings=matching.TRAINING, averaging=AVERAGE_IMAGES):
     """Differentiable matching loss (§3.3): cross-entropy of the LP assignment against the true one.
 
     For each limb (k, l), the crop's persons are the candidates on both sides (person i's keypoint k
@@ -108,10 +111,10 @@ def matching_loss(limb_logits, points, labelled, stride, settings=matching.TRAIN
     persons = tf.shape(points)[1]
     truth = tf.eye(persons, dtype=tf.float32)
     errors = -(truth * tf.math.log(assignment) + (1.0 - truth) * tf.math.log(1.0 - assignment))
-    return replica_weighted_mean(errors, tf.cast(valid, tf.float32))
+    return replica_weighted_mean(errors, tf.cast(valid, tf.float32), averaging)
 
 
-def part_parsing_losses(predictions, targets, radius, with_matching=False):
+def part_parsing_losses(predictions, targets, radius, with_matching=False, averaging=AVERAGE_IMAGES):
     """Every loss term (this replica's share): the table's rows, the projection and the matching loss.
 
     Args:
@@ -119,16 +122,17 @@ def part_parsing_losses(predictions, targets, radius, with_matching=False):
       targets: batched targets (targets.make_part_targets).
       radius: disk radius R of the short-range offset loss.
       with_matching: add keys.Loss.MATCHING.
+      averaging: personlab_tf/losses.py AVERAGE_IMAGES (per-image means) or AVERAGE_POOLED.
 
     Returns:
       dict loss_keys(with_matching) -> [] float32.
     """
-    terms = table_losses(loss_table(radius), predictions, targets)
-    terms[keys.Loss.PROJECTION] = projection_loss(predictions, targets)
+    terms = table_losses(loss_table(radius, averaging), predictions, targets)
+    terms[keys.Loss.PROJECTION] = projection_loss(predictions, targets, averaging)
     if with_matching:
         terms[keys.Loss.MATCHING] = matching_loss(predictions[keys.Prediction.LIMB_LOGITS],
                                                   targets[keys.Map.MATCH_POINTS], targets[keys.Map.MATCH_LABELLED],
-                                                  PYRAMID_STRIDES[0])
+                                                  PYRAMID_STRIDES[0], averaging=averaging)
     return terms
 
 

@@ -26,9 +26,9 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf.losses import AVERAGE_IMAGES
 from personlab_tf.model.layers import OUTPUT_DTYPE, Scale, SplitXY, UpsampleLike
-from personlab_tf.model.resnet import (build_resnet_pyramid, check_initialisation, initial_weights,
-                                       load_backbone_weights)
+from personlab_tf.model.resnet import build_resnet_pyramid, check_initialisation, initial_weights, load_backbone_weights
 from personlab_tf.model.training import LossModel
 from personlab_tf.tasks.parts import losses as parts_losses
 from personlab_tf.tasks.parts.layers import FlowWarp
@@ -52,6 +52,7 @@ class PartsNetwork:
         (as PersonLabNetwork).
       freeze_batch_norm: see model/resnet.build_resnet.
       matching_loss: add the differentiable matching loss (the second training stage).
+      loss_averaging: "image" (per-image means) or "pooled" (personlab_tf/losses.py).
       allow_random_init: start from random weights although batch norm is frozen (refused otherwise).
     """
 
@@ -60,6 +61,7 @@ class PartsNetwork:
     weights_path: Optional[str] = None
     freeze_batch_norm: bool = True
     matching_loss: bool = False
+    loss_averaging: str = AVERAGE_IMAGES
     allow_random_init: bool = False
 
     def check_initialisation(self) -> None:
@@ -137,12 +139,13 @@ class PartParsingModel(LossModel):
       freeze_batch_norm: see resnet.build_resnet.
       matching_loss: add the differentiable matching loss (the second training stage).
       radius: disk radius R dividing the short-range offset loss.
+      loss_averaging: personlab_tf/losses.py AVERAGE_IMAGES or AVERAGE_POOLED.
     """
 
     prediction_keys = PREDICTION_KEYS
 
     def __init__(self, backbone="resnet101", num_parts=15, width=256, freeze_batch_norm=True, matching_loss=False,
-                 radius=32.0, name="part_parsing", **kwargs):
+                 radius=32.0, loss_averaging=AVERAGE_IMAGES, name="part_parsing", **kwargs):
         resnet = build_resnet_pyramid(backbone, freeze_batch_norm)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
         pyramid = feature_pyramid(resnet(images), width)
@@ -168,13 +171,14 @@ class PartParsingModel(LossModel):
         self.freeze_batch_norm = freeze_batch_norm
         self.matching_loss = matching_loss
         self.radius = radius
+        self.loss_averaging = loss_averaging
         self.uncertainty = parts_losses.UncertaintyWeights(name="uncertainty", dtype=OUTPUT_DTYPE)
         self.track_losses(parts_losses.loss_keys(matching_loss) + (keys.Loss.TOTAL,))
 
     def get_config(self):
         return {"backbone": self.backbone_name, "num_parts": self.num_parts, "width": self.width,
                 "freeze_batch_norm": self.freeze_batch_norm, "matching_loss": self.matching_loss,
-                "radius": self.radius, "name": self.name}
+                "radius": self.radius, "loss_averaging": self.loss_averaging, "name": self.name}
 
     def person_probability(self, outputs):
         """1 - P(background) of the part logits, [B, h, w, 1]."""
@@ -182,7 +186,8 @@ class PartParsingModel(LossModel):
 
     def compute_losses(self, predictions, targets):
         """losses.py terms and their uncertainty-weighted total (replica shares)."""
-        terms = parts_losses.part_parsing_losses(predictions, targets, self.radius, self.matching_loss)
+        terms = parts_losses.part_parsing_losses(predictions, targets, self.radius, self.matching_loss,
+                                                 self.loss_averaging)
         terms[keys.Loss.TOTAL] = self.uncertainty(terms)
         return terms
 
@@ -193,7 +198,7 @@ def build_model(network: PartsNetwork, num_parts: int, radius: float, initial: b
     `network.weights_path` are loaded into the backbone when it is given and `initial` (a model whose
     weights a checkpoint will replace skips them)."""
     model = PartParsingModel(network.backbone, num_parts, network.width, network.freeze_batch_norm,
-                             network.matching_loss, radius)
+                             network.matching_loss, radius, network.loss_averaging)
     weights = initial_weights(network.weights_path, network.backbone) if initial else None
     if weights:
         load_backbone_weights(model.backbone, weights)

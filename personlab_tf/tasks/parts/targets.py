@@ -11,7 +11,7 @@ coordinates. Which persons count where:
 - keypoint heatmaps and short-range offsets: PersonLab's (data/keypoint_targets.py), disk radius R;
 - limb heatmaps: for every limb (k, l) of part_sets.LIMBS whose two keypoints a person has labelled, an
   unnormalised elliptical Gaussian between them (`limb_heatmaps`), the maximum over persons; negatives
-  ignored where the keypoint heatmaps ignore them;
+  ignored where the heatmap of either keypoint ignores them (`limb_ignore`);
 - the matching supervision: each person's keypoints, padded to a fixed number of persons.
 """
 
@@ -141,6 +141,14 @@ def limb_heatmaps(keypoints, labelled, points, sigma=LIMB_SIGMA):
     return tf.reduce_max(tf.concat([values, tf.zeros_like(values[:, :, :1])], axis=2), axis=2)
 
 
+def limb_ignore(ignore):
+    """[h, w, L] bool: limb negatives are not trained where either keypoint's heatmap negatives are not
+    (ignore: [h, w, K], keypoint_targets.heatmap_ignore)."""
+    first = tf.gather(ignore, [k for k, _ in part_sets.LIMBS], axis=-1)
+    second = tf.gather(ignore, [l for _, l in part_sets.LIMBS], axis=-1)
+    return first | second
+
+
 def matching_persons(keypoints, labelled, crop_size, max_persons=MAX_PERSONS):
     """Each person's keypoints for the matching loss, padded (or cut) to `max_persons`.
 
@@ -174,7 +182,7 @@ def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constan
     """
     keypoints = sample[keys.Sample.KEYPOINTS][..., :2]
     labelled = keypoint_targets.labelled_keypoints(sample)
-    is_crowd, annotated = sample[keys.Sample.IS_CROWD], sample[keys.Sample.ANNOTATED]
+    is_crowd = sample[keys.Sample.IS_CROWD]
 
     levels = {}
     for stride in sorted(set(PYRAMID_STRIDES) | {pose_stride}):  # the pose grid is usually level 2's
@@ -184,14 +192,14 @@ def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constan
         levels[stride] = size, masks, grids.grid_points(size, stride)
 
     size, masks, points = levels[pose_stride]
-    ignore = keypoint_targets.heatmap_ignore(masks, is_crowd, annotated)
+    ignore = keypoint_targets.heatmap_ignore(masks, sample)
     limbs = limb_heatmaps(keypoints, labelled, points, limb_sigma)
     result = keypoint_targets.heatmap_and_short_range(keypoints, labelled, points, ignore, pose_stride, radius)
     result.update({
         keys.Map.PART_CLASSES: part_labels_on_grid(sample, size, pose_stride, part_set.flip_permutation),
         keys.Map.PART_WEIGHTS: part_weights(masks, is_crowd, sample[keys.Sample.HAS_PARTS]),
         keys.Map.LIMB_HEATMAPS: limbs,
-        keys.Map.LIMB_WEIGHTS: tf.cast((limbs > 0.0) | ~ignore[..., tf.newaxis], tf.float32),
+        keys.Map.LIMB_WEIGHTS: tf.cast((limbs > 0.0) | ~limb_ignore(ignore), tf.float32),
     })
     for stride in PYRAMID_STRIDES:
         _, level, level_points = levels[stride]

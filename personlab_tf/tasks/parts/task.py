@@ -22,23 +22,8 @@ import numpy as np
 from personlab_tf import keys
 from personlab_tf.data import augment, coco, decoder
 from personlab_tf.inference import overlay
-from personlab_tf.task import (
-    EvaluationImage,
-    Evaluator,
-    Task,
-    dataclass_config,
-    dataclass_from_config,
-    replace_options,
-)
-from personlab_tf.tasks.parts import (
-    decode,
-    detector,
-    evaluation,
-    model,
-    oracle,
-    part_sets,
-    targets,
-)
+from personlab_tf.task import EvaluationImage, Evaluator, Task, dataclass_config, dataclass_from_config, replace_options
+from personlab_tf.tasks.parts import decode, detector, evaluation, model, oracle, part_sets, targets
 
 
 @gin.configurable

@@ -25,12 +25,7 @@ from personlab_tf.ops.sampling import sample_each
 from personlab_tf.tasks.personlab.greedy import accept_seeds, follow_tree
 from personlab_tf.tasks.personlab.masks import instance_masks
 from personlab_tf.tasks.personlab.nms import hard_oks_nms, soft_nms
-from personlab_tf.tasks.personlab.scoring import (
-    expected_oks_scores,
-    hough_scores,
-    instance_scores,
-    person_areas,
-)
+from personlab_tf.tasks.personlab.scoring import expected_oks_scores, hough_scores, instance_scores, person_areas
 
 SCORINGS = ("expected_oks", "hough")
 NMS_KINDS = ("soft", "hard")

@@ -8,50 +8,50 @@
 | mid-range | refined mid offsets (Eq. 2) | mid offsets, the source keypoint's disks | L1 / R | 1/4 |
 | long-range | refined long offsets (Eq. 5) | long offsets, pixels of exactly one person | L1 / R | 1/8 |
 
-R = 32 px divides every offset error (§4.1). Predictions come at output stride os and are resized to the
+R = 32 px divides every offset error (§4.1). Each term is a per-image mean averaged over the images by default
+(personlab_tf/losses.py; `PersonLabNetwork.loss_averaging = 'pooled'` pools the batch). Predictions come at output stride os and are resized to the
 target grid (stride s, corner aligned) before the losses; offsets stay in pixels. Corner alignment needs
 a crop of S = n os + 1 pixels (801 for os 8, 16 and 32). The auxiliary heads add the same terms with the
 same weights, times `auxiliary_weight`.
 """
 
+import functools
 from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.losses import (
-    LossTerm,
-    logistic_loss,
-    offset_l1_loss,
-    table_losses,
-    weighted_total,
-)
+from personlab_tf.losses import AVERAGE_IMAGES, LossTerm, logistic_loss, offset_l1_loss, table_losses, weighted_total
 
 # Loss weights of (heatmap, segmentation, short, mid, long), §4.1.
 DEFAULT_LOSS_WEIGHTS = (4.0, 2.0, 1.0, 0.25, 0.125)
 LOSS_KEYS = (keys.Loss.HEATMAP, keys.Loss.SEGMENTATION, keys.Loss.SHORT, keys.Loss.MID, keys.Loss.LONG)
 
 
-def loss_table(loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS) -> Tuple[LossTerm, ...]:
-    """The five rows, weighted by `loss_weights` (heatmap, segmentation, short, mid, long)."""
+def loss_table(loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS,
+               averaging: str = AVERAGE_IMAGES) -> Tuple[LossTerm, ...]:
+    """The five rows, weighted by `loss_weights` (heatmap, segmentation, short, mid, long), each averaged as
+    `averaging` says (personlab_tf/losses.py)."""
     heatmap, segmentation, short, mid, long = loss_weights
+    logistic = functools.partial(logistic_loss, averaging=averaging)
+    offsets = functools.partial(offset_l1_loss, averaging=averaging)
     return (
         LossTerm(keys.Loss.HEATMAP, keys.Prediction.HEATMAP_LOGITS, keys.Map.HEATMAPS, keys.Map.HEATMAP_WEIGHTS,
-                 logistic_loss, heatmap),
+                 logistic, heatmap),
         LossTerm(keys.Loss.SEGMENTATION, keys.Prediction.SEGMENTATION_LOGITS, keys.Map.SEGMENTATION,
-                 keys.Map.SEGMENTATION_WEIGHTS, logistic_loss, segmentation),
+                 keys.Map.SEGMENTATION_WEIGHTS, logistic, segmentation),
         LossTerm(keys.Loss.SHORT, keys.Prediction.SHORT_OFFSETS, keys.Map.SHORT_OFFSETS, keys.Map.SHORT_WEIGHTS,
-                 offset_l1_loss, short),
+                 offsets, short),
         LossTerm(keys.Loss.MID, keys.Prediction.MID_OFFSETS, keys.Map.MID_OFFSETS, keys.Map.MID_WEIGHTS,
-                 offset_l1_loss, mid),
+                 offsets, mid),
         LossTerm(keys.Loss.LONG, keys.Prediction.LONG_OFFSETS, keys.Map.LONG_OFFSETS, keys.Map.LONG_WEIGHTS,
-                 offset_l1_loss, long),
+                 offsets, long),
     )
 
 
 def personlab_losses(predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor],
-                     loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS,
-                     auxiliary_weight: float = 1.0) -> Dict[str, tf.Tensor]:
+                     loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS, auxiliary_weight: float = 1.0,
+                     averaging: str = AVERAGE_IMAGES) -> Dict[str, tf.Tensor]:
     """All loss terms and their weighted total.
 
     Args:
@@ -59,12 +59,13 @@ def personlab_losses(predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Te
       targets: batched target dict on the target grid.
       loss_weights: weights of (heatmap, segmentation, short, mid, long).
       auxiliary_weight: factor of the auxiliary heads' weighted sum.
+      averaging: losses.AVERAGE_IMAGES (per-image means) or AVERAGE_POOLED.
 
     Returns:
       dict: LOSS_KEYS, AUXILIARY_PREFIX + LOSS_KEYS (if auxiliary predictions) and keys.Loss.TOTAL ->
       [] float32, each this replica's share (personlab_tf/losses.py).
     """
-    table = loss_table(loss_weights)
+    table = loss_table(loss_weights, averaging)
     losses = table_losses(table, predictions, targets)
     total = weighted_total(table, losses)
     prefix = keys.Prediction.AUXILIARY_PREFIX

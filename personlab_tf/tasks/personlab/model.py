@@ -19,14 +19,11 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
+from personlab_tf.losses import AVERAGE_IMAGES
 from personlab_tf.model.layers import OUTPUT_DTYPE, SplitXY
 from personlab_tf.model.resnet import build_resnet, check_initialisation, initial_weights, load_backbone_weights
 from personlab_tf.model.training import LossModel
-from personlab_tf.tasks.personlab.losses import (
-    DEFAULT_LOSS_WEIGHTS,
-    LOSS_KEYS,
-    personlab_losses,
-)
+from personlab_tf.tasks.personlab.losses import DEFAULT_LOSS_WEIGHTS, LOSS_KEYS, personlab_losses
 from personlab_tf.tasks.personlab.refine import LongRangeRefinement, MidRangeRefinement
 
 PREDICTION_KEYS = (keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SEGMENTATION_LOGITS,
@@ -54,6 +51,8 @@ class PersonLabNetwork:
         (Appendix A.3 ablation).
       auxiliary_heads: the training-only heads on the middle conv4 block.
       loss_weights: (heatmap, segmentation, short, mid, long), §4.1; auxiliary_loss_weight: their factor.
+      loss_averaging: "image" (per-image means averaged over the images: every image weighs the same, as with
+        the paper's one image per GPU) or "pooled" (one mean over the batch's positions); losses.py.
       freeze_batch_norm: True (the paper, pretrained backbone); False lets batch norm train, for a backbone
         trained from scratch (the demo).
     """
@@ -66,6 +65,7 @@ class PersonLabNetwork:
     auxiliary_heads: bool = True
     loss_weights: Tuple[float, ...] = DEFAULT_LOSS_WEIGHTS
     auxiliary_loss_weight: float = 1.0
+    loss_averaging: str = AVERAGE_IMAGES
     freeze_batch_norm: bool = True
     allow_random_init: bool = False
 
@@ -107,7 +107,7 @@ class PersonLabModel(LossModel):
 
     def __init__(self, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
                  auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight=1.0,
-                 freeze_batch_norm=True, name="personlab", **kwargs):
+                 freeze_batch_norm=True, loss_averaging=AVERAGE_IMAGES, name="personlab", **kwargs):
         resnet = build_resnet(backbone, output_stride, freeze_batch_norm)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
         features, middle = resnet(images)
@@ -131,6 +131,7 @@ class PersonLabModel(LossModel):
         self.loss_weights = tuple(loss_weights)
         self.auxiliary_loss_weight = auxiliary_loss_weight
         self.freeze_batch_norm = freeze_batch_norm
+        self.loss_averaging = loss_averaging
         auxiliary = tuple(keys.Prediction.AUXILIARY_PREFIX + k for k in LOSS_KEYS) if auxiliary_heads else ()
         self.track_losses(LOSS_KEYS + auxiliary + (keys.Loss.TOTAL,))
 
@@ -139,7 +140,7 @@ class PersonLabModel(LossModel):
                 "refine_mid_steps": self.refine_mid_steps, "refine_long_steps": self.refine_long_steps,
                 "auxiliary_heads": self.auxiliary_heads, "loss_weights": self.loss_weights,
                 "auxiliary_loss_weight": self.auxiliary_loss_weight, "freeze_batch_norm": self.freeze_batch_norm,
-                "name": self.name}
+                "loss_averaging": self.loss_averaging, "name": self.name}
 
     def person_probability(self, outputs):
         """sigmoid of the segmentation logit, [B, h, w, 1]."""
@@ -147,7 +148,8 @@ class PersonLabModel(LossModel):
 
     def compute_losses(self, predictions, targets):
         """personlab_losses with this model's weights: dict of loss terms and keys.Loss.TOTAL (replica shares)."""
-        return personlab_losses(predictions, targets, self.loss_weights, self.auxiliary_loss_weight)
+        return personlab_losses(predictions, targets, self.loss_weights, self.auxiliary_loss_weight,
+                                self.loss_averaging)
 
 
 def build_model(network: PersonLabNetwork = PersonLabNetwork(), output_stride: Optional[int] = None,
@@ -157,7 +159,7 @@ def build_model(network: PersonLabNetwork = PersonLabNetwork(), output_stride: O
     whose weights a checkpoint will replace skips them)."""
     model = PersonLabModel(network.backbone, output_stride or network.output_stride, network.refine_mid_steps,
                            network.refine_long_steps, network.auxiliary_heads, network.loss_weights,
-                           network.auxiliary_loss_weight, network.freeze_batch_norm)
+                           network.auxiliary_loss_weight, network.freeze_batch_norm, network.loss_averaging)
     weights = initial_weights(network.weights_path, network.backbone) if initial else None
     if weights:
         load_backbone_weights(model.backbone, weights)

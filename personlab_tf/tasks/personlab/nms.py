@@ -8,11 +8,7 @@ results in the input order. Positions in input pixels, (x, y) order.
 import tensorflow as tf
 
 from personlab_tf.ops.suppression import greedy_keep
-from personlab_tf.tasks.personlab.scoring import (
-    coco_kappas,
-    instance_scores,
-    person_areas,
-)
+from personlab_tf.tasks.personlab.scoring import coco_kappas, instance_scores, person_areas
 
 
 def _by_score(scores):

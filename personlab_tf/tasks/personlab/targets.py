@@ -8,7 +8,8 @@ Which persons count where (docs/data.md):
 - a keypoint is *labelled* when v > 0 and its person is not a crowd region;
 - heatmap, short- and mid-range disks come from labelled keypoints of any person (persons with
   labelled keypoints are annotated by definition);
-- negatives of the heatmap are ignored on pixels of crowd regions and of persons without keypoints;
+- negatives of the heatmap are ignored on pixels of crowd regions and of persons without keypoints, and,
+  for keypoint k, on pixels of an imputed person whose imputation left k unlabelled (unknown, not absent);
   positives are always used;
 - segmentation is 1 on pixels of any non-crowd person; crowd pixels outside every person are ignored;
 - long-range offsets are defined only on pixels covered by exactly one non-crowd person mask and no
@@ -117,7 +118,7 @@ def make_targets(sample: dict, crop_size: int, stride: int = 8, radius: float = 
     masks = grids.masks_on_grid(sample[keys.Sample.PACKED_MASKS], sample[keys.Sample.NUM_PERSONS],
                                 sample[keys.Sample.ORIGINAL_SIZE], sample[keys.Sample.CROP_TO_IMAGE], size, stride)
     result = segmentation_and_long_range(keypoints, labelled, grids.person_ownership(masks, is_crowd), points)
-    ignore = keypoint_targets.heatmap_ignore(masks, is_crowd, sample[keys.Sample.ANNOTATED])
+    ignore = keypoint_targets.heatmap_ignore(masks, sample)
     result.update(keypoint_targets.heatmap_and_short_range(keypoints, labelled, points, ignore, stride, radius))
     result[keys.Map.MID_OFFSETS], result[keys.Map.MID_WEIGHTS] = mid_range(keypoints, labelled, points, stride,
                                                                            radius)

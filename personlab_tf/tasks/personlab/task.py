@@ -20,14 +20,7 @@ import numpy as np
 from personlab_tf import keys
 from personlab_tf.data import augment, coco, decoder
 from personlab_tf.inference import overlay
-from personlab_tf.task import (
-    EvaluationImage,
-    Evaluator,
-    Task,
-    dataclass_config,
-    dataclass_from_config,
-    replace_options,
-)
+from personlab_tf.task import EvaluationImage, Evaluator, Task, dataclass_config, dataclass_from_config, replace_options
 from personlab_tf.tasks.personlab import detector, evaluation, model, oracle, targets
 from personlab_tf.tasks.personlab.decode import PersonLabDecoding
 
