@@ -25,8 +25,9 @@ setup(
         # GPU machines: install with `pip install -e .[gpu]` after removing tensorflow-cpu.
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
         "fast_eval": ["faster-coco-eval==1.8.0"],
-        # MHP v2's pose files are MATLAB files (scripts/convert_parts_dataset.py --format mhp_v2).
-        "mhp": ["scipy==1.17.1"],
+        # MHP v2's pose files and PASCAL-Part's annotations are MATLAB files
+        # (scripts/convert_parts_dataset.py --format mhp_v2 | pascal_person_part).
+        "parts": ["scipy==1.17.1"],
         "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scipy==1.17.1", "faster-coco-eval==1.8.0"],
     },
 )

@@ -4,17 +4,19 @@
       --output parts/densepose_train
   python scripts/convert_parts_dataset.py --format mhp_v2 --root LV-MHP-v2 --split train --output parts/mhp_train
   python scripts/convert_parts_dataset.py --format pascal_person_part --root pascal_person_part --split train \
-      [--keypoints keypoints.json] --output parts/pascal_train
+      [--list LIST] [--pascal_part PASCAL_PART/Annotations_Part] [--keypoints keypoints.json] --output parts/pascal_train
 
 Then: `create_tfrecords.py --annotations OUTPUT/person_keypoints.json --images IMAGES --part_labels
 OUTPUT/part_labels --part_set FORMAT's part set`, IMAGES being the dataset's own image folder (COCO's
-train2014 for DensePose, ROOT/SPLIT/images for MHP v2, ROOT/JPEGImages for PASCAL). Formats and the
-problems counted: personlab_tf/parts/converters.py. The last stdout line is a JSON summary (images,
-persons, persons_with_keypoints, persons_with_parts, warnings); an unusable input ends with a one-line
-error and exit code 1.
+train2014 for DensePose, ROOT/SPLIT/images for MHP v2, ROOT for PASCAL, whose file names are the list's
+image paths). MHP v2 and PASCAL-Person-Part need scipy (`pip install -e '.[parts]'`). Formats and the
+problems counted: personlab_tf/tasks/parts/converters.py. The last stdout line is a JSON summary
+(images, persons, persons_with_keypoints, persons_with_parts, overlap_pixels, part_pixels_outside_persons,
+warnings); an unusable input ends with a one-line error and exit code 1.
 """
 
 import json
+import os
 import sys
 
 from absl import app, flags
@@ -28,7 +30,11 @@ flags.DEFINE_enum("format", None, FORMATS, "The dataset's format.", required=Tru
 flags.DEFINE_string("output", None, "Output directory.", required=True)
 flags.DEFINE_string("annotations", None, "densepose: the DensePose-COCO JSON.")
 flags.DEFINE_string("root", None, "mhp_v2, pascal_person_part: the dataset's root directory.")
-flags.DEFINE_string("split", "train", "mhp_v2, pascal_person_part: the split (its list file).")
+flags.DEFINE_string("split", "train", "mhp_v2: the split (list/SPLIT.txt); pascal_person_part: the default list "
+                                      "ROOT/SPLIT_id.txt.")
+flags.DEFINE_string("list", None, "pascal_person_part: list file of ids or 'IMAGE LABEL' paths relative to ROOT.")
+flags.DEFINE_string("pascal_part", None, "pascal_person_part: PASCAL-Part's Annotations_Part directory "
+                                         "(default ROOT/Annotations_Part).")
 flags.DEFINE_string("keypoints", None, "pascal_person_part: optional keypoints JSON (converters.py).")
 
 
@@ -44,7 +50,9 @@ def main(argv):
         elif FLAGS.format == "mhp_v2":
             summary = converters.convert_mhp(FLAGS.root, FLAGS.split, FLAGS.output)
         else:
-            summary = converters.convert_pascal_person_part(FLAGS.root, FLAGS.split, FLAGS.output, FLAGS.keypoints)
+            list_path = FLAGS.list or os.path.join(FLAGS.root, f"{FLAGS.split}_id.txt")
+            summary = converters.convert_pascal_person_part(FLAGS.root, list_path, FLAGS.output, FLAGS.pascal_part,
+                                                            FLAGS.keypoints)
     except coco.AnnotationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

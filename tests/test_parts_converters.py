@@ -1,7 +1,10 @@
-"""Readers of DensePose-COCO, MHP v2 and PASCAL-Person-Part (personlab_tf/parts/converters.py), on
-fixtures written in each dataset's own format from a synthetic scene whose truth is known."""
+"""Readers of DensePose-COCO, MHP v2 and PASCAL-Person-Part (personlab_tf/tasks/parts/converters.py), on
+fixtures written in each dataset's own layout (field names, dtypes, file naming; MATLAB files written with
+scipy.io.savemat in the structure of the real ones) from synthetic scenes whose truth is known, and on
+hand-made overlaps that the one definition of a person's parts must resolve."""
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -20,6 +23,11 @@ from personlab_tf.tasks.parts import converters, part_sets
 from inference_fixtures import REPO, run_script
 
 COCO_TO_MPII = {coco_index: mpii for mpii, coco_index in converters.MPII_TO_COCO.items()}
+# Synthetic classes (background, head, torso, upper arm, lower arm, hand, upper leg, lower leg, foot) ->
+# PASCAL-Person-Part's (background, head, torso, upper arm, lower arm, upper leg, lower leg), and the
+# PASCAL-Part part names they stand for.
+SYNTHETIC_TO_PASCAL = np.array([0, 1, 2, 3, 4, 4, 5, 6, 6], np.uint8)
+PASCAL_PART_NAMES = {1: "head", 2: "torso", 3: "luarm", 4: "llarm", 5: "lhand", 6: "luleg", 7: "llleg", 8: "lfoot"}
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +41,10 @@ def scene(tmp_path_factory):
     return path, api, maps
 
 
-def png(path, values):
+def png(path, values, channels=1):
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(values, np.uint8)).save(path)
+    values = np.asarray(values, np.uint8)
+    Image.fromarray(np.repeat(values[..., None], 3, axis=2) if channels == 3 else values).save(path)
 
 
 def converted(output):
@@ -48,6 +57,19 @@ def converted(output):
 def decoded(annotation):
     return mask_utils.decode({"size": annotation["segmentation"]["size"],
                               "counts": annotation["segmentation"]["counts"].encode("ascii")}).astype(bool)
+
+
+def persons_of(api, image_id):
+    return [a for a in api.loadAnns(api.getAnnIds(imgIds=image_id)) if not a["iscrowd"]]
+
+
+def assert_one_definition(data, maps):
+    """Every image: part-labelled persons' masks are disjoint and the map's part pixels lie inside them."""
+    for image in data["images"]:
+        labelled = [decoded(a) for a in data["annotations"] if a["image_id"] == image["id"] and a["has_parts"]]
+        if labelled:
+            assert np.sum(labelled, axis=0).max() <= 1
+            assert not (maps[image["id"]] > 0)[~np.any(labelled, axis=0)].any()
 
 
 # --------------------------------------------------------------------------------------- DensePose
@@ -63,7 +85,7 @@ def dp_masks(part_map, mask, bbox):
     for index in range(14):
         part = grid == index + 1
         encoded = mask_utils.encode(np.asfortranarray(part.astype(np.uint8)))
-        out.append({"size": [256, 256], "counts": encoded["counts"].decode("ascii")} if part.any() else 0)
+        out.append({"size": [256, 256], "counts": encoded["counts"].decode("ascii")} if part.any() else [])
     return out
 
 
@@ -74,7 +96,8 @@ def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path):
     for annotation in persons[2:]:
         annotation["dp_masks"] = dp_masks(maps[annotation["image_id"]], api.annToMask(annotation).astype(bool),
                                           annotation["bbox"])
-    persons[1]["dp_masks"] = [0] * 13                     # malformed: 13 entries
+        annotation.update(dp_x=[1.0], dp_y=[2.0], dp_I=[1.0], dp_U=[0.5], dp_V=[0.5])
+    persons[1]["dp_masks"] = [[]] * 13                     # malformed: 13 entries
     (tmp_path / "dp.json").write_text(json.dumps(data))
     summary = converters.convert_densepose(str(tmp_path / "dp.json"), str(tmp_path / "out"))
     assert summary["warnings"] == {converters.BAD_DP_MASKS: 1}
@@ -83,6 +106,11 @@ def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path):
     flags = {a["id"]: a["has_parts"] for a in out["annotations"]}
     assert flags[persons[0]["id"]] == 0 and flags[persons[1]["id"]] == 0 and flags[persons[2]["id"]] == 1
     assert not any(key.startswith("dp_") for a in out["annotations"] for key in a)
+    truth = {a["id"]: a for a in data["annotations"]}
+    for annotation in out["annotations"]:                  # COCO's box, area and keypoints are kept
+        assert annotation["bbox"] == pytest.approx(truth[annotation["id"]]["bbox"], abs=0.01)
+        assert annotation["area"] == pytest.approx(truth[annotation["id"]]["area"], rel=1e-6)
+        assert annotation["keypoints"] == pytest.approx(truth[annotation["id"]]["keypoints"], abs=0.01)
     # The round trip box -> 256 x 256 -> box is nearest-neighbour both ways: almost every pixel comes back.
     agree = total = 0
     for annotation in persons[2:]:
@@ -90,6 +118,39 @@ def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path):
         agree += np.sum(out_maps[annotation["image_id"]][mask] == maps[annotation["image_id"]][mask])
         total += mask.sum()
     assert agree / total > 0.9
+    assert_one_definition(out, out_maps)
+
+
+def test_densepose_one_definition_of_a_persons_parts(tmp_path):
+    # An 8 x 8 image; A's COCO mask is rows 0-5 of columns 0-4, its box the full columns 0-4 (dp_masks:
+    # torso everywhere); B's mask and box are columns 3-7 (dp_masks: right hand everywhere).
+    a, b = np.zeros((8, 8), bool), np.zeros((8, 8), bool)
+    a[0:6, 0:5], b[:, 3:8] = True, True
+    full = converters.rle(np.ones((256, 256), bool))
+    empty = []
+
+    def entry(annotation_id, mask, bbox, part):
+        return {"id": annotation_id, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": converters.rle(mask),
+                "area": float(mask.sum()), "bbox": bbox, "keypoints": [0] * 51, "num_keypoints": 0,
+                "dp_masks": [full if i == part - 1 else empty for i in range(14)]}
+
+    data = {"images": [{"id": 1, "file_name": "x.jpg", "height": 8, "width": 8}],
+            "annotations": [entry(1, a, [0, 0, 5, 8], 1), entry(2, b, [3, 0, 5, 8], 2)],
+            "categories": [{"id": 1, "name": "person"}]}
+    (tmp_path / "dp.json").write_text(json.dumps(data))
+    summary = converters.convert_densepose(str(tmp_path / "dp.json"), str(tmp_path / "out"))
+    # A's torso below its mask (rows 6-7, columns 0-4: 10 pixels) is dropped; the 12 pixels in both masks
+    # (rows 0-5, columns 3-4) go to B, the later person.
+    assert summary["part_pixels_outside_persons"] == 10 and summary["overlap_pixels"] == 12
+    out, maps = converted(tmp_path / "out")
+    expected = np.zeros((8, 8), np.uint8)
+    expected[0:6, 0:3], expected[:, 3:8] = 1, 2
+    np.testing.assert_array_equal(maps[1], expected)
+    first, second = (decoded(x) for x in out["annotations"])
+    np.testing.assert_array_equal(first, a & ~b)
+    np.testing.assert_array_equal(second, b)
+    assert (maps[1][first] == 1).all() and (maps[1][second] == 2).all()  # each person's map is its own parts
+    assert_one_definition(out, maps)
 
 
 def test_place_in_box_hand_values():
@@ -100,11 +161,20 @@ def test_place_in_box_hand_values():
     assert placed.sum() == 3 * 4
 
 
+def test_exclusive_masks_give_each_pixel_to_the_last_mask():
+    masks = np.zeros((3, 1, 4), bool)
+    masks[0, 0, :3], masks[1, 0, 1:], masks[2, 0, 3] = True, True, True
+    exclusive, moved = converters.exclusive_masks(masks)
+    np.testing.assert_array_equal(exclusive[:, 0], [[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]])
+    assert moved == 3
+
+
 # --------------------------------------------------------------------------------------- MHP v2
 
 
 def write_mhp(scene, root, drop_pose_of=None):
-    """The scene in MHP v2's layout under root/train; returns {name: image id}."""
+    """The scene in MHP v2's layout under root/train (parsing PNGs with 3 equal channels, as released);
+    returns {name: image id}."""
     path, api, maps = scene
     names = {}
     for image_id, info in api.imgs.items():
@@ -112,12 +182,12 @@ def write_mhp(scene, root, drop_pose_of=None):
         names[name] = image_id
         (root / "train" / "images").mkdir(parents=True, exist_ok=True)
         shutil.copy(path / coco_format.IMAGES_DIR / info["file_name"], root / "train" / "images" / f"{name}.jpg")
-        persons = [a for a in api.loadAnns(api.getAnnIds(imgIds=image_id)) if not a["iscrowd"]]
+        persons = persons_of(api, image_id)
         poses = {}
         for n, annotation in enumerate(persons, start=1):
             mask = api.annToMask(annotation).astype(bool)
             png(root / "train" / "parsing_annos" / f"{name}_{len(persons):02d}_{n:02d}.png",
-                np.where(mask, maps[image_id], 0))
+                np.where(mask, maps[image_id], 0), channels=3)
             rows = -np.ones((20, 3))
             keypoints = np.array(annotation["keypoints"], float).reshape(-1, 3)
             for k, mpii in COCO_TO_MPII.items():
@@ -136,18 +206,19 @@ def test_mhp_persons_masks_parts_and_joints(scene, tmp_path):
     _, api, maps = scene
     names = write_mhp(scene, tmp_path / "mhp", drop_pose_of="img2")
     summary = converters.convert_mhp(str(tmp_path / "mhp"), "train", str(tmp_path / "out"))
-    persons_2 = len([a for a in api.loadAnns(api.getAnnIds(imgIds=2)) if not a["iscrowd"]])
+    persons_2 = len(persons_of(api, 2))
     assert summary["warnings"] == {converters.MISSING_IMAGE: 1, converters.MISSING_POSE: 1 + persons_2}
+    assert summary["overlap_pixels"] == 0 and summary["part_pixels_outside_persons"] == 0
     out, out_maps = converted(tmp_path / "out")
     assert [image["file_name"] for image in out["images"]] == [f"{name}.jpg" for name in names]
     for image in out["images"]:
         truth_id = names[image["file_name"][:-4]]
         np.testing.assert_array_equal(out_maps[image["id"]], maps[truth_id])
-        truths = [a for a in api.loadAnns(api.getAnnIds(imgIds=truth_id)) if not a["iscrowd"]]
+        truths = persons_of(api, truth_id)
         mine = [a for a in out["annotations"] if a["image_id"] == image["id"]]
         assert len(mine) == len(truths)
         for annotation, truth in zip(mine, truths):
-            np.testing.assert_array_equal(decoded(annotation), api.annToMask(truth).astype(bool))
+            np.testing.assert_array_equal(decoded(annotation), api.annToMask(truth).astype(bool) & (maps[truth_id] > 0))
             kept = np.array(annotation["keypoints"]).reshape(-1, 3)
             expected = np.array(truth["keypoints"], float).reshape(-1, 3)
             if truth_id == 2:
@@ -158,6 +229,35 @@ def test_mhp_persons_masks_parts_and_joints(scene, tmp_path):
                     np.testing.assert_allclose(kept[k], expected[k], atol=0.01)
                 else:
                     assert kept[k, 2] == 0          # nose, eyes and ears are not MHP joints
+    assert_one_definition(out, out_maps)
+
+
+def test_mhp_overlaps_empty_and_broken_person_files(tmp_path):
+    root = tmp_path / "mhp"
+    (root / "train" / "images").mkdir(parents=True)
+    Image.fromarray(np.zeros((6, 8, 3), np.uint8)).save(root / "train" / "images" / "7.jpg")
+    first, second = np.zeros((6, 8), np.uint8), np.zeros((6, 8), np.uint8)
+    first[:, 0:5], second[:, 3:8] = 4, 12                  # hair, tee shirt; columns 3-4 in both
+    parsing = root / "train" / "parsing_annos"
+    png(parsing / "7_04_01.png", first, channels=3)
+    png(parsing / "7_04_02.png", second, channels=3)
+    png(parsing / "7_04_03.png", np.zeros((6, 8)), channels=3)          # labels nothing
+    png(parsing / "7_04_04.png", np.ones((5, 8)), channels=3)           # wrong size
+    (parsing / "7_notes.png").write_text("not a person file")           # ignored: not {id}_{N}_{n}.png
+    (root / "train" / "pose_annos").mkdir()
+    scipy.io.savemat(root / "train" / "pose_annos" / "7.mat", {"person_0": -np.ones((20, 3)), "person_1": [[1, 2]]})
+    (root / "list").mkdir()
+    (root / "list" / "train.txt").write_text("7\n")
+    summary = converters.convert_mhp(str(root), "train", str(tmp_path / "out"))
+    assert summary["warnings"] == {converters.EMPTY_PERSON: 1, converters.SIZE_MISMATCH: 1,
+                                   converters.MISSING_POSE: 1}           # person_1 is not 3-column rows
+    assert summary["persons"] == 2 and summary["overlap_pixels"] == 12
+    out, maps = converted(tmp_path / "out")
+    expected = np.where(second > 0, second, first)
+    np.testing.assert_array_equal(maps[1], expected)
+    np.testing.assert_array_equal(decoded(out["annotations"][0]), (first > 0) & (second == 0))
+    assert [a["id"] for a in out["annotations"]] == [1001, 1002]
+    assert_one_definition(out, maps)
 
 
 def test_mhp_records_carry_its_part_set(scene, tmp_path):
@@ -172,49 +272,97 @@ def test_mhp_records_carry_its_part_set(scene, tmp_path):
 # --------------------------------------------------------------------------------------- PASCAL
 
 
-def test_pascal_person_part_instances_parts_and_keypoints(scene, tmp_path):
+def pascal_part_mat(path, name, objects):
+    """A PASCAL-Part annotation file: struct `anno` with `imname` and `objects` (1 x N struct array of
+    `class`, `class_ind` (double), `mask` (uint8 H x W), `parts` (1 x P struct array of `part_name`, `mask`,
+    or [] when the object has no parts)). objects: [(class, class_ind, mask, [(part name, mask)])]."""
+    records = np.zeros((1, len(objects)), dtype=[("class", "O"), ("class_ind", "O"), ("mask", "O"), ("parts", "O")])
+    for i, (name_of_class, index, mask, parts) in enumerate(objects):
+        part_records = np.zeros((1, len(parts)), dtype=[("part_name", "O"), ("mask", "O")])
+        for j, (part_name, part_mask) in enumerate(parts):
+            part_records[0, j] = (part_name, part_mask.astype(np.uint8))
+        records[0, i] = (name_of_class, np.array([[float(index)]]), mask.astype(np.uint8),
+                         part_records if parts else np.zeros((0, 0)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, {"anno": {"imname": name, "objects": records}})
+
+
+def write_pascal(scene, root):
+    """The scene in PASCAL-Person-Part's layout (JPEGImages, SegmentationPart) with PASCAL-Part's
+    Annotations_Part; a chair object in each image. Returns {name: image id}."""
     path, api, maps = scene
-    root = tmp_path / "pascal"
     names = {}
-    keypoints = {}
     for image_id, info in api.imgs.items():
         name = f"2008_{image_id:06d}"
         names[name] = image_id
         (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
         shutil.copy(path / coco_format.IMAGES_DIR / info["file_name"], root / "JPEGImages" / f"{name}.jpg")
-        objects = np.zeros((info["height"], info["width"]), np.uint8)
-        classes = np.zeros_like(objects)
-        persons = [a for a in api.loadAnns(api.getAnnIds(imgIds=image_id)) if not a["iscrowd"]]
-        for n, annotation in enumerate(persons, start=1):
+        objects = [("chair", 9, np.pad(np.ones((3, 3), bool), ((0, info["height"] - 3), (0, info["width"] - 3))), [])]
+        for annotation in persons_of(api, image_id):
             mask = api.annToMask(annotation).astype(bool)
-            objects[mask], classes[mask] = n, converters.PASCAL_PERSON_CLASS
-        objects[:3, :3], classes[:3, :3] = len(persons) + 1, 9     # a chair
-        objects[-1, :], classes[-1, :] = converters.VOID, converters.VOID
-        parts = np.minimum(maps[image_id], 6)
+            parts = [(PASCAL_PART_NAMES[c], mask & (maps[image_id] == c)) for c in sorted(PASCAL_PART_NAMES)
+                     if (mask & (maps[image_id] == c)).any()]
+            objects.append(("person", 15, mask, parts))
+        pascal_part_mat(root / "Annotations_Part" / f"{name}.mat", name, objects)
+        parts = SYNTHETIC_TO_PASCAL[maps[image_id]]
         parts[-1, :] = converters.VOID
-        png(root / "SegmentationObject" / f"{name}.png", objects)
-        png(root / "SegmentationClass" / f"{name}.png", classes)
         png(root / "SegmentationPart" / f"{name}.png", parts)
-        keypoints[name] = {"1": persons[0]["keypoints"]}
-    keypoints[next(iter(names))]["2"] = [1, 2, 3]          # malformed
-    (root / "train.txt").write_text("\n".join(names))
+    return names
+
+
+def test_pascal_person_part_instances_parts_and_keypoints(scene, tmp_path):
+    _, api, maps = scene
+    root = tmp_path / "pascal"
+    names = write_pascal(scene, root)
+    first = next(iter(names))
+    keypoints = {first: {"2": persons_of(api, names[first])[0]["keypoints"], "3": [1, 2, 3]}}   # "3" malformed
     (tmp_path / "kp.json").write_text(json.dumps(keypoints))
-    summary = converters.convert_pascal_person_part(str(root), "train", str(tmp_path / "out"), str(tmp_path / "kp.json"))
+    # Both list formats: ids, and "/IMAGE /LABEL" pairs as in the usual release.
+    lines = [first] + [f"/JPEGImages/{n}.jpg /SegmentationPart/{n}.png" for n in list(names)[1:]]
+    (root / "train_id.txt").write_text("\n".join(lines) + "\n")
+    summary = converters.convert_pascal_person_part(str(root), str(root / "train_id.txt"), str(tmp_path / "out"),
+                                                    keypoints_path=str(tmp_path / "kp.json"))
     assert summary["warnings"] == {converters.BAD_KEYPOINTS: 1}
+    assert summary["overlap_pixels"] == 0 and summary["part_pixels_outside_persons"] == 0
     out, out_maps = converted(tmp_path / "out")
+    assert [image["file_name"] for image in out["images"]] == [f"JPEGImages/{n}.jpg" for n in names]
     for image in out["images"]:
-        truth_id = names[image["file_name"][:-4]]
-        truths = [a for a in api.loadAnns(api.getAnnIds(imgIds=truth_id)) if not a["iscrowd"]]
+        truth_id = names[image["file_name"][len("JPEGImages/"):-4]]
+        truths = persons_of(api, truth_id)
         mine = [a for a in out["annotations"] if a["image_id"] == image["id"]]
         assert len(mine) == len(truths)                   # the chair is not a person
-        expected_parts = np.minimum(maps[truth_id], 6)
-        expected_parts[-1, :] = 0                        # void -> background
+        assert [a["id"] for a in mine] == [image["id"] * 1000 + n for n in range(2, len(truths) + 2)]
+        expected_parts = SYNTHETIC_TO_PASCAL[maps[truth_id]]
+        expected_parts[-1, :] = 0                         # void -> background
         np.testing.assert_array_equal(out_maps[image["id"]], expected_parts)
-        np.testing.assert_allclose(mine[0]["keypoints"], truths[0]["keypoints"], atol=0.01)
         for annotation, truth in zip(mine, truths):
-            truth_mask = api.annToMask(truth).astype(bool)
-            truth_mask[-1, :] = False
-            np.testing.assert_array_equal(decoded(annotation), truth_mask)
+            np.testing.assert_array_equal(decoded(annotation), api.annToMask(truth).astype(bool))
+    np.testing.assert_allclose(out["annotations"][0]["keypoints"], persons_of(api, names[first])[0]["keypoints"],
+                               atol=0.01)
+    assert_one_definition(out, out_maps)
+    summary = writer.convert(str(tmp_path / "out" / "person_keypoints.json"), str(root), str(tmp_path / "records" / "t"),
+                             part_labels_dir=str(tmp_path / "out" / "part_labels"),
+                             num_part_classes=part_sets.PASCAL_PERSON_PART.num_classes)
+    assert summary["warnings"] == {} and summary["images_written"] == 3
+
+
+def test_pascal_part_files_that_do_not_match_are_named(scene, tmp_path, caplog):
+    root = tmp_path / "pascal"
+    names = list(write_pascal(scene, root))
+    height, width = np.asarray(Image.open(root / "SegmentationPart" / f"{names[1]}.png")).shape
+    scipy.io.savemat(root / "Annotations_Part" / f"{names[0]}.mat", {"anno": {"imname": names[0]}})
+    pascal_part_mat(root / "Annotations_Part" / f"{names[1]}.mat", names[1],
+                    [("chair", 9, np.zeros((height, width)), []), ("person", 15, np.ones((height + 1, width)), [])])
+    (root / "Annotations_Part" / f"{names[2]}.mat").write_bytes(b"not a MATLAB file")
+    (root / "list.txt").write_text("\n".join(names + ["2008_999999"]) + "\n")
+    with caplog.at_level(logging.WARNING):
+        summary = converters.convert_pascal_person_part(str(root), str(root / "list.txt"), str(tmp_path / "out"))
+    assert summary["images"] == 0
+    assert summary["warnings"] == {converters.BAD_PART_ANNOTATION: 3, converters.MISSING_IMAGE: 1}
+    text = caplog.text
+    assert f"{names[0]}.mat: anno has no field 'objects'" in text
+    assert f"{names[1]}.mat: anno.objects(2).mask is ({height + 1}, {width}), the image is ({height}, {width})" in text
+    assert f"{names[2]}.mat: does not load as a MATLAB file" in text
 
 
 def test_script_formats_and_errors(scene, tmp_path):
@@ -222,7 +370,18 @@ def test_script_formats_and_errors(scene, tmp_path):
     _, summary = run_script("convert_parts_dataset.py", "--format", "mhp_v2", "--root", str(tmp_path / "mhp"),
                             "--split", "train", "--output", str(tmp_path / "out"))
     assert summary["images"] == 3 and summary["persons_with_parts"] == summary["persons"] > 0
-    for extra in (["--format", "densepose"], ["--format", "mhp_v2", "--root", str(tmp_path / "nowhere")]):
+    root = tmp_path / "pascal"
+    names = write_pascal(scene, root)
+    (root / "val_id.txt").write_text("\n".join(names) + "\n")
+    _, summary = run_script("convert_parts_dataset.py", "--format", "pascal_person_part", "--root", str(root),
+                            "--split", "val", "--output", str(tmp_path / "pascal_out"))
+    assert summary["images"] == 3 and summary["warnings"] == {}
+    (root / "bad.txt").write_text("a b c\n")
+    for extra in (["--format", "densepose"], ["--format", "mhp_v2", "--root", str(tmp_path / "nowhere")],
+                  ["--format", "pascal_person_part", "--root", str(root), "--list", str(root / "bad.txt")]):
         result = subprocess.run([sys.executable, str(REPO / "scripts" / "convert_parts_dataset.py"), *extra,
                                  "--output", str(tmp_path / "x")], capture_output=True, text=True, timeout=300)
         assert result.returncode == 1 and "Traceback" not in result.stderr and "error:" in result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1
+    assert "bad.txt, entry 1: expected 'ID' or 'IMAGE LABEL'" in errors[0]

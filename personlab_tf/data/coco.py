@@ -1,6 +1,7 @@
 """Reading and validating COCO person-keypoint annotations, one image at a time.
 
-`load_dataset` parses and checks the annotations JSON (and optional imputed keypoints) up front;
+`load_dataset` parses and checks the annotations JSON (and optional imputed keypoints) up front
+(`parse_dataset` checks a JSON already parsed);
 `iter_image_records` then reads, verifies and yields one `ImageRecord` per image that has at least one
 person annotation (crowd regions included), decoding masks for that image only.
 
@@ -530,18 +531,31 @@ def load_dataset(annotations_path, problems, imputed_path=None):
     Raises:
       AnnotationError: a file is missing, is not JSON, or lacks the top-level lists.
     """
-    data = load_json(annotations_path, "annotations")
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in (_IMAGES, _ANNOTATIONS)):
-        raise AnnotationError(
-            f"annotations file {annotations_path} has no '{_IMAGES}' and '{_ANNOTATIONS}' lists")
-    images = _parse_images(data[_IMAGES], problems)
-    dataset = CocoPersons(list(images.values()), _parse_annotations(data[_ANNOTATIONS], images, problems))
+    dataset = parse_dataset(load_json(annotations_path, "annotations"), annotations_path, problems)
     if imputed_path is not None:
         entries = load_json(imputed_path, "imputed keypoints")
         if not isinstance(entries, list):
             raise AnnotationError(f"imputed keypoints file {imputed_path} is not a JSON list")
         _apply_imputed(entries, dataset, problems)
     return dataset
+
+
+def parse_dataset(data, source, problems):
+    """Validates the parsed content of a COCO person-keypoints JSON (`load_dataset` without the reading).
+
+    Args:
+      data: the parsed JSON; source: its file, named in the error; problems: `ProblemCounter`.
+
+    Returns:
+      `CocoPersons`.
+
+    Raises:
+      AnnotationError: `data` lacks the top-level lists.
+    """
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in (_IMAGES, _ANNOTATIONS)):
+        raise AnnotationError(f"annotations file {source} has no '{_IMAGES}' and '{_ANNOTATIONS}' lists")
+    images = _parse_images(data[_IMAGES], problems)
+    return CocoPersons(list(images.values()), _parse_annotations(data[_ANNOTATIONS], images, problems))
 
 
 def _image_problem(data, info):
@@ -580,8 +594,9 @@ def _read_image(info, images_dir, problems):
     return data
 
 
-def _decode_mask(segmentation, height, width):
-    """[H, W] uint8 mask of validated polygons (union; none -> empty) or of a compressed RLE dict."""
+def decode_mask(segmentation, height, width):
+    """[H, W] uint8 mask of a validated segmentation (`CocoPersons` persons): the union of its polygons
+    (none -> empty) or a compressed RLE dict."""
     if isinstance(segmentation, list):
         if not segmentation:
             return np.zeros((height, width), np.uint8)
@@ -600,7 +615,7 @@ def _make_record(info, encoded, persons):
         width=info.width,
         encoded=encoded,
         keypoints=np.array([p.keypoints for p in persons], np.float32).reshape(count, constants.NUM_KEYPOINTS, 3),
-        masks=np.array([_decode_mask(p.segmentation, info.height, info.width) for p in persons],
+        masks=np.array([decode_mask(p.segmentation, info.height, info.width) for p in persons],
                        np.uint8).reshape(count, info.height, info.width),
         is_crowd=np.array([p.is_crowd for p in persons], bool),
         annotated=np.array([p.has_labelled_keypoint() for p in persons], bool),

@@ -3,29 +3,44 @@ a COCO person-keypoints JSON, the dataset's own images, and one part label PNG p
 
 | dataset | reads | part set | keypoints |
 | --- | --- | --- | --- |
-| DensePose-COCO | a COCO JSON with `dp_masks` (14 coarse-part RLEs of 256 x 256 in the person's box) | densepose (15) | COCO's 17 |
-| MHP v2 | `{split}/images`, `{split}/parsing_annos/{id}_{N:02d}_{n:02d}.png` (one per person), `{split}/pose_annos/{id}.mat`, `list/{split}.txt` | mhp_v2 (59) | 16 MPII joints -> the 12 COCO limb joints |
-| PASCAL-Person-Part | `JPEGImages`, `SegmentationPart` (classes 0-6), `SegmentationObject` and `SegmentationClass` (VOC, person = 15), `{split}.txt`; keypoints from an optional JSON | pascal_person_part (7) | optional, COCO order |
+| DensePose-COCO | a COCO JSON whose persons may carry `dp_masks` (14 coarse-part RLEs of 256 x 256 over the person's box) | densepose (15) | COCO's 17 |
+| MHP v2 | `list/{split}.txt`, `{split}/images/{id}.jpg`, `{split}/parsing_annos/{id}_{N:02d}_{n:02d}.png` (one per person, 3 equal channels), `{split}/pose_annos/{id}.mat` (`person_{n-1}`: rows x, y, flag in MPII order) | mhp_v2 (59) | 16 MPII joints -> 12 COCO |
+| PASCAL-Person-Part | a list file (lines `ID`, or `IMAGE LABEL` paths relative to the root), `JPEGImages/{id}.jpg`, `SegmentationPart/{id}.png` (classes 0-6), PASCAL-Part's `Annotations_Part/{id}.mat` (`anno.objects(i).class`, `.mask`) | pascal_person_part (7) | optional JSON |
 
-All coordinates are COCO's: pixel centres at integer coordinates, (x, y). The image's part map is the
-union of its persons' part labels, later persons over earlier ones where they overlap; a person's parts
-are the map under its mask, and its annotation says `"has_parts": 1` (0 for a DensePose person without
-`dp_masks`). Masks are written as compressed RLE.
+All coordinates are COCO's: pixel centres at integer coordinates, (x, y). Masks are written as
+compressed RLE.
 
-Bad input never raises (except an unusable annotations file, list or root directory: coco.AnnotationError);
-each problem is warned about, naming the item, and counted by kind:
+**A person's parts, one definition** (docs/parts.md "Data"): the part-labelled persons of an image have
+disjoint masks, and a person's parts are the image's part map under its mask, so that the part targets
+(the map), the mIoU (the map) and AP^p / AP^r (each person's map under its mask) see the same labels.
+- DensePose: a person's parts are its `dp_masks` placed in its box *and inside its COCO mask*; part
+  pixels outside the mask are dropped (counted: `part_pixels_outside_persons`).
+- MHP v2: a person's mask is its parsing PNG's labelled pixels, its parts the PNG.
+- PASCAL-Person-Part: persons are PASCAL-Part's `person` objects; the part map is `SegmentationPart`
+  as released (void 255 -> background); part pixels outside every person are kept and counted.
+- Where the masks of several part-labelled persons overlap, the pixel goes to the last of them in the
+  dataset's order: the map holds its labels and the earlier masks lose the pixel (`overlap_pixels`).
+An annotation says `"has_parts": 1`, or 0 for a crowd region or a DensePose person without `dp_masks`.
+
+Bad input never raises (except an unusable annotations file, list, directory or missing scipy:
+coco.AnnotationError); each problem is warned about in one line naming the file (and field), and
+counted by kind (DensePose's JSON also gets data/coco.py's checks and kinds):
 
 | kind | action |
 | --- | --- |
 | missing_image | the image file cannot be read or decoded -> image skipped |
-| missing_part_file | a person's parsing PNG / the image's part PNG is absent or does not decode -> person (image) skipped |
+| missing_part_file | a person's parsing PNG, the image's part PNG or its PASCAL-Part .mat is absent or does not decode -> person (image) skipped |
+| size_mismatch | a label PNG's size differs from the image's -> person (image) skipped |
+| empty_person | MHP: a parsing PNG labels no pixel -> person skipped (MHP's evaluation skips it too) |
+| bad_part_annotation | PASCAL-Part .mat without the documented fields (the message names the field) -> image skipped |
 | bad_dp_masks | `dp_masks` is not 14 RLEs of 256 x 256 -> the person keeps its mask but has no parts |
 | missing_pose | MHP: no readable pose file or no entry for the person -> person without keypoints |
-| size_mismatch | a label PNG's size differs from the image's -> person (image) skipped |
 | bad_keypoints | PASCAL: an entry of the keypoints JSON is not 51 numbers -> person without keypoints |
 """
 
 import os
+import re
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -36,26 +51,32 @@ from personlab_tf.data import coco, coco_format, part_labels
 
 MISSING_IMAGE = "missing_image"
 MISSING_PART_FILE = "missing_part_file"
+SIZE_MISMATCH = "size_mismatch"
+EMPTY_PERSON = "empty_person"
+BAD_PART_ANNOTATION = "bad_part_annotation"
 BAD_DP_MASKS = "bad_dp_masks"
 MISSING_POSE = "missing_pose"
-SIZE_MISMATCH = "size_mismatch"
 BAD_KEYPOINTS = "bad_keypoints"
 
 DENSEPOSE_PARTS = 14
 DENSEPOSE_GRID = 256
 # MHP v2 / MPII joint order -> COCO keypoint index (pelvis, thorax, upper neck and head top have none).
 MPII_TO_COCO = {0: 16, 1: 14, 2: 12, 3: 11, 4: 13, 5: 15, 10: 10, 11: 8, 12: 6, 13: 5, 14: 7, 15: 9}
-PASCAL_PERSON_CLASS = 15
+PASCAL_PERSON = "person"             # PASCAL-Part's `class` of a person object
+PASCAL_IMAGES_DIR = "JPEGImages"
+PASCAL_PARTS_DIR = "SegmentationPart"
+PASCAL_PART_ANNOTATIONS_DIR = "Annotations_Part"
 VOID = 255
+PERSON_ID_STRIDE = 1000              # annotation id = image id * 1000 + person number
 
 
-def rle(mask):
+def rle(mask: np.ndarray) -> dict:
     """Compressed COCO RLE of a [H, W] bool mask, counts as a str (JSON-ready)."""
     encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     return {"size": [int(v) for v in encoded["size"]], "counts": encoded["counts"].decode("ascii")}
 
 
-def box(mask):
+def box(mask: np.ndarray) -> List[int]:
     """COCO box [x, y, w, h] of a mask's pixels ([0, 0, 0, 0] when empty)."""
     rows, columns = np.nonzero(mask)
     if not len(rows):
@@ -63,16 +84,36 @@ def box(mask):
     return [int(columns.min()), int(rows.min()), int(columns.max() - columns.min() + 1), int(rows.max() - rows.min() + 1)]
 
 
-def person_annotation(annotation_id, image_id, mask, keypoints, has_parts=True):
-    """A COCO person annotation from a mask [H, W] bool and keypoints [K, 3] (x, y, v)."""
+def person_annotation(annotation_id: int, image_id: int, mask: np.ndarray, keypoints: np.ndarray,
+                      has_parts: bool = True, is_crowd: bool = False, area: Optional[float] = None,
+                      bbox: Optional[Sequence[float]] = None) -> dict:
+    """A COCO person annotation from a mask [H, W] bool and keypoints [K, 3] (x, y, v); area and bbox are
+    the mask's unless given."""
     keypoints = np.asarray(keypoints, np.float64)
     return {"id": int(annotation_id), "image_id": int(image_id), "category_id": constants.PERSON_CATEGORY_ID,
-            "iscrowd": 0, "segmentation": rle(mask), "area": int(mask.sum()), "bbox": box(mask),
+            "iscrowd": int(is_crowd), "segmentation": rle(mask),
+            "area": float(area) if area is not None else int(mask.sum()),
+            "bbox": [round(float(v), 2) for v in bbox] if bbox is not None else box(mask),
             "keypoints": [round(float(v), 2) for v in keypoints.ravel()],
             "num_keypoints": int(np.count_nonzero(keypoints[:, 2])), "has_parts": int(has_parts)}
 
 
-def read_label_png(path):
+def exclusive_masks(masks: np.ndarray) -> Tuple[np.ndarray, int]:
+    """The masks [N, H, W] bool made disjoint, each pixel kept by the last mask holding it.
+
+    Returns:
+      (masks [N, H, W] bool, number of pixels taken from earlier masks).
+    """
+    masks = np.asarray(masks, bool)
+    result = masks.copy()
+    claimed = np.zeros(masks.shape[1:], bool)
+    for index in range(len(masks) - 1, -1, -1):
+        result[index] &= ~claimed
+        claimed |= masks[index]
+    return result, int(masks.sum() - result.sum())
+
+
+def read_label_png(path: str) -> Optional[np.ndarray]:
     """The [H, W] uint8 label values of a PNG (palette indices, grey, or the first channel of RGB), or None."""
     try:
         with Image.open(path) as picture:
@@ -83,7 +124,7 @@ def read_label_png(path):
     return (values[..., 0] if values.ndim == 3 else values).astype(np.uint8)
 
 
-def image_size(path):
+def image_size(path: str) -> Optional[Tuple[int, int]]:
     """(height, width) of a readable image file, or None."""
     try:
         with Image.open(path) as picture:
@@ -93,33 +134,48 @@ def image_size(path):
         return None
 
 
-def write_dataset(output_dir, images, annotations, part_maps, description):
-    """Writes `output_dir/person_keypoints.json` and `output_dir/part_labels/<stem>.png` (data/coco_format.py).
-
-    Args:
-      images: COCO image entries; annotations: COCO annotations; part_maps: {file_name: [H, W] uint8};
-      description: the JSON's info description.
-    """
-    coco_format.write_annotations(output_dir, images, annotations, description)
-    labels_dir = os.path.join(output_dir, coco_format.PART_LABELS_DIR)
-    for file_name, labels in part_maps.items():
-        part_labels.write_png(coco_format.part_labels_path(labels_dir, file_name), labels)
+def mat_reader(dataset: str) -> Callable:
+    """scipy.io.loadmat (the `parts` extra of setup.py), or AnnotationError naming the dataset."""
+    try:
+        from scipy.io import loadmat  # only the MATLAB files of MHP v2 and PASCAL-Part need scipy
+    except ImportError:
+        raise coco.AnnotationError(f"reading {dataset} needs scipy: pip install -e '.[parts]'") from None
+    return loadmat
 
 
-def summary(images, annotations, problems):
-    """The conversion summary (the scripts' last stdout line)."""
-    return {"images": len(images), "persons": len(annotations),
-            "persons_with_keypoints": sum(a["num_keypoints"] > 0 for a in annotations),
-            "persons_with_parts": sum(a.get("has_parts", 1) for a in annotations),
-            "warnings": dict(sorted(problems.warnings.items()))}
+class Conversion:
+    """One conversion's output: writes each image's part map at once, the JSON at the end (`finish`)."""
+
+    def __init__(self, output_dir: str):
+        self.output_dir = output_dir
+        self.images, self.annotations = [], []
+        self.problems = coco.ProblemCounter()
+        self.overlap_pixels = self.outside_pixels = 0
+
+    def add_image(self, image_id: int, file_name: str, labels: np.ndarray, annotations: List[dict]) -> None:
+        """Adds an image entry and its annotations, and writes its part map [H, W] uint8."""
+        height, width = labels.shape
+        self.images.append({"id": int(image_id), "file_name": file_name, "height": height, "width": width})
+        self.annotations.extend(annotations)
+        part_labels.write_png(coco_format.part_labels_path(
+            os.path.join(self.output_dir, coco_format.PART_LABELS_DIR), file_name), labels)
+
+    def finish(self, description: str) -> Dict:
+        """Writes `person_keypoints.json` (data/coco_format.py); returns the summary (the script's last line)."""
+        coco_format.write_annotations(self.output_dir, self.images, self.annotations, description)
+        return {"images": len(self.images), "persons": len(self.annotations),
+                "persons_with_keypoints": sum(a["num_keypoints"] > 0 for a in self.annotations),
+                "persons_with_parts": sum(a["has_parts"] for a in self.annotations),
+                "overlap_pixels": self.overlap_pixels, "part_pixels_outside_persons": self.outside_pixels,
+                "warnings": dict(sorted(self.problems.warnings.items()))}
 
 
 # ----------------------------------------------------------------------------------------- DensePose
 
 
-def densepose_part_grid(dp_masks):
-    """The 256 x 256 part classes of `dp_masks` (14 RLEs or falsy entries; part i + 1 where mask i), or None
-    when the field is malformed."""
+def densepose_part_grid(dp_masks) -> Optional[np.ndarray]:
+    """The 256 x 256 part classes of `dp_masks` (14 RLEs or falsy entries; part i + 1 where mask i, later
+    masks over earlier ones), or None when the field is malformed."""
     if not isinstance(dp_masks, list) or len(dp_masks) != DENSEPOSE_PARTS:
         return None
     grid = np.zeros((DENSEPOSE_GRID, DENSEPOSE_GRID), np.uint8)
@@ -138,7 +194,7 @@ def densepose_part_grid(dp_masks):
     return grid
 
 
-def place_in_box(grid, bbox, height, width):
+def place_in_box(grid: np.ndarray, bbox: Sequence[float], height: int, width: int) -> np.ndarray:
     """Resamples a part grid (the person's box at 256 x 256) into an image-size map, nearest neighbour.
 
     Image pixel (x, y) inside the box [x0, x0 + w) x [y0, y0 + h) (pixel-corner COCO box) reads grid cell
@@ -160,71 +216,69 @@ def place_in_box(grid, bbox, height, width):
     return out
 
 
-def convert_densepose(annotations_path, output_dir):
+def convert_densepose(annotations_path: str, output_dir: str) -> Dict:
     """DensePose-COCO JSON -> the project's layout (the images stay where the JSON's file names say).
+
+    The JSON is validated as any COCO JSON (data/coco.py); each valid person is written with COCO's
+    area, box and keypoints and its mask as RLE; a non-crowd person with `dp_masks` gets the parts of
+    its `dp_masks` inside its mask (module docstring).
 
     Returns:
       the summary dict.
     """
     data = coco.load_json(annotations_path, "DensePose annotations")
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
-            data.get("annotations"), list):
-        raise coco.AnnotationError(f"{annotations_path} has no 'images' and 'annotations' lists")
-    problems = coco.ProblemCounter()
-    sizes = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
-    names = {image["id"]: image["file_name"] for image in data["images"]}
-    part_maps, annotations = {}, []
-    for annotation in data["annotations"]:
-        entry = {key: value for key, value in annotation.items() if not key.startswith("dp_")}
-        image_id = annotation.get("image_id")
-        if image_id not in sizes or annotation.get("iscrowd") or "dp_masks" not in annotation:
-            entry["has_parts"] = 0
-            annotations.append(entry)
-            continue
-        grid = densepose_part_grid(annotation["dp_masks"])
-        if grid is None:
-            problems.warn(BAD_DP_MASKS, f"annotation id {annotation.get('id')}: dp_masks is not {DENSEPOSE_PARTS} "
-                                        f"RLEs of {DENSEPOSE_GRID} x {DENSEPOSE_GRID}; person kept without parts")
-            entry["has_parts"] = 0
-            annotations.append(entry)
-            continue
-        height, width = sizes[image_id]
-        placed = place_in_box(grid, annotation["bbox"], height, width)
-        labels = part_maps.setdefault(names[image_id], np.zeros((height, width), np.uint8))
-        labels[placed > 0] = placed[placed > 0]
-        entry["has_parts"] = 1
-        annotations.append(entry)
-    for image in data["images"]:
-        part_maps.setdefault(image["file_name"], np.zeros((image["height"], image["width"]), np.uint8))
-    write_dataset(output_dir, data["images"], annotations, part_maps, "DensePose-COCO parts")
-    return summary(data["images"], annotations, problems)
+    conversion = Conversion(output_dir)
+    dataset = coco.parse_dataset(data, annotations_path, conversion.problems)
+    entries = {}   # the first entry of each id: the one data/coco.py validated
+    for entry in data["annotations"]:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), int):
+            entries.setdefault(entry["id"], entry)
+    for info in dataset.images:
+        persons = dataset.persons[info.image_id]
+        masks = np.array([coco.decode_mask(p.segmentation, info.height, info.width) for p in persons],
+                         bool).reshape(len(persons), info.height, info.width)
+        parts = {}
+        for index, person in enumerate(persons):
+            entry = entries.get(person.annotation_id, {})
+            if person.is_crowd or "dp_masks" not in entry:
+                continue
+            grid = densepose_part_grid(entry["dp_masks"])
+            if grid is None:
+                conversion.problems.warn(BAD_DP_MASKS, f"{annotations_path}: annotation id {person.annotation_id}: "
+                                                       f"dp_masks is not {DENSEPOSE_PARTS} RLEs of {DENSEPOSE_GRID} x "
+                                                       f"{DENSEPOSE_GRID}; person kept without parts")
+                continue
+            placed = place_in_box(grid, entry["bbox"], info.height, info.width)
+            conversion.outside_pixels += int(np.count_nonzero((placed > 0) & ~masks[index]))
+            parts[index] = placed
+        labelled = sorted(parts)
+        exclusive, moved = exclusive_masks(masks[labelled])
+        conversion.overlap_pixels += moved
+        labels = np.zeros((info.height, info.width), np.uint8)
+        for index, mask in zip(labelled, exclusive):
+            masks[index] = mask
+            labels[mask] = parts[index][mask]
+        conversion.add_image(info.image_id, info.file_name, labels, [
+            person_annotation(person.annotation_id, info.image_id, mask, person.keypoints, has_parts=index in parts,
+                              is_crowd=person.is_crowd, area=person.area, bbox=person.bbox)
+            for index, (person, mask) in enumerate(zip(persons, masks))])
+    return conversion.finish("DensePose-COCO parts")
 
 
 # ----------------------------------------------------------------------------------------- MHP v2
 
 
-def read_list(path):
-    """The ids of a split list (one per line)."""
+def read_list(path: str) -> List[str]:
+    """The non-empty lines of a list file, stripped."""
     try:
         with open(path) as f:
             return [line.strip() for line in f if line.strip()]
-    except OSError as error:
-        raise coco.AnnotationError(f"cannot read the list {path}: {error.strerror or error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise coco.AnnotationError(f"cannot read the list {path}: {reason}") from None
 
 
-def listed_images(ids, images_dir, dataset, problems):
-    """(image id, name, file name `<name>.jpg`, (height, width)) of the listed images that can be read;
-    the others are warned about and counted as missing_image."""
-    for image_id, name in enumerate(ids, start=1):
-        file_name = f"{name}.jpg"
-        size = image_size(os.path.join(images_dir, file_name))
-        if size is None:
-            problems.warn(MISSING_IMAGE, f"{dataset} image {name}: {file_name} is missing or does not decode; skipped")
-            continue
-        yield image_id, name, file_name, size
-
-
-def mhp_keypoints(rows):
+def mhp_keypoints(rows) -> np.ndarray:
     """COCO keypoints [K, 3] from one MHP person's pose rows (x, y, flag) in MPII order (16 joints first).
 
     A joint is labelled when both coordinates are >= 0: v = 2 when its flag is 0 (visible), else 1.
@@ -239,8 +293,9 @@ def mhp_keypoints(rows):
     return keypoints
 
 
-def read_mhp_pose(path, load_mat):
-    """{person index: pose rows} of an MHP pose file (`person_0`, `person_1`, ...), or None if unreadable."""
+def read_mhp_pose(path: str, load_mat: Callable) -> Optional[Dict[int, np.ndarray]]:
+    """{person index: COCO keypoints [K, 3]} of an MHP pose file (`person_0`, `person_1`, ...), or None if
+    unreadable; entries that are not rows of 3 numbers are left out."""
     try:
         content = load_mat(path)
     except Exception:  # scipy raises several types for missing or malformed files
@@ -248,65 +303,159 @@ def read_mhp_pose(path, load_mat):
     poses = {}
     for key, value in content.items():
         if key.startswith("person_") and key[len("person_"):].isdigit():
-            poses[int(key[len("person_"):])] = value
+            try:
+                poses[int(key[len("person_"):])] = mhp_keypoints(value)
+            except (TypeError, ValueError):
+                continue
     return poses
 
 
-def convert_mhp(root, split, output_dir):
+def mhp_person_files(parsing_dir: str) -> Dict[str, List[Tuple[int, str]]]:
+    """{image id: [(person number n, file name)] sorted by n} of the files `{id}_{N:02d}_{n:02d}.png`."""
+    persons = {}
+    names = os.listdir(parsing_dir) if os.path.isdir(parsing_dir) else []
+    for file_name in names:
+        match = re.fullmatch(r"(.+)_(\d+)_(\d+)\.png", file_name)
+        if match:
+            persons.setdefault(match.group(1), []).append((int(match.group(3)), file_name))
+    return {name: sorted(files) for name, files in persons.items()}
+
+
+def convert_mhp(root: str, split: str, output_dir: str) -> Dict:
     """MHP v2 (`root/{split}/...`, `root/list/{split}.txt`) -> the project's layout.
 
     The JSON's file names are relative to `root/{split}/images` (pass that directory to create_tfrecords).
-    Persons: one per parsing PNG `{id}_{N:02d}_{n:02d}.png` (n = 1 .. N), keypoints from `person_{n-1}`
-    of `pose_annos/{id}.mat` (read with scipy.io.loadmat).
+    Persons: one per parsing PNG `{id}_{N:02d}_{n:02d}.png`, keypoints from `person_{n-1}` of
+    `pose_annos/{id}.mat` (read with scipy.io.loadmat).
 
     Returns:
       the summary dict.
     """
-    try:
-        from scipy.io import loadmat  # MHP's pose files are MATLAB files; only this reader needs scipy
-    except ImportError:
-        raise coco.AnnotationError("reading MHP v2 needs scipy: pip install -e '.[mhp]'") from None
-
+    load_mat = mat_reader("MHP v2")
     split_dir = os.path.join(root, split)
     ids = read_list(os.path.join(root, "list", f"{split}.txt"))
-    problems = coco.ProblemCounter()
-    images, annotations, part_maps = [], [], {}
+    conversion = Conversion(output_dir)
+    problems = conversion.problems
     parsing_dir = os.path.join(split_dir, "parsing_annos")
-    files = os.listdir(parsing_dir) if os.path.isdir(parsing_dir) else []
-    for image_id, name, file_name, size in listed_images(ids, os.path.join(split_dir, "images"), "MHP", problems):
-        height, width = size
-        poses = read_mhp_pose(os.path.join(split_dir, "pose_annos", f"{name}.mat"), loadmat)
+    person_files = mhp_person_files(parsing_dir)
+    for image_id, name in enumerate(ids, start=1):
+        file_name = f"{name}.jpg"
+        size = image_size(os.path.join(split_dir, "images", file_name))
+        if size is None:
+            problems.warn(MISSING_IMAGE, f"MHP image {name}: {file_name} is missing or does not decode; skipped")
+            continue
+        pose_path = os.path.join(split_dir, "pose_annos", f"{name}.mat")
+        poses = read_mhp_pose(pose_path, load_mat)
         if poses is None:
-            problems.warn(MISSING_POSE, f"MHP image {name}: no readable pose file; persons without keypoints")
+            problems.warn(MISSING_POSE, f"MHP image {name}: {pose_path} is not a readable pose file; "
+                                        f"persons without keypoints")
             poses = {}
-        labels = np.zeros(size, np.uint8)
-        persons = sorted(f for f in files if f.startswith(f"{name}_") and f.endswith(".png"))
-        for person_file in persons:
-            index = int(os.path.splitext(person_file)[0].rsplit("_", 1)[1]) - 1
+        persons = []
+        for number, person_file in person_files.get(name, []):
             values = read_label_png(os.path.join(parsing_dir, person_file))
             if values is None or values.shape != size:
-                kind = MISSING_PART_FILE if values is None else SIZE_MISMATCH
-                problems.warn(kind, f"MHP image {name}: {person_file} is unusable; person skipped")
+                kind, reason = (MISSING_PART_FILE, "does not decode") if values is None else (
+                    SIZE_MISMATCH, f"is {values.shape[1]}x{values.shape[0]}, the image {size[1]}x{size[0]}")
+                problems.warn(kind, f"MHP image {name}: {person_file} {reason}; person skipped")
                 continue
-            mask = values > 0
+            if not values.any():
+                problems.warn(EMPTY_PERSON, f"MHP image {name}: {person_file} labels no pixel; person skipped")
+                continue
+            if number - 1 not in poses:
+                problems.warn(MISSING_POSE, f"MHP image {name}: no person_{number - 1} in {pose_path}; no keypoints")
+            persons.append((number, values))
+        masks, moved = exclusive_masks(np.array([v > 0 for _, v in persons], bool).reshape(-1, *size))
+        conversion.overlap_pixels += moved
+        labels = np.zeros(size, np.uint8)
+        annotations = []
+        for (number, values), mask in zip(persons, masks):
             labels[mask] = values[mask]
-            if index not in poses:
-                problems.warn(MISSING_POSE, f"MHP image {name}: no pose for person {index + 1}; no keypoints")
-            keypoints = mhp_keypoints(poses[index]) if index in poses else np.zeros((constants.NUM_KEYPOINTS, 3))
-            annotations.append(person_annotation(image_id * 1000 + index, image_id, mask, keypoints))
-        images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
-        part_maps[file_name] = labels
-    write_dataset(output_dir, images, annotations, part_maps, f"MHP v2 {split}")
-    return summary(images, annotations, problems)
+            keypoints = poses.get(number - 1, np.zeros((constants.NUM_KEYPOINTS, 3)))
+            annotations.append(person_annotation(image_id * PERSON_ID_STRIDE + number, image_id, mask, keypoints))
+        conversion.add_image(image_id, file_name, labels, annotations)
+    return conversion.finish(f"MHP v2 {split}")
 
 
 # ----------------------------------------------------------------------------------------- PASCAL
 
 
-def pascal_keypoints(keypoints, name, instance, problems):
-    """[K, 3] keypoints of one PASCAL instance from the optional JSON (zeros when absent or malformed)."""
+class BadPartAnnotation(ValueError):
+    """A PASCAL-Part annotation file that does not have the documented structure; the message says where."""
+
+
+def read_pascal_list(path: str) -> List[Tuple[str, str]]:
+    """[(image path, part label path)] relative to the root, of a PASCAL-Person-Part list file whose lines
+    are an id (`JPEGImages/{id}.jpg`, `SegmentationPart/{id}.png`) or two paths (a leading / is dropped).
+
+    Raises:
+      coco.AnnotationError: the file cannot be read or a line has another number of fields.
+    """
+    entries = []
+    for number, line in enumerate(read_list(path), start=1):
+        fields = line.split()
+        if len(fields) == 1:
+            entries.append((f"{PASCAL_IMAGES_DIR}/{fields[0]}.jpg", f"{PASCAL_PARTS_DIR}/{fields[0]}.png"))
+        elif len(fields) == 2:
+            entries.append(tuple(field.lstrip("/") for field in fields))
+        else:
+            raise coco.AnnotationError(f"{path}, entry {number}: expected 'ID' or 'IMAGE LABEL', got {line!r}")
+    return entries
+
+
+def _struct(value, where):
+    """A MATLAB struct array read by scipy.io.loadmat, flattened to its elements."""
+    if not isinstance(value, np.ndarray) or value.dtype.names is None:
+        raise BadPartAnnotation(f"{where} is not a struct")
+    return value.reshape(-1)
+
+
+def _field(element, name, where):
+    if name not in element.dtype.names:
+        raise BadPartAnnotation(f"{where} has no field '{name}'")
+    return element[name]
+
+
+def pascal_part_persons(path: str, size: Tuple[int, int], load_mat: Callable) -> List[Tuple[int, np.ndarray]]:
+    """The person objects of a PASCAL-Part annotation file: [(object number, mask [H, W] bool)].
+
+    The file holds a struct `anno` whose `objects` array has, per object, `class` (a string such as
+    'person'), `class_ind`, `mask` (H x W) and `parts` (`part_name`, `mask`); objects are numbered from 1
+    in their order, as MATLAB's `anno.objects(i)`.
+
+    Raises:
+      BadPartAnnotation: the file does not load or lacks a field; the message names the field.
+    """
+    try:
+        content = load_mat(path)
+    except Exception as error:  # scipy raises several types for malformed files
+        raise BadPartAnnotation(f"does not load as a MATLAB file ({type(error).__name__})") from None
+    if "anno" not in content:
+        raise BadPartAnnotation("has no variable 'anno'")
+    anno = _struct(content["anno"], "anno")
+    if len(anno) != 1:
+        raise BadPartAnnotation(f"anno is a {len(anno)}-element struct array, not one struct")
+    objects = _field(anno[0], "objects", "anno")
+    if isinstance(objects, np.ndarray) and objects.size == 0:
+        return []
+    persons = []
+    for number, element in enumerate(_struct(objects, "anno.objects"), start=1):
+        where = f"anno.objects({number})"
+        name = np.asarray(_field(element, "class", where)).reshape(-1)
+        if name.size != 1 or not isinstance(name[0], str):
+            raise BadPartAnnotation(f"{where}.class is not a string")
+        if name[0] != PASCAL_PERSON:
+            continue
+        mask = np.asarray(_field(element, "mask", where))
+        if mask.shape != size:
+            raise BadPartAnnotation(f"{where}.mask is {mask.shape}, the image is {size}")
+        persons.append((number, mask > 0))
+    return persons
+
+
+def pascal_keypoints(keypoints, name: str, number: int, problems: coco.ProblemCounter) -> np.ndarray:
+    """[K, 3] keypoints of one PASCAL person from the optional JSON (zeros when absent or malformed)."""
     entries = keypoints.get(name, {}) if isinstance(keypoints, dict) else {}
-    values = entries.get(str(instance)) if isinstance(entries, dict) else None
+    values = entries.get(str(number)) if isinstance(entries, dict) else None
     if values is None:
         return np.zeros((constants.NUM_KEYPOINTS, 3))
     try:
@@ -314,44 +463,63 @@ def pascal_keypoints(keypoints, name, instance, problems):
     except (TypeError, ValueError):
         points = None
     if points is None or not np.all(np.isfinite(points)) or not np.all(np.isin(points[:, 2], (0, 1, 2))):
-        problems.warn(BAD_KEYPOINTS, f"PASCAL image {name}, instance {instance}: keypoints are not "
+        problems.warn(BAD_KEYPOINTS, f"PASCAL image {name}, object {number}: keypoints are not "
                                      f"{3 * constants.NUM_KEYPOINTS} numbers (x, y, v); person without keypoints")
         return np.zeros((constants.NUM_KEYPOINTS, 3))
     return points
 
 
-def convert_pascal_person_part(root, split, output_dir, keypoints_path=None):
-    """PASCAL-Person-Part (VOC layout) -> the project's layout.
+def convert_pascal_person_part(root: str, list_path: str, output_dir: str, annotations_dir: Optional[str] = None,
+                               keypoints_path: Optional[str] = None) -> Dict:
+    """PASCAL-Person-Part -> the project's layout.
 
-    Persons are the instances of `SegmentationObject/{id}.png` whose pixels are the VOC person class in
-    `SegmentationClass/{id}.png`; parts come from `SegmentationPart/{id}.png` (void 255 -> background).
-    `keypoints_path`: optional JSON {image id: {instance id: [51 numbers, COCO order (x, y, v)]}}.
-    The JSON's file names are relative to `root/JPEGImages`.
+    Persons are the `person` objects of PASCAL-Part's `{annotations_dir}/{id}.mat` (id = the image file's
+    stem); the part map is the listed `SegmentationPart` PNG (void 255 -> background). The JSON's file
+    names are the list's image paths, relative to `root`.
+
+    Args:
+      root: the dataset's root; list_path: its list file (`read_pascal_list`); annotations_dir:
+        PASCAL-Part's `Annotations_Part` (default `root/Annotations_Part`); keypoints_path: optional JSON
+        {id: {object number: [51 numbers, COCO order (x, y, v)]}}.
 
     Returns:
       the summary dict.
     """
-    ids = read_list(os.path.join(root, f"{split}.txt"))
+    load_mat = mat_reader("PASCAL-Part")
+    entries = read_pascal_list(list_path)
+    annotations_dir = annotations_dir or os.path.join(root, PASCAL_PART_ANNOTATIONS_DIR)
+    if not os.path.isdir(annotations_dir):
+        raise coco.AnnotationError(f"PASCAL-Part annotations directory {annotations_dir} does not exist")
     keypoints = coco.load_json(keypoints_path, "keypoints") if keypoints_path else {}
-    problems = coco.ProblemCounter()
-    images, annotations, part_maps = [], [], {}
-    for image_id, name, file_name, size in listed_images(ids, os.path.join(root, "JPEGImages"), "PASCAL", problems):
-        maps = {folder: read_label_png(os.path.join(root, folder, f"{name}.png"))
-                for folder in ("SegmentationPart", "SegmentationObject", "SegmentationClass")}
-        broken = [folder for folder, values in maps.items() if values is None or values.shape != size]
-        if broken:
-            problems.warn(MISSING_PART_FILE, f"PASCAL image {name}: {', '.join(broken)} unusable; image skipped")
+    conversion = Conversion(output_dir)
+    problems = conversion.problems
+    for image_id, (image_path, label_path) in enumerate(entries, start=1):
+        name = os.path.splitext(os.path.basename(image_path))[0]
+        size = image_size(os.path.join(root, image_path))
+        if size is None:
+            problems.warn(MISSING_IMAGE, f"PASCAL image {name}: {image_path} is missing or does not decode; skipped")
             continue
-        objects, classes = maps["SegmentationObject"], maps["SegmentationClass"]
-        parts = np.where(maps["SegmentationPart"] == VOID, 0, maps["SegmentationPart"])
-        for instance in sorted(set(np.unique(objects)) - {0, VOID}):
-            mask = objects == instance
-            if not np.any(classes[mask] == PASCAL_PERSON_CLASS):
-                continue
-            points = pascal_keypoints(keypoints, name, int(instance), problems)
-            annotations.append(person_annotation(image_id * 1000 + int(instance), image_id, mask, points))
-        images.append({"id": image_id, "file_name": file_name, "height": size[0], "width": size[1]})
-        part_maps[file_name] = parts.astype(np.uint8)
-    write_dataset(output_dir, images, annotations, part_maps, f"PASCAL-Person-Part {split}")
-    return summary(images, annotations, problems)
-
+        values = read_label_png(os.path.join(root, label_path))
+        if values is None or values.shape != size:
+            kind, reason = (MISSING_PART_FILE, "is missing or does not decode") if values is None else (
+                SIZE_MISMATCH, f"is {values.shape[1]}x{values.shape[0]}, the image {size[1]}x{size[0]}")
+            problems.warn(kind, f"PASCAL image {name}: {label_path} {reason}; image skipped")
+            continue
+        mat_path = os.path.join(annotations_dir, f"{name}.mat")
+        if not os.path.isfile(mat_path):
+            problems.warn(MISSING_PART_FILE, f"PASCAL image {name}: {mat_path} does not exist; image skipped")
+            continue
+        try:
+            persons = pascal_part_persons(mat_path, size, load_mat)
+        except BadPartAnnotation as error:
+            problems.warn(BAD_PART_ANNOTATION, f"PASCAL image {name}: {mat_path}: {error}; image skipped")
+            continue
+        parts = np.where(values == VOID, 0, values).astype(np.uint8)
+        masks, moved = exclusive_masks(np.array([mask for _, mask in persons], bool).reshape(-1, *size))
+        conversion.overlap_pixels += moved
+        conversion.outside_pixels += int(np.count_nonzero((parts > 0) & ~masks.any(axis=0)))
+        conversion.add_image(image_id, image_path, parts, [
+            person_annotation(image_id * PERSON_ID_STRIDE + number, image_id, mask,
+                              pascal_keypoints(keypoints, name, number, problems))
+            for (number, _), mask in zip(persons, masks)])
+    return conversion.finish("PASCAL-Person-Part")
