@@ -15,11 +15,14 @@ built first if needed; nothing is downloaded). Metrics: PersonLab, the COCO keyp
 (docs/evaluation.md); part parsing, mIoU, AP^p, PCP and AP^r (docs/parts.md). Every image of the data
 counts (images without people too); an image that cannot be read or decoded is skipped with a warning
 naming it and counted. The last stdout line is one JSON object: the task's headline figures, the image
-counts and every metric.
+counts, `median_image_ms` (one image through the model and decoding, the first image's tracing excluded) and
+every metric.
 """
 
 import json
+import statistics
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -117,12 +120,14 @@ def evaluate(task, predict, problems):
         raise UsageError("give the data: --annotations and --images, or --data_dir (tfds coco_person)")
     evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator,
                                only_added_images=FLAGS.max_images is not None)
-    evaluated, skipped = 0, []
+    evaluated, skipped, times = 0, [], []
     for image in tqdm(images, desc="evaluating", unit="image", file=sys.stderr, total=FLAGS.max_images or total):
         if FLAGS.max_images is not None and evaluated >= FLAGS.max_images:
             break
         try:
+            start = time.perf_counter()
             detections = predict(image.encoded)
+            times.append((time.perf_counter() - start) * 1e3)
         except tf.errors.InvalidArgumentError as error:
             reason = error.message.strip().splitlines()[0]
             logging.warning("image id %d does not decode (%s); skipped", image.image_id, reason)
@@ -133,7 +138,8 @@ def evaluate(task, predict, problems):
     results = evaluator.results()
     return {"task": task.name, **evaluator.headline(results), "images_evaluated": evaluated,
             "images_skipped": len(skipped) + problems.images_skipped, "skipped_image_ids": skipped,
-            "input_warnings": dict(sorted(problems.warnings.items())), "metrics": results}
+            "input_warnings": dict(sorted(problems.warnings.items())),
+            "median_image_ms": round(statistics.median(times[1:] or times), 1) if times else 0.0, "metrics": results}
 
 
 def main(argv):

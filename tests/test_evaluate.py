@@ -36,13 +36,14 @@ def test_saved_model_and_checkpoint_give_the_same_metrics(tmp_path, tfds_dirs):
     found = from_saved_model["metrics"]
     assert set(found["keypoints"]) == set(metrics.KEYPOINT_METRICS)
     assert {"AP", "AP50", "AP75", "APS", "APM", "APL", "AR1", "AR10", "AR20"} <= set(found["segmentation"])
+    assert set(found["segmentation_keypoint_persons"]) == set(found["segmentation"])
     assert from_saved_model["keypoints_AP"] == found["keypoints"]["AP"]
     assert from_saved_model["segm_AP"] == found["segmentation"]["AP"]
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert written["keypoints"] == found["keypoints"]
     _, from_checkpoint = run_script("evaluate.py", "--model_dir", model_dir, "--max_side", str(MAX_SIDE),
                                     "--output_stride", "8", "--data_dir", data_dir, "--split", "validation")
-    for group in ("keypoints", "segmentation"):
+    for group in ("keypoints", "segmentation", "segmentation_keypoint_persons"):
         for name, value in found[group].items():
             assert from_checkpoint["metrics"][group][name] == pytest.approx(value, abs=1e-6), (group, name)
 

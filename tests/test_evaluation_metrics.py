@@ -152,6 +152,27 @@ def test_detection_on_a_crowd_region_is_not_a_false_positive(evaluator):
 
 
 @pytest.mark.parametrize("evaluator", backends.EVALUATORS)
+def test_segmentation_of_the_keypoint_persons(evaluator):
+    """The crowd scene's region becomes a person without keypoints (iscrowd 0): it is a second ground truth.
+
+    A detection of the person with keypoints alone finds 1 of 2 persons: segmentation AP 0.505 (precision 1
+    at the 51 of COCO's 101 recall points up to 0.5, 0 beyond). Over the keypoint persons the other is a
+    crowd region: AP 1, and a detection on it (top score) is ignored rather than a false positive.
+    """
+    dataset, _ = _crowd_scene()
+    dataset["annotations"][1]["iscrowd"] = 0
+    person_mask, other = _box_mask(100, 5, 5, 20), _box_mask(100, 70, 70, 20)
+    alone, both = [_mask_result(person_mask, 0.5)], [_mask_result(person_mask, 0.5), _mask_result(other, 0.9)]
+    keypoint_persons = metrics.keypoint_persons(dataset)
+    assert [a["iscrowd"] for a in keypoint_persons["annotations"]] == [0, 1]
+    assert [a["iscrowd"] for a in dataset["annotations"]] == [0, 0]  # the ground truth is not changed
+    assert metrics.evaluate_segmentation(dataset, alone, evaluator)["AP"] == pytest.approx(51 / 101)
+    assert metrics.evaluate_segmentation(dataset, both, evaluator)["AP"] == pytest.approx(1.0)
+    for results_list in (alone, both):
+        assert metrics.evaluate_segmentation(keypoint_persons, results_list, evaluator)["AP"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("evaluator", backends.EVALUATORS)
 def test_detections_on_real_crowd_regions_are_ignored(evaluator):
     """The train sample's 5 crowd regions, each detected with the top score: AP stays 1."""
     dataset = coco_samples.load_sample(layout.TRAIN)

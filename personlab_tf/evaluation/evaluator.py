@@ -6,7 +6,7 @@ How the PersonLab task's evaluation uses it (tasks/personlab/evaluation.py, scri
     evaluator = CocoEvaluator(gt, output_dir=..., evaluator="pycocotools")   # or "faster_coco_eval"
     for each image:
         evaluator.add(image_id, detections)   # keys.Detection, one image, masks at its size
-    metrics = evaluator.results()   # {"keypoints": {...}, "segmentation": {...}}; JSONs in output_dir
+    metrics = evaluator.results()   # {"keypoints": {...}, "segmentation": {...}, ...}; JSONs in output_dir
 """
 
 import json
@@ -22,6 +22,7 @@ SEGMENTATION_RESULTS_FILE = "segmentation_results.json"
 METRICS_FILE = "metrics.json"
 KEYPOINTS = "keypoints"
 SEGMENTATION = "segmentation"
+SEGMENTATION_KEYPOINT_PERSONS = "segmentation_keypoint_persons"
 
 
 class CocoEvaluator:
@@ -95,15 +96,18 @@ class CocoEvaluator:
         """Writes the JSONs (if `output_dir`) and returns the metrics.
 
         Returns:
-          {"keypoints": {"AP": ..., ..., "ARL": ...}, "segmentation": {"AP": ..., "AR20": ..., ...}};
-          "segmentation" only if masks were given for some image. See `metrics.py` for the rows.
+          {"keypoints": {"AP": ..., ..., "ARL": ...}, "segmentation": {"AP": ..., "AR20": ..., ...},
+          "segmentation_keypoint_persons": {...}}: the segmentation rows again with the persons without
+          keypoints as crowd regions (`metrics.keypoint_persons`); both only if masks were given for some
+          image. See `metrics.py` for the rows.
         """
         image_ids = self._image_ids if self._only_added_images else None
         summary = {KEYPOINTS: metrics.evaluate_keypoints(
             self._gt, self._keypoint_results, self._evaluator, self._max_detections, image_ids)}
         if self._with_masks:
-            summary[SEGMENTATION] = metrics.evaluate_segmentation(
-                self._gt, self._segmentation_results, self._evaluator, self._max_detections, image_ids)
+            for name, gt in ((SEGMENTATION, self._gt), (SEGMENTATION_KEYPOINT_PERSONS, metrics.keypoint_persons(self._gt))):
+                summary[name] = metrics.evaluate_segmentation(
+                    gt, self._segmentation_results, self._evaluator, self._max_detections, image_ids)
         if self._output_dir:
             self._write(summary)
         return summary

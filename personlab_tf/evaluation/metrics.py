@@ -7,6 +7,8 @@ Person segmentation (Tables 2-3; iouType "segm", category person only, at most 2
 as the paper, so maxDets = [1, 10, 20]):
     AP, AP50, AP75, APS, APM, APL, AR1, AR10, AR20, ARS, ARM, ARL
 (AR<n> follow `max_detections`: with 100, as the paper's reference val run, the rows are AR1, AR10, AR100.)
+Person segmentation of the persons with keypoints (`keypoint_persons`): the same rows with every person
+without a labelled keypoint treated as a crowd region.
 
 Why our own summary: pycocotools' `summarize()` assumes the default maxDets [1, 10, 100]; its first
 segm row asks for maxDets=100, so with [1, 10, 20] it returns -1 for AP (its other rows use maxDets[i]
@@ -17,6 +19,8 @@ Values follow COCO: a mean over IoU/OKS thresholds 0.50:0.05:0.95 unless the row
 row has no ground truth (e.g. APS of keypoints does not exist, an area range without persons). An
 empty results list is not evaluated (COCO's loadRes fails on it): every row is 0.
 """
+
+from typing import Any, Dict
 
 import numpy as np
 
@@ -119,6 +123,19 @@ def evaluate_keypoints(gt, results, evaluator=backends.PYCOCOTOOLS, max_detectio
     coco_eval = run_cocoeval(gt, results, "keypoints", evaluator, [max_detections], image_ids)
     return {name: summary_value(coco_eval, ap, iou, area, max_detections)
             for name, ap, iou, area in _KEYPOINT_ROWS}
+
+
+def keypoint_persons(gt: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy of a COCO ground truth dict where the persons without labelled keypoints are crowd regions.
+
+    The segmentation AP of the persons a keypoint-seeded decoder can find (docs/evaluation.md): a person with
+    num_keypoints == 0 neither counts as a miss nor makes a detection on it a false positive, the way COCOeval
+    ignores crowd regions (a detection matching one is ignored; IoU with a crowd region is the intersection
+    over the detection's area).
+    """
+    annotations = [dict(annotation, iscrowd=1) if not annotation.get("iscrowd") and
+                   not annotation.get("num_keypoints", 0) else annotation for annotation in gt["annotations"]]
+    return dict(gt, annotations=annotations)
 
 
 def evaluate_segmentation(gt, results, evaluator=backends.PYCOCOTOOLS, max_detections=MAX_DETECTIONS,

@@ -11,10 +11,8 @@ import numpy as np
 
 from personlab_tf.data import coco
 from personlab_tf.evaluation import CocoEvaluator
+from personlab_tf.evaluation.evaluator import KEYPOINTS, SEGMENTATION, SEGMENTATION_KEYPOINT_PERSONS
 from personlab_tf.task import EvaluationImage, Evaluator
-
-KEYPOINTS = "keypoints"        # metric groups of CocoEvaluator.results()
-SEGMENTATION = "segmentation"
 
 
 class PersonLabEvaluator(Evaluator):
@@ -29,9 +27,11 @@ class PersonLabEvaluator(Evaluator):
         self._coco.add(image.image_id, detections)
 
     def results(self) -> Dict[str, Any]:
-        """{"keypoints": {AP ... ARL}, "segmentation": {AP ... AR20 ...}} (evaluation/metrics.py rows)."""
+        """{"keypoints": {AP ... ARL}, "segmentation": {AP ... AR20 ...}, "segmentation_keypoint_persons":
+        {...}} (evaluation/metrics.py rows; the last over the persons with keypoints)."""
         metrics = self._coco.results()
-        return {KEYPOINTS: metrics[KEYPOINTS], SEGMENTATION: metrics.get(SEGMENTATION, {})}
+        return {KEYPOINTS: metrics[KEYPOINTS], SEGMENTATION: metrics.get(SEGMENTATION, {}),
+                SEGMENTATION_KEYPOINT_PERSONS: metrics.get(SEGMENTATION_KEYPOINT_PERSONS, {})}
 
     def headline(self, results: Dict[str, Any]) -> Dict[str, float]:
         return {"keypoints_AP": results[KEYPOINTS]["AP"], "segm_AP": results[SEGMENTATION].get("AP", 0.0)}
