@@ -15,9 +15,9 @@ SIZE = 65                      # crop side: 2 cells at stride 32, 17 at stride 4
 NOSE, LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW = 0, 5, 6, 7
 
 
-def part_sample(keypoints, masks, labels, has_parts=None, is_crowd=None, flip=False):
+def part_sample(keypoints, masks, labels, has_parts=None, is_crowd=None, flip=False, imputed=None):
     """An identity-crop sample with a part map; `flip` marks the crop as mirrored (ax < 0)."""
-    sample = identity_crop(decoded_sample(keypoints, masks, is_crowd=is_crowd))
+    sample = identity_crop(decoded_sample(keypoints, masks, is_crowd=is_crowd, imputed=imputed))
     sample[keys.Sample.PART_LABELS] = tf.constant(labels, tf.uint8)
     sample[keys.Sample.HAS_PARTS] = tf.constant(np.ones(len(masks), bool) if has_parts is None else has_parts)
     if flip:  # crop pixel u is image pixel SIZE - 1 - u
@@ -99,6 +99,21 @@ def test_limb_heatmaps_need_both_keypoints_and_take_the_maximum_over_persons():
     others = [index for index in range(part_sets.NUM_LIMBS) if index != arm]
     assert limbs[..., others].max() == 0
     assert np.all(t[keys.Map.LIMB_WEIGHTS].numpy() == 1)
+
+
+def test_limbs_of_keypoints_an_imputation_left_unlabelled_are_unknown():
+    """Imputed person 1 (columns 40-64) has only its left shoulder: every limb has an unknown end over its
+    mask (weight 0 there, cells 10-16 at stride 4), even person 0's arm, whose Gaussian there (28 px or more
+    across it, sigma 8) is below LIMB_SUPPORT; labelled person 0 (columns 0-24) keeps every negative."""
+    kp = keypoint_array(2, {(0, LEFT_SHOULDER): (12, 16), (0, LEFT_ELBOW): (12, 48), (1, LEFT_SHOULDER): (52, 16)})
+    masks = np.zeros([2, SIZE, SIZE], bool)
+    masks[0, :, :25], masks[1, :, 40:] = True, True
+    labels = np.zeros([SIZE, SIZE], np.uint8)
+    weights = {imputed: targets.make_part_targets(part_sample(kp, masks, labels, imputed=[False, imputed]), SIZE,
+                                                  part_sets.SYNTHETIC, radius=8.0)[keys.Map.LIMB_WEIGHTS].numpy()
+               for imputed in (False, True)}
+    assert np.all(weights[True][:, 10:] == 0) and np.all(weights[True][:, :10] == 1)
+    assert np.all(weights[False] == 1)                     # not imputed: absent keypoints are absent
 
 
 def test_part_labels_are_swapped_in_a_flipped_crop_and_ignored_where_unknown():

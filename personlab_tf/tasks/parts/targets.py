@@ -10,12 +10,14 @@ coordinates. Which persons count where:
   nearest labelled keypoint, in cells of the level (the paper's f_l, Eqs. 2-3), at every pyramid level;
 - keypoint heatmaps and short-range offsets: PersonLab's (data/keypoint_targets.py), disk radius R;
 - limb heatmaps: for every limb (k, l) of part_sets.LIMBS whose two keypoints a person has labelled, an
-  unnormalised elliptical Gaussian between them (`limb_heatmaps`), the maximum over persons; negatives
-  ignored where the heatmap of either keypoint ignores them (`limb_ignore`);
+  unnormalised elliptical Gaussian between them (`limb_heatmaps`), the maximum over persons; where the
+  heatmap of either keypoint ignores negatives (`limb_ignore`) only the limbs' support (values of at least
+  LIMB_SUPPORT, 3 sigma of the ellipse) is trained;
 - the matching supervision: each person's keypoints, padded to a fixed number of persons.
 """
 
 import dataclasses
+import math
 
 import gin
 import tensorflow as tf
@@ -27,6 +29,7 @@ from personlab_tf.tasks.parts import part_sets
 PYRAMID_STRIDES = (4, 8, 16, 32)    # feature pyramid levels 2..5
 LIMB_SIGMA = 8.0                    # sigma of the limb Gaussians across the limb, crop pixels
 MAX_PERSONS = 32                    # persons kept for the matching loss
+LIMB_SUPPORT = math.exp(-4.5)       # a limb Gaussian's support: within 3 sigma of its ellipse
 _EPSILON = 1e-6
 
 
@@ -199,7 +202,7 @@ def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constan
         keys.Map.PART_CLASSES: part_labels_on_grid(sample, size, pose_stride, part_set.flip_permutation),
         keys.Map.PART_WEIGHTS: part_weights(masks, is_crowd, sample[keys.Sample.HAS_PARTS]),
         keys.Map.LIMB_HEATMAPS: limbs,
-        keys.Map.LIMB_WEIGHTS: tf.cast((limbs > 0.0) | ~limb_ignore(ignore), tf.float32),
+        keys.Map.LIMB_WEIGHTS: tf.cast((limbs >= LIMB_SUPPORT) | ~limb_ignore(ignore), tf.float32),
     })
     for stride in PYRAMID_STRIDES:
         _, level, level_points = levels[stride]
