@@ -3,9 +3,11 @@
 import math
 
 import numpy as np
+import pytest
 
 from personlab_tf.constants import NUM_KEYPOINTS, OKS_SIGMAS
 from personlab_tf.tasks.personlab.scoring import (
+    cell_mean_gaussian,
     coco_kappas,
     expected_oks_scores,
     hough_scores,
@@ -63,6 +65,37 @@ def test_expected_oks_of_a_perfect_peak_is_the_presence_probability():
     np.testing.assert_allclose(scores, 0.8, rtol=1e-6)
     empty = expected_oks_scores(heatmaps, np.zeros_like(hough), keypoints[np.newaxis].astype(np.float32), STRIDE)
     np.testing.assert_array_equal(empty.numpy(), 0.0)  # no Hough mass in the disk: score 0, not NaN
+
+
+def test_cell_mean_gaussian_is_the_mean_over_the_cell():
+    """erf form against a 10001-point midpoint rule over [offset - 4, offset + 4] (stride 8)."""
+    for offset, sigma2 in ((0.0, 4.0), (3.0, 4.0), (-9.5, 30.0), (20.0, 900.0)):
+        u = offset - 4.0 + (np.arange(10001) + 0.5) * 8.0 / 10001
+        expected = np.exp(-u * u / (2 * sigma2)).mean()
+        np.testing.assert_allclose(float(cell_mean_gaussian(offset, sigma2, STRIDE)), expected, rtol=1e-4)
+
+
+def test_integrated_cells_make_a_narrow_gaussian_independent_of_where_the_keypoint_falls_in_its_cell():
+    """One cell of Hough mass (centre (16, 16)), a 1 px person (lambda^2 = 1, lambda kappa = 0.16 px for the
+    left shoulder, far below the 8 px cell). Read at the cell centre, Eq. 3's Gaussian falls from 1 to below
+    1e-3 as the keypoint moves 3.9 px off the centre along both axes; averaged over the cell it is the
+    product of the two axes' cell means and keeps more than half of its value."""
+    hough = np.zeros([6, 6, NUM_KEYPOINTS], np.float32)
+    hough[2, 2] = 1.0
+    heatmaps = np.ones_like(hough)
+    shifts = (0.0, 2.0, 3.9)
+    scores = {}
+    for shift in shifts:
+        person = np.full([1, NUM_KEYPOINTS, 2], 16.0 + shift, np.float32)
+        person[0, 0] -= 1.0                                      # the box of the keypoints: 1 x 1 px
+        for integrate in (False, True):
+            scores[shift, integrate] = expected_oks_scores(heatmaps, hough, person, STRIDE, RADIUS,
+                                                           integrate=integrate).numpy()[0, 5]
+    assert scores[0.0, False] == pytest.approx(1.0) and scores[3.9, False] < 1e-3
+    sigma2 = coco_kappas()[5] ** 2                               # lambda^2 kappa^2 with lambda^2 = 1
+    np.testing.assert_allclose([scores[shift, True] for shift in shifts],
+                               [float(cell_mean_gaussian(-shift, sigma2, STRIDE)) ** 2 for shift in shifts], rtol=1e-4)
+    assert scores[3.9, True] > 0.5 * scores[0.0, True]
 
 
 def test_plain_scores_sample_the_hough_map_bilinearly():

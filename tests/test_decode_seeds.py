@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf.constants import NUM_KEYPOINTS
-from personlab_tf.ops.peaks import find_peaks
+from personlab_tf.ops.peaks import find_peaks, refine_peaks
 
 STRIDE = 8
 
@@ -50,3 +50,16 @@ def test_window_and_cap():
 def test_no_seed():
     positions, types, scores = find_peaks(hough_with({(2, 2, 0): 0.005}), STRIDE)
     assert positions.shape == (0, 2) and types.shape == (0,) and scores.shape == (0,)
+
+
+def test_refined_peaks_move_to_the_centroid_of_their_neighbourhood():
+    """Peak (2, 2) of type 0 with 0.5 to its right and 0.25 below it: centroid (x, y) = (16 + 8 * 0.5 / 1.75,
+    16 + 8 * 0.25 / 1.75); a peak on the map's corner counts the cells outside as 0; a lone peak stays."""
+    hough = np.zeros([6, 6, NUM_KEYPOINTS], np.float32)
+    hough[2, 2, 0], hough[2, 3, 0], hough[3, 2, 0] = 1.0, 0.5, 0.25
+    hough[0, 0, 1], hough[0, 1, 1] = 1.0, 1.0
+    hough[4, 4, 2] = 0.3
+    positions = tf.constant([[16.0, 16.0], [0.0, 0.0], [32.0, 32.0]])
+    refined = refine_peaks(tf.constant(hough), positions, tf.constant([0, 1, 2]), STRIDE).numpy()
+    np.testing.assert_allclose(refined, [[16 + 8 * 0.5 / 1.75, 16 + 8 * 0.25 / 1.75], [4.0, 0.0], [32.0, 32.0]],
+                               rtol=1e-6)

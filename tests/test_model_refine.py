@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf.constants import DIRECTED_EDGES, NUM_EDGES, NUM_KEYPOINTS
-from personlab_tf.tasks.personlab.refine import cell_positions, refine_long_offsets, refine_mid_offsets
+from personlab_tf.tasks.personlab.refine import cell_positions, gated_step, refine_long_offsets, refine_mid_offsets
 
 OS = 8
 SIZE = 5  # 5x5 cells = input pixels 0..32
@@ -74,3 +74,24 @@ def test_long_refinement_lands_on_keypoint():
     assert np.abs(one_step[0] - expected[0]).max() > 1
     two_steps = (refine_long_offsets(long, _short_to_keypoints(), OS, 2, 2) + _positions())[0].numpy()
     np.testing.assert_allclose(two_steps, expected, atol=1e-4)
+
+
+def test_a_gated_self_step_is_taken_only_when_it_is_short_against_the_offset():
+    offsets = tf.constant([[10.0, 0.0], [10.0, 0.0], [0.0, 0.0]])
+    steps = tf.constant([[3.0, 4.0], [0.0, 5.5], [1.0, 0.0]])          # |step| 5, 5.5, 1
+    np.testing.assert_allclose(gated_step(steps, offsets, 0.5), [[3.0, 4.0], [0.0, 0.0], [0.0, 0.0]])
+
+
+def test_a_gated_self_step_skips_a_landing_on_another_persons_field():
+    """Cells of column 0 point 16 px right (to a keypoint at x = 16); the field around x = 16 belongs to
+    another person and points 24 px further right. The literal step reads it and throws the offset to 40 px;
+    the gated step (gate 0.5: the step is longer than half the offset) keeps 16."""
+    long = np.zeros([1, SIZE, SIZE, NUM_KEYPOINTS, 2], np.float32)
+    long[:, :, 0, :, 0] = 16.0
+    long[:, :, 2, :, 0] = 24.0
+    long = tf.constant(long)
+    short = tf.zeros_like(long)
+    literal = refine_long_offsets(long, short, OS, 1, 0)[0, :, 0, :, 0].numpy()
+    gated = refine_long_offsets(long, short, OS, 1, 0, self_gate=0.5)[0, :, 0, :, 0].numpy()
+    np.testing.assert_allclose(literal, 40.0)
+    np.testing.assert_allclose(gated, 16.0)

@@ -40,3 +40,34 @@ def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
     cell = index // NUM_KEYPOINTS
     positions = tf.cast(tf.stack([cell % width, cell // width], axis=-1), tf.float32) * stride
     return positions, index % NUM_KEYPOINTS, scores
+
+
+def refine_peaks(hough, positions, types, stride):
+    """Sub-cell positions of peaks: each peak moves to the centroid of its 3 x 3 neighbourhood of h_k.
+
+    A peak is found on a cell centre; its vote mass spreads over the neighbouring cells (the bilinear kernel
+    of Eq. 1 splits every vote between 4 cells), so the h_k-weighted mean of the neighbourhood's positions
+    locates the vote peak between cell centres. Cells outside the map count 0; the shift stays within half
+    a cell of the peak's cell.
+
+    Args:
+      hough: [h, w, K] Hough scores; positions: [S, 2] (x, y) input pixels of peak cells; types: [S] int32.
+      stride: s of the map.
+
+    Returns:
+      [S, 2] float32 refined positions.
+    """
+    height, width = tf.shape(hough)[0], tf.shape(hough)[1]
+    cells = tf.cast(tf.round(positions / stride), tf.int32)                       # (j, i)
+    total = tf.zeros_like(positions[:, 0])
+    moment = tf.zeros_like(positions)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            row, column = cells[:, 1] + di, cells[:, 0] + dj
+            inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
+            index = tf.stack([tf.clip_by_value(row, 0, height - 1), tf.clip_by_value(column, 0, width - 1), types], -1)
+            value = tf.where(inside, tf.gather_nd(hough, index), 0.0)
+            total += value
+            moment += value[:, tf.newaxis] * tf.constant([dj, di], tf.float32)
+    shift = tf.clip_by_value(tf.math.divide_no_nan(moment, total[:, tf.newaxis]), -0.5, 0.5)
+    return positions + shift * stride

@@ -20,7 +20,7 @@ from personlab_tf import keys
 from personlab_tf.constants import MAX_DETECTIONS, NUM_KEYPOINTS
 from personlab_tf.inference.detections import best, pad_to
 from personlab_tf.ops.hough import hough_voting
-from personlab_tf.ops.peaks import find_peaks
+from personlab_tf.ops.peaks import find_peaks, refine_peaks
 from personlab_tf.ops.sampling import sample_each
 from personlab_tf.tasks.personlab.greedy import accept_seeds, follow_tree
 from personlab_tf.tasks.personlab.masks import instance_masks
@@ -28,6 +28,7 @@ from personlab_tf.tasks.personlab.nms import hard_oks_nms, soft_nms
 from personlab_tf.tasks.personlab.scoring import expected_oks_scores, hough_scores, instance_scores, person_areas
 
 SCORINGS = ("expected_oks", "hough")
+OKS_CELLS = ("centre", "integrated")
 NMS_KINDS = ("soft", "hard")
 POSE_KEYS = (keys.Map.HEATMAPS, keys.Map.SHORT_OFFSETS, keys.Map.MID_OFFSETS)
 MASK_KEYS = (keys.Map.SEGMENTATION, keys.Map.LONG_OFFSETS)
@@ -43,10 +44,14 @@ class PersonLabDecoding:
 
     Attributes:
       seed_threshold, seed_window, max_seeds: ops/peaks.find_peaks (0.01, 3 x 3, 512).
+      refine_seeds: seeds at the centroid of their 3 x 3 Hough neighbourhood (ops/peaks.refine_peaks)
+        instead of their cell centre (the paper's x_i).
       rejection_radius: r of the greedy seed rejection (10 px).
       scoring: "expected_oks" (Eq. 3) or "hough" (s_{j,k} = h_k(y_{j,k})).
       nms: "soft" (Eq. 4, radius `nms_radius` = 10 px) or "hard" (OKS-NMS above `oks_threshold` = 0.5).
       kappas: [K] OKS constants of Eq. 3 and OKS-NMS; None: scoring.coco_kappas() (2 x COCO sigmas).
+      oks_cells: Eq. 3's Gaussian at each cell of the disk: "centre" (its value at the cell centre, the
+        paper's sum) or "integrated" (its mean over the cell, scoring.expected_oks_scores).
       max_detections: D, the detections kept, best first (constants.MAX_DETECTIONS).
       segmentation_threshold, mask_threshold: p_S >= 0.5 and D <= 0.25 of the masks (Eq. 6).
     """
@@ -54,12 +59,14 @@ class PersonLabDecoding:
     seed_threshold: float = 0.01
     seed_window: int = 3
     max_seeds: int = 512
+    refine_seeds: bool = False
     rejection_radius: float = 10.0
     scoring: str = "expected_oks"
     nms: str = "soft"
     nms_radius: float = 10.0
     oks_threshold: float = 0.5
     kappas: Optional[Tuple[float, ...]] = None
+    oks_cells: str = "centre"
     max_detections: int = MAX_DETECTIONS
     segmentation_threshold: float = 0.5
     mask_threshold: float = 0.25
@@ -69,6 +76,8 @@ class PersonLabDecoding:
             raise ValueError(f"scoring must be one of {SCORINGS}, got {self.scoring!r}")
         if self.nms not in NMS_KINDS:
             raise ValueError(f"nms must be one of {NMS_KINDS}, got {self.nms!r}")
+        if self.oks_cells not in OKS_CELLS:
+            raise ValueError(f"oks_cells must be one of {OKS_CELLS}, got {self.oks_cells!r}")
 
 
 @tf.autograph.experimental.do_not_convert  # graph ops only: AutoGraph would just slow tracing down
@@ -91,11 +100,14 @@ def decode(maps: Dict[str, tf.Tensor], stride: float, radius: float,
     heatmaps = maps[keys.Map.HEATMAPS]
     hough = hough_voting(heatmaps, maps[keys.Map.SHORT_OFFSETS], stride, radius)
     positions, types, _ = find_peaks(hough, stride, options.seed_threshold, options.seed_window, options.max_seeds)
+    if options.refine_seeds:
+        positions = refine_peaks(hough, positions, types, stride)
     poses = follow_tree(positions, types, maps[keys.Map.MID_OFFSETS], stride)
     persons = tf.boolean_mask(poses, accept_seeds(poses, positions, types, options.rejection_radius))
 
     if options.scoring == "expected_oks":
-        keypoint_scores = expected_oks_scores(heatmaps, hough, persons, stride, radius, options.kappas)
+        keypoint_scores = expected_oks_scores(heatmaps, hough, persons, stride, radius, options.kappas,
+                                              integrate=options.oks_cells == "integrated")
     else:
         keypoint_scores = hough_scores(hough, persons, stride)
     if options.nms == "soft":

@@ -48,7 +48,8 @@ class PersonLabNetwork:
       allow_random_init: start from random weights although batch norm is frozen (refused otherwise:
         `check_initialisation`).
       refine_mid_steps: Eq. 2 steps; refine_long_steps: (self steps, short steps) of Eq. 5; 0 disables
-        (Appendix A.3 ablation).
+        (Appendix A.3 ablation); refine_long_gate: None (the paper's self steps) or the gate of
+        refine.gated_step (docs/decoding.md).
       auxiliary_heads: the training-only heads on the middle conv4 block.
       loss_weights: (heatmap, segmentation, short, mid, long), §4.1; auxiliary_loss_weight: their factor.
       loss_averaging: "image" (per-image means averaged over the images: every image weighs the same, as with
@@ -62,6 +63,7 @@ class PersonLabNetwork:
     weights_path: Optional[str] = None
     refine_mid_steps: int = 2
     refine_long_steps: Tuple[int, int] = (2, 2)
+    refine_long_gate: Optional[float] = None
     auxiliary_heads: bool = True
     loss_weights: Tuple[float, ...] = DEFAULT_LOSS_WEIGHTS
     auxiliary_loss_weight: float = 1.0
@@ -107,7 +109,8 @@ class PersonLabModel(LossModel):
 
     def __init__(self, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
                  auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight=1.0,
-                 freeze_batch_norm=True, loss_averaging=AVERAGE_IMAGES, name="personlab", **kwargs):
+                 freeze_batch_norm=True, loss_averaging=AVERAGE_IMAGES, refine_long_gate=None, name="personlab",
+                 **kwargs):
         resnet = build_resnet(backbone, output_stride, freeze_batch_norm)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
         features, middle = resnet(images)
@@ -116,7 +119,8 @@ class PersonLabModel(LossModel):
                                                                   name="mid_refinement", dtype=OUTPUT_DTYPE)(
             outputs[keys.Prediction.MID_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
         outputs[keys.Prediction.LONG_OFFSETS] = LongRangeRefinement(output_stride, *refine_long_steps,
-                                                                    name="long_refinement", dtype=OUTPUT_DTYPE)(
+                                                                    refine_long_gate, name="long_refinement",
+                                                                    dtype=OUTPUT_DTYPE)(
             outputs[keys.Prediction.LONG_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
         if auxiliary_heads:
             prefix = keys.Prediction.AUXILIARY_PREFIX
@@ -127,6 +131,7 @@ class PersonLabModel(LossModel):
         self.output_stride = output_stride
         self.refine_mid_steps = refine_mid_steps
         self.refine_long_steps = tuple(refine_long_steps)
+        self.refine_long_gate = refine_long_gate
         self.auxiliary_heads = auxiliary_heads
         self.loss_weights = tuple(loss_weights)
         self.auxiliary_loss_weight = auxiliary_loss_weight
@@ -140,7 +145,7 @@ class PersonLabModel(LossModel):
                 "refine_mid_steps": self.refine_mid_steps, "refine_long_steps": self.refine_long_steps,
                 "auxiliary_heads": self.auxiliary_heads, "loss_weights": self.loss_weights,
                 "auxiliary_loss_weight": self.auxiliary_loss_weight, "freeze_batch_norm": self.freeze_batch_norm,
-                "loss_averaging": self.loss_averaging, "name": self.name}
+                "loss_averaging": self.loss_averaging, "refine_long_gate": self.refine_long_gate, "name": self.name}
 
     def person_probability(self, outputs):
         """sigmoid of the segmentation logit, [B, h, w, 1]."""
@@ -159,7 +164,8 @@ def build_model(network: PersonLabNetwork = PersonLabNetwork(), output_stride: O
     whose weights a checkpoint will replace skips them)."""
     model = PersonLabModel(network.backbone, output_stride or network.output_stride, network.refine_mid_steps,
                            network.refine_long_steps, network.auxiliary_heads, network.loss_weights,
-                           network.auxiliary_loss_weight, network.freeze_batch_norm, network.loss_averaging)
+                           network.auxiliary_loss_weight, network.freeze_batch_norm, network.loss_averaging,
+                           network.refine_long_gate)
     weights = initial_weights(network.weights_path, network.backbone) if initial else None
     if weights:
         load_backbone_weights(model.backbone, weights)

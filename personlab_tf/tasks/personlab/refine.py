@@ -22,10 +22,29 @@ def cell_positions(field, output_stride):
     return positions[:, :, tf.newaxis, :]
 
 
-def _follow(offsets, field, output_stride):
-    """One step offsets(x) <- offsets(x) + field(x + offsets(x)), field n sampled for offset n."""
+def _follow(offsets, field, output_stride, gate=None):
+    """One step offsets(x) <- offsets(x) + field(x + offsets(x)), field n sampled for offset n.
+
+    With a `gate` g, a step is taken only where |field(x + offsets(x))| <= g |offsets(x)| (`gated_step`).
+    """
     points = cell_positions(offsets, output_stride) + offsets
-    return offsets + bilinear_sample_per_field(field, points, output_stride)
+    step = bilinear_sample_per_field(field, points, output_stride)
+    return offsets + (step if gate is None else gated_step(step, offsets, gate))
+
+
+def gated_step(step, offsets, gate):
+    """The self-refinement steps that land near the keypoint: `step` where |step| <= gate |offsets|, else 0.
+
+    A long-range offset L(x) lands at x' = x + L(x) near its keypoint y, where L(x') = y - x' is short: the
+    step corrects the remaining error. A landing point on another person (an occluded keypoint inside that
+    person's mask, docs/decoding.md) reads that person's offset, which points elsewhere: there |L(x')| is not
+    small against |L(x)| and the step is skipped.
+
+    Args:
+      step, offsets: [..., 2] the sampled field and the current offsets; gate: the largest ratio of lengths.
+    """
+    accept = tf.norm(step, axis=-1) <= gate * tf.norm(offsets, axis=-1)
+    return tf.where(accept[..., tf.newaxis], step, tf.zeros_like(step))
 
 
 def refine_mid_offsets(mid, short, output_stride, steps=2):
@@ -49,7 +68,7 @@ def refine_mid_offsets(mid, short, output_stride, steps=2):
     return mid
 
 
-def refine_long_offsets(long, short, output_stride, self_steps=2, short_steps=2):
+def refine_long_offsets(long, short, output_stride, self_steps=2, short_steps=2, self_gate=None):
     """Long-range refinement, first by the long-range field itself, then by the short-range one, Eq. 5.
 
     L_k(x) <- L_k(x) + L_k(x + L_k(x)) `self_steps` times (the field sampled is the current, refined one),
@@ -60,12 +79,14 @@ def refine_long_offsets(long, short, output_stride, self_steps=2, short_steps=2)
       short: [B, h, w, K, 2] short-range offsets.
       output_stride: os of both fields.
       self_steps, short_steps: number of steps of each kind.
+      self_gate: None (the paper's steps) or g: a self step is taken only where it lands near the keypoint,
+        |L_k(x + L_k(x))| <= g |L_k(x)| (`gated_step`; docs/decoding.md).
 
     Returns:
       [B, h, w, K, 2] refined long-range offsets.
     """
     for _ in range(self_steps):
-        long = _follow(long, long, output_stride)
+        long = _follow(long, long, output_stride, self_gate)
     for _ in range(short_steps):
         long = _follow(long, short, output_stride)
     return long
@@ -91,15 +112,17 @@ class MidRangeRefinement(keras.layers.Layer):
 class LongRangeRefinement(keras.layers.Layer):
     """Keras wrapper of `refine_long_offsets` (Eq. 5): call(long [B,h,w,K,2], short [B,h,w,K,2])."""
 
-    def __init__(self, output_stride, self_steps=2, short_steps=2, **kwargs):
+    def __init__(self, output_stride, self_steps=2, short_steps=2, self_gate=None, **kwargs):
         super().__init__(**kwargs)
         self.output_stride = output_stride
         self.self_steps = self_steps
         self.short_steps = short_steps
+        self.self_gate = self_gate
 
     def call(self, long, short):
-        return refine_long_offsets(long, short, self.output_stride, self.self_steps, self.short_steps)
+        return refine_long_offsets(long, short, self.output_stride, self.self_steps, self.short_steps,
+                                   self.self_gate)
 
     def get_config(self):
         return {**super().get_config(), "output_stride": self.output_stride,
-                "self_steps": self.self_steps, "short_steps": self.short_steps}
+                "self_steps": self.self_steps, "short_steps": self.short_steps, "self_gate": self.self_gate}

@@ -64,13 +64,31 @@ def hough_scores(hough, keypoints, stride):
     return sample_each(hough, keypoints, stride)
 
 
-def expected_oks_scores(heatmaps, hough, keypoints, stride, radius=DISK_RADIUS, kappas=None):
+def cell_mean_gaussian(offset, sigma2, stride):
+    """The mean of exp(-u^2 / (2 sigma^2)) over the cell [offset - s/2, offset + s/2] along one axis:
+    sqrt(pi sigma^2 / 2) / s (erf((offset + s/2) / sqrt(2 sigma^2)) - erf((offset - s/2) / sqrt(2 sigma^2))).
+
+    The Gaussian of Eq. 3 averaged over the cell instead of read at its centre: a cell much larger than
+    lambda kappa (face keypoints of small persons at stride 8) then scores the same wherever the keypoint
+    falls in it (docs/decoding.md).
+
+    Args:
+      offset: [...] cell centre minus keypoint, pixels; sigma2: [...] sigma^2, pixels^2 (broadcastable).
+    """
+    scale = tf.sqrt(2.0 * sigma2)
+    half = stride / 2.0
+    return (tf.math.erf((offset + half) / scale) - tf.math.erf((offset - half) / scale)) * (
+        tf.sqrt(math.pi * sigma2 / 2.0) / stride)
+
+
+def expected_oks_scores(heatmaps, hough, keypoints, stride, radius=DISK_RADIUS, kappas=None, integrate=False):
     """Expected-OKS keypoint scores (Eq. 3).
 
     s_{j,k} = p_k(y_{j,k}) sum_{x in D_R(y_{j,k})} h^_k(x) exp(-|x - y_{j,k}|^2 / (2 lambda_j^2 kappa_k^2)),
     with h^_k = h_k / sum_{x in D_R(y_{j,k})} h_k(x) the Hough map normalised to sum 1 inside the disk (the
     paper's integral, as a sum over the cells x of the disk), lambda_j^2 = person_areas, and p_k(y)
-    sampled bilinearly. A disk without Hough mass scores 0.
+    sampled bilinearly. A disk without Hough mass scores 0. With `integrate`, each cell's Gaussian term is
+    its mean over the cell (`cell_mean_gaussian`, separable in x and y) rather than its value at the centre.
 
     Args:
       heatmaps: [h, w, K] keypoint probabilities p_k; hough: [h, w, K] Hough scores h_k.
@@ -78,6 +96,7 @@ def expected_oks_scores(heatmaps, hough, keypoints, stride, radius=DISK_RADIUS, 
       stride: s of both maps.
       radius: disk radius R in input pixels.
       kappas: [K] OKS constants kappa_k; default `coco_kappas()`.
+      integrate: average the Gaussian over each cell.
 
     Returns:
       [P, K] float32 scores in [0, 1].
@@ -98,8 +117,12 @@ def expected_oks_scores(heatmaps, hough, keypoints, stride, radius=DISK_RADIUS, 
     inside = (distance2 <= radius * radius) & column_in & row_in
     cell = (row * width + column) * NUM_KEYPOINTS + tf.range(NUM_KEYPOINTS)[:, tf.newaxis]
     mass = tf.where(inside, tf.gather(tf.reshape(hough, [-1]), cell), 0.0)                  # [P, K, V]
-    variance = 2.0 * person_areas(keypoints)[:, tf.newaxis] * tf.square(kappas)             # [P, K]
-    weighted = tf.reduce_sum(mass * tf.exp(-distance2 / variance[..., tf.newaxis]), axis=-1)
+    sigma2 = (person_areas(keypoints)[:, tf.newaxis] * tf.square(kappas))[..., tf.newaxis]  # [P, K, 1]
+    if integrate:
+        gaussian = cell_mean_gaussian(dx, sigma2, stride) * cell_mean_gaussian(dy, sigma2, stride)
+    else:
+        gaussian = tf.exp(-distance2 / (2.0 * sigma2))
+    weighted = tf.reduce_sum(mass * gaussian, axis=-1)
     expected = tf.math.divide_no_nan(weighted, tf.reduce_sum(mass, axis=-1))
     return sample_each(heatmaps, keypoints, stride) * expected
 
