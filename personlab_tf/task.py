@@ -96,9 +96,11 @@ class Task(abc.ABC):
         """The detector of an inference model (`LossModel.inference_model()`), with the task's options."""
 
     @abc.abstractmethod
-    def oracle_detections(self, record: coco.ImageRecord) -> Dict[str, np.ndarray]:
+    def oracle_detections(self, record: coco.ImageRecord, noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Detections (keys.Detection, numpy, original-image pixels) decoded from an image's ground-truth
-        maps made on its inference frame: the upper bound of the decoder (scripts/oracle_eval.py)."""
+        maps made on its inference frame: the upper bound of the decoder (scripts/oracle_eval.py). With a
+        `noise_seed`, the maps are first degraded the way a trained network errs (the realistic oracle);
+        a task without a calibrated noise model raises ValueError."""
 
     @abc.abstractmethod
     def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray],

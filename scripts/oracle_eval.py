@@ -35,6 +35,9 @@ flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings, e.g. \"Person
 flags.DEFINE_string("part_labels", None, "Part parsing: part label PNGs (default: part_labels beside the JSON).")
 flags.DEFINE_enum("evaluator", PYCOCOTOOLS, EVALUATORS, "COCO evaluation backend (PersonLab).")
 flags.DEFINE_string("output_dir", None, "Optional directory for the results and metrics files.")
+flags.DEFINE_enum("map_noise", "none", ["none", "realistic"], "Perfect maps, or maps degraded the way a trained "
+                  "network errs (PersonLab: tasks/personlab/noise.py MapNoise, calibrated; docs/decoding.md).")
+flags.DEFINE_integer("noise_seed", 0, "With --map_noise realistic: the seed of the degradation.")
 
 
 def configured_task():
@@ -58,7 +61,7 @@ def main(argv):
         times = []
         for image in task.evaluation_images(FLAGS.annotations, FLAGS.images, FLAGS.part_labels, problems):
             start = time.perf_counter()
-            detections = task.oracle_detections(image.record)
+            detections = task.oracle_detections(image.record, None if FLAGS.map_noise == "none" else FLAGS.noise_seed)
             times.append((time.perf_counter() - start) * 1e3)
             evaluator.add(image, detections)
             print(f"image {image.image_id}: {int(detections['num_detections'])} detections, {times[-1]:.0f} ms",
@@ -70,7 +73,8 @@ def main(argv):
         logging.warning("input problems (%d images skipped): %s", problems.images_skipped, dict(problems.warnings))
     results = evaluator.results()
     image_ms = round(statistics.median(times[1:] or times), 1) if times else 0.0  # the first run traces
-    print(json.dumps({"task": task.name, "metrics": results, "inference": task.config()["inference"]}))
+    print(json.dumps({"task": task.name, "metrics": results, "map_noise": FLAGS.map_noise,
+                      "noise_seed": FLAGS.noise_seed, "config": task.config()}))
     print(json.dumps({**evaluator.headline(results), "images": len(times), "images_skipped": problems.images_skipped,
                       "median_image_ms": image_ms}))
     return 0

@@ -77,7 +77,10 @@ class PartsTask(Task):
     def build_detector(self, inference_model) -> detector.PartsDetector:
         return detector.PartsDetector(inference_model, self.data.disk_radius, self.inference, self.decoding)
 
-    def oracle_detections(self, record: coco.ImageRecord) -> Dict[str, np.ndarray]:
+    def oracle_detections(self, record: coco.ImageRecord, noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
+        if noise_seed is not None:
+            raise ValueError("realistic oracle maps are calibrated for PersonLab only (docs/decoding.md); "
+                             "the part parser's oracle decodes perfect maps")
         sample = decoder.decode_record(record, with_parts=True)
         maps, scale = oracle.oracle_maps(sample, self.inference.max_side, self.part_set, self.data.disk_radius,
                                          self.data.limb_sigma)

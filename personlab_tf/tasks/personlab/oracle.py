@@ -20,17 +20,19 @@ offsets and segmentation keep the real labels, so no keypoint is added to what c
 or evaluated. docs/inference.md reports both variants.
 """
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
+import cv2
 import numpy as np
 import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS, TREE_EDGES
 from personlab_tf.data import grids
-from personlab_tf.inference.oracle import frame_grid
+from personlab_tf.inference.oracle import FrameGrid, frame_grid
 from personlab_tf.tasks.personlab import detector, targets
 from personlab_tf.tasks.personlab.decode import PersonLabDecoding
+from personlab_tf.tasks.personlab.noise import MapNoise, degrade
 from personlab_tf.tasks.personlab.refine import refine_long_offsets, refine_mid_offsets
 
 MAP_KEYS = (keys.Map.HEATMAPS, keys.Map.SHORT_OFFSETS, keys.Map.MID_OFFSETS, keys.Map.SEGMENTATION,
@@ -68,17 +70,78 @@ def complete_skeleton(keypoints: np.ndarray, is_crowd: np.ndarray) -> np.ndarray
     return completed
 
 
+def nearest_owner(masks: np.ndarray, is_crowd: np.ndarray, extent: float) -> np.ndarray:
+    """[h, w] the non-crowd person whose mask is nearest each cell (0 inside it; the lowest index where masks
+    overlap), N (no person) beyond `extent` cells from every mask.
+
+    Args:
+      masks: [h, w, N] bool person masks on a grid; is_crowd: [N] bool; extent: cells.
+    """
+    height, width, count = masks.shape
+    distances = np.full((height, width, count + 1), np.inf, np.float32)
+    distances[..., count] = extent
+    for person in np.flatnonzero(~np.asarray(is_crowd, bool) & masks.any(axis=(0, 1))):
+        distances[..., person] = cv2.distanceTransform((~masks[..., person]).astype(np.uint8), cv2.DIST_L2, 5)
+    return np.argmin(distances, axis=-1)
+
+
+def extended_long_range(frame: FrameGrid, stride: int, extent: float) -> tf.Tensor:
+    """Long-range offsets L_k(x) = y_{j,k} - x to the labelled keypoints of the person j whose mask is nearest x,
+    out to `extent` pixels from the masks (`nearest_owner`): the field a network extrapolates beyond the
+    masks, where the targets (defined on cells of exactly one person) stop. [rows, columns, K, 2] float32."""
+    sample = frame.sample
+    size = grids.grid_size(frame.side, stride)
+    masks = grids.masks_on_grid(sample[keys.Sample.PACKED_MASKS], sample[keys.Sample.NUM_PERSONS],
+                                sample[keys.Sample.ORIGINAL_SIZE], sample[keys.Sample.CROP_TO_IMAGE], size, stride)
+    masks = masks.numpy()[:frame.rows, :frame.columns]
+    is_crowd = sample[keys.Sample.IS_CROWD].numpy()
+    owner = nearest_owner(masks, is_crowd, extent / stride)
+    keypoints = sample[keys.Sample.KEYPOINTS].numpy()
+    labelled = np.concatenate([(keypoints[..., 2] > 0) & ~is_crowd[:, np.newaxis],
+                               np.zeros((1, keypoints.shape[1]), bool)])
+    targets_xy = np.concatenate([keypoints[..., :2], np.zeros((1,) + keypoints.shape[1:2] + (2,), np.float32)])
+    points = grids.grid_points(size, stride).numpy()[:frame.rows, :frame.columns, np.newaxis, :]
+    offsets = targets_xy[owner] - points
+    return tf.constant(np.where(labelled[owner][..., np.newaxis], offsets, 0.0).astype(np.float32))
+
+
+def person_coverage(frame: FrameGrid, stride: int) -> tf.Tensor:
+    """[rows, columns, 1] float32: the fraction of each cell's s x s square of frame pixels covered by a
+    non-crowd person's mask (the masks resized from the image with area averaging). A network's p_S places a
+    boundary between cell centres (it sees the pixels); a mask sampled at the cell centres cannot."""
+    sample = frame.sample
+    height, width = (int(n) for n in sample[keys.Sample.ORIGINAL_SIZE])
+    packed = sample[keys.Sample.PACKED_MASKS].numpy()
+    persons = np.flatnonzero(~sample[keys.Sample.IS_CROWD].numpy())
+    union = np.zeros((height, width), np.float32)
+    for person in persons:
+        union = np.maximum(union, (packed[..., person // 8] >> (person % 8)) & 1)
+    scale = float(frame.scale)
+    resized = cv2.resize(union, (max(1, round(width * scale)), max(1, round(height * scale))),
+                         interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((frame.rows * stride, frame.columns * stride), np.float32)
+    rows, columns = min(canvas.shape[0], resized.shape[0]), min(canvas.shape[1], resized.shape[1])
+    canvas[:rows, :columns] = resized[:rows, :columns]
+    coverage = cv2.boxFilter(canvas, -1, (stride, stride), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    # With an even s the box of output pixel p is [p - s/2, p + s/2 - 1]: cell (i, j) is output pixel (s i, s j).
+    return tf.constant(coverage[::stride, ::stride][:frame.rows, :frame.columns, np.newaxis])
+
+
 def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, output_stride: int, radius: float,
                 refine_mid_steps: int = 2, refine_long_steps: Tuple[int, int] = (2, 2),
-                complete_tree: bool = True) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+                refine_long_gate: Optional[float] = None, complete_tree: bool = True,
+                noise: Optional[MapNoise] = None, noise_seed: int = 0) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
     """The target maps of a sample on the stride-os grid of its inference frame, refined like the model's.
 
     Args:
       sample: decoded sample (data/decoder.py), original-image pixels.
       max_side: larger side of the frame (geometry.resize_scale); output_stride: os.
       radius: disk radius R of the targets.
-      refine_mid_steps, refine_long_steps: steps of Eq. 2 and Eq. 5 (as the model).
+      refine_mid_steps, refine_long_steps, refine_long_gate: steps of Eq. 2 and Eq. 5 and its gate (as the
+        model).
       complete_tree: make the mid-range maps from `complete_skeleton` (see the module docstring).
+      noise: None (perfect maps) or the MapNoise that degrades the raw maps before refinement (noise.py),
+        drawn from (noise_seed, image id): the realistic oracle.
 
     Returns:
       (maps, scale): dict of [1, h, w, ...] maps (keys.Map, heatmaps and segmentation 0/1 as
@@ -87,18 +150,29 @@ def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, output_stride: int,
     frame = frame_grid(sample, max_side, output_stride, output_stride)
     made = targets.make_targets(frame.sample, frame.side, stride=output_stride, radius=radius)
     maps = frame.crop({key: made[key] for key in MAP_KEYS})
+    # A network's offsets extend beyond where they are supervised (noise.py): short- and mid-range offsets are
+    # made with wider disks, long-range offsets out to the same distance from the person masks.
+    offset_radius = radius if noise is None else noise.offset_extent * radius
+    if noise is not None:
+        wide = targets.make_targets(frame.sample, frame.side, stride=output_stride, radius=offset_radius)
+        maps.update(frame.crop({key: wide[key] for key in (keys.Map.SHORT_OFFSETS, keys.Map.MID_OFFSETS)}))
+        maps[keys.Map.LONG_OFFSETS] = extended_long_range(frame, output_stride, offset_radius)
+        maps[keys.Map.SEGMENTATION] = person_coverage(frame, output_stride)
     if complete_tree:
         is_crowd = sample[keys.Sample.IS_CROWD].numpy()
         completed = complete_skeleton(frame.sample[keys.Sample.KEYPOINTS].numpy(), is_crowd)
         labelled = (completed[..., 2] > 0) & ~is_crowd[:, np.newaxis]
         mid, _ = targets.mid_range(tf.constant(completed[..., :2]), tf.constant(labelled),
-                                   grids.grid_points(frame.side, output_stride), output_stride, radius)
+                                   grids.grid_points(frame.side, output_stride), output_stride, offset_radius)
         maps[keys.Map.MID_OFFSETS] = frame.crop({keys.Map.MID_OFFSETS: mid})[keys.Map.MID_OFFSETS]
-    maps = {key: value[tf.newaxis] for key, value in maps.items()}
+    if noise is not None:
+        rng = np.random.default_rng([noise_seed, int(sample[keys.Sample.IMAGE_ID])])
+        maps = degrade({key: value.numpy() for key, value in maps.items()}, noise, radius, output_stride, rng)
+    maps = {key: tf.constant(value)[tf.newaxis] for key, value in maps.items()}
     maps[keys.Map.MID_OFFSETS] = refine_mid_offsets(maps[keys.Map.MID_OFFSETS], maps[keys.Map.SHORT_OFFSETS],
                                                     output_stride, refine_mid_steps)
     maps[keys.Map.LONG_OFFSETS] = refine_long_offsets(maps[keys.Map.LONG_OFFSETS], maps[keys.Map.SHORT_OFFSETS],
-                                                      output_stride, *refine_long_steps)
+                                                      output_stride, *refine_long_steps, refine_long_gate)
     return maps, frame.scale
 
 

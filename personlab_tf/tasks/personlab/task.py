@@ -23,6 +23,7 @@ from personlab_tf.inference import overlay
 from personlab_tf.task import EvaluationImage, Evaluator, Task, dataclass_config, dataclass_from_config, replace_options
 from personlab_tf.tasks.personlab import detector, evaluation, model, oracle, targets
 from personlab_tf.tasks.personlab.decode import PersonLabDecoding
+from personlab_tf.tasks.personlab.noise import MapNoise
 
 
 @gin.configurable
@@ -80,11 +81,13 @@ class PersonLabTask(Task):
     def build_detector(self, inference_model) -> detector.Detector:
         return detector.Detector(inference_model, self.data.disk_radius, self.inference, self.decoding)
 
-    def oracle_detections(self, record: coco.ImageRecord) -> Dict[str, np.ndarray]:
+    def oracle_detections(self, record: coco.ImageRecord, noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
         sample = decoder.decode_record(record)
+        noise = None if noise_seed is None else MapNoise()
         maps, scale = oracle.oracle_maps(sample, self.inference.max_side, self.inference.output_stride,
                                          self.data.disk_radius, self.network.refine_mid_steps,
-                                         self.network.refine_long_steps)
+                                         self.network.refine_long_steps, self.network.refine_long_gate,
+                                         noise=noise, noise_seed=noise_seed or 0)
         detections = self._oracle_decoder(maps, scale, sample[keys.Sample.ORIGINAL_SIZE])
         return {key: np.asarray(value) for key, value in detections.items()}
 

@@ -1,0 +1,66 @@
+"""Measures a trained PersonLab network's maps against the targets, for the realistic oracle (docs/decoding.md).
+
+  python scripts/calibrate_oracle.py --model_dir outputs/demo/model --annotations VAL/person_keypoints.json \
+      --images VAL/images [--max_side 641] [--gin_file ...] [--max_images N] [--offset_extent 2]
+
+The measurements and the fit are tasks/personlab/calibration.py's. The tables go to stderr; the last stdout
+line holds the measurements and the fitted MapNoise as JSON (its fields are the gin bindings of
+tasks/personlab/noise.py's MapNoise that reproduce it).
+"""
+
+import dataclasses
+import json
+import sys
+
+from absl import app, flags
+
+from personlab_tf import config, keys, registry
+from personlab_tf.data import coco
+from personlab_tf.inference import export
+from personlab_tf.tasks.personlab import calibration, noise as noise_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "The trained run (its newest checkpoint).", required=True)
+flags.DEFINE_multi_string("gin_file", [], "Gin files of the run (default: its operative config).")
+flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings.")
+flags.DEFINE_string("annotations", None, "COCO JSON of the images to measure on.", required=True)
+flags.DEFINE_string("images", None, "Directory of its images.", required=True)
+flags.DEFINE_integer("max_side", 641, "Larger side of the frame (the export's --max_side).")
+flags.DEFINE_integer("max_images", None, "Measure only the first N images with people.")
+flags.DEFINE_float("offset_extent", noise_lib.MapNoise.offset_extent, "Short- and mid-range offsets are measured "
+                   "out to this many R from each keypoint (the targets' disks widened; MapNoise.offset_extent).")
+
+
+def main(argv):
+    del argv
+    try:
+        registry.parse_gin(config.run_gin_files(FLAGS.model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
+        task = config.experiment().with_inference(max_side=FLAGS.max_side, output_stride=calibration.OUTPUT_STRIDE)
+        model, _ = export.restore_inference_model(calibration.raw_task(task), FLAGS.model_dir)
+    except (IOError, ValueError) as error:
+        print(f"error: {config.error_line(error)}", file=sys.stderr)
+        return 1
+    inference = model.inference_model()
+    radius, extent = task.data.disk_radius, FLAGS.offset_extent
+    statistics = calibration.Statistics(radius)
+    problems = coco.ProblemCounter()
+    count = 0
+    for image in task.evaluation_images(FLAGS.annotations, FLAGS.images, None, problems):
+        if image.record.keypoints.shape[0] == 0:
+            continue
+        if FLAGS.max_images is not None and count >= FLAGS.max_images:
+            break
+        sample, made, wide, keypoints, labelled = calibration.image_targets(image.record, FLAGS.max_side, radius, extent)
+        predicted = calibration.network_maps(inference, sample[keys.Sample.IMAGE], FLAGS.max_side)
+        statistics.add(made, wide, predicted, keypoints, labelled)
+        count += 1
+    tables = statistics.tables()
+    fitted = statistics.fit(extent)
+    print(json.dumps(tables, indent=1), file=sys.stderr)
+    print(json.dumps({"images": count, "radius": radius, "max_side": FLAGS.max_side, "measured": tables,
+                      "fitted": dataclasses.asdict(fitted)}))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,142 @@
+"""The realistic oracle (tasks/personlab/noise.py) and its calibration (tasks/personlab/calibration.py,
+scripts/calibrate_oracle.py): the noise model's figures, determinism, and a calibration that measures back the
+noise it is given (docs/decoding.md)."""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from personlab_tf import keys
+from personlab_tf.data import coco, coco_format, synthetic
+from personlab_tf.tasks.personlab import calibration, noise
+
+from coco_samples import sample_images_dir, sample_json_path
+from inference_fixtures import MAX_SIDE, exported_model, run_script
+from personlab_tf.tfds_builders.coco_person import layout
+
+RADIUS = 8.0
+STRIDE = 8
+# No degradation: sharp disks, hard masks, exact offsets.
+IDENTITY = noise.MapNoise(heatmap_blur=0.0, heatmap_peak=1.0, segmentation_blur=0.0, segmentation_floor=0.0,
+                          segmentation_peak=1.0, short=(0.0, 0.0, 0.0), mid=(0.0, 0.0, 0.0), long=(0.0, 0.0, 0.0),
+                          short_gain=((0.0, 1.0),), mid_gain=((0.0, 1.0),), long_gain=((0.0, 1.0),))
+
+
+def maps_with_offsets(offsets, size=40):
+    """Raw maps of one image: a disk of keypoint 0 at cell (20, 20), a square person, constant offsets."""
+    rows, columns = np.mgrid[:size, :size]
+    heatmaps = np.zeros([size, size, 17], np.float32)
+    heatmaps[..., 0] = np.hypot(rows - 20, columns - 20) * STRIDE <= RADIUS
+    segmentation = np.zeros([size, size, 1], np.float32)
+    segmentation[10:30, 10:30] = 1.0
+    constant = np.broadcast_to(np.asarray(offsets, np.float32), (size, size, 17, 2)).copy()
+    return {keys.Map.HEATMAPS: heatmaps, keys.Map.SEGMENTATION: segmentation, keys.Map.SHORT_OFFSETS: constant,
+            keys.Map.MID_OFFSETS: np.broadcast_to(constant[:, :, :1], (size, size, 32, 2)).copy(),
+            keys.Map.LONG_OFFSETS: constant}
+
+
+def test_without_degradation_the_maps_are_the_targets():
+    maps = maps_with_offsets([30.0, -40.0])
+    degraded = noise.degrade(maps, IDENTITY, RADIUS, STRIDE, np.random.default_rng(0))
+    for key, value in maps.items():
+        np.testing.assert_allclose(degraded[key], value, atol=1e-6)
+
+
+def test_the_degradation_is_deterministic_given_the_generator():
+    maps = maps_with_offsets([30.0, -40.0])
+    first, again, other = (noise.degrade(maps, noise.MapNoise(), RADIUS, STRIDE, np.random.default_rng(seed))
+                           for seed in (3, 3, 4))
+    for key in maps:
+        np.testing.assert_array_equal(first[key], again[key])
+    assert not np.allclose(first[keys.Map.LONG_OFFSETS], other[keys.Map.LONG_OFFSETS])
+
+
+def test_offsets_fall_short_by_the_gain_and_spread_by_the_modelled_sigma():
+    """Offsets (30, -40), |o| = 50: the gain table gives 0.6 at 50 (0.8 at 0, 0.4 at 100); the residual per
+    component has sigma sqrt((a R)^2 + (b |o|)^2) = sqrt(4^2 + 5^2) = 6.40 with a = 0.5, b = 0.1; neighbouring
+    cells correlate as smoothed white noise does, exp(-1 / (4 c^2)) = 0.895 for c = 1.5."""
+    options = dataclasses.replace(IDENTITY, long=(0.5, 0.1, 1.5), long_gain=((0.0, 0.8), (100.0, 0.4)))
+    target = np.array([30.0, -40.0], np.float32)
+    degraded = noise.degrade(maps_with_offsets(target, size=200), options, RADIUS, STRIDE,
+                             np.random.default_rng(0))[keys.Map.LONG_OFFSETS]
+    along = (degraded @ target) / 50.0 ** 2
+    assert np.mean(along) == pytest.approx(0.6, abs=0.01)
+    residual = degraded - 0.6 * target
+    assert np.std(residual) == pytest.approx(math.hypot(4.0, 5.0), rel=0.03)
+    neighbours = np.corrcoef(residual[:, :-1].ravel(), residual[:, 1:].ravel())[0, 1]
+    assert neighbours == pytest.approx(math.exp(-1.0 / 9.0), abs=0.02)
+
+
+def test_heatmaps_and_segmentation_are_soft_as_modelled():
+    """The disk blurred by sigma_h R and scaled by peak_h (capped at 1); p_S = floor + (peak - floor) * mask
+    where the blur does not reach (centre of the person, far outside it)."""
+    options = dataclasses.replace(IDENTITY, heatmap_blur=0.5, heatmap_peak=0.9, segmentation_blur=1.0,
+                                  segmentation_floor=0.01, segmentation_peak=0.95)
+    degraded = noise.degrade(maps_with_offsets([0.0, 0.0]), options, RADIUS, STRIDE, np.random.default_rng(0))
+    disk = degraded[keys.Map.HEATMAPS][..., 0]
+    # R = 8 px = 1 cell: the disk is the centre and its 4 neighbours. Blurred by 0.5 cells (a sampled Gaussian
+    # kernel of 5 taps, weights proportional to exp(-i^2 / (2 0.5^2)), as OpenCV's), its centre keeps
+    # w0^2 + 4 w0 w1 of the disk.
+    taps = np.exp(-np.arange(-2, 3) ** 2 / (2 * 0.5 ** 2))
+    w0, w1 = taps[2] / taps.sum(), taps[1] / taps.sum()
+    assert disk[20, 20] == pytest.approx(0.9 * (w0 ** 2 + 4 * w0 * w1), rel=1e-4)
+    assert disk.max() <= 1.0 and disk[0, 0] == pytest.approx(0.0, abs=1e-6)
+    person = degraded[keys.Map.SEGMENTATION][..., 0]
+    assert person[20, 20] == pytest.approx(0.95, abs=1e-4) and person[0, 0] == pytest.approx(0.01, abs=1e-4)
+    # The mask's first row (10): the kernel's taps 0..4 of 9 (sigma 1) fall inside it.
+    taps = np.exp(-np.arange(-4, 5) ** 2 / 2.0)
+    assert person[10, 20] == pytest.approx(0.01 + 0.94 * taps[4:].sum() / taps.sum(), rel=1e-4)
+
+
+def test_the_calibration_measures_back_the_noise_it_is_given():
+    """Targets of the real COCO train sample degraded by a known MapNoise, measured like a network's maps:
+    the gains, the residual sigmas and the heatmap blur come back."""
+    given = dataclasses.replace(noise.MapNoise(), short_gain=((0.0, 0.9),), mid_gain=((0.0, 0.7),),
+                                long_gain=((0.0, 0.5),), short=(0.2, 0.0, 0.8), mid=(0.6, 0.0, 1.3),
+                                long=(0.7, 0.0, 1.3))
+    statistics = calibration.Statistics(RADIUS)
+    dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco.ProblemCounter())
+    records = coco.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)), coco.ProblemCounter())
+    for index, record in zip(range(8), records):
+        _, made, wide, keypoints, labelled = calibration.image_targets(record, 401, RADIUS, given.offset_extent)
+        degraded = noise.degrade(calibration.raw_target_maps(made, wide), given, RADIUS, STRIDE,
+                                 np.random.default_rng(index))
+        statistics.add(made, wide, degraded, keypoints, labelled)
+    fitted = statistics.fit(given.offset_extent)
+    for name in noise.RANGES:
+        expected_gain = getattr(given, f"{name}_gain")[0][1]
+        for _, gain in getattr(fitted, f"{name}_gain"):
+            assert gain == pytest.approx(expected_gain, abs=0.05), name
+        assert getattr(fitted, name)[0] == pytest.approx(getattr(given, name)[0], rel=0.15), name
+    assert fitted.heatmap_blur == pytest.approx(given.heatmap_blur, abs=0.15)
+
+
+@pytest.mark.slow
+def test_calibrate_oracle_script_prints_a_usable_noise_model(tmp_path):
+    data = tmp_path / "val"
+    synthetic.generate_dataset(str(data), 3, seed=1, min_side=100, max_side=128)
+    model_dir, _, _ = exported_model()
+    _, summary = run_script("calibrate_oracle.py", "--model_dir", model_dir, "--max_side", str(MAX_SIDE),
+                            "--annotations", str(data / coco_format.ANNOTATIONS_FILE),
+                            "--images", str(data / coco_format.IMAGES_DIR))
+    with open(data / coco_format.ANNOTATIONS_FILE) as f:
+        with_people = {a["image_id"] for a in json.load(f)["annotations"] if a["num_keypoints"] > 0}
+    assert summary["images"] == len(with_people) > 0
+    fitted = noise.MapNoise(**summary["fitted"])
+    assert fitted.offset_extent == noise.MapNoise().offset_extent
+    assert set(summary["measured"]["offsets_by_length"]) == set(noise.RANGES)
+
+
+@pytest.mark.slow
+def test_realistic_oracle_on_the_coco_val_sample():
+    """docs/decoding.md: the realistic oracle at the defaults (1401 px, stride 8, seed 0) gives keypoint AP
+    0.626 and segmentation AP 0.229 on the val sample; the parser's oracle has no noise model."""
+    folder = sample_json_path(layout.VALIDATION).parent
+    _, summary = run_script("oracle_eval.py", "--task", "personlab", "--annotations",
+                            str(folder / "person_keypoints.json"), "--images", str(folder / "images"),
+                            "--map_noise", "realistic", "--noise_seed", "0")
+    assert summary["keypoints_AP"] == pytest.approx(0.626, abs=0.02)
+    assert summary["segm_AP"] == pytest.approx(0.229, abs=0.02)
