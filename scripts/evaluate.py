@@ -27,7 +27,7 @@ import tensorflow_datasets as tfds
 from absl import app, flags, logging
 from tqdm import tqdm
 
-from personlab_tf import config, registry
+from personlab_tf import config, errors, registry
 from personlab_tf.data import coco
 from personlab_tf.evaluation import EVALUATORS, load_ground_truth
 from personlab_tf.inference import export, serving
@@ -123,9 +123,8 @@ def evaluate(task, predict, problems):
             break
         try:
             detections = predict(image.encoded)
-        except tf.errors.InvalidArgumentError as error:
-            reason = error.message.strip().splitlines()[0]
-            logging.warning("image id %d does not decode (%s); skipped", image.image_id, reason)
+        except tf.errors.InvalidArgumentError as error:  # bytes that do not decode, an image above the pixel limit
+            logging.warning("image id %d cannot be run (%s); skipped", image.image_id, errors.one_line(error))
             skipped.append(image.image_id)
             continue
         evaluator.add(image, detections)
@@ -147,7 +146,7 @@ def main(argv):
                          else checkpoint_predictor(FLAGS.model_dir))
         summary = evaluate(task, predict, problems)
     except (UsageError, coco.AnnotationError, IOError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps(summary, default=lambda value: float(np.asarray(value))))
     return 0

@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from personlab_tf import config, registry
+from personlab_tf import config, errors, registry
 from personlab_tf.inference import export
 
 FLAGS = flags.FLAGS
@@ -44,8 +44,8 @@ def main(argv):
         registry.parse_gin(config.run_gin_files(FLAGS.model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
         task = config.experiment().with_inference(**overrides)
         summary = export.export_checkpoint(task, FLAGS.model_dir, FLAGS.export_dir)
-    except (IOError, ValueError) as error:  # no checkpoint (FileNotFoundError), bad gin or options
-        print(f"error: {error}", file=sys.stderr)
+    except (IOError, ValueError) as error:  # no or unusable checkpoints, bad gin or options
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps(summary))
     return 0

@@ -51,15 +51,20 @@ def test_saved_model_and_checkpoint_give_the_same_metrics(tmp_path, tfds_dirs):
     ([], "exactly one of --saved_model and --model_dir"),
     (["--saved_model", "x"], "SavedModel file does not exist at: x"),
     (["--saved_model", "EXPORTED", "--split", "train"], "split 'train' is not in"),
+    (["--saved_model", "EXPORTED", "--annotations", "TRUNCATED_JSON", "--images", "."], "is not valid JSON"),
 ])
-def test_bad_arguments_end_with_one_line(tfds_dirs, args, message):
+def test_bad_arguments_end_with_one_line(tfds_dirs, tmp_path, args, message):
     manual_dir, data_dir = tfds_dirs
-    args = [exported_model()[1] if arg == "EXPORTED" else arg for arg in args]
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(json.dumps({"images": [{"id": 1}] * 50})[:100])  # a JSON file cut short
+    values = {"EXPORTED": exported_model()[1], "TRUNCATED_JSON": str(truncated)}
+    args = [values.get(arg, arg) for arg in args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--data_dir", str(data_dir),
                              "--manual_dir", str(manual_dir), *args], capture_output=True, text=True, env=env)
-    assert result.returncode == 1
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last
 
 
 @pytest.mark.slow
