@@ -86,8 +86,10 @@ def checkpoint_predictor(model_dir):
     return task, predict
 
 
-def tfds_source(task):
-    """(ground truth, images) of a tfds coco_person split."""
+def tfds_source(task, problems):
+    """(ground truth, images, count, annotations SHA-256, ids of the images skipped) of a tfds coco_person
+    split; the images skipped and the warnings of its build (its record, coco_person_dataset_builder.py) are
+    added to `problems`."""
     if not task.evaluates_on_tfds:
         raise UsageError(f"the {task.name} task evaluates a COCO JSON with its images: give --annotations and "
                          "--images instead of --data_dir")
@@ -95,24 +97,30 @@ def tfds_source(task):
                else tfds.builder("coco_person", data_dir=FLAGS.data_dir))
     if FLAGS.split not in builder.info.splits:
         raise UsageError(f"split {FLAGS.split!r} is not in {FLAGS.data_dir} (built: {list(builder.info.splits)})")
+    record = builder.info.metadata.get(FLAGS.split, {})
+    problems.images_skipped += record.get(coco_person.IMAGES_SKIPPED, 0)
+    problems.warnings.update(record.get(coco_person.WARNINGS, {}))
     dataset = builder.as_dataset(split=FLAGS.split, decoders={"image": tfds.decode.SkipDecoding()})
     images = (EvaluationImage(int(example["image_id"]), example["image"]) for example in tfds.as_numpy(dataset))
-    return load_ground_truth(builder, FLAGS.split), images, builder.info.splits[FLAGS.split].num_examples
+    return (load_ground_truth(builder, FLAGS.split), images, builder.info.splits[FLAGS.split].num_examples,
+            record.get(coco_person.ANNOTATIONS_SHA256), list(record.get(coco_person.SKIPPED_IMAGE_IDS, [])))
 
 
 def json_source(task, problems):
-    """(ground truth, images, count) of a COCO JSON and its images directory."""
+    """(ground truth, images, count, annotations SHA-256, ids of the images skipped) of a COCO JSON and its
+    images directory; the images skipped are counted in `problems`."""
     ground_truth = coco.load_json(FLAGS.annotations, "annotations")
     images = task.evaluation_images(FLAGS.annotations, FLAGS.images, FLAGS.part_labels, problems)
-    return ground_truth, images, len(ground_truth.get("images", []))
+    return (ground_truth, images, len(ground_truth.get("images", [])),
+            coco_person.annotations_fingerprint(FLAGS.annotations), [])
 
 
 def evaluate(task, predict, problems):
     """Runs the evaluation; returns the summary dict."""
     if FLAGS.annotations and FLAGS.images:
-        ground_truth, images, total = json_source(task, problems)
+        ground_truth, images, total, fingerprint, source_skipped = json_source(task, problems)
     elif FLAGS.data_dir:
-        ground_truth, images, total = tfds_source(task)
+        ground_truth, images, total, fingerprint, source_skipped = tfds_source(task, problems)
     else:
         raise UsageError("give the data: --annotations and --images, or --data_dir (tfds coco_person)")
     evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator,
@@ -131,8 +139,9 @@ def evaluate(task, predict, problems):
         evaluated += 1
     results = evaluator.results()
     return {"task": task.name, **evaluator.headline(results), "images_evaluated": evaluated,
-            "images_skipped": len(skipped) + problems.images_skipped, "skipped_image_ids": skipped,
-            "input_warnings": dict(sorted(problems.warnings.items())), "metrics": results}
+            "images_skipped": len(skipped) + problems.images_skipped, "skipped_image_ids": source_skipped + skipped,
+            "input_warnings": dict(sorted(problems.warnings.items())), "annotations_sha256": fingerprint,
+            "metrics": results}
 
 
 def main(argv):
