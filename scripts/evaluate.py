@@ -77,7 +77,7 @@ def checkpoint_predictor(model_dir):
     task = config.experiment().with_inference(**overrides)
     model, _ = export.restore_inference_model(task, model_dir)
     detector = task.build_detector(model.inference_model())
-    detect = tf.function(detector.detect, autograph=False)
+    detect = tf.function(lambda image: serving.detect_image(detector, image), autograph=False)
 
     def predict(encoded):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
