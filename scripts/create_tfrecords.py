@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is impor
 
 from absl import app, flags  # noqa: E402
 
+from personlab_tf import errors  # noqa: E402
 from personlab_tf.data import coco, writer  # noqa: E402
 from personlab_tf.tasks.parts import part_sets  # noqa: E402
 
@@ -50,7 +51,7 @@ def main(argv):
         summary = writer.convert(_ANNOTATIONS.value, _IMAGES.value, _OUTPUT.value, _NUM_SHARDS.value,
                                  _IMPUTED_KEYPOINTS.value, _PART_LABELS.value, num_classes)
     except coco.AnnotationError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps(summary))
     return 0

@@ -46,7 +46,10 @@ def image_paths(pattern):
     """Sorted image paths of a file, or of the .jpg/.jpeg/.png files of a directory or a glob."""
     if os.path.isfile(pattern):
         return [pattern]
-    found = [os.path.join(pattern, name) for name in os.listdir(pattern)] if os.path.isdir(pattern) else glob.glob(pattern)
+    if os.path.isdir(pattern):
+        found = [os.path.join(pattern, name) for name in os.listdir(pattern)]
+    else:
+        found = glob.glob(pattern)
     return sorted(path for path in found if os.path.isfile(path) and path.lower().endswith(IMAGE_EXTENSIONS))
 
 

@@ -165,7 +165,7 @@ def test_arrange_coco_tree_refuses_bad_input(tmp_path):
         layout.arrange_coco_tree(tmp_path, layout.VALIDATION, json_path, images_dir)
 
 
-# ---------------------------------------------------------------- faults: degenerate polygons, build record, stale cache
+# ---------------------------------------------------------------- faults: degenerate polygons, build record, stale data
 
 def arranged(tmp_path, dataset, name="val.json"):
     """A COCO tree at tmp_path/coco whose validation split is `dataset` (a COCO dict) with the val sample's

@@ -94,7 +94,8 @@ def test_a_cached_tfds_split_reports_what_its_build_skipped_and_a_changed_json_i
     annotations = tmp_path / "val.json"
     annotations.write_text(json.dumps(dataset))
     manual_dir, data_dir = tmp_path / "coco", tmp_path / "tfds"
-    layout.arrange_coco_tree(manual_dir, layout.VALIDATION, annotations, coco_samples.sample_images_dir(layout.VALIDATION))
+    images = coco_samples.sample_images_dir(layout.VALIDATION)
+    layout.arrange_coco_tree(manual_dir, layout.VALIDATION, annotations, images)
     coco_person.prepare(manual_dir, data_dir)  # an earlier run built it; this one reads the cache alone
     _, summary = run_script("evaluate.py", "--saved_model", exported_model()[1], "--data_dir", data_dir)
     assert summary["images_evaluated"] == 4 and summary["images_skipped"] == 1 and summary["skipped_image_ids"] == [999]
@@ -103,8 +104,8 @@ def test_a_cached_tfds_split_reports_what_its_build_skipped_and_a_changed_json_i
 
     del dataset["annotations"][0]
     annotations.write_text(json.dumps(dataset))
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--saved_model", exported_model()[1],
-                             "--data_dir", str(data_dir), "--manual_dir", str(manual_dir)], capture_output=True,
-                            text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--saved_model",
+                             exported_model()[1], "--data_dir", str(data_dir), "--manual_dir", str(manual_dir)],
+                            capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "does not match" in result.stderr.strip().splitlines()[-1]

@@ -224,7 +224,7 @@ def test_image_maps_are_computed_on_a_lattice_no_larger_than_the_frame(personlab
     for key in image_maps(found):
         assert found[key].shape[-2:] == (86, 129), key
     at_pixels = serving.detect_image(personlab_detector, image)
-    rows, columns = np.floor(np.arange(300) * scale + 0.5).astype(int), np.floor(np.arange(450) * scale + 0.5).astype(int)
+    rows, columns = (np.floor(np.arange(size) * scale + 0.5).astype(int) for size in (300, 450))
     for key in image_maps(found):
         np.testing.assert_array_equal(at_pixels[key], np.asarray(found[key])[..., rows, :][..., columns], err_msg=key)
 

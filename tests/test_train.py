@@ -328,7 +328,8 @@ DAMAGED_RUNS = {  # name -> (what happens to the run, extra binding, what the er
                               "none of the 3 checkpoints in"),
     "network_changed": (lambda d: None, ("PersonLabNetwork.output_stride = 32",),
                         "the operative config differs from"),
-    "empty_checkpoint_file_alone": (leave_only_an_empty_checkpoint_file, (), "is not a TensorFlow checkpoint state file"),
+    "empty_checkpoint_file_alone": (leave_only_an_empty_checkpoint_file, (),
+                                    "is not a TensorFlow checkpoint state file"),
 }
 
 
@@ -371,10 +372,15 @@ def test_a_misspelled_choice_is_one_line_listing_the_valid_ones(tmp_path, bindin
 
 
 @pytest.mark.slow
-def test_a_truncated_shard_is_named(tmp_path, train_records):
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_damaged_or_empty_shards_end_with_one_line_naming_them(tmp_path, train_records, damage):
     damaged = tmp_path / "records"
     shutil.copytree(Path(train_records).parent, damaged)
-    shard = sorted(damaged.glob("train-*"))[1]
-    truncate(shard, 100)  # inside its first record
+    shards = sorted(damaged.glob("train-*"))
+    for shard in shards if damage == "empty" else shards[1:]:
+        truncate(shard, 100 if damage == "truncated" else 0)  # inside the first record, or no record at all
     last = fail(train_command(tmp_path / "model", str(damaged / "train-*")))
-    assert f"TFRecord shard {shard} is truncated or corrupt" in last
+    expected = (f"TFRecord shard {shards[1]} is truncated or corrupt" if damage == "truncated"
+                else f"the 2 TFRecord files ({shards[0]} ...) hold no record: nothing to train on")
+    assert expected in last
+    assert not checkpoints.checkpoint_paths(str(tmp_path / "model"))

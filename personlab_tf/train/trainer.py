@@ -130,7 +130,9 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
         operative = gin.operative_config_str()
         check_resumed_config(model_dir, operative)
         restored = checkpoints.restore_latest(checkpoint, model_dir)
-        started_from = warm_start(model, init_checkpoint, task.build_model) if init_checkpoint and not restored else None
+        started_from = None
+        if init_checkpoint and not restored:
+            started_from = warm_start(model, init_checkpoint, task.build_model)
     start = int(optimizer.iterations.numpy())
     print(f"training {model.backbone_name} on {distribution.num_replicas_in_sync} replicas, "
           f"global batch {global_batch_size}", flush=True)
