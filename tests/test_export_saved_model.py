@@ -383,16 +383,12 @@ def test_an_inference_option_of_another_task_is_refused(tmp_path):
     assert "multi_scale does not apply to the parts task" in result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--gin_file", "missing.gin"], "Unable to open file: missing.gin"),
-    (["--gin_bindings", "PersonLabNetwork.backbone = 'resnet_tin'"], "unknown backbone 'resnet_tin'"),
-])
-def test_a_wrong_gin_file_or_value_ends_with_one_line(tmp_path, args, message):
+def test_a_wrong_gin_file_ends_with_one_line(tmp_path):
     model_dir = exported_model("personlab")[0]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "export_saved_model.py"), "--model_dir", model_dir,
-                             "--export_dir", str(tmp_path / "x"), *args], capture_output=True, text=True, env=env,
-                            timeout=300)
+                             "--export_dir", str(tmp_path / "x"), "--gin_file", "missing.gin"], capture_output=True,
+                            text=True, env=env, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert message in result.stderr.strip().splitlines()[-1]
+    assert "error: Unable to open file: missing.gin" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "x").exists()

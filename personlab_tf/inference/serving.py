@@ -17,14 +17,15 @@ A batch of encoded images may mix sizes: masks are padded (False) at the bottom 
 largest height and width of the batch. Images are processed one after the other (their frames differ
 in size). A byte string that does not decode raises InvalidArgumentError for the call; nothing else is
 affected. Graph ops only (no py_function, no custom op): stock TensorFlow Serving loads it.
+The part parser's SavedModel has the same signatures with `part_map` and `instance_part_maps` instead of
+`masks` (docs/parts.md).
 
 Bounded memory (docs/operations.md): an image of more than `max_pixels` pixels (an export option, recorded
 in the task record; DEFAULT_MAX_PIXELS) raises InvalidArgumentError, for JPEG, PNG, GIF and BMP from the size
 in its header before it is decoded, for other formats and for `serving_image` from the decoded size. The
-detectors compute the image maps on each image's lattice (inference/maps.py), at most the frame's size; the
-module takes them to the original pixels once, after the batch, in the padded outputs.
-The part parser's SavedModel has the same signatures with `part_map` and `instance_part_maps` instead of
-`masks` (docs/parts.md).
+detectors compute the image maps on each image's lattice (inference/maps.py), at most the frame's size (twice
+it per side for part parsing); the module takes them to the original pixels once, after the batch, in the
+padded outputs.
 
 The task record: the module also saves `metadata()`, a function without inputs (not a signature, so
 TensorFlow Serving does not expose it) returning a JSON string: the task's name and its configuration

@@ -17,6 +17,12 @@ from personlab_tf.train import strategy as strategy_lib
 from personlab_tf.train.optimizer import build_optimizer
 
 
+# The bindings a resumed run may change (check_resumed_config): how long, how often, where and how fast it runs.
+RESUMABLE_CHANGES = ("train.num_steps", "train.steps_per_checkpoint", "train.log_every", "train.image_summary_every",
+                     "train.strategy", "train.logical_cpus", "train.deterministic", "train.train_files",
+                     "train.init_checkpoint", "InputOptions.num_parallel_calls")
+
+
 def warm_start(model, init_dir, build_model):
     """Gives `model` the weights of the newest checkpoint of `init_dir` (a two-stage schedule's first
     stage); the optimizer, step counter included, starts afresh. Returns the checkpoint path.
@@ -83,12 +89,6 @@ def distributed_dataset_options(dataset):
     return dataset.with_options(options)
 
 
-# The bindings a resumed run may change (check_resumed_config): how long, how often, where and how fast it runs.
-RESUMABLE_CHANGES = ("train.num_steps", "train.steps_per_checkpoint", "train.log_every", "train.image_summary_every",
-                     "train.strategy", "train.logical_cpus", "train.deterministic", "train.train_files",
-                     "train.init_checkpoint", "InputOptions.num_parallel_calls")
-
-
 @gin.configurable(denylist=["model_dir"])
 def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch_size=8, strategy="mirrored",
           steps_per_checkpoint=1000, log_every=100, image_summary_every=1000, seed=0, deterministic=False,
@@ -114,6 +114,12 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
 
     Returns:
       dict of the last logged loss terms (global values); {} if training had already finished.
+
+    Raises (each message one line, docs/operations.md):
+      checkpoints.CheckpointError: `model_dir` holds checkpoints of which none restores, or a foreign
+        `checkpoint` file; ValueError: the configuration differs from the stored one in a binding that may
+        not change (`check_resumed_config`), a damaged shard (named), shards without records, bad options;
+      FileNotFoundError: no shard matches `train_files`.
     """
     task = config.experiment()
     if logical_cpus:
