@@ -8,9 +8,10 @@ configured, in training, export and evaluation alike.
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import gin
+from gin import config_parser
 
 from personlab_tf.task import Task
 
@@ -32,8 +33,30 @@ def run_gin_files(model_dir: str, gin_files: Sequence[str]) -> list:
     return [operative] if os.path.exists(operative) else []
 
 
-def error_line(error: BaseException) -> str:
-    """The one-line message of an error for a script's `error: ...` line: gin appends the configurable it was
-    raised in ("In call to configurable ...") on lines of its own, which are dropped."""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+def operative_bindings(text: str) -> Dict[str, str]:
+    """{"[scope/]Configurable.parameter": the value's gin text} of an operative config, its macros
+    (`%NAME` values) resolved.
+
+    Raises:
+      ValueError / SyntaxError: the text does not parse as gin.
+    """
+    statements = [statement for statement in config_parser.ConfigParser(text, gin.config.ParserDelegate())
+                  if isinstance(statement, config_parser.BindingStatement)]
+    macros = {statement.selector: statement.value for statement in statements if not statement.arg_name}
+    bindings = {}
+    for statement in statements:
+        if statement.arg_name:
+            value = repr(statement.value)
+            if value.startswith("%") and value[1:] in macros:
+                value = repr(macros[value[1:]])
+            scope = f"{statement.scope}/" if statement.scope else ""
+            bindings[f"{scope}{statement.selector}.{statement.arg_name}"] = value
+    return bindings
+
+
+def config_changes(stored: str, current: str) -> Dict[str, Tuple[Optional[str], Optional[str]]]:
+    """{binding: (stored value, current value)} of the bindings whose values differ between two operative
+    configs (`operative_bindings`; None where a config lacks the binding), sorted by name."""
+    old, new = operative_bindings(stored), operative_bindings(current)
+    return {name: (old.get(name), new.get(name)) for name in sorted(set(old) | set(new))
+            if old.get(name) != new.get(name)}

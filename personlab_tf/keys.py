@@ -118,3 +118,5 @@ class Detection:
     PART_MAP = "part_map"                          # [H, W] uint8 category-level parsing
     INSTANCE_PART_MAPS = "instance_part_maps"      # [D, H, W] uint8 parts of each person (0 elsewhere)
     KEYPOINT_PRESENT = "keypoint_present"          # [D, K] bool, part parsing: the keypoint was assembled
+    LATTICE_SCALE = "lattice_scale"                # [] float32 g: a detector's image maps are on the image's
+    #                                                lattice (inference/maps.py), not yet at its pixels

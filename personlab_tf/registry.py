@@ -24,11 +24,16 @@ def parse_gin(files: Sequence[str], bindings: Sequence[str]) -> None:
     """Parses gin `files` then `bindings`; `include 'name.gin'` finds the shipped files from any directory.
 
     Raises:
-      IOError: a file does not exist; ValueError: a binding or file does not parse, or names an unknown
-        configurable or parameter.
+      IOError: a file does not exist; ValueError: a binding or file does not parse (e.g. an unquoted string
+        such as a glob), or names an unknown configurable or parameter.
     """
     gin.add_config_file_search_path(str(config.GIN_DIR))
-    gin.parse_config_files_and_bindings(list(files), list(bindings))
+    try:
+        gin.parse_config_files_and_bindings(list(files), list(bindings))
+    except SyntaxError as error:  # gin's parse errors: the message and the offending text
+        where = f"{error.filename}, line {error.lineno}" if error.filename else "the bindings"
+        raise ValueError(f"{error.msg} in {where}: {(error.text or '').strip()!r} (strings, globs included, "
+                         "are quoted: TRAIN_FILES = 'records/train-*')") from None
 
 
 def task_class(name: str) -> Type[Task]:

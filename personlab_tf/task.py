@@ -75,11 +75,12 @@ class Task(abc.ABC):
 
     def build_dataset(self, file_pattern, batch_size: int, training: bool, seed: Optional[int] = None,
                       deterministic: bool = False, start_batch: int = 0,
-                      input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+                      input_context: Optional[tf.distribute.InputContext] = None,
+                      options: Optional[pipeline.InputOptions] = None) -> tf.data.Dataset:
         """The batched input pipeline of `make_example` (data/pipeline.py); `start_batch` resumes the
-        stream of a training run at that batch."""
+        stream of a training run at that batch; `options` None: the gin-configured InputOptions."""
         return pipeline.batched_examples(file_pattern, batch_size, training, self.make_example, seed,
-                                         deterministic, start_batch=start_batch, input_context=input_context)
+                                         deterministic, options, start_batch, input_context)
 
     @abc.abstractmethod
     def build_model(self, inference: bool = False) -> LossModel:

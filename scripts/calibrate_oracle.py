@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags
 
-from personlab_tf import config, keys, registry
+from personlab_tf import config, errors, keys, registry
 from personlab_tf.data import coco
 from personlab_tf.inference import export
 from personlab_tf.tasks.personlab import calibration, noise as noise_lib
@@ -38,7 +38,7 @@ def main(argv):
         task = config.experiment().with_inference(max_side=FLAGS.max_side, output_stride=calibration.OUTPUT_STRIDE)
         model, _ = export.restore_inference_model(calibration.raw_task(task), FLAGS.model_dir)
     except (IOError, ValueError) as error:
-        print(f"error: {config.error_line(error)}", file=sys.stderr)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     inference = model.inference_model()
     radius, extent = task.data.disk_radius, FLAGS.offset_extent

@@ -21,6 +21,7 @@ import sys
 
 from absl import app, flags
 
+from personlab_tf import errors
 from personlab_tf.data import coco
 from personlab_tf.tasks.parts import converters
 
@@ -54,7 +55,7 @@ def main(argv):
             summary = converters.convert_pascal_person_part(FLAGS.root, list_path, FLAGS.output, FLAGS.pascal_part,
                                                             FLAGS.keypoints)
     except coco.AnnotationError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps(summary))
     return 0

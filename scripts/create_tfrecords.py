@@ -9,8 +9,11 @@ personlab_tf/data/part_labels.py) the records also carry each image's part map, 
 those of --part_set (personlab_tf/tasks/parts/part_sets.py).
 
 Progress and data warnings go to stderr; the last line of stdout is the summary as one-line JSON. An
-unusable annotations file, imputed keypoints file or images directory ends with a one-line error and
-exit code 1. The record layout is documented in personlab_tf/data/record_format.py.
+unusable annotations file, imputed keypoints file or images directory, or a conversion that leaves no image
+to write (e.g. a wrong --images), ends with a one-line error and exit code 1, the shards already there
+unchanged. A rerun replaces the shards of --output as a whole: shards of the same prefix written with
+another --num_shards are removed and listed in the summary (`stale_shards_removed`; docs/operations.md).
+The record layout is documented in personlab_tf/data/record_format.py.
 """
 
 import json
@@ -21,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is impor
 
 from absl import app, flags  # noqa: E402
 
+from personlab_tf import errors  # noqa: E402
 from personlab_tf.data import coco, writer  # noqa: E402
 from personlab_tf.tasks.parts import part_sets  # noqa: E402
 
@@ -47,7 +51,7 @@ def main(argv):
         summary = writer.convert(_ANNOTATIONS.value, _IMAGES.value, _OUTPUT.value, _NUM_SHARDS.value,
                                  _IMPUTED_KEYPOINTS.value, _PART_LABELS.value, num_classes)
     except coco.AnnotationError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps(summary))
     return 0

@@ -30,7 +30,7 @@ import tensorflow_datasets as tfds
 from absl import app, flags, logging
 from tqdm import tqdm
 
-from personlab_tf import config, registry
+from personlab_tf import config, errors, registry
 from personlab_tf.data import coco
 from personlab_tf.evaluation import EVALUATORS, load_ground_truth
 from personlab_tf.inference import export, serving
@@ -80,7 +80,7 @@ def checkpoint_predictor(model_dir):
     task = config.experiment().with_inference(**overrides)
     model, _ = export.restore_inference_model(task, model_dir)
     detector = task.build_detector(model.inference_model())
-    detect = tf.function(detector.detect, autograph=False)
+    detect = tf.function(lambda image: serving.detect_image(detector, image), autograph=False)
 
     def predict(encoded):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
@@ -89,8 +89,10 @@ def checkpoint_predictor(model_dir):
     return task, predict
 
 
-def tfds_source(task):
-    """(ground truth, images) of a tfds coco_person split."""
+def tfds_source(task, problems):
+    """(ground truth, images, count, annotations SHA-256, ids of the images skipped) of a tfds coco_person
+    split; the images skipped and the warnings of its build (its record, coco_person_dataset_builder.py) are
+    added to `problems`."""
     if not task.evaluates_on_tfds:
         raise UsageError(f"the {task.name} task evaluates a COCO JSON with its images: give --annotations and "
                          "--images instead of --data_dir")
@@ -98,24 +100,30 @@ def tfds_source(task):
                else tfds.builder("coco_person", data_dir=FLAGS.data_dir))
     if FLAGS.split not in builder.info.splits:
         raise UsageError(f"split {FLAGS.split!r} is not in {FLAGS.data_dir} (built: {list(builder.info.splits)})")
+    record = builder.info.metadata.get(FLAGS.split, {})
+    problems.images_skipped += record.get(coco_person.IMAGES_SKIPPED, 0)
+    problems.warnings.update(record.get(coco_person.WARNINGS, {}))
     dataset = builder.as_dataset(split=FLAGS.split, decoders={"image": tfds.decode.SkipDecoding()})
     images = (EvaluationImage(int(example["image_id"]), example["image"]) for example in tfds.as_numpy(dataset))
-    return load_ground_truth(builder, FLAGS.split), images, builder.info.splits[FLAGS.split].num_examples
+    return (load_ground_truth(builder, FLAGS.split), images, builder.info.splits[FLAGS.split].num_examples,
+            record.get(coco_person.ANNOTATIONS_SHA256), list(record.get(coco_person.SKIPPED_IMAGE_IDS, [])))
 
 
 def json_source(task, problems):
-    """(ground truth, images, count) of a COCO JSON and its images directory."""
+    """(ground truth, images, count, annotations SHA-256, ids of the images skipped) of a COCO JSON and its
+    images directory; the images skipped are counted in `problems`."""
     ground_truth = coco.load_json(FLAGS.annotations, "annotations")
     images = task.evaluation_images(FLAGS.annotations, FLAGS.images, FLAGS.part_labels, problems)
-    return ground_truth, images, len(ground_truth.get("images", []))
+    return (ground_truth, images, len(ground_truth.get("images", [])),
+            coco_person.annotations_fingerprint(FLAGS.annotations), [])
 
 
 def evaluate(task, predict, problems):
     """Runs the evaluation; returns the summary dict."""
     if FLAGS.annotations and FLAGS.images:
-        ground_truth, images, total = json_source(task, problems)
+        ground_truth, images, total, fingerprint, source_skipped = json_source(task, problems)
     elif FLAGS.data_dir:
-        ground_truth, images, total = tfds_source(task)
+        ground_truth, images, total, fingerprint, source_skipped = tfds_source(task, problems)
     else:
         raise UsageError("give the data: --annotations and --images, or --data_dir (tfds coco_person)")
     evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator,
@@ -128,17 +136,16 @@ def evaluate(task, predict, problems):
             start = time.perf_counter()
             detections = predict(image.encoded)
             times.append((time.perf_counter() - start) * 1e3)
-        except tf.errors.InvalidArgumentError as error:
-            reason = error.message.strip().splitlines()[0]
-            logging.warning("image id %d does not decode (%s); skipped", image.image_id, reason)
+        except tf.errors.InvalidArgumentError as error:  # bytes that do not decode, an image above the pixel limit
+            logging.warning("image id %d cannot be run (%s); skipped", image.image_id, errors.one_line(error))
             skipped.append(image.image_id)
             continue
         evaluator.add(image, detections)
         evaluated += 1
     results = evaluator.results()
     return {"task": task.name, **evaluator.headline(results), "images_evaluated": evaluated,
-            "images_skipped": len(skipped) + problems.images_skipped, "skipped_image_ids": skipped,
-            "input_warnings": dict(sorted(problems.warnings.items())),
+            "images_skipped": len(skipped) + problems.images_skipped, "skipped_image_ids": source_skipped + skipped,
+            "input_warnings": dict(sorted(problems.warnings.items())), "annotations_sha256": fingerprint,
             "median_image_ms": round(statistics.median(times[1:] or times), 1) if times else 0.0, "metrics": results}
 
 
@@ -153,7 +160,7 @@ def main(argv):
                          else checkpoint_predictor(FLAGS.model_dir))
         summary = evaluate(task, predict, problems)
     except (UsageError, coco.AnnotationError, IOError, ValueError) as error:
-        print(f"error: {config.error_line(error)}", file=sys.stderr)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps(summary, default=lambda value: float(np.asarray(value))))
     return 0

@@ -29,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is impor
 
 from absl import app, flags  # noqa: E402
 
+from personlab_tf import errors  # noqa: E402
 from personlab_tf.data import coco  # noqa: E402
 from personlab_tf.tasks.personlab import impute  # noqa: E402
 
@@ -72,13 +73,13 @@ def main(argv):
         truth = impute.load_hidden_keypoints(_HIDDEN_KEYPOINTS.value) if _HIDDEN_KEYPOINTS.value else None
         detect = impute.saved_model_detector(_SAVED_MODEL.value)
     except (coco.AnnotationError, OSError, ValueError) as error:  # ValueError: no serving_image signature
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     try:
         entries, summary = impute.impute_dataset(dataset, _IMAGES.value, detect, options, problems)
         write_json(_OUTPUT.value, entries)
     except (coco.AnnotationError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     summary["input_warnings"] = dict(sorted(problems.warnings.items()))
     if truth is not None:

@@ -22,7 +22,7 @@ import time
 
 from absl import app, flags, logging
 
-from personlab_tf import config, registry
+from personlab_tf import config, errors, registry
 from personlab_tf.data import coco
 from personlab_tf.evaluation import EVALUATORS, PYCOCOTOOLS
 
@@ -67,7 +67,7 @@ def main(argv):
             print(f"image {image.image_id}: {int(detections['num_detections'])} detections, {times[-1]:.0f} ms",
                   file=sys.stderr)
     except (coco.AnnotationError, IOError, ValueError) as error:
-        print(f"error: {config.error_line(error)}", file=sys.stderr)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     if problems.warnings:
         logging.warning("input problems (%d images skipped): %s", problems.images_skipped, dict(problems.warnings))

@@ -2,20 +2,25 @@
 
     python scripts/predict.py --saved_model exports/r101 --images 'photos/*.jpg' --output_dir out/
 
-`--images` is a file, a directory (its .jpg/.jpeg/.png files) or a glob. For every image the
+`--images` is a file, or a directory or a glob (their .jpg/.jpeg/.png files). For every image the
 `serving_default` signature gets the file bytes. Written to `--output_dir`:
 - `keypoint_results.json`, `segmentation_results.json`: COCO results (keypoints; masks as compressed
   RLE), made by personlab_tf/evaluation/results.py; the image id is the file name's number when every
   file name is a number (COCO names), else the position in the sorted list, starting at 1;
-- `images.json`: id, file_name, height, width of every image processed;
-- `<file stem>.png`: the image with coloured instance masks, skeletons and scores; a part parser's
-  SavedModel (its task is recorded in it) also draws `<file stem>_parts.png`, the category-level part map,
-  and its instances' masks are the supports of their part maps.
-A file that cannot be read or decoded is skipped with a warning naming it, and counted. The last
-stdout line is a JSON summary.
+- `images.json`: id, file_name, height, width and the overlay files of every image processed;
+- `<file name>.png` (e.g. `a.jpg.png`): the image with coloured instance masks, skeletons and scores; a part
+  parser's SavedModel (its task is recorded in it) also draws `<file name>_parts.png`, the category-level part
+  map, and its instances' masks are the supports of their part maps.
+Output names never collide with an input or with each other (docs/operations.md): the input's file name,
+extension included, names its overlays, and one that would collide gets "-2", "-3", ... after the file name
+(two `a.jpg` of different folders); a results file that would replace an input is an error.
+A file that cannot be read or decoded is skipped with a warning naming it and the reason, and counted. The
+last stdout line is a JSON summary; a SavedModel that does not load or an --images that matches no image file
+ends with a one-line error and exit code 1.
 """
 
 import glob
+import itertools
 import json
 import os
 import sys
@@ -23,7 +28,7 @@ import sys
 import tensorflow as tf
 from absl import app, flags, logging
 
-from personlab_tf import keys, registry
+from personlab_tf import errors, keys, registry
 from personlab_tf.evaluation import evaluator, results
 from personlab_tf.inference import overlay, serving
 
@@ -38,11 +43,14 @@ IMAGES_FILE = "images.json"
 
 
 def image_paths(pattern):
-    """Sorted image paths of a file, a directory (its .jpg/.jpeg/.png files) or a glob."""
+    """Sorted image paths of a file, or of the .jpg/.jpeg/.png files of a directory or a glob."""
+    if os.path.isfile(pattern):
+        return [pattern]
     if os.path.isdir(pattern):
-        return sorted(os.path.join(pattern, name) for name in os.listdir(pattern)
-                      if name.lower().endswith(IMAGE_EXTENSIONS))
-    return sorted(path for path in glob.glob(pattern) if os.path.isfile(path))
+        found = [os.path.join(pattern, name) for name in os.listdir(pattern)]
+    else:
+        found = glob.glob(pattern)
+    return sorted(path for path in found if os.path.isfile(path) and path.lower().endswith(IMAGE_EXTENSIONS))
 
 
 def image_ids(paths):
@@ -53,11 +61,23 @@ def image_ids(paths):
     return list(range(1, len(paths) + 1))
 
 
+def overlay_paths(output_dir, file_name, suffixes, taken):
+    """{suffix: path} of one image's pictures, `{file_name}{suffix}.png`, with "-2", "-3", ... after the file
+    name when one of them is in `taken` (real paths of the inputs and of the outputs so far); adds them to it."""
+    for attempt in itertools.count(1):
+        stem = file_name if attempt == 1 else f"{file_name}-{attempt}"
+        paths = {suffix: os.path.join(output_dir, f"{stem}{suffix}.png") for suffix in suffixes}
+        if not any(os.path.realpath(path) in taken for path in paths.values()):
+            taken.update(os.path.realpath(path) for path in paths.values())
+            return paths
+
+
 def predict_file(serve, path):
     """(decoded RGB image, numpy detections of the image with its maps cropped to it) of one file.
 
     Raises:
-      OSError: unreadable file; tf.errors.InvalidArgumentError: bytes that do not decode.
+      OSError: unreadable file; tf.errors.InvalidArgumentError: bytes that do not decode, or an image
+        above the SavedModel's pixel limit.
     """
     with open(path, "rb") as f:
         data = f.read()
@@ -66,12 +86,19 @@ def predict_file(serve, path):
     return image, detections
 
 
-def main(argv):
-    del argv
-    paths = image_paths(FLAGS.images)
-    loaded = tf.saved_model.load(FLAGS.saved_model)
-    task = registry.task_of_saved_model(loaded)
-    serve = loaded.signatures[serving.SERVING_DEFAULT]
+def predict(paths, task, serve):
+    """Runs the model on every path and writes the outputs; returns the summary dict.
+
+    Raises:
+      ValueError: a results file would replace an input.
+    """
+    result_files = {name: os.path.join(FLAGS.output_dir, name)
+                    for name in (evaluator.KEYPOINT_RESULTS_FILE, evaluator.SEGMENTATION_RESULTS_FILE, IMAGES_FILE)}
+    taken = {os.path.realpath(path) for path in paths}
+    clashes = [path for path in result_files.values() if os.path.realpath(path) in taken]
+    if clashes:
+        raise ValueError(f"--output_dir {FLAGS.output_dir} would replace the input {clashes[0]}: choose another one")
+    taken.update(os.path.realpath(path) for path in result_files.values())
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     keypoint_list, segmentation_list, images, skipped = [], [], [], []
     detections_total = 0
@@ -79,28 +106,45 @@ def main(argv):
         try:
             image, detections = predict_file(serve, path)
         except (OSError, tf.errors.InvalidArgumentError) as error:
-            message = getattr(error, "message", str(error)).strip().splitlines()[0]
-            logging.warning("skipping %s: %s", path, message)
+            reason = errors.one_line(error) if isinstance(error, tf.errors.OpError) else error.strerror or str(error)
+            logging.warning("skipping %s: %s", path, reason)
             skipped.append(path)
             continue
         detections[keys.Detection.MASKS] = task.instance_masks(detections)
         keypoint_list += results.keypoint_results(image_id, detections)
         segmentation_list += results.segmentation_results(image_id, detections)
-        images.append({"id": image_id, "file_name": os.path.basename(path), "height": image.shape[0],
-                       "width": image.shape[1]})
         count = int(detections[keys.Detection.NUM_DETECTIONS])
         detections_total += count
-        stem = os.path.splitext(os.path.basename(path))[0]
-        for suffix, picture in task.pictures(image, detections, FLAGS.min_score).items():
-            overlay.write_png(os.path.join(FLAGS.output_dir, f"{stem}{suffix}.png"), picture)
+        pictures = task.pictures(image, detections, FLAGS.min_score)
+        written = overlay_paths(FLAGS.output_dir, os.path.basename(path), pictures, taken)
+        for suffix, picture in pictures.items():
+            overlay.write_png(written[suffix], picture)
+        images.append({"id": image_id, "file_name": os.path.basename(path), "height": image.shape[0],
+                       "width": image.shape[1], "overlays": [os.path.basename(p) for p in written.values()]})
         print(f"{path}: {count} detections", file=sys.stderr)
     for name, content in ((evaluator.KEYPOINT_RESULTS_FILE, keypoint_list),
                           (evaluator.SEGMENTATION_RESULTS_FILE, segmentation_list), (IMAGES_FILE, images)):
-        with open(os.path.join(FLAGS.output_dir, name), "w") as f:
+        with open(result_files[name], "w") as f:
             json.dump(content, f)
-    print(json.dumps({"images_found": len(paths), "images_processed": len(images), "images_skipped": len(skipped),
-                      "skipped_files": skipped, "detections": detections_total,
-                      "output_dir": FLAGS.output_dir}))
+    return {"images_found": len(paths), "images_processed": len(images), "images_skipped": len(skipped),
+            "skipped_files": skipped, "detections": detections_total, "output_dir": FLAGS.output_dir}
+
+
+def main(argv):
+    del argv
+    paths = image_paths(FLAGS.images)
+    if not paths:
+        print(f"error: --images {FLAGS.images} matches no image file", file=sys.stderr)
+        return 1
+    try:
+        loaded = tf.saved_model.load(FLAGS.saved_model)
+        task = registry.task_of_saved_model(loaded)
+        summary = predict(paths, task, loaded.signatures[serving.SERVING_DEFAULT])
+    except (OSError, ValueError) as error:  # no SavedModel, no task record, outputs that would replace inputs
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary))
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
       [--gin_bindings "TRAIN_FILES='records/train-*'"] [--num_steps N]
 
 Killing the job and running the same command again resumes from the last checkpoint at the same step.
-The last stdout line is a JSON summary (final step and loss terms).
+The last stdout line is a JSON summary (final step and loss terms); an error ends with one line on stderr
+and exit code 1 (docs/operations.md).
 """
 
 import json
@@ -12,7 +13,7 @@ import sys
 
 from absl import app, flags
 
-from personlab_tf import config, registry
+from personlab_tf import errors, registry
 from personlab_tf.train import trainer
 
 FLAGS = flags.FLAGS
@@ -31,12 +32,12 @@ def main(argv):
     try:
         registry.parse_gin(FLAGS.gin_file, bindings)
     except (IOError, ValueError) as error:
-        print(f"error: bad gin configuration: {config.error_line(error)}", file=sys.stderr)
+        print(f"error: bad gin configuration: {errors.one_line(error)}", file=sys.stderr)
         return 1
     try:
         losses = trainer.train(FLAGS.model_dir)
-    except (FileNotFoundError, ValueError) as error:  # no data, unusable options
-        print(f"error: {config.error_line(error)}", file=sys.stderr)
+    except (OSError, ValueError) as error:  # no or damaged data, unusable options or checkpoints, changed config
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps({"model_dir": FLAGS.model_dir, "losses": losses}))
     return 0

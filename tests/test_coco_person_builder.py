@@ -163,3 +163,56 @@ def test_arrange_coco_tree_refuses_bad_input(tmp_path):
     assert os.path.islink(tmp_path / "val2017")
     with pytest.raises(FileExistsError):
         layout.arrange_coco_tree(tmp_path, layout.VALIDATION, json_path, images_dir)
+
+
+# ---------------------------------------------------------------- faults: degenerate polygons, build record, stale data
+
+def arranged(tmp_path, dataset, name="val.json"):
+    """A COCO tree at tmp_path/coco whose validation split is `dataset` (a COCO dict) with the val sample's
+    images; returns the tree."""
+    path = tmp_path / name
+    path.write_text(json.dumps(dataset))
+    layout.arrange_coco_tree(tmp_path / "coco", layout.VALIDATION, path,
+                             coco_samples.sample_images_dir(layout.VALIDATION))
+    return tmp_path / "coco"
+
+
+def test_degenerate_polygons_are_dropped_as_the_records_drop_them(tmp_path):
+    dataset = coco_samples.load_sample(layout.VALIDATION)
+    first, second = dataset["annotations"][0], dataset["annotations"][1]
+    first["segmentation"] = [[10.0, 10.0, 30.0, 12.0]] + first["segmentation"]  # 2 points first: taken for a box
+    second["segmentation"] = second["segmentation"] + [[5.0, 5.0, 9.0, 7.0]]     # 2 points after a polygon
+    original = coco_samples.coco_object(dataset)
+    with pytest.raises(TypeError):  # the fault: pycocotools takes the first for a box, and fails
+        original.annToMask(original.anns[first["id"]])
+    builder = coco_person.prepare(arranged(tmp_path, dataset), tmp_path / "tfds")
+    rebuilt = coco_samples.coco_object(ground_truth.load_ground_truth(builder, layout.VALIDATION))
+    intact = coco_samples.coco_object(coco_samples.load_sample(layout.VALIDATION))
+    for annotation in (first, second):
+        expected = intact.annToMask(intact.anns[annotation["id"]])
+        np.testing.assert_array_equal(rebuilt.annToMask(rebuilt.anns[annotation["id"]]), expected)
+    assert builder.info.metadata[layout.VALIDATION][coco_person.WARNINGS] == {"degenerate_polygon": 2}
+
+
+def test_the_build_record_keeps_the_images_skipped_and_the_annotations_fingerprint(tmp_path):
+    dataset = coco_samples.load_sample(layout.VALIDATION)
+    dataset["images"].append(dict(dataset["images"][0], id=999, file_name="missing.jpg"))
+    manual_dir = arranged(tmp_path, dataset)
+    coco_person.prepare(manual_dir, tmp_path / "tfds")
+    cached = tfds.builder("coco_person", data_dir=tmp_path / "tfds")  # a later run, from the data directory alone
+    assert cached.info.metadata[layout.VALIDATION] == {
+        coco_person.ANNOTATIONS_SHA256: coco_person.annotations_fingerprint(tmp_path / "val.json"),
+        coco_person.IMAGES_SKIPPED: 1, coco_person.SKIPPED_IMAGE_IDS: [999], coco_person.WARNINGS: {"missing_image": 1}}
+
+
+def test_a_dataset_built_from_other_annotations_is_refused(tmp_path):
+    dataset = coco_samples.load_sample(layout.VALIDATION)
+    manual_dir = arranged(tmp_path, dataset)
+    builder = coco_person.prepare(manual_dir, tmp_path / "tfds")
+    before = {path.name: path.read_bytes() for path in Path(builder.data_dir).iterdir()}
+    del dataset["annotations"][0]
+    (tmp_path / "val.json").write_text(json.dumps(dataset))  # the annotations the tree links to have changed
+    with pytest.raises(coco_person.StaleDatasetError, match=r"split 'validation' was built from an annotations file "
+                                                            r"of SHA-256 \w+, .*val2017.json has \w+. Delete"):
+        coco_person.prepare(manual_dir, tmp_path / "tfds")
+    assert {path.name: path.read_bytes() for path in Path(builder.data_dir).iterdir()} == before

@@ -123,7 +123,7 @@ def test_train_sample_converts_without_loss(train_conversion):
     assert summary == {
         writer.IMAGES_WRITTEN: 36, writer.PERSONS: 172, writer.CROWD_REGIONS: 5, writer.ANNOTATED_PERSONS: 86,
         writer.IMPUTED_PERSONS: 0, writer.SHARDS: 3, writer.IMAGES_WITHOUT_PEOPLE: 0,
-        writer.IMAGES_SKIPPED: 0, writer.WARNINGS: {},
+        writer.IMAGES_SKIPPED: 0, writer.WARNINGS: {}, writer.STALE_SHARDS_REMOVED: [],
     }
     assert len(records) == 36
 
@@ -277,7 +277,7 @@ def expected_summary(warnings=None, written=1, persons=BASE_PERSONS, annotated=B
         writer.IMAGES_WRITTEN: written, writer.PERSONS: persons, writer.CROWD_REGIONS: crowd,
         writer.ANNOTATED_PERSONS: annotated, writer.IMPUTED_PERSONS: 0, writer.SHARDS: 1,
         writer.IMAGES_WITHOUT_PEOPLE: without_people, writer.IMAGES_SKIPPED: skipped,
-        writer.WARNINGS: warnings or {},
+        writer.WARNINGS: warnings or {}, writer.STALE_SHARDS_REMOVED: [],
     }
 
 
@@ -335,11 +335,12 @@ def test_image_without_people_is_not_written(small):
     assert len(records) == 1
 
 
-def test_empty_annotation_list(small):
+def test_empty_annotation_list_writes_nothing_and_says_why(small):
     small.annotations = []
-    summary, records = small.convert()
-    assert summary == expected_summary(written=0, persons=0, annotated=0, without_people=1)
-    assert records == []
+    with pytest.raises(writer.NothingWrittenError, match="of the 1 valid images in .*, 1 have no person and 0 were "
+                                                         "skipped"):
+        small.convert()
+    assert not list(small.root.rglob("*.tfrecord*"))
 
 
 def test_non_person_category_is_ignored(small):
@@ -550,3 +551,36 @@ def test_script_fails_cleanly_on_unusable_annotations(tmp_path, broken):
     assert result.stdout == ""
     lines = [line for line in result.stderr.strip().splitlines() if not TF_NATIVE_LOG.match(line)]
     assert len(lines) == 1 and lines[0].startswith("error:") and str(path) in lines[0]
+
+
+# ---------------------------------------------------------------- reruns: stale shards, nothing to write
+
+
+def test_a_rerun_with_another_shard_count_replaces_the_earlier_shards(tmp_path):
+    prefix = str(tmp_path / "out" / "records")
+    first = writer.convert(str(VAL / JSON_NAME), str(VAL / IMAGES_NAME), prefix, 4)
+    assert first[writer.STALE_SHARDS_REMOVED] == []
+    others = [tmp_path / "out" / "records-extra.tfrecord", tmp_path / "out" / "records2-00000-of-00001.tfrecord"]
+    for other in others:
+        other.write_bytes(b"not ours")
+    summary = writer.convert(str(VAL / JSON_NAME), str(VAL / IMAGES_NAME), prefix, 2)
+    assert summary[writer.STALE_SHARDS_REMOVED] == writer.shard_paths(prefix, 4)
+    shards = sorted(str(path) for path in (tmp_path / "out").glob("records-*-of-*"))
+    assert shards == writer.shard_paths(prefix, 2)  # a training glob records-* reads each image once
+    assert len(parse_shards(shards)) == 4
+    assert all(other.read_bytes() == b"not ours" for other in others)
+
+
+def test_a_conversion_that_writes_no_image_fails_in_one_line_and_keeps_the_shards(tmp_path):
+    prefix = tmp_path / "out" / "records"
+    writer.convert(str(VAL / JSON_NAME), str(VAL / IMAGES_NAME), str(prefix), 2)
+    before = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
+    wrong_images = tmp_path / "elsewhere"
+    wrong_images.mkdir()
+    result = run_script("--annotations", str(VAL / JSON_NAME), "--images", str(wrong_images), "--output", str(prefix),
+                        "--num_shards", "3")
+    assert result.returncode == 1 and "Traceback" not in result.stderr and result.stdout == ""
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: no image to write to {prefix}-*: of the 4 valid images")
+    assert "4 were skipped (missing_image: 4)" in last
+    assert {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()} == before

@@ -1,5 +1,6 @@
 """scripts/evaluate.py for both tasks: a SavedModel or a checkpoint over a coco_person split or a COCO JSON with
-its images; the paper's metric rows, and unreadable images skipped and counted in the summary."""
+its images; the paper's metric rows, and unreadable images skipped and counted in the summary (also those a
+cached tfds build skipped); a stale tfds dataset refused."""
 
 import json
 import os
@@ -10,8 +11,10 @@ import pytest
 
 from personlab_tf.data import coco_format, synthetic
 from personlab_tf.evaluation import metrics
+from personlab_tf.tfds_builders import coco_person
 from personlab_tf.tfds_builders.coco_person import layout
 
+import coco_samples
 from coco_samples import make_sample_tree
 from inference_fixtures import MAX_SIDE, REPO, TASKS, exported_model, run_script
 
@@ -52,15 +55,20 @@ def test_saved_model_and_checkpoint_give_the_same_metrics(tmp_path, tfds_dirs):
     ([], "exactly one of --saved_model and --model_dir"),
     (["--saved_model", "x"], "SavedModel file does not exist at: x"),
     (["--saved_model", "EXPORTED", "--split", "train"], "split 'train' is not in"),
+    (["--saved_model", "EXPORTED", "--annotations", "TRUNCATED_JSON", "--images", "."], "is not valid JSON"),
 ])
-def test_bad_arguments_end_with_one_line(tfds_dirs, args, message):
+def test_bad_arguments_end_with_one_line(tfds_dirs, tmp_path, args, message):
     manual_dir, data_dir = tfds_dirs
-    args = [exported_model()[1] if arg == "EXPORTED" else arg for arg in args]
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(json.dumps({"images": [{"id": 1}] * 50})[:100])  # a JSON file cut short
+    values = {"EXPORTED": exported_model()[1], "TRUNCATED_JSON": str(truncated)}
+    args = [values.get(arg, arg) for arg in args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--data_dir", str(data_dir),
                              "--manual_dir", str(manual_dir), *args], capture_output=True, text=True, env=env)
-    assert result.returncode == 1
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last
 
 
 @pytest.mark.slow
@@ -78,3 +86,27 @@ def test_a_coco_json_with_either_task_and_a_truncated_image(task, tmp_path):
     assert summary["images_evaluated"] == 2 and summary["images_skipped"] == 1
     assert summary["input_warnings"] == {"corrupt_image": 1} and "image id 2" in process.stderr
     assert (tmp_path / "eval" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_cached_tfds_split_reports_what_its_build_skipped_and_a_changed_json_is_refused(tmp_path):
+    dataset = coco_samples.load_sample(layout.VALIDATION)
+    dataset["images"].append(dict(dataset["images"][0], id=999, file_name="missing.jpg"))
+    annotations = tmp_path / "val.json"
+    annotations.write_text(json.dumps(dataset))
+    manual_dir, data_dir = tmp_path / "coco", tmp_path / "tfds"
+    images = coco_samples.sample_images_dir(layout.VALIDATION)
+    layout.arrange_coco_tree(manual_dir, layout.VALIDATION, annotations, images)
+    coco_person.prepare(manual_dir, data_dir)  # an earlier run built it; this one reads the cache alone
+    _, summary = run_script("evaluate.py", "--saved_model", exported_model()[1], "--data_dir", data_dir)
+    assert summary["images_evaluated"] == 4 and summary["images_skipped"] == 1 and summary["skipped_image_ids"] == [999]
+    assert summary["input_warnings"] == {"missing_image": 1}
+    assert summary["annotations_sha256"] == coco_person.annotations_fingerprint(annotations)
+
+    del dataset["annotations"][0]
+    annotations.write_text(json.dumps(dataset))
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--saved_model",
+                             exported_model()[1], "--data_dir", str(data_dir), "--manual_dir", str(manual_dir)],
+                            capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "does not match" in result.stderr.strip().splitlines()[-1]

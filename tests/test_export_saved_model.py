@@ -1,6 +1,6 @@
 """scripts/export_saved_model.py and the SavedModel contract of both tasks (docs/inference.md, docs/parts.md):
 pinned signatures, the task record, agreement with the eager detector, mixed sizes, grey / RGBA / corrupt
-inputs, no detections, and the exported EMA weights."""
+inputs, no detections, the exported EMA weights; the pixel limit and the image maps' lattice (bounded memory)."""
 
 import json
 import os
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from personlab_tf import config, keys, registry
+from personlab_tf import config, errors, keys, registry
 from personlab_tf.constants import NUM_KEYPOINTS
-from personlab_tf.inference import export, serving
+from personlab_tf.inference import export, maps, serving
 from personlab_tf.train import checkpoints
 from personlab_tf.train.optimizer import build_optimizer
 
@@ -71,16 +71,26 @@ def restored(exported):
     return model, optimizer
 
 
-@pytest.fixture(scope="module")
-def eager_detector(exported):
+def restore_detector(model_dir):
     """The exported pipeline run eagerly: the model restored with its EMA weights + the task's detector."""
     gin.clear_config()
     try:
-        task = run_task(exported[1])
-        model, _ = export.restore_inference_model(task, exported[1])
+        task = run_task(model_dir)
+        model, _ = export.restore_inference_model(task, model_dir)
     finally:
         gin.clear_config()
     return task.build_detector(model.inference_model())
+
+
+@pytest.fixture(scope="module")
+def eager_detector(exported):
+    return restore_detector(exported[1])
+
+
+@pytest.fixture(scope="module")
+def personlab_detector():
+    """PersonLab's eager detector, for the tests of the core's serving module that need one task only."""
+    return restore_detector(exported_model("personlab")[0])
 
 
 def serve(loaded, encoded_images):
@@ -136,6 +146,7 @@ def test_export_summary_and_task_record(exported, loaded):
     assert os.path.exists(os.path.join(export_dir, "saved_model.pb"))
     record = serving.read_metadata(loaded)
     assert record["task"] == task_name and record["step"] == 3
+    assert record[serving.MAX_PIXELS] == summary[serving.MAX_PIXELS] == serving.DEFAULT_MAX_PIXELS
     task = registry.task_of_saved_model(loaded)
     assert task.name == task_name and task.inference.max_side == MAX_SIDE
     assert json.loads(json.dumps(task.config())) == summary["config"]
@@ -177,7 +188,7 @@ def test_serving_default_matches_the_eager_model(loaded, eager_detector):
     image = textured_image(90, 120)
     result = serve(loaded, [encode(image)])
     assert result[keys.Detection.KEYPOINTS].shape == (1, SLOTS, NUM_KEYPOINTS, 2)
-    expected = eager_detector.detect(tf.constant(image))
+    expected = serving.detect_image(eager_detector, tf.constant(image))
     assert int(expected[keys.Detection.NUM_DETECTIONS]) > 0  # random weights: plenty of detections to compare
     check_equal(result, expected)
 
@@ -191,14 +202,91 @@ def test_serving_image_matches_serving_default(loaded):
 
 
 def test_a_batch_of_mixed_sizes_pads_the_image_maps(loaded):
-    small, large = textured_image(50, 70, seed=2), textured_image(96, 60, seed=3)
-    batch = serve(loaded, [encode(small), encode(large, "JPEG")])
+    """Images smaller and larger than the frame (lattice scales 1 and below 1, maps.py) in one batch."""
+    images = [encode(textured_image(50, 70, seed=2)), encode(textured_image(96, 60, seed=3), "JPEG"),
+              encode(textured_image(280, 150, seed=7))]
+    batch = serve(loaded, images)
     for key in image_maps(batch):
-        assert batch[key].shape[-2:] == (96, 70), key
-    np.testing.assert_array_equal(batch[keys.Detection.IMAGE_SIZE], [[50, 70], [96, 60]])
-    for index, data in enumerate([encode(small), encode(large, "JPEG")]):
+        assert batch[key].shape[-2:] == (280, 150), key
+    np.testing.assert_array_equal(batch[keys.Detection.IMAGE_SIZE], [[50, 70], [96, 60], [280, 150]])
+    for index, data in enumerate(images):
         expected = serving.image_outputs(serve(loaded, [data]))
         check_equal(batch, expected, index, atol=1e-6)
+
+
+def test_image_maps_are_computed_on_a_lattice_no_larger_than_the_frame(personlab_detector):
+    """The detector's image maps of a 300 x 450 image exported at larger side 129 are 86 x 129 (the frame's
+    pixels over the image); the SavedModel gives each original pixel its nearest lattice pixel's value."""
+    image = tf.constant(textured_image(300, 450, seed=8))
+    found = personlab_detector.detect(image)
+    scale = (MAX_SIDE - 1) / 449
+    assert float(found[keys.Detection.LATTICE_SCALE]) == pytest.approx(scale)
+    for key in image_maps(found):
+        assert found[key].shape[-2:] == (86, 129), key
+    at_pixels = serving.detect_image(personlab_detector, image)
+    rows, columns = (np.floor(np.arange(size) * scale + 0.5).astype(int) for size in (300, 450))
+    for key in image_maps(found):
+        np.testing.assert_array_equal(at_pixels[key], np.asarray(found[key])[..., rows, :][..., columns], err_msg=key)
+
+
+def test_grid_masks_through_the_lattice_match_the_masks_at_every_pixel():
+    """PersonLab's grid masks resampled at every original pixel of a large image (the exact path) and
+    resampled on the lattice then spread to the pixels differ only within half a frame pixel (1/2g original
+    pixels) of a boundary of the exact mask."""
+    rng = np.random.default_rng(0)
+    grid = np.zeros([3, 17, 17], bool)
+    for slot, (top, left, size) in enumerate([(2, 3, 6), (8, 1, 5), (5, 9, 7)]):
+        grid[slot, top:top + size, left:left + size + 2] = True
+        grid[slot] &= rng.random([17, 17]) > 0.1
+    image_size = tf.constant([700, 1000])
+    scale = tf.constant(128 / 999)                                # a 1000-pixel side in a frame of 129, stride 8
+    exact = maps.masks_to_original(tf.constant(grid), scale, 8, image_size).numpy()
+    lattice = maps.lattice_scale(scale)
+    on_lattice = maps.masks_to_original(tf.constant(grid), scale / lattice, 8, maps.lattice_size(image_size, lattice))
+    spread = maps.to_image(on_lattice, lattice, image_size).numpy()
+    assert exact.any(axis=(1, 2)).all()
+    reach = 2 * int(np.ceil(0.5 / float(lattice))) + 3               # a window of more than a frame pixel
+    values = tf.constant(exact[..., np.newaxis], tf.float32)
+    dilated = tf.nn.max_pool2d(values, reach, 1, "SAME").numpy()[..., 0] > 0
+    eroded = -tf.nn.max_pool2d(-values, reach, 1, "SAME").numpy()[..., 0] > 0
+    differ = exact != spread
+    assert differ.any() and not (differ & (dilated == eroded)).any()   # only near a boundary
+    assert differ.mean() < 0.02
+    unit = maps.lattice_scale(tf.constant(2.0))                   # an image smaller than the frame: exact
+    assert float(unit) == 1.0
+    np.testing.assert_array_equal(maps.to_image(tf.constant(grid), unit, tf.constant([17, 17])).numpy(), grid)
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "GIF", "BMP"])
+def test_the_header_gives_the_size_without_decoding(image_format):
+    data = encode(textured_image(37, 53, seed=9), image_format)
+    np.testing.assert_array_equal(serving.encoded_image_size(tf.constant(data)), [37, 53])
+    if image_format == "PNG":
+        forged = data[:24]                                       # the header alone: no pixel data to decode
+        assert serving.encoded_image_size(tf.constant(forged)).numpy().tolist() == [37, 53]
+    for other in (b"", b"\x89PN", b"RIFF0000WEBPVP8 "):
+        assert serving.encoded_image_size(tf.constant(other)).numpy().tolist() == [0, 0]
+
+
+@pytest.mark.slow
+def test_images_above_the_pixel_limit_are_refused(personlab_detector, tmp_path):
+    """A SavedModel exported with max_pixels 1200: 30 x 40 images pass, 40 x 40 ones and a PNG header claiming
+    100000 x 100000 pixels (nothing behind it) are an InvalidArgument error, and the next call works."""
+    serving.export(personlab_detector, str(tmp_path / "capped"), {"task": "personlab"}, max_pixels=1200)
+    capped = tf.saved_model.load(str(tmp_path / "capped"))
+    assert serving.read_metadata(capped)[serving.MAX_PIXELS] == 1200
+    fits, too_large = textured_image(30, 40, seed=10), textured_image(40, 40, seed=11)
+    assert serve(capped, [encode(fits)])[keys.Detection.IMAGE_SIZE].tolist() == [[30, 40]]
+    header = bytearray(encode(too_large)[:24])
+    header[16:24] = (100000).to_bytes(4, "big") * 2
+    for data, size in ((encode(too_large, "JPEG"), "40 x 40"), (encode(too_large, "BMP"), "40 x 40"),
+                       (bytes(header), "100000 x 100000")):
+        with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+            serve(capped, [encode(fits), data])
+        assert f"image of {size} pixels is above the limit of 1200 pixels" in errors.one_line(raised.value)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="above the limit of 1200"):
+        capped.signatures[serving.SERVING_IMAGE](images=tf.constant(too_large[np.newaxis]))
+    assert serve(capped, [encode(fits, "JPEG")])[keys.Detection.IMAGE_SIZE].tolist() == [[30, 40]]
 
 
 def test_grey_and_rgba_images(loaded):
@@ -293,3 +381,14 @@ def test_an_inference_option_of_another_task_is_refused(tmp_path):
                             env=env, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "multi_scale does not apply to the parts task" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_wrong_gin_file_ends_with_one_line(tmp_path):
+    model_dir = exported_model("personlab")[0]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "export_saved_model.py"), "--model_dir", model_dir,
+                             "--export_dir", str(tmp_path / "x"), "--gin_file", "missing.gin"], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: Unable to open file: missing.gin" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "x").exists()

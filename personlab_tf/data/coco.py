@@ -594,15 +594,20 @@ def _read_image(info, images_dir, problems):
     return data
 
 
+def segmentation_rle(segmentation, height, width):
+    """The compressed COCO RLE {"size": [h, w], "counts": bytes} of a validated segmentation (`load_dataset`:
+    degenerate polygons already dropped): its polygons rasterised and merged as `COCO.annToRLE` does (none:
+    an empty mask), or its RLE as it is."""
+    if not isinstance(segmentation, list):
+        return segmentation
+    if not segmentation:
+        return mask_utils.encode(np.zeros((height, width), np.uint8, order="F"))
+    return mask_utils.merge(mask_utils.frPyObjects([polygon.tolist() for polygon in segmentation], height, width))
+
+
 def decode_mask(segmentation, height, width):
-    """[H, W] uint8 mask of a validated segmentation (`CocoPersons` persons): the union of its polygons
-    (none -> empty) or a compressed RLE dict."""
-    if isinstance(segmentation, list):
-        if not segmentation:
-            return np.zeros((height, width), np.uint8)
-        rles = mask_utils.frPyObjects([polygon.tolist() for polygon in segmentation], height, width)
-        segmentation = mask_utils.merge(rles)
-    return mask_utils.decode(segmentation)
+    """[H, W] uint8 mask of a validated segmentation (`CocoPersons` persons; `segmentation_rle`)."""
+    return mask_utils.decode(segmentation_rle(segmentation, height, width))
 
 
 def _make_record(info, encoded, persons):

@@ -25,6 +25,7 @@ from typing import Callable, Optional, Sequence, Union
 import gin
 import tensorflow as tf
 
+from personlab_tf import errors
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +57,25 @@ def shard_files(file_pattern: Union[str, Sequence[str]]) -> list:
 
 
 def count_records(files: Sequence[str]) -> int:
-    """Number of records in the files (reads them once, without parsing)."""
+    """Number of records in the files (reads them once, without parsing).
+
+    Raises:
+      tf.errors.DataLossError: a file is truncated or corrupt.
+    """
     return int(tf.data.TFRecordDataset(list(files)).reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+
+
+def damaged_shard_error(file_pattern: Union[str, Sequence[str]], error: tf.errors.DataLossError) -> ValueError:
+    """The error to raise when reading the shards of `file_pattern` failed with `error`: it names the first
+    shard that does not read to its end (each is read again, once), or says that none was found."""
+    for path in shard_files(file_pattern):
+        try:
+            count_records([path])
+        except tf.errors.DataLossError as damage:
+            return ValueError(f"TFRecord shard {path} is truncated or corrupt ({errors.one_line(damage)}): write it "
+                              "again (scripts/create_tfrecords.py) or leave it out of train.train_files")
+    return ValueError(f"reading the TFRecord shards {file_pattern!r} failed ({errors.one_line(error)}), yet each "
+                      "reads to its end now")
 
 
 def _permutation(size, key):

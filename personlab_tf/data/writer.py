@@ -2,9 +2,16 @@
 
 The feature layout is `record_format`'s; records stream through one image at a time, so memory holds
 a single image's masks however large the dataset.
+
+A conversion replaces the shards of its prefix as a whole (docs/operations.md): the shards are written under
+hidden temporary names, renamed into place only when at least one image was written, and then the shards of
+the same prefix with another shard count (an earlier run's `PREFIX-*-of-0000M.tfrecord`, which a training glob
+`PREFIX-*` would also read) are removed. A conversion that fails or writes no image leaves the existing shards
+as they were.
 """
 
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -24,6 +31,11 @@ IMAGES_WITHOUT_PEOPLE = "images_without_people"
 IMAGES_SKIPPED = "images_skipped"
 PERSONS_WITH_PARTS = "persons_with_parts"   # only when part labels are converted
 WARNINGS = "warnings"
+STALE_SHARDS_REMOVED = "stale_shards_removed"
+
+
+class NothingWrittenError(coco.AnnotationError):
+    """No record reached the shards; the existing shards of the prefix are unchanged."""
 
 
 def _bytes_feature(value):
@@ -73,6 +85,21 @@ def shard_paths(prefix, num_shards):
     return [f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
 
 
+def _partial_path(path):
+    """The hidden name a shard is written under until the conversion succeeds (no `PREFIX-*` glob matches it)."""
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.partial")
+
+
+def _stale_shards(prefix, num_shards):
+    """The existing shards of `prefix` written with another shard count (`shard_paths` names), sorted."""
+    directory, base = os.path.split(prefix)
+    pattern = re.compile(rf"^{re.escape(base)}-\d{{5}}-of-\d{{5}}\.tfrecord$")
+    current = {os.path.basename(path) for path in shard_paths(prefix, num_shards)}
+    names = tf.io.gfile.listdir(directory or ".")
+    return sorted(os.path.join(directory, name) for name in names if pattern.match(name) and name not in current)
+
+
 def _empty_counts():
     """Per-record tallies of the summary, all zero."""
     return dict.fromkeys((IMAGES_WRITTEN, PERSONS, CROWD_REGIONS, ANNOTATED_PERSONS, IMPUTED_PERSONS,
@@ -103,24 +130,42 @@ def write_shards(records, prefix, num_shards, log_every=100):
 
     Returns:
       dict with IMAGES_WRITTEN, PERSONS, CROWD_REGIONS, ANNOTATED_PERSONS, IMPUTED_PERSONS,
-      PERSONS_WITH_PARTS.
+      PERSONS_WITH_PARTS, and STALE_SHARDS_REMOVED (the paths removed, module docstring).
+
+    Raises:
+      NothingWrittenError: no record at all; the shards of `prefix` already there are left unchanged.
     """
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     directory = os.path.dirname(prefix)
     if directory:
         tf.io.gfile.makedirs(directory)
-    writers = [tf.io.TFRecordWriter(path) for path in shard_paths(prefix, num_shards)]
+    paths = shard_paths(prefix, num_shards)
+    partial = [_partial_path(path) for path in paths]
+    writers = [tf.io.TFRecordWriter(path) for path in partial]
     counts = _empty_counts()
     try:
-        for index, record in enumerate(records):
-            writers[index % num_shards].write(image_example(record).SerializeToString())
-            _count(counts, record)
-            if counts[IMAGES_WRITTEN] % log_every == 0:
-                logging.info("wrote %d images", counts[IMAGES_WRITTEN])
+        try:
+            for index, record in enumerate(records):
+                writers[index % num_shards].write(image_example(record).SerializeToString())
+                _count(counts, record)
+                if counts[IMAGES_WRITTEN] % log_every == 0:
+                    logging.info("wrote %d images", counts[IMAGES_WRITTEN])
+        finally:
+            for writer in writers:
+                writer.close()
+        if not counts[IMAGES_WRITTEN]:
+            raise NothingWrittenError(f"no image to write to {prefix}-*")
+        for source, target in zip(partial, paths):
+            tf.io.gfile.rename(source, target, overwrite=True)
     finally:
-        for writer in writers:
-            writer.close()
+        for path in partial:
+            if tf.io.gfile.exists(path):
+                tf.io.gfile.remove(path)
+    counts[STALE_SHARDS_REMOVED] = _stale_shards(prefix, num_shards)
+    for path in counts[STALE_SHARDS_REMOVED]:
+        logging.warning("removing %s, a shard of an earlier conversion with another shard count", path)
+        tf.io.gfile.remove(path)
     return counts
 
 
@@ -140,10 +185,11 @@ def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_p
     Returns:
       The summary: IMAGES_WRITTEN, PERSONS (crowd regions included), CROWD_REGIONS, ANNOTATED_PERSONS,
       IMPUTED_PERSONS, SHARDS, IMAGES_WITHOUT_PEOPLE, IMAGES_SKIPPED, WARNINGS {kind: count} with
-      the kinds that occurred, sorted, and with part labels PERSONS_WITH_PARTS.
+      the kinds that occurred, sorted, STALE_SHARDS_REMOVED, and with part labels PERSONS_WITH_PARTS.
 
     Raises:
-      coco.AnnotationError: an input file or the images directory is unusable; nothing is written.
+      coco.AnnotationError: an input file or the images directory is unusable, or no image is left to
+        write (the message says why); nothing is written.
     """
     problems = coco.ProblemCounter()
     dataset = coco.load_dataset(annotations_path, problems, imputed_path)
@@ -152,7 +198,14 @@ def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_p
         if not os.path.isdir(part_labels_dir):
             raise coco.AnnotationError(f"part labels directory {part_labels_dir} does not exist")
         records = part_labels_lib.attach_part_labels(records, part_labels_dir, num_part_classes, problems)
-    summary = write_shards(records, output_prefix, num_shards)
+    try:
+        summary = write_shards(records, output_prefix, num_shards)
+    except NothingWrittenError as error:
+        raise NothingWrittenError(
+            f"{error}: of the {len(dataset.images)} valid images in {annotations_path}, "
+            f"{problems.images_without_people} have no person and {problems.images_skipped} were skipped "
+            f"({', '.join(f'{kind}: {count}' for kind, count in sorted(problems.warnings.items())) or 'no warning'}); "
+            "the shards already there are unchanged") from None
     if part_labels_dir is None:
         del summary[PERSONS_WITH_PARTS]
     logging.info("wrote %d images to %d shards", summary[IMAGES_WRITTEN], num_shards)
@@ -160,4 +213,5 @@ def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_p
     summary[IMAGES_WITHOUT_PEOPLE] = problems.images_without_people
     summary[IMAGES_SKIPPED] = problems.images_skipped
     summary[WARNINGS] = dict(sorted(problems.warnings.items()))
+    summary[STALE_SHARDS_REMOVED] = summary.pop(STALE_SHARDS_REMOVED)
     return summary

@@ -21,7 +21,7 @@ def restore_averaged(model, model_dir: str) -> str:
       the checkpoint path.
 
     Raises:
-      FileNotFoundError: `model_dir` has no checkpoint.
+      FileNotFoundError: `model_dir` has no checkpoint; checkpoints.CheckpointError: none of them restores.
     """
     optimizer = build_optimizer()
     checkpoint = checkpoints.build_checkpoint(model, optimizer)
@@ -45,19 +45,23 @@ def task_record(task: Task, checkpoint: str) -> Dict[str, Any]:
             "step": checkpoints.checkpoint_step(checkpoint)}
 
 
-def export_checkpoint(task: Task, model_dir: str, export_dir: str) -> Dict[str, Any]:
+def export_checkpoint(task: Task, model_dir: str, export_dir: str,
+                      max_pixels: int = serving.DEFAULT_MAX_PIXELS) -> Dict[str, Any]:
     """Restores the newest checkpoint with its EMA weights and saves the task's detector as a SavedModel.
 
     Args:
       task: the run's task (gin `experiment()`), with the inference options to export (`with_inference`).
       model_dir: training directory with the checkpoints (its gin configuration already parsed).
       export_dir: SavedModel directory to write.
+      max_pixels: the largest image the SavedModel accepts (serving.py).
 
     Returns:
-      dict summary: export_dir, signatures and the task record.
+      dict summary: export_dir, signatures and the task record (with the pixel limit).
     """
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be positive, got {max_pixels}")
     model, path = restore_inference_model(task, model_dir)
     record = task_record(task, path)
-    serving.export(task.build_detector(model.inference_model()), export_dir, record)
+    serving.export(task.build_detector(model.inference_model()), export_dir, record, max_pixels)
     return {"export_dir": export_dir, "signatures": [serving.SERVING_DEFAULT, serving.SERVING_IMAGE],
-            "inference": dataclasses.asdict(task.inference), **record}
+            "inference": dataclasses.asdict(task.inference), **record, serving.MAX_PIXELS: max_pixels}

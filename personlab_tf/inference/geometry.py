@@ -38,15 +38,19 @@ def padded_side(side, multiple):
     return (side - 1 + multiple - 1) // multiple * multiple + 1
 
 
+def content_size(image_size, scale):
+    """[2] int32 (height, width) of an image of `image_size` [2] resized by f = `scale`, corner aligned:
+    floor((S - 1) f) + 1 pixels per side."""
+    return tf.cast(tf.floor(tf.cast(tf.convert_to_tensor(image_size) - 1, tf.float32) * scale + 1e-3), tf.int32) + 1
+
+
 def frame_size(image_size, scale, output_stride):
     """[2] int32 (height, width) of the padded frame of an image of `image_size` [2] (height, width).
 
-    The resized content spans floor((S - 1) f) + 1 pixels per side (the larger side exactly
-    max_side); each side is padded to n os + 1.
+    The resized content spans `content_size` pixels per side (the larger side exactly max_side); each side
+    is padded to n os + 1.
     """
-    content = tf.cast(tf.floor(tf.cast(tf.convert_to_tensor(image_size) - 1, tf.float32) * scale + 1e-3),
-                      tf.int32) + 1
-    return padded_side(content, output_stride)
+    return padded_side(content_size(image_size, scale), output_stride)
 
 
 def grid_size(frame, stride):

@@ -6,9 +6,64 @@ The original image itself is the grid of stride 1 over the frame of scale 1. Off
 their frame, so moving them to a frame of scale f' multiplies them by f' / f; probabilities are not
 rescaled. Resampling is bilinear (`tf.image.crop_and_resize` with the exact linear map between the two
 grids, so no corner is shifted); target cells beyond the source grid read 0.
+
+The *lattice* of an image is where the detectors compute their image-sized outputs (masks, part maps): the
+grid of stride 1 over the frame of scale g = min(k f, 1), k lattice pixels per frame pixel (the detector's
+`fineness`), i.e. the original pixels when the image is not larger than k times the frame (k f >= 1) and
+k times the frame's pixels over the image otherwise (lattice pixel (i, j) is original pixel (j / g, i / g)).
+So the work and the memory of mask computation never exceed k^2 times the frame's size, however large the
+image; `to_image` (and the SavedModel, once per batch) then gives each original pixel the value of its
+nearest lattice pixel, which changes nothing when g = 1 and moves a boundary by at most half a lattice pixel
+otherwise (docs/operations.md).
 """
 
 import tensorflow as tf
+
+from personlab_tf import keys
+from personlab_tf.inference import geometry
+
+
+def lattice_scale(scale, fineness=1):
+    """g = min(k f, 1) of the image's lattice (module docstring) for a frame of scale f and k = `fineness`."""
+    return tf.minimum(tf.cast(scale, tf.float32) * fineness, 1.0)
+
+
+def lattice_size(image_size, lattice):
+    """[2] int32 (rows, columns) of the lattice of scale g = `lattice` of an image of `image_size` [2]."""
+    return geometry.content_size(image_size, lattice)
+
+
+def nearest_lattice_index(pixels, lattice, extent):
+    """The nearest lattice index round(g x) of original pixel coordinates `pixels` (int, any shape), at most
+    `extent` - 1 (broadcast with `lattice` g and `extent`)."""
+    index = tf.cast(tf.floor(tf.cast(pixels, tf.float32) * lattice + 0.5), tf.int32)
+    return tf.minimum(index, extent - 1)
+
+
+def to_image(values, lattice, image_size):
+    """One image's map on its lattice [..., rows, columns] -> at its pixels [..., H, W] (nearest lattice pixel).
+
+    Args:
+      values: [..., rows, columns] any dtype, on the lattice of scale g = `lattice`.
+      lattice: [] float32 g.
+      image_size: [2] int32 (H, W).
+    """
+    shape = tf.shape(values)
+    rows = nearest_lattice_index(tf.range(image_size[0]), lattice, shape[-2])
+    columns = nearest_lattice_index(tf.range(image_size[1]), lattice, shape[-1])
+    # Columns first, on the small lattice; then whole rows, contiguous copies (25x faster than the other order).
+    return tf.gather(tf.gather(values, columns, axis=-1), rows, axis=-2)
+
+
+def detections_at_image(detections, image_size, map_keys):
+    """One image's detections with the maps of `map_keys` (those present) taken from its lattice to its
+    pixels (`to_image`) and LATTICE_SCALE dropped; other entries unchanged."""
+    result = dict(detections)
+    lattice = result.pop(keys.Detection.LATTICE_SCALE, None)
+    for key in map_keys:
+        if key in result:
+            result[key] = to_image(result[key], lattice, image_size)
+    return result
 
 
 def _flat_channels(values):
@@ -78,9 +133,10 @@ def _pixel_extent(any_cell, ratio, limit):
 
 
 def masks_to_original(masks, scale, stride, image_size):
-    """Instance masks on the stride-s grid of the frame -> the original image's pixels.
+    """Instance masks on the stride-s grid of the frame -> the pixels of an image of scale f relative to the
+    frame: the original image, or with f / g its lattice.
 
-    Each mask is interpolated bilinearly at the original pixel (x, y), i.e. at grid coordinates
+    Each mask is interpolated bilinearly at the image pixel (x, y), i.e. at grid coordinates
     f (x, y) / s, and thresholded at 0.5. Only the pixels within one cell of a mask's True cells are
     interpolated (`tf.image.crop_and_resize` of that box, then padded with False): for 20 masks of an
     801 x 529 image this takes ~10 ms instead of ~100 ms for interpolating every pixel of every mask.

@@ -55,6 +55,13 @@ BACKBONES = {
 }
 
 
+def backbone_spec(name: str) -> ResNetSpec:
+    """The spec of the backbone called `name`; ValueError listing the known ones otherwise."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
+    return BACKBONES[name]
+
+
 @keras.saving.register_keras_serializable(package="personlab_tf")
 class CaffePreprocessing(keras.layers.Layer):
     """RGB [0, 255] (uint8 or float) -> float32 BGR minus the ImageNet mean, as keras.applications.resnet."""
@@ -133,7 +140,7 @@ def build_resnet(name="resnet101", output_stride=16, freeze_batch_norm=True):
     if output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
     images = keras.Input((None, None, 3), name="image")
-    stages, middle = _stages(images, BACKBONES[name], output_stride, freeze_batch_norm)
+    stages, middle = _stages(images, backbone_spec(name), output_stride, freeze_batch_norm)
     return keras.Model(images, (stages[-1], middle), name=name)
 
 
@@ -147,7 +154,7 @@ def build_resnet_pyramid(name="resnet101", freeze_batch_norm=True):
       so the same ImageNet `.h5` loads (`load_backbone_weights`).
     """
     images = keras.Input((None, None, 3), name="image")
-    stages, _ = _stages(images, BACKBONES[name], 32, freeze_batch_norm)
+    stages, _ = _stages(images, backbone_spec(name), 32, freeze_batch_norm)
     return keras.Model(images, stages, name=name)
 
 

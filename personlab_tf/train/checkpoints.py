@@ -1,20 +1,39 @@
-"""Checkpoints of the model and the optimizer (momentum, step counter and EMA weights).
+"""Checkpoints of the model and the optimizer (momentum, step counter and EMA weights), and resuming.
 
 Every `every_steps` steps the raw weights, the optimizer slots and the Polyak averages are written to
-`model_dir`; in multi-worker training every worker must take part in saving, so the non-chief workers
-write to a scratch directory that is deleted afterwards.
+`model_dir` as `ckpt-STEP` (TensorFlow's `CheckpointManager`, which also keeps the `checkpoint` state file);
+in multi-worker training every worker must take part in saving, so the non-chief workers write to a scratch
+directory that is deleted afterwards.
+
+Resuming does not trust the state file (docs/operations.md): the checkpoints are the `ckpt-STEP` files
+present, tried newest first; one that does not restore (truncated, unreadable) is reported with a warning
+naming it and the previous one is tried. A directory holding checkpoints of which none restores, or a file
+named `checkpoint` that is not TensorFlow's state file in a directory without checkpoints, is an error
+(`CheckpointError`), never a fresh start over them.
 """
 
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
+from typing import List, Optional
 
 import keras
 import tensorflow as tf
+from absl import logging
 
+from personlab_tf import errors
 from personlab_tf.train import strategy as strategy_lib
+
+CHECKPOINT_PREFIX = "ckpt"     # CheckpointManager's default: model_dir/ckpt-STEP
+STATE_FILE = "checkpoint"      # TensorFlow's checkpoint state file in model_dir
+_INDEX = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)\.index$")
+
+
+class CheckpointError(ValueError):
+    """A model directory whose checkpoints cannot be used; training must not start afresh over it."""
 
 
 def build_checkpoint(model, optimizer):
@@ -23,12 +42,82 @@ def build_checkpoint(model, optimizer):
     return tf.train.Checkpoint(model=model, optimizer=optimizer)
 
 
-def restore_latest(checkpoint, model_dir):
-    """Restores the newest checkpoint of `model_dir`, if any; returns its path or None."""
-    latest = tf.train.latest_checkpoint(model_dir)
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-    return latest
+def checkpoint_paths(model_dir: str) -> List[str]:
+    """The checkpoints present in `model_dir`, newest (highest step) first: the prefixes `ckpt-STEP` whose
+    index file exists (TensorFlow writes the index last, so a save interrupted earlier leaves none)."""
+    if not tf.io.gfile.isdir(model_dir):
+        return []
+    steps = [int(match.group(1)) for match in map(_INDEX.match, tf.io.gfile.listdir(model_dir)) if match]
+    return [os.path.join(model_dir, f"{CHECKPOINT_PREFIX}-{step}") for step in sorted(steps, reverse=True)]
+
+
+def state_problem(model_dir: str) -> Optional[str]:
+    """Why `model_dir/checkpoint` is not a readable TensorFlow checkpoint state file, or None (also when
+    there is no such file)."""
+    if not tf.io.gfile.exists(os.path.join(model_dir, STATE_FILE)):
+        return None
+    try:
+        state = tf.train.get_checkpoint_state(model_dir)
+    except (ValueError, tf.errors.OpError) as error:  # e.g. an empty file: "Invalid checkpoint state"
+        return errors.one_line(error)
+    return None if state is not None else "it does not parse as a checkpoint state"
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str, partial: bool = False) -> Optional[str]:
+    """Restores the newest checkpoint of `model_dir` that restores, whatever the state file says.
+
+    Args:
+      checkpoint: the objects to restore (`build_checkpoint`, or a part of them with `partial`).
+      model_dir: the training directory.
+      partial: the checkpoint may hold objects that `checkpoint` lacks (e.g. only the model of it).
+
+    Returns:
+      the restored checkpoint's path, or None if `model_dir` holds no checkpoint.
+
+    Raises:
+      CheckpointError: `model_dir` holds checkpoints and none restores; or it holds none but a file
+        named `checkpoint` that is not a TensorFlow state file (not ours to replace).
+    """
+    paths = checkpoint_paths(model_dir)
+    problem = state_problem(model_dir)
+    state_path = os.path.join(model_dir, STATE_FILE)
+    if problem and not paths:
+        raise CheckpointError(f"{state_path} is not a TensorFlow checkpoint state file ({problem}) and "
+                              f"{model_dir} holds no checkpoint: move that file away or choose another model_dir")
+    if problem:
+        logging.warning("%s is unreadable (%s); using the checkpoints present", state_path, problem)
+    failures = []
+    for path in paths:
+        try:
+            status = checkpoint.restore(path)
+            (status.expect_partial() if partial else status).assert_existing_objects_matched()
+        except Exception as error:  # truncated files raise OpError, IndexError, ValueError... alike
+            failures.append(f"{os.path.basename(path)}: {errors.one_line(error)}")
+            logging.warning("checkpoint %s cannot be restored (%s); trying the previous one", path,
+                            errors.one_line(error))
+            continue
+        return path
+    if failures:
+        raise CheckpointError(f"none of the {len(paths)} checkpoints in {model_dir} restores ({'; '.join(failures)}); "
+                              "refusing to start afresh over them: remove them or choose another model_dir")
+    return None
+
+
+def record_state(model_dir: str, restored: str) -> None:
+    """Makes `model_dir/checkpoint` name `restored` as the newest checkpoint, after the checkpoints present up
+    to its step (so the CheckpointManager of the resumed run keeps rotating them), unless it already does.
+    Checkpoints of later steps that did not restore are left on disk, and replaced when training saves
+    those steps again."""
+    if not state_problem(model_dir):
+        state = tf.train.get_checkpoint_state(model_dir)
+        if state and os.path.basename(state.model_checkpoint_path) == os.path.basename(restored):
+            return
+    step = checkpoint_step(restored)
+    kept = [path for path in reversed(checkpoint_paths(model_dir)) if checkpoint_step(path) <= step]
+    times = [tf.io.gfile.stat(path + ".index").mtime_nsec / 1e9 for path in kept]
+    # TensorFlow's writer of the state file (the one CheckpointManager uses).
+    tf.compat.v1.train.update_checkpoint_state(model_dir, restored, kept, all_model_checkpoint_timestamps=times,
+                                               last_preserved_timestamp=min(times) - 1.0)
 
 
 def use_averaged_weights(model, optimizer):
@@ -49,7 +138,8 @@ class CheckpointEvery(keras.callbacks.Callback):
         if not strategy_lib.is_chief():
             self._scratch = tempfile.mkdtemp(prefix="personlab_worker_ckpt_")
             directory = self._scratch
-        self._manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+        self._manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep,
+                                                   checkpoint_name=CHECKPOINT_PREFIX)
         self._saved_at = None
 
     def _save(self):
@@ -71,6 +161,6 @@ class CheckpointEvery(keras.callbacks.Callback):
             shutil.rmtree(self._scratch, ignore_errors=True)
 
 
-def checkpoint_step(path):
+def checkpoint_step(path: str) -> int:
     """The global step stored in a checkpoint path `.../ckpt-STEP`."""
     return int(os.path.basename(path).rsplit("-", 1)[1])

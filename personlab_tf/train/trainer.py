@@ -8,12 +8,20 @@ import os
 import gin
 import keras
 import tensorflow as tf
+from absl import logging
 
-from personlab_tf import config, keys
+from personlab_tf import config, errors, keys
+from personlab_tf.data import pipeline
 from personlab_tf.train import callbacks as callbacks_lib
 from personlab_tf.train import checkpoints
 from personlab_tf.train import strategy as strategy_lib
 from personlab_tf.train.optimizer import build_optimizer
+
+
+# The bindings a resumed run may change (check_resumed_config): how long, how often, where and how fast it runs.
+RESUMABLE_CHANGES = ("train.num_steps", "train.steps_per_checkpoint", "train.log_every", "train.image_summary_every",
+                     "train.strategy", "train.logical_cpus", "train.deterministic", "train.train_files",
+                     "train.init_checkpoint", "InputOptions.num_parallel_calls")
 
 
 def warm_start(model, init_dir, build_model):
@@ -25,13 +33,12 @@ def warm_start(model, init_dir, build_model):
     fires when `model` is compiled.
 
     Raises:
-      FileNotFoundError: `init_dir` has no checkpoint.
+      FileNotFoundError: `init_dir` has no checkpoint; checkpoints.CheckpointError: none of them restores.
     """
-    path = tf.train.latest_checkpoint(init_dir)
+    source = build_model()
+    path = checkpoints.restore_latest(tf.train.Checkpoint(model=source), init_dir, partial=True)
     if path is None:
         raise FileNotFoundError(f"no checkpoint to start from in {init_dir}")
-    source = build_model()
-    tf.train.Checkpoint(model=source).restore(path).expect_partial().assert_existing_objects_matched()
     model.set_weights(source.get_weights())
     return path
 
@@ -58,6 +65,44 @@ def precision_policy(name):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+def check_resumed_config(model_dir, operative):
+    """Compares the operative config of a run resuming in `model_dir` with the one stored there.
+
+    Only the bindings of RESUMABLE_CHANGES may differ (printed); any other difference is refused, since the
+    checkpoints were trained with the stored values (docs/operations.md). Nothing is compared when
+    `model_dir` holds no checkpoint or no stored config.
+
+    Raises:
+      ValueError: a refused difference; the message lists every differing binding and says what to do.
+    """
+    stored_path = os.path.join(model_dir, config.OPERATIVE_CONFIG)
+    if not checkpoints.checkpoint_paths(model_dir) or not tf.io.gfile.exists(stored_path):
+        return
+    with tf.io.gfile.GFile(stored_path) as f:
+        stored = f.read()
+    try:
+        changes = config.config_changes(stored, operative)
+    except (ValueError, SyntaxError) as error:
+        logging.warning("%s does not parse (%s): the configuration of the resumed run is not compared with it",
+                        stored_path, errors.one_line(error))
+        return
+    described = "; ".join(f"{name} {old or '(absent)'} -> {new or '(absent)'}" for name, (old, new) in changes.items())
+    refused = sorted(set(changes) - set(RESUMABLE_CHANGES))
+    if refused:
+        raise ValueError(f"the operative config differs from {stored_path}, which the checkpoints in {model_dir} were "
+                         f"trained with, in {', '.join(refused)} ({described}); resume with that config "
+                         f"(--gin_file {stored_path}) or train into a new model_dir (train.init_checkpoint starts "
+                         "from its weights)")
+    if changes:
+        print(f"resuming with changed bindings: {described}", flush=True)
+
+
+def write_atomically(path, text):
+    """Writes `text` to `path` through a temporary file renamed over it: a kill leaves the old or the new file."""
+    temporary = f"{path}.tmp"
+    with tf.io.gfile.GFile(temporary, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
 def distributed_dataset_options(dataset):
@@ -97,36 +142,59 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
 
     Returns:
       dict of the last logged loss terms (global values); {} if training had already finished.
+
+    Raises (each message one line, docs/operations.md):
+      checkpoints.CheckpointError: `model_dir` holds checkpoints of which none restores, or a foreign
+        `checkpoint` file; ValueError: the configuration differs from the stored one in a binding that may
+        not change (`check_resumed_config`), a damaged shard (named), shards without records, bad options;
+      FileNotFoundError: no shard matches `train_files`.
     """
     task = config.experiment()
     if logical_cpus:
         strategy_lib.split_cpu(logical_cpus)
     distribution = strategy_lib.make_strategy(strategy)
     os.makedirs(model_dir, exist_ok=True)
+    input_options = pipeline.InputOptions()
     with distribution.scope(), precision_policy(mixed_precision):
         model = task.build_model()
         optimizer = build_optimizer(num_steps=num_steps)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
+        # Every configurable of the run has been called: the operative config is complete.
+        operative = gin.operative_config_str()
+        check_resumed_config(model_dir, operative)
         restored = checkpoints.restore_latest(checkpoint, model_dir)
-        started_from = warm_start(model, init_checkpoint, task.build_model) if init_checkpoint and not restored else None
+        started_from = None
+        if init_checkpoint and not restored:
+            started_from = warm_start(model, init_checkpoint, task.build_model)
     start = int(optimizer.iterations.numpy())
     print(f"training {model.backbone_name} on {distribution.num_replicas_in_sync} replicas, "
           f"global batch {global_batch_size}, {mixed_precision or 'float32'}{', XLA' if jit_compile else ''}",
           flush=True)
     if restored:
         print(f"resuming from {restored} at step {start}", flush=True)
+        if strategy_lib.is_chief():
+            checkpoints.record_state(model_dir, restored)
     if started_from:
         print(f"starting from the weights of {started_from}", flush=True)
     if start >= num_steps:
         print(f"training already finished: step {start} >= num_steps {num_steps}", flush=True)
         return {}
-    dataset = task.build_dataset(train_files, global_batch_size, training=True, seed=seed, deterministic=deterministic,
-                                 start_batch=start)
-    dataset = distributed_dataset_options(dataset)
     if strategy_lib.is_chief():
-        with open(os.path.join(model_dir, config.OPERATIVE_CONFIG), "w") as f:
-            f.write(gin.operative_config_str())
+        write_atomically(os.path.join(model_dir, config.OPERATIVE_CONFIG), operative)
+    try:
+        dataset = task.build_dataset(train_files, global_batch_size, training=True, seed=seed,
+                                     deterministic=deterministic, start_batch=start, options=input_options)
+        return _fit(model, distributed_dataset_options(dataset), checkpoint, model_dir, start, num_steps,
+                    steps_per_checkpoint, log_every, image_summary_every)
+    except tf.errors.DataLossError as error:  # a truncated or corrupt shard: name it
+        raise pipeline.damaged_shard_error(train_files, error) from None
+
+
+def _fit(model, dataset, checkpoint, model_dir, start, num_steps, steps_per_checkpoint, log_every,
+         image_summary_every):
+    """Keras fit from step `start` to `num_steps` with checkpoints, progress and summaries; returns the
+    last logged loss terms."""
     steps_per_epoch = min(steps_per_checkpoint, num_steps)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
     callbacks = [

@@ -4,8 +4,9 @@
 image [H, W, 3] --geometry.resize_image--> frame (larger side max_side, padded to 32 n + 1)
   --model--> part logits, keypoint / limb logits, short offsets, DSPF at stride 4
   --decode.decode_poses--> persons (keypoints in frame pixels) --/ f--> original pixels
-  part probabilities and DSPF resampled at the original pixels --argmax--> part map
-  --Eq. 17 on its person pixels--> instance of each pixel --> instance part maps [D, H, W]
+  part probabilities and DSPF resampled at the image's lattice pixels --argmax--> part map
+  --Eq. 17 on its person pixels--> instance of each pixel --> instance part maps [D, rows, columns]
+  [at the original pixels: the nearest lattice pixel's value (inference/maps.py), once per batch in serving]
 ```
 Coordinates: pixel centres at integer coordinates, x right, y down, (x, y) order; frame pixel u is
 original pixel u / f (inference/geometry.py). Graph ops only: `detect` runs eagerly, in a tf.function and in
@@ -27,6 +28,9 @@ from personlab_tf.tasks.parts.targets import PYRAMID_STRIDES
 
 STRIDE = PYRAMID_STRIDES[0]          # the branches' resolution
 FRAME_MULTIPLE = PYRAMID_STRIDES[-1]  # frames are 32 n + 1 pixels
+# Lattice pixels per frame pixel (inference/maps.py). With 1 the oracle of 6 synthetic 300-400 px images at
+# max_side 193 loses 0.15 of AP^p_50 (thin parts), with 2 nothing (docs/operations.md).
+LATTICE_FINENESS = 2
 
 
 @gin.configurable
@@ -66,23 +70,27 @@ def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding())
 
     Returns:
       dict of keys.Detection: KEYPOINTS [D, K, 2] original pixels, KEYPOINT_SCORES [D, K], INSTANCE_SCORES
-      [D], NUM_DETECTIONS [], PART_MAP [H, W] uint8, INSTANCE_PART_MAPS [D, H, W] uint8.
+      [D], NUM_DETECTIONS [], and on the image's lattice (inference/maps.py; `maps.to_image` gives them at the
+      original pixels) PART_MAP [rows, columns] uint8, INSTANCE_PART_MAPS [D, rows, columns] uint8, with its
+      LATTICE_SCALE g.
     """
     detections = decode.decode_poses(maps, STRIDE, radius, options)
     detections[keys.Detection.KEYPOINTS] = geometry.to_original(detections[keys.Detection.KEYPOINTS], scale)
-    size = tf.cast(image_size, tf.int32)
-    ratio = scale / STRIDE                           # grid cells per original pixel
+    lattice = maps_lib.lattice_scale(scale, LATTICE_FINENESS)
+    size = maps_lib.lattice_size(image_size, lattice)
+    ratio = scale / lattice / STRIDE                 # grid cells per lattice pixel
     probabilities = maps_lib.resample(maps[keys.Map.PART_PROBABILITIES][tf.newaxis], ratio, size)[0]
-    field = maps_lib.resample(maps[keys.Map.PROJECTION_FIELD][tf.newaxis], ratio, size)[0] / scale
+    field = maps_lib.resample(maps[keys.Map.PROJECTION_FIELD][tf.newaxis], ratio, size)[0] / scale  # original px
     part_map = tf.cast(tf.argmax(probabilities, axis=-1), tf.uint8)
     pixels = tf.where(part_map > 0)                                       # [N, 2] (row, column)
-    points = tf.cast(tf.reverse(pixels, [1]), tf.float32)
+    points = tf.cast(tf.reverse(pixels, [1]), tf.float32) / lattice       # original pixels
     owner = decode.assign_pixels(points, tf.gather_nd(field, pixels), detections)
     owner_map = tf.tensor_scatter_nd_update(-tf.ones(size, tf.int32), pixels, owner)
     detections.pop(keys.Detection.KEYPOINT_PRESENT)
     detections[keys.Detection.PART_MAP] = part_map
     detections[keys.Detection.INSTANCE_PART_MAPS] = decode.instance_part_maps(part_map, owner_map,
                                                                               options.max_detections)
+    detections[keys.Detection.LATTICE_SCALE] = lattice
     return detections
 
 
@@ -120,6 +128,7 @@ class PartsDetector:
         return {key: value[0] for key, value in probability_maps(outputs).items()}, scale
 
     def detect(self, image):
-        """`parse_image` of one [H, W, 3] RGB image (uint8 or float 0..255)."""
+        """`parse_image` of one [H, W, 3] RGB image (uint8 or float 0..255): image maps on its lattice
+        (`serving.detect_image` gives them at the image's pixels)."""
         maps, scale = self.frame_maps(image)
         return parse_image(maps, scale, tf.shape(image)[:2], self.radius, self.decoding)

@@ -16,6 +16,8 @@ from typing import Dict, Tuple
 import tensorflow as tf
 
 from personlab_tf import keys
+from personlab_tf.inference import maps as maps_lib
+from personlab_tf.inference import serving
 from personlab_tf.inference.oracle import frame_grid
 from personlab_tf.tasks.parts import decode, detector, part_sets, targets
 
@@ -41,6 +43,10 @@ def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, part_set: part_sets
 
 
 def parsing_function(radius: float, options: decode.PartsDecoding):
-    """A tf.function (maps of one image, scale f, image_size [2]) -> detector.parse_image results."""
-    return tf.function(lambda maps, scale, image_size: detector.parse_image(maps, scale, image_size, radius, options),
-                       reduce_retracing=True)
+    """A tf.function (maps of one image, scale f, image_size [2]) -> detector.parse_image results at the
+    image's pixels."""
+    def parse(maps, scale, image_size):
+        detections = detector.parse_image(maps, scale, image_size, radius, options)
+        return maps_lib.detections_at_image(detections, image_size, serving.IMAGE_MAP_KEYS)
+
+    return tf.function(parse, reduce_retracing=True)

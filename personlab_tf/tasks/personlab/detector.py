@@ -6,7 +6,8 @@ image [H, W, 3] --geometry.resize_image--> frame (larger side max_side, padded t
   [multi-scale: every pyramid frame's maps resampled onto one common grid, offsets rescaled, averaged]
   [maps upsampled to the decoding stride]
   --decode (Hough voting, seeds, greedy poses, scores, NMS)--> poses in frame pixels --/ f--> original pixels
-  --masks (Eq. 6) on the decoding grid, resampled to the original image, or on the original pixels--> masks
+  --masks (Eq. 6) on the decoding grid, resampled to the image's lattice, or on the lattice's pixels--> masks
+  [at the original pixels: the nearest lattice pixel's value (inference/maps.py), once per batch in serving]
 ```
 
 Coordinates: pixel centres at integer coordinates, x right, y down, (x, y) order. Frame pixel u is
@@ -158,26 +159,32 @@ def detections_from_maps(maps, scale, stride, image_size, radius, options=Person
 
     Returns:
       dict of keys.Detection: KEYPOINTS [D, K, 2] in original-image pixels (x, y), KEYPOINT_SCORES [D, K],
-      INSTANCE_SCORES [D], NUM_DETECTIONS [] and, with masks, MASKS [D, H, W] bool at the original
-      resolution.
+      INSTANCE_SCORES [D], NUM_DETECTIONS [] and, with masks, MASKS [D, rows, columns] bool on the image's
+      lattice with its LATTICE_SCALE g (inference/maps.py; `maps.to_image` gives them at the original
+      resolution).
     """
     on_grid = with_masks and mask_resolution == MASKS_ON_GRID
     result = decode(maps, stride, radius, options, with_masks=on_grid)
     frame_keypoints = result[keys.Detection.KEYPOINTS]
     result[keys.Detection.KEYPOINTS] = geometry.to_original(frame_keypoints, scale)
+    if not with_masks:
+        return result
+    lattice = maps_lib.lattice_scale(scale)
+    size = maps_lib.lattice_size(image_size, lattice)
     if on_grid:
-        result[keys.Detection.MASKS] = maps_lib.masks_to_original(result[keys.Detection.MASKS], scale, stride,
-                                                                  image_size)
-    elif with_masks:
+        result[keys.Detection.MASKS] = maps_lib.masks_to_original(result[keys.Detection.MASKS], scale / lattice,
+                                                                  stride, size)
+    else:
         found = frame_keypoints[:result[keys.Detection.NUM_DETECTIONS]]
         weights = sample_each(maps[keys.Map.HEATMAPS], found, stride)
-        pixels = maps_lib.resample_maps({key: maps[key][tf.newaxis] for key in MASK_KEYS}, scale, stride, 1.0, 1,
-                                        tf.cast(image_size, tf.int32), OFFSET_KEYS)
-        points = geometry.to_original(found, scale)
+        pixels = maps_lib.resample_maps({key: maps[key][tf.newaxis] for key in MASK_KEYS}, scale, stride, lattice, 1,
+                                        size, OFFSET_KEYS)
+        points = geometry.to_original(found, scale / lattice)                          # lattice pixels
         masks = instance_masks(pixels[keys.Map.SEGMENTATION][0], pixels[keys.Map.LONG_OFFSETS][0], points,
                                weights, person_areas(points), 1, options.segmentation_threshold,
                                options.mask_threshold)
         result[keys.Detection.MASKS] = pad_to(masks, options.max_detections)
+    result[keys.Detection.LATTICE_SCALE] = lattice
     return result
 
 
@@ -247,7 +254,8 @@ class Detector:
         Returns:
           dict of keys.Detection, padded to D = decoding.max_detections slots: KEYPOINTS [D, K, 2] (x, y)
           in original-image pixels, KEYPOINT_SCORES [D, K], INSTANCE_SCORES [D], NUM_DETECTIONS [] int32
-          and MASKS [D, H, W] bool.
+          and MASKS [D, rows, columns] bool on the image's lattice with its LATTICE_SCALE
+          (`serving.detect_image` gives them at the image's pixels).
         """
         maps, scale = self.decoding_maps(image)
         return detections_from_maps({key: value[0] for key, value in maps.items()}, scale, self.inference.grid_stride,

@@ -30,6 +30,8 @@ from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS, TREE_EDGES
 from personlab_tf.data import grids
 from personlab_tf.inference.oracle import FrameGrid, frame_grid
+from personlab_tf.inference import maps as maps_lib
+from personlab_tf.inference import serving
 from personlab_tf.tasks.personlab import detector, targets
 from personlab_tf.tasks.personlab.decode import PersonLabDecoding
 from personlab_tf.tasks.personlab.noise import MapNoise, degrade
@@ -201,8 +203,9 @@ def decoding_function(inference: detector.PersonLabInference, radius: float,
     @tf.function(input_signature=[specs, tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)])
     def run(maps, scale, image_size):
         grid = detector.upsample_maps(maps, inference.output_stride, inference.grid_stride)
-        return detector.detections_from_maps({key: value[0] for key, value in grid.items()}, scale,
-                                             inference.grid_stride, image_size, radius, decoding, with_masks,
-                                             inference.mask_resolution)
+        detections = detector.detections_from_maps({key: value[0] for key, value in grid.items()}, scale,
+                                                   inference.grid_stride, image_size, radius, decoding, with_masks,
+                                                   inference.mask_resolution)
+        return maps_lib.detections_at_image(detections, image_size, serving.IMAGE_MAP_KEYS)
 
     return run

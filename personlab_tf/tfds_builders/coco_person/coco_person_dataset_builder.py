@@ -23,16 +23,23 @@ Which images:
 Which annotations: the JSON is validated with `personlab_tf.data.coco.load_dataset` (bad entries are
 skipped with a warning and counted by kind, non-person categories ignored). The persons it keeps are
 stored with the values of the JSON unchanged (not its repairs, such as dropping keypoints outside the
-image), so that the ground truth rebuilt from this dataset is the original one; see `features.py`.
+image), so that the ground truth rebuilt from this dataset is the original one; see `features.py`. The
+one repair kept is of the masks: polygons that cannot be rasterised are dropped, as in the records.
 
 Images: the file bytes are stored as they are (no re-encoding). An image that cannot be read, is not
 JPEG/PNG or whose header size differs from the JSON is skipped with a warning (header check only:
 decoding all of COCO twice would double the build time).
 
+What the build saw is recorded with the dataset (`builder.info.metadata[split]`, a `BuildRecord` dict): the
+SHA-256 of the annotations file, the images skipped (count and ids) and the warnings by kind, so that an
+evaluation of the cached dataset still reports them, and `prepare` refuses a dataset built from another
+annotations file (`StaleDatasetError`; docs/operations.md).
+
 Coordinates: keypoints as in COCO, pixel centres at integer coordinates, x right, y down, (x, y) order;
 boxes and polygons (here the RLE) use pixel corners, as in COCO.
 """
 
+import hashlib
 import io
 import json
 import os
@@ -48,6 +55,24 @@ from personlab_tf.tfds_builders.coco_person import features, layout
 # Whether images without any person annotation are kept (see the module docstring).
 KEEP_IMAGES_WITHOUT_PEOPLE = {layout.TRAIN: False, layout.VALIDATION: True}
 _IMAGE_FORMATS = ("JPEG", "PNG")
+# Keys of a split's build record in `builder.info.metadata[split]`.
+ANNOTATIONS_SHA256 = "annotations_sha256"
+IMAGES_SKIPPED = "images_skipped"
+SKIPPED_IMAGE_IDS = "skipped_image_ids"
+WARNINGS = "warnings"
+
+
+class StaleDatasetError(ValueError):
+    """A prepared dataset that does not match the manual directory it would be built from."""
+
+
+def annotations_fingerprint(path):
+    """The SHA-256 hex digest of a file's bytes (the annotations file a split was built from)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 _DESCRIPTION = """\
 COCO 2017 person keypoints with instance masks (as COCO RLE) of every person annotation, crowd regions
@@ -79,8 +104,10 @@ def _expected_layout(manual_dir):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """COCO 2017 person keypoints and masks from a local copy (see the module docstring)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Persons with keypoints, box, area, crowd flag and RLE mask; encoded images."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Persons with keypoints, box, area, crowd flag and RLE mask; encoded images.",
+                     "1.1.0": "Degenerate polygons dropped from the masks; each split's build record (annotations "
+                              "SHA-256, images skipped, warnings) in the metadata."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
 Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split you need:
   annotations/person_keypoints_train2017.json and train2017/  -> split "train"
@@ -108,6 +135,7 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
             features=features.features_dict(),
             homepage="https://cocodataset.org/#keypoints-2017",
             citation=_CITATION,
+            metadata=tfds.core.MetadataDict(),
         )
 
     def _split_generators(self, dl_manager):
@@ -123,45 +151,52 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
                 continue
             annotations, images = layout.split_paths(manual_dir, split)
             generators[split] = self._generate_examples(
-                annotations, images, KEEP_IMAGES_WITHOUT_PEOPLE[split])
+                annotations, images, KEEP_IMAGES_WITHOUT_PEOPLE[split], split)
         if not generators:
             raise FileNotFoundError(
                 f"coco_person: no split found in manual_dir {manual_dir}. Expected, per split, an "
                 f"annotations file and an images directory:\n{_expected_layout(manual_dir)}")
         return generators
 
-    def _generate_examples(self, annotations_path, images_dir, keep_images_without_people):
-        """Yields (image id, example) in JSON order (see the module docstring for what is kept)."""
+    def _generate_examples(self, annotations_path, images_dir, keep_images_without_people, split):
+        """Yields (image id, example) in JSON order (see the module docstring for what is kept); records
+        what the build saw in `self.info.metadata[split]`."""
         problems = coco.ProblemCounter()
         valid = coco.load_dataset(annotations_path, problems)
         images = valid.images
-        kept_ids = {image_id: [p.annotation_id for p in persons]
-                    for image_id, persons in valid.persons.items()}
+        kept = {image_id: [(p.annotation_id, p.segmentation) for p in persons]
+                for image_id, persons in valid.persons.items()}
         del valid
         with open(annotations_path, "rb") as f:
             raw = json.load(f)["annotations"]
-        by_id = _first_by_id(raw, {i for ids in kept_ids.values() for i in ids})
+        by_id = _first_by_id(raw, {i for persons in kept.values() for i, _ in persons})
         del raw
         num_examples = num_persons = 0
+        skipped_ids = []
         for info in images:
-            annotations = [by_id[i] for i in kept_ids[info.image_id]]
-            if not annotations:
+            persons = kept[info.image_id]
+            if not persons:
                 problems.images_without_people += 1
                 if not keep_images_without_people:
                     continue
             encoded = _read_image(os.path.join(images_dir, info.file_name), info, problems)
             if encoded is None:
+                skipped_ids.append(info.image_id)
                 continue
             num_examples += 1
-            num_persons += len(annotations)
+            num_persons += len(persons)
+            rles = [coco.segmentation_rle(segmentation, info.height, info.width) for _, segmentation in persons]
             yield info.image_id, {
                 features.IMAGE: encoded,
                 features.IMAGE_ID: info.image_id,
                 features.HEIGHT: info.height,
                 features.WIDTH: info.width,
                 features.FILE_NAME: info.file_name,
-                features.PERSONS: features.encode_persons(annotations, info.height, info.width),
+                features.PERSONS: features.encode_persons([by_id[i] for i, _ in persons], rles),
             }
+        self.info.metadata[split] = {ANNOTATIONS_SHA256: annotations_fingerprint(annotations_path),
+                                     IMAGES_SKIPPED: problems.images_skipped, SKIPPED_IMAGE_IDS: skipped_ids,
+                                     WARNINGS: dict(sorted(problems.warnings.items()))}
         logging.info(
             "coco_person %s: %d images (%d without people, %s), %d persons; %d images skipped, "
             "warnings by kind: %s (repairs announced by those warnings concern the training records; "
@@ -207,18 +242,47 @@ def _read_image(path, info, problems):
     return data
 
 
+def stale_splits(builder, manual_dir):
+    """How a prepared dataset differs from the manual directory it would be built from: one line per split
+    built from another annotations file (SHA-256), or missing although its files are there now."""
+    found = []
+    for split in layout.SPLIT_FILES:
+        if layout.missing_paths(manual_dir, split):
+            continue
+        annotations, _ = layout.split_paths(manual_dir, split)
+        if split not in builder.info.splits:
+            found.append(f"split '{split}' was not built (its files were missing then)")
+            continue
+        recorded = builder.info.metadata.get(split, {}).get(ANNOTATIONS_SHA256)
+        current = annotations_fingerprint(annotations)
+        if recorded != current:
+            found.append(f"split '{split}' was built from an annotations file of SHA-256 {recorded}, "
+                         f"{annotations} has {current}")
+    return found
+
+
 def prepare(manual_dir, data_dir):
     """Builds (or reuses) the dataset offline and returns the prepared `Builder`.
 
     Args:
       manual_dir: root of the local COCO 2017 tree (see `layout.py`).
-      data_dir: tfds data directory receiving `coco_person/1.0.0/`.
+      data_dir: tfds data directory receiving `coco_person/<VERSION>/`.
 
     Returns:
-      `Builder`; `builder.as_dataset(split=...)` reads it, `builder.info.splits` lists the built splits
-      and `builder.skipped_splits` the skipped ones (only when built in this call).
+      `Builder`; `builder.as_dataset(split=...)` reads it, `builder.info.splits` lists the built splits,
+      `builder.info.metadata[split]` its build record, and `builder.skipped_splits` the skipped ones (only
+      when built in this call).
+
+    Raises:
+      StaleDatasetError: the dataset in `data_dir` was built from other annotations than `manual_dir`'s
+        (`stale_splits`); it is left as it is.
     """
     builder = Builder(data_dir=data_dir)
+    if builder.is_prepared():
+        stale = stale_splits(builder, os.fspath(manual_dir))
+        if stale:
+            raise StaleDatasetError(f"the coco_person dataset in {builder.data_dir} does not match {manual_dir}: "
+                                    f"{'; '.join(stale)}. Delete {builder.data_dir} to build it again")
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=os.fspath(manual_dir), try_download_gcs=False))
     return builder

@@ -25,7 +25,9 @@ Per person (`persons/...`), with the values of the annotations JSON unchanged:
 
 The RLE is exactly what `pycocotools.coco.COCO.annToRLE` makes of the annotation (polygons merged,
 uncompressed RLE compressed, compressed RLE kept), so the ground truth rebuilt from the examples gives
-the same masks, hence the same metrics, as the original JSON. `bbox` and `area` are float64 stored as
+the same masks, hence the same metrics, as the original JSON; except that polygons `annToRLE` cannot
+rasterise (fewer than 3 points, which it misreads as a box or rejects; an odd length; zero area) are
+dropped first, as `personlab_tf.data.coco` does for the training records. `bbox` and `area` are float64 stored as
 raw bytes (a tf.train.Example float is float32), so they equal the JSON numbers. Keypoints are float32:
 exact for COCO's integer coordinates; fractional ones (the synthetic data's two decimals) move by less
 than 1e-5 px.
@@ -33,7 +35,6 @@ than 1e-5 px.
 
 import numpy as np
 import tensorflow_datasets as tfds
-from pycocotools import mask as mask_utils
 
 from personlab_tf import constants
 
@@ -78,24 +79,6 @@ def features_dict():
     })
 
 
-def segmentation_to_rle(segmentation, height, width):
-    """A COCO segmentation as a compressed RLE dict {"size": [h, w], "counts": bytes}.
-
-    Follows `COCO.annToRLE`: a polygon list is rasterised and merged (pycocotools rasteriser: pixel
-    (c, r) is the square [c, c + 1] x [r, r + 1]), uncompressed RLE is compressed, compressed RLE is
-    kept. An empty polygon list (which `annToRLE` cannot handle) gives an empty mask.
-    """
-    if isinstance(segmentation, list):
-        if not segmentation:
-            return mask_utils.encode(np.zeros((height, width), np.uint8, order="F"))
-        return mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    counts = segmentation["counts"]
-    if isinstance(counts, list):
-        return mask_utils.frPyObjects(segmentation, height, width)
-    counts = counts.encode("ascii") if isinstance(counts, str) else counts
-    return {"size": list(segmentation["size"]), "counts": counts}
-
-
 def _num_keypoints(annotation, keypoints):
     """The JSON `num_keypoints` if it is an integer, else the number of labelled keypoints."""
     value = annotation.get(NUM_KEYPOINTS)
@@ -104,12 +87,13 @@ def _num_keypoints(annotation, keypoints):
     return int(np.count_nonzero(keypoints[:, 2] > 0))
 
 
-def encode_persons(annotations, height, width):
+def encode_persons(annotations, rles):
     """The `persons` feature value (dict of stacked arrays) of an image's COCO annotation dicts.
 
     Args:
       annotations: list of N >= 0 person annotations as in the JSON (already validated).
-      height, width: the image size.
+      rles: their N masks as compressed COCO RLE dicts (`coco.segmentation_rle` of the validated
+        segmentations, whose degenerate polygons are dropped).
 
     Returns:
       dict of numpy arrays with a leading N axis (see the module docstring).
@@ -117,9 +101,8 @@ def encode_persons(annotations, height, width):
     keypoints = np.zeros((len(annotations), _K, 3), np.float32)
     persons = {BBOX: [], AREA: [], IS_CROWD: [], NUM_KEYPOINTS: [], ANNOTATION_ID: [],
                SEGMENTATION_COUNTS: [], SEGMENTATION_SIZE: []}
-    for n, annotation in enumerate(annotations):
+    for n, (annotation, rle) in enumerate(zip(annotations, rles)):
         keypoints[n] = np.reshape(annotation[KEYPOINTS], (_K, 3))
-        rle = segmentation_to_rle(annotation["segmentation"], height, width)
         persons[BBOX].append(annotation[BBOX])
         persons[AREA].append(annotation[AREA])
         persons[IS_CROWD].append(bool(annotation[IS_CROWD]))
