@@ -8,10 +8,12 @@ Modes:
            no optimizer): steps/s of both and their ratio, for float32, mixed_bfloat16 and XLA (and
            bfloat16 + XLA), run in turn step by step (medians); plus the share of the full step's time spent
            waiting for the input pipeline, and gin/smoke.gin's steps/s.
-  decode   median milliseconds of decoding perfect maps (decode/synthetic_maps) of an 801 x 529 image at
-           stride 8 with 5 and 30 people: the poses-only path (Hough voting, seeds, greedy poses, scores,
-           NMS) and the full decode of the SavedModel (the same plus instance masks at the original
-           resolution, inference.detector.detections_from_maps), each in a tf.function.
+  decode   median milliseconds of decoding perfect maps (tasks/personlab/synthetic_maps) of an 801 x 529 image
+           at output stride 8 with 5 and 30 people, as the detector runs it (maps upsampled to the decoding
+           stride): the poses-only path (Hough voting, seeds, greedy poses, scores, NMS) and the full
+           decode of the SavedModel (the same plus instance masks at the original resolution,
+           tasks/personlab/detector.detections_from_maps), for each --decode_variants pair of decode stride
+           and mask resolution ("poses", "full": the PersonLabInference defaults), each in a tf.function.
   serve    end-to-end latency of a SavedModel (encoded JPEG in, detections with masks out) against the
            bare backbone forward at the same size: ResNet-101, output stride 16, 801 x 529, random
            weights, exported to a temporary directory with max_side 801; interleaved runs, medians.
@@ -60,6 +62,8 @@ flags.DEFINE_list("train_variants", list(("float32", "mixed_bfloat16", "xla", "m
 flags.DEFINE_integer("train_images", 16, "train: synthetic images in the benchmark's training records.")
 
 flags.DEFINE_list("decode_people", ["5", "30"], "decode: person counts to time.")
+flags.DEFINE_list("decode_variants", ["8:grid", "8:hybrid", "8:image", "4:grid", "4:hybrid"],
+                  "decode: decode stride:mask resolution pairs to time (the maps are at stride 8).")
 flags.DEFINE_integer("decode_repeats", 60, "decode: timed runs per setting (interleaved, median).")
 flags.DEFINE_integer("serve_repeats", 10, "serve: timed runs of each of serving and backbone (interleaved).")
 flags.DEFINE_string("serve_backbone", "resnet101", "serve: backbone of the exported model.")
@@ -230,29 +234,47 @@ def interleaved_medians(functions, repeats, warmup=2):
 
 
 def benchmark_decode():
-    """Poses-only and full decoding of perfect 801 x 529 maps at stride 8 (one image, tf.functions)."""
+    """Decoding of perfect 801 x 529 maps at output stride 8 (one image, tf.functions) as the detector runs it
+    (maps upsampled to the decoding grid): poses only and the full decode with masks, for every
+    (decode stride, mask resolution) of --decode_variants. "poses" and "full" are the defaults' times."""
     specs = oracle.map_specs()
     radius = 32.0
-    poses = tf.function(lambda maps: decode(maps, DECODE_STRIDE, radius, with_masks=False), input_signature=[specs])
     size = tf.constant([DECODE_HEIGHT, DECODE_WIDTH])
-    full = tf.function(lambda maps: detector.detections_from_maps(maps, 1.0, DECODE_STRIDE, size, radius),
-                       input_signature=[specs])
+    default = detector.PersonLabInference(output_stride=DECODE_STRIDE)
+    variants = [variant.split(":") for variant in FLAGS.decode_variants]
+    paths = {}
+    for stride, resolution in variants:
+        stride = int(stride)
+
+        def grid(maps, stride=stride):
+            upsampled = detector.upsample_maps({key: value[tf.newaxis] for key, value in maps.items()}, DECODE_STRIDE,
+                                               stride)
+            return {key: value[0] for key, value in upsampled.items()}
+
+        paths[f"poses_s{stride}"] = tf.function(
+            lambda maps, stride=stride, grid=grid: decode(grid(maps), stride, radius, with_masks=False),
+            input_signature=[specs])
+        paths[f"full_s{stride}_{resolution}"] = tf.function(
+            lambda maps, stride=stride, grid=grid, resolution=resolution: detector.detections_from_maps(
+                grid(maps), 1.0, stride, size, radius, mask_resolution=resolution), input_signature=[specs])
     functions, counts = {}, {}
     for people in FLAGS.decode_people:
         persons = synthetic_maps.scene_keypoints(int(people), DECODE_HEIGHT, DECODE_WIDTH, seed=int(people))
         maps = {key: tf.constant(value) for key, value in synthetic_maps.perfect_maps(
             persons, DECODE_HEIGHT, DECODE_WIDTH, DECODE_STRIDE).items()}
-        counts[people] = (int(poses(maps)[keys.Detection.NUM_DETECTIONS]),
-                          int(full(maps)[keys.Detection.NUM_DETECTIONS]))
-        functions[("poses", people)] = lambda maps=maps: poses(maps)[keys.Detection.NUM_DETECTIONS].numpy()
-        functions[("full", people)] = lambda maps=maps: full(maps)[keys.Detection.MASKS].numpy()
+        counts[people] = int(paths[f"poses_s{default.grid_stride}"](maps)[keys.Detection.NUM_DETECTIONS])
+        for path, function in paths.items():
+            output = keys.Detection.MASKS if path.startswith("full") else keys.Detection.NUM_DETECTIONS
+            functions[(path, people)] = lambda maps=maps, function=function, output=output: function(maps)[output].numpy()
     medians = interleaved_medians(functions, FLAGS.decode_repeats)
-    results = {path: {people: round(medians[(path, people)], 2) for people in FLAGS.decode_people}
-               for path in ("poses", "full")}
+    results = {path: {people: round(medians[(path, people)], 2) for people in FLAGS.decode_people} for path in paths}
+    results["poses"] = results[f"poses_s{default.grid_stride}"]
+    results["full"] = results[f"full_s{default.grid_stride}_{default.mask_resolution}"]
     for people in FLAGS.decode_people:
-        print(f"{people:>3} people ({counts[people][0]} detected): poses {results['poses'][people]:.1f} ms, "
-              f"full {results['full'][people]:.1f} ms", file=sys.stderr)
-    return {"decode_ms": results}
+        print(f"{people:>3} people ({counts[people]} detected): "
+              + ", ".join(f"{path} {results[path][people]:.1f} ms" for path in paths), file=sys.stderr)
+    return {"decode_ms": results, "defaults": {"decode_stride": default.grid_stride,
+                                               "mask_resolution": default.mask_resolution}}
 
 
 def jpeg_bytes(height, width, seed=0):

@@ -2,6 +2,11 @@
 
   python scripts/calibrate_oracle.py --model_dir outputs/demo/model --annotations VAL/person_keypoints.json \
       --images VAL/images [--max_side 641] [--gin_file ...] [--max_images N] [--offset_extent 2]
+      [--measure oracle [--noise_seed 0]]
+
+`--measure oracle` measures the realistic oracle's own maps (tasks/personlab/oracle.py with the MapNoise
+defaults, before refinement) in the same way instead of the network's: the check that the noise model
+reproduces the network's figures (docs/decoding.md). The run's gin still gives the task and its radius.
 
 The measurements and the fit are tasks/personlab/calibration.py's. The tables go to stderr; the last stdout
 line holds the measurements and the fitted MapNoise as JSON (its fields are the gin bindings of
@@ -27,6 +32,9 @@ flags.DEFINE_string("annotations", None, "COCO JSON of the images to measure on.
 flags.DEFINE_string("images", None, "Directory of its images.", required=True)
 flags.DEFINE_integer("max_side", 641, "Larger side of the frame (the export's --max_side).")
 flags.DEFINE_integer("max_images", None, "Measure only the first N images with people.")
+flags.DEFINE_enum("measure", "network", ["network", "oracle"], "Whose maps to measure: the trained network's, "
+                  "or the realistic oracle's (the check of the noise model).")
+flags.DEFINE_integer("noise_seed", 0, "With --measure oracle: the seed of the oracle's degradation.")
 flags.DEFINE_float("offset_extent", noise_lib.MapNoise.offset_extent, "Short- and mid-range offsets are measured "
                    "out to this many R from each keypoint (the targets' disks widened; MapNoise.offset_extent).")
 
@@ -36,11 +44,11 @@ def main(argv):
     try:
         registry.parse_gin(config.run_gin_files(FLAGS.model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
         task = config.experiment().with_inference(max_side=FLAGS.max_side, output_stride=calibration.OUTPUT_STRIDE)
-        model, _ = export.restore_inference_model(calibration.raw_task(task), FLAGS.model_dir)
+        if FLAGS.measure == "network":
+            model, _ = export.restore_inference_model(calibration.raw_task(task), FLAGS.model_dir)
     except (IOError, ValueError) as error:
         print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
-    inference = model.inference_model()
     radius, extent = task.data.disk_radius, FLAGS.offset_extent
     statistics = calibration.Statistics(radius)
     problems = coco.ProblemCounter()
@@ -51,14 +59,21 @@ def main(argv):
         if FLAGS.max_images is not None and count >= FLAGS.max_images:
             break
         sample, made, wide, keypoints, labelled = calibration.image_targets(image.record, FLAGS.max_side, radius, extent)
-        predicted = calibration.network_maps(inference, sample[keys.Sample.IMAGE], FLAGS.max_side)
+        if FLAGS.measure == "network":
+            predicted = calibration.network_maps(model.inference_model(), sample[keys.Sample.IMAGE], FLAGS.max_side)
+        else:
+            predicted = calibration.oracle_maps(image.record, FLAGS.max_side, radius, FLAGS.noise_seed)
         statistics.add(made, wide, predicted, keypoints, labelled)
         count += 1
     tables = statistics.tables()
-    fitted = statistics.fit(extent)
     print(json.dumps(tables, indent=1), file=sys.stderr)
-    print(json.dumps({"images": count, "radius": radius, "max_side": FLAGS.max_side, "measured": tables,
-                      "fitted": dataclasses.asdict(fitted)}))
+    try:
+        fitted = statistics.fit(extent)
+    except ValueError as error:
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
+        return 1
+    print(json.dumps({"measure": FLAGS.measure, "images": count, "radius": radius, "max_side": FLAGS.max_side,
+                      "measured": tables, "fitted": dataclasses.asdict(fitted)}))
     return 0
 
 

@@ -2,7 +2,7 @@
 
     python scripts/export_saved_model.py --model_dir runs/r101 --export_dir exports/r101 \
         [--gin_file gin/personlab_resnet101.gin] [--gin_bindings ...] [--max_side 1401] \
-        [--output_stride 8] [--multi_scale] [--decode_stride S] [--mask_resolution grid|image] [--max_pixels N]
+        [--output_stride 8] [--multi_scale] [--decode_stride S] [--mask_resolution grid|image|hybrid] [--max_pixels N]
 
 The task and its options come from the gin configuration (by default the run's `operative_config.gin`);
 the flags given override the task's inference options (PersonLab: all of them; part parsing:
@@ -32,8 +32,9 @@ flags.DEFINE_integer("output_stride", None, "PersonLab: output stride of the exp
 flags.DEFINE_bool("multi_scale", None, "PersonLab: pyramid 601, 1201, 1801, 2401, maps merged before decoding.")
 flags.DEFINE_integer("decode_stride", None,
                      "PersonLab: stride of Hough voting, decoding and masks on the grid (divides os); default: os.")
-flags.DEFINE_enum("mask_resolution", None, ["grid", "image"],
-                  "PersonLab: where Eq. 6 runs: on the decoding grid or on the original pixels.")
+flags.DEFINE_enum("mask_resolution", None, ["grid", "image", "hybrid"],
+                  "PersonLab: where Eq. 6 runs: on the decoding grid, on the original pixels, or on the grid "
+                  "with the person pixels decided at the original pixels (docs/inference.md).")
 flags.DEFINE_integer("max_pixels", serving.DEFAULT_MAX_PIXELS,
                      "The largest image (height x width) the SavedModel accepts; larger ones are an "
                      "InvalidArgument error (docs/operations.md).", lower_bound=1)

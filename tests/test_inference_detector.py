@@ -6,7 +6,10 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import keys
+from personlab_tf.inference import maps as maps_lib
 from personlab_tf.tasks.personlab import detector, synthetic_maps
+from personlab_tf.tasks.personlab.decode import PersonLabDecoding
+from personlab_tf.tasks.personlab.masks import instance_masks
 
 HEIGHT, WIDTH = 90, 120
 LOGIT = 20.0
@@ -64,7 +67,7 @@ def mask_iou(result, persons, which):
 
 
 @pytest.mark.parametrize("decode_stride, mask_resolution", [
-    (8, detector.MASKS_ON_GRID), (4, detector.MASKS_ON_GRID), (4, detector.MASKS_ON_IMAGE)])
+    (8, detector.MASKS_ON_GRID), (4, detector.MASKS_ON_GRID), (4, detector.MASKS_ON_IMAGE), (8, detector.MASKS_HYBRID)])
 def test_single_scale(decode_stride, mask_resolution):
     persons = two_persons()
     network = PerfectNetwork(persons, 8)
@@ -103,3 +106,38 @@ def test_decode_stride_must_divide_the_output_stride():
     assert detector.PersonLabInference(8, decode_stride=16).grid_stride == 8  # never coarser than os
     with pytest.raises(ValueError, match="mask_resolution"):
         detector.PersonLabInference(mask_resolution="pixels")
+
+
+def test_hybrid_masks_put_the_boundary_where_the_interpolated_segmentation_crosses_one_half():
+    """One person whose embedding reaches its keypoints from every cell (D = 0), on an 8 x 8 grid of stride 4
+    (frame = image, 29 x 29 pixels). p_S is 0 in columns 0-2, 0.4 in column 3 and 0.9 from column 4 on:
+    interpolated, it reaches 0.5 at x = 4 (3 + 0.1 / 0.5) = 12.8, so the hybrid mask starts at pixel column
+    13; the grid mask (only cells 4-7 are person cells) starts halfway between cells 3 and 4, at 14."""
+    cells, stride, keypoint = 8, 4, 14.0
+    columns = np.array([0, 0, 0, 0.4, 0.9, 0.9, 0.9, 0.9], np.float32)
+    segmentation = np.tile(columns[np.newaxis, :, np.newaxis], (cells, 1, 1))
+    ys, xs = np.mgrid[:cells, :cells].astype(np.float32) * stride
+    to_keypoint = np.stack([keypoint - xs, keypoint - ys], axis=-1)[:, :, np.newaxis, :]
+    maps = {keys.Map.SEGMENTATION: tf.constant(segmentation),
+            keys.Map.HEATMAPS: tf.ones([cells, cells, 17]),
+            keys.Map.LONG_OFFSETS: tf.constant(np.tile(to_keypoint, (1, 1, 17, 1)))}
+    persons = tf.fill([1, 17, 2], keypoint)
+    size = tf.constant([29, 29])
+    options = PersonLabDecoding()
+    hybrid = detector.hybrid_masks(maps, persons, tf.constant(1.0), stride, tf.constant(1.0), size, options).numpy()
+    assert hybrid.shape == (options.max_detections, 29, 29) and not hybrid[1:].any()
+    assert hybrid[0].all(axis=0).tolist() == [False] * 13 + [True] * 16
+    assert (hybrid[0] == hybrid[0, :1]).all()                     # every row the same
+    grid = instance_masks(maps[keys.Map.SEGMENTATION], maps[keys.Map.LONG_OFFSETS], persons,
+                                   tf.ones([1, 17]), tf.ones([1]), stride)
+    on_grid = maps_lib.masks_to_original(grid, tf.constant(1.0), stride, size).numpy()
+    assert on_grid[0].all(axis=0).tolist() == [False] * 14 + [True] * 15
+
+
+@pytest.mark.parametrize("mask_resolution", detector.MASK_RESOLUTIONS)
+def test_an_image_without_persons_gives_no_detection_and_empty_masks(mask_resolution):
+    network = PerfectNetwork(np.zeros((0, 17, 2), np.float32), 8)
+    inference = detector.PersonLabInference(8, max_side=241, mask_resolution=mask_resolution)
+    found = detector.Detector(network, RADIUS, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
+    assert int(found[keys.Detection.NUM_DETECTIONS]) == 0
+    assert found[keys.Detection.MASKS].shape == (20, HEIGHT, WIDTH) and not found[keys.Detection.MASKS].numpy().any()

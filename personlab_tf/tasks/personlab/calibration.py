@@ -25,7 +25,7 @@ from personlab_tf import keys
 from personlab_tf.data import coco, decoder
 from personlab_tf.inference import geometry
 from personlab_tf.inference.oracle import frame_grid
-from personlab_tf.tasks.personlab import detector, noise as noise_lib, targets
+from personlab_tf.tasks.personlab import detector, noise as noise_lib, oracle, targets
 
 OUTPUT_STRIDE = 8
 HEATMAP_BINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)          # d / R
@@ -45,6 +45,15 @@ def network_maps(model, image, max_side):
     scale = geometry.resize_scale(size, max_side)
     frame = geometry.resize_image(image, scale, geometry.frame_size(size, scale, OUTPUT_STRIDE))
     maps = detector.probabilities(model(frame[tf.newaxis], training=False))
+    return {key: value[0].numpy() for key, value in maps.items()}
+
+
+def oracle_maps(record: coco.ImageRecord, max_side: int, radius: float, noise_seed: int):
+    """The realistic oracle's maps before refinement (oracle.oracle_maps, MapNoise defaults), [h, w, ...] numpy
+    on the same stride-8 frame as `image_targets`: what `--measure oracle` of scripts/calibrate_oracle.py
+    measures in place of the network's."""
+    maps, _ = oracle.oracle_maps(decoder.decode_record(record), max_side, OUTPUT_STRIDE, radius, 0, (0, 0),
+                                 noise=noise_lib.MapNoise(), noise_seed=noise_seed)
     return {key: value[0].numpy() for key, value in maps.items()}
 
 
@@ -137,6 +146,9 @@ class Statistics:
                 gain, sigma = gain_and_residual(both[chosen])
                 rows.append((round(float(lengths[chosen].mean()), 1), round(gain, 3), round(sigma, 2), int(chosen.sum())))
             offsets[name] = rows
+            if not rows:
+                correlation[name] = None
+                continue
             pairs = np.concatenate(self.neighbours[name])
             left, right = (residuals(pairs[:, side], rows) for side in (0, 1))
             correlation[name] = round(float((left * right).sum() / np.sqrt(np.square(left).sum()
@@ -148,12 +160,19 @@ class Statistics:
                 "neighbour_residual_correlation": correlation}
 
     def fit(self, offset_extent):
-        """The MapNoise closest (least squares over the bins, weighted by their counts) to the curves."""
+        """The MapNoise closest (least squares over the bins, weighted by their counts) to the curves.
+
+        Raises:
+          ValueError: a range has no length bin with MIN_CELLS cells (too little data).
+        """
         heatmap_blur, _, heatmap_peak = best_blur(self.heatmap[:-1], self.heatmap_blurred[:, :-1], False)
         edge_blur, floor, peak = best_blur(self.segmentation, self.segmentation_blurred, True)
         tables = self.tables()
         ranges = {}
         for name, rows in tables["offsets_by_length"].items():
+            if not rows:
+                raise ValueError(f"too few {name}-range offsets to fit (no length bin has {MIN_CELLS} cells): "
+                                 "measure more or larger images (--max_images, --max_side)")
             lengths, gains, sigmas, counts = (np.array([row[k] for row in rows], np.float64)
                                               for k in ("length", "gain", "sigma", "cells"))
             # sigma^2 = (a R)^2 + (b |o|)^2: least squares of the relative error of sigma^2, linear in (a R)^2

@@ -36,7 +36,11 @@ from personlab_tf.tasks.personlab.scoring import person_areas
 PYRAMID = (601, 1201, 1801, 2401)    # multi-scale (paper §4.1)
 MASKS_ON_GRID = "grid"               # Eq. 6 on the decoding grid, masks resampled to the original image
 MASKS_ON_IMAGE = "image"             # maps resampled to the original pixels, Eq. 6 on every pixel
-MASK_RESOLUTIONS = (MASKS_ON_GRID, MASKS_ON_IMAGE)
+MASKS_HYBRID = "hybrid"              # who: Eq. 6 on the grid, resampled; whether a person pixel: p_S at each pixel
+MASK_RESOLUTIONS = (MASKS_ON_GRID, MASKS_ON_IMAGE, MASKS_HYBRID)
+# The defaults of PersonLabInference, chosen by measurement on the realistic oracle and the demo's network
+# (docs/decoding.md, "The decoding defaults, measured").
+DECODE_STRIDE = 4
 PROBABILITY_KEYS = (keys.Map.HEATMAPS, keys.Map.SEGMENTATION)
 OFFSET_KEYS = (keys.Map.SHORT_OFFSETS, keys.Map.MID_OFFSETS, keys.Map.LONG_OFFSETS)
 # The model's refined offsets and the decoder maps they become.
@@ -56,8 +60,9 @@ class PersonLabInference:
       multi_scale: run the frames of `pyramid` and merge the maps before decoding.
       pyramid: the larger sides of the multi-scale frames (PYRAMID = 601 ... 2401, the paper's).
       decode_stride: s of the decoding grid in frame pixels (Hough voting, poses, and the masks on the
-        grid); None = os. Single scale: s must divide os (the maps are upsampled, corner aligned).
-      mask_resolution: MASKS_ON_GRID or MASKS_ON_IMAGE (`detections_from_maps`).
+        grid); None = os, never coarser than os. Single scale: s must divide os (the maps are upsampled,
+        corner aligned). Default 4 (DECODE_STRIDE).
+      mask_resolution: MASKS_ON_GRID, MASKS_ON_IMAGE or MASKS_HYBRID (the default; `detections_from_maps`).
       weighted_merge: multi-scale offsets averaged with confidence weights (`average_maps`), else plain means.
     """
 
@@ -65,8 +70,8 @@ class PersonLabInference:
     max_side: int = geometry.MAX_SIDE
     multi_scale: bool = False
     pyramid: Tuple[int, ...] = PYRAMID
-    decode_stride: Optional[int] = None
-    mask_resolution: str = MASKS_ON_GRID
+    decode_stride: Optional[int] = DECODE_STRIDE
+    mask_resolution: str = MASKS_HYBRID
     weighted_merge: bool = True
 
     def __post_init__(self):
@@ -154,8 +159,8 @@ def detections_from_maps(maps, scale, stride, image_size, radius, options=Person
       radius: the training targets' disk radius R; options: PersonLabDecoding.
       with_masks: compute instance masks.
       mask_resolution: MASKS_ON_GRID (Eq. 6 on the grid, each mask interpolated bilinearly at the
-        original pixels and thresholded at 0.5) or MASKS_ON_IMAGE (p_S and L_k interpolated at the
-        original pixels, Eq. 6 there).
+        original pixels and thresholded at 0.5), MASKS_ON_IMAGE (p_S and L_k interpolated at the
+        original pixels, Eq. 6 there) or MASKS_HYBRID (`hybrid_masks`).
 
     Returns:
       dict of keys.Detection: KEYPOINTS [D, K, 2] in original-image pixels (x, y), KEYPOINT_SCORES [D, K],
@@ -174,6 +179,9 @@ def detections_from_maps(maps, scale, stride, image_size, radius, options=Person
     if on_grid:
         result[keys.Detection.MASKS] = maps_lib.masks_to_original(result[keys.Detection.MASKS], scale / lattice,
                                                                   stride, size)
+    elif mask_resolution == MASKS_HYBRID:
+        found = frame_keypoints[:result[keys.Detection.NUM_DETECTIONS]]
+        result[keys.Detection.MASKS] = hybrid_masks(maps, found, scale, stride, lattice, size, options)
     else:
         found = frame_keypoints[:result[keys.Detection.NUM_DETECTIONS]]
         weights = sample_each(maps[keys.Map.HEATMAPS], found, stride)
@@ -186,6 +194,36 @@ def detections_from_maps(maps, scale, stride, image_size, radius, options=Person
         result[keys.Detection.MASKS] = pad_to(masks, options.max_detections)
     result[keys.Detection.LATTICE_SCALE] = lattice
     return result
+
+
+def hybrid_masks(maps: Dict[str, tf.Tensor], keypoints: tf.Tensor, scale: tf.Tensor, stride: int, lattice: tf.Tensor,
+                 size: tf.Tensor, options: PersonLabDecoding) -> tf.Tensor:
+    """Instance masks whose person pixels are decided at the image's pixels and their persons on the grid.
+
+    A pixel x belongs to person j when p_S(x) >= 0.5, p_S interpolated bilinearly at x (the boundary of a
+    person falls between the cells, where the network's probability crosses 0.5), and the Eq. 6 membership
+    of person j, computed on the decoding grid and interpolated bilinearly at x, is >= 0.5 (which person:
+    the long-range embedding varies slowly inside a person). The grid membership is computed on every cell
+    within one cell of a person cell, so every pixel whose interpolated p_S reaches 0.5 has it at all four
+    of its cells. Costs about what MASKS_ON_GRID does; docs/decoding.md has the measured choice.
+
+    Args:
+      maps: the decoding grid's maps (keys.Map), [h, w, ...]; keypoints: [D, K, 2] frame pixels (x, y) of
+        the decoded persons (no padding slots); scale: f of the frame; stride: s of the grid; lattice: g of the image's lattice (inference/maps.py); size: [2] its rows and columns;
+        options: PersonLabDecoding (thresholds).
+
+    Returns:
+      [max_detections, rows, columns] bool masks on the lattice (False past the D persons).
+    """
+    segmentation = maps[keys.Map.SEGMENTATION]
+    near_persons = tf.nn.max_pool2d(segmentation[tf.newaxis], 3, 1, "SAME")[0]
+    weights = sample_each(maps[keys.Map.HEATMAPS], keypoints, stride)
+    member = instance_masks(near_persons, maps[keys.Map.LONG_OFFSETS], keypoints, weights, person_areas(keypoints),
+                            stride, options.segmentation_threshold, options.mask_threshold)
+    member = maps_lib.masks_to_original(pad_to(member, options.max_detections), scale / lattice, stride, size)
+    pixels = maps_lib.resample_maps({keys.Map.SEGMENTATION: segmentation[tf.newaxis]}, scale, stride, lattice, 1, size)
+    person = pixels[keys.Map.SEGMENTATION][0, ..., 0] >= options.segmentation_threshold
+    return member & person[tf.newaxis]
 
 
 def upsample_maps(maps, output_stride, decode_stride):

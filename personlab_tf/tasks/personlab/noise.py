@@ -12,9 +12,11 @@ the Eq. 5 variants). `MapNoise` degrades the raw target maps before the model's 
 
 with G_sigma a Gaussian blur (sigma in cells of the map; the heatmap's in units of the disk radius R, a
 network's disks being soft in proportion to their size), and n_r a field of unit-variance Gaussian noise per
-channel and component smoothed by G_{c_r} cells (spatially smooth errors, as a network's are). The short- and
-mid-range offsets are defined out to `offset_extent` R from each keypoint (the targets' disks widened), where
-the network's are measured. The parameters come from `scripts/calibrate_oracle.py`, which measures a trained
+channel and component smoothed by G_{c_r} cells (spatially smooth errors, as a network's are). The maps it
+degrades are made by oracle.py as a network sees them rather than as the loss supervises them: short- and
+mid-range offsets out to `offset_extent` R from each keypoint (the targets' disks widened, where the network's
+are measured), long-range offsets out to the same distance from the person masks (to the nearest person's
+keypoints), and the segmentation as the fraction of each cell's pixels a person covers. The parameters come from `scripts/calibrate_oracle.py`, which measures a trained
 network's maps against the targets; the defaults are its figures for the demo's network (docs/decoding.md).
 Everything is deterministic given the seed.
 """
