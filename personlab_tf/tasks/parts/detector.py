@@ -2,7 +2,7 @@
 
 ```
 image [H, W, 3] --geometry.resize_image--> frame (larger side max_side, padded to 32 n + 1)
-  --model--> part logits, keypoint / limb logits, short offsets, DSPF at stride 4
+  --model--> part logits (stride 4 or 2), keypoint / limb logits, short offsets, DSPF at stride 4
   --decode.decode_poses--> persons (keypoints in frame pixels) --/ f--> original pixels
   part probabilities and DSPF resampled at the original pixels --argmax--> part map
   --Eq. 17 on its person pixels--> instance of each pixel --> instance part maps [D, H, W]
@@ -56,13 +56,14 @@ def probability_maps(outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     }
 
 
-def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding()):
-    """Persons and part maps of one image from its stride-4 maps over the frame of scale f.
+def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding(), part_stride=STRIDE):
+    """Persons and part maps of one image from its maps over the frame of scale f (stride 4; the part
+    probabilities at `part_stride`).
 
     Args:
       maps: dict of [h, w, ...] maps (`probability_maps` of one image), frame pixels.
       scale: f; image_size: [2] int32 (H, W) of the original image; radius: the targets' disk radius R;
-      options: decode.PartsDecoding.
+      options: decode.PartsDecoding; part_stride: stride of the part probabilities (targets.PART_STRIDES).
 
     Returns:
       dict of keys.Detection: KEYPOINTS [D, K, 2] original pixels, KEYPOINT_SCORES [D, K], INSTANCE_SCORES
@@ -71,9 +72,8 @@ def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding())
     detections = decode.decode_poses(maps, STRIDE, radius, options)
     detections[keys.Detection.KEYPOINTS] = geometry.to_original(detections[keys.Detection.KEYPOINTS], scale)
     size = tf.cast(image_size, tf.int32)
-    ratio = scale / STRIDE                           # grid cells per original pixel
-    probabilities = maps_lib.resample(maps[keys.Map.PART_PROBABILITIES][tf.newaxis], ratio, size)[0]
-    field = maps_lib.resample(maps[keys.Map.PROJECTION_FIELD][tf.newaxis], ratio, size)[0] / scale
+    probabilities = maps_lib.resample(maps[keys.Map.PART_PROBABILITIES][tf.newaxis], scale / part_stride, size)[0]
+    field = maps_lib.resample(maps[keys.Map.PROJECTION_FIELD][tf.newaxis], scale / STRIDE, size)[0] / scale
     part_map = tf.cast(tf.argmax(probabilities, axis=-1), tf.uint8)
     pixels = tf.where(part_map > 0)                                       # [N, 2] (row, column)
     points = tf.cast(tf.reverse(pixels, [1]), tf.float32)
@@ -93,14 +93,16 @@ class PartsDetector:
       model: Keras model mapping images [1, H, W, 3] (RGB, 0..255) to model.PREDICTION_KEYS.
       radius: the training targets' disk radius R.
       inference: PartsInference; decoding: decode.PartsDecoding.
+      part_stride: stride of the model's part logits (targets.PART_STRIDES).
     """
 
     def __init__(self, model: keras.Model, radius: float, inference: PartsInference = PartsInference(),
-                 decoding: decode.PartsDecoding = decode.PartsDecoding()):
+                 decoding: decode.PartsDecoding = decode.PartsDecoding(), part_stride: int = STRIDE):
         self.model = model
         self.radius = radius
         self.inference = inference
         self.decoding = decoding
+        self.part_stride = part_stride
 
     def output_specs(self):
         """{key: (shape, dtype)} of the fixed-size outputs of `detect` (serving.ServingModule)."""
@@ -112,7 +114,8 @@ class PartsDetector:
                 keys.Detection.INSTANCE_PART_MAPS: ([self.decoding.max_detections], tf.uint8)}
 
     def frame_maps(self, image):
-        """The decoding maps [h, w, ...] of `image` [H, W, 3] at stride 4 over its frame, and f."""
+        """The decoding maps [h, w, ...] of `image` [H, W, 3] over its frame (stride 4, the part
+        probabilities at the part stride), and f."""
         size = tf.shape(image)[:2]
         scale = geometry.resize_scale(size, self.inference.max_side)
         frame = geometry.resize_image(image, scale, geometry.frame_size(size, scale, FRAME_MULTIPLE))
@@ -122,4 +125,4 @@ class PartsDetector:
     def detect(self, image):
         """`parse_image` of one [H, W, 3] RGB image (uint8 or float 0..255)."""
         maps, scale = self.frame_maps(image)
-        return parse_image(maps, scale, tf.shape(image)[:2], self.radius, self.decoding)
+        return parse_image(maps, scale, tf.shape(image)[:2], self.radius, self.decoding, self.part_stride)
