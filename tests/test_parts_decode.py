@@ -7,7 +7,7 @@ import tensorflow as tf
 from personlab_tf import keys
 from personlab_tf.constants import NUM_KEYPOINTS
 from personlab_tf.data import grids
-from personlab_tf.tasks.parts import decode, part_sets, targets
+from personlab_tf.tasks.parts import decode, matching, part_sets, targets
 from personlab_tf.tasks.parts.limb_scores import connection_scores
 
 NOSE, LEFT_EYE, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 1, 5, 6
@@ -147,7 +147,7 @@ def test_instance_part_maps_split_the_part_map():
     assert not maps[2].any()
 
 
-@pytest.mark.parametrize("matcher", decode.MATCHERS)
+@pytest.mark.parametrize("matcher", matching.MATCHERS)
 def test_two_people_from_their_target_maps(matcher):
     """Targets of two side-by-side persons (parts.targets) decode into exactly those persons."""
     truth = {0: [(30.0, 20.0), (90.0, 24.0)], 1: [(36.0, 16.0), (96.0, 20.0)], 5: [(40.0, 40.0), (100.0, 44.0)],
@@ -162,7 +162,7 @@ def test_two_people_from_their_target_maps(matcher):
     limbs = targets.limb_heatmaps(tf.constant(kp), tf.constant(labelled), grid, sigma=4.0)
     maps = {keys.Map.HEATMAPS: heatmaps, keys.Map.SHORT_OFFSETS: offsets, keys.Map.LIMB_HEATMAPS: limbs}
     options = decode.PartsDecoding(max_candidates=4, matcher=matcher)
-    detections = decode.decode_poses(maps, STRIDE, RADIUS, options)
+    detections = tf.function(decode.decode_poses)(maps, STRIDE, RADIUS, options)
     assert int(detections[keys.Detection.NUM_DETECTIONS]) == 2
     found = sorted(detections[keys.Detection.KEYPOINTS].numpy()[:2, list(truth)].tolist())
     np.testing.assert_allclose(found, sorted(kp[:, list(truth)].tolist()), atol=1e-3)

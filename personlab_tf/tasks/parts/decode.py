@@ -2,8 +2,9 @@
 
 ```
 keypoint heatmaps + short offsets --Hough voting (Eq. 8)--> local maxima, suppressed within r = keypoint candidates
-limb heatmaps --limb_scores.connection_scores--> score matrix per limb --matching (LP, Eqs. 13-16, or greedy)-->
-  connections --assembly from head to feet--> persons --Eq. 17 on the person pixels of the part map--> instances
+limb heatmaps --limb_scores.connection_scores--> score matrix per limb --matching (Hungarian, LP of Eqs. 13-16,
+  or greedy)--> connections --assembly from head to feet--> persons --Eq. 17 on the person pixels of the part
+  map--> instances
 ```
 
 Maps (one image, dict of keys.Map) on one grid of stride s, cell (i, j) at input pixel (s j, s i):
@@ -27,7 +28,6 @@ from personlab_tf.tasks.parts import matching
 from personlab_tf.tasks.parts.limb_scores import connection_scores
 from personlab_tf.tasks.parts.part_sets import LIMBS
 
-MATCHERS = ("lp", "greedy")
 _MIN_AREA = 1.0
 
 
@@ -42,7 +42,8 @@ class PartsDecoding:
         dropped (the maxima of one vote peak spread over a few cells; PersonLab's r = 10 px).
       max_candidates: M, candidates kept per keypoint type (best first).
       limb_threshold: smallest connection score of a limb kept by the matching.
-      matcher: "lp" (the differentiable solver at evaluation settings, rounded) or "greedy" (Table 5).
+      matcher: a key of matching.MATCHERS: "hungarian" (the exact maximum-weight matching), "lp" (the
+        differentiable solver at the evaluation settings, rounded) or "greedy" (Table 5).
       max_detections: D, persons kept, best first.
     """
 
@@ -50,12 +51,12 @@ class PartsDecoding:
     candidate_radius: float = 10.0
     max_candidates: int = 20
     limb_threshold: float = 0.2
-    matcher: str = "lp"
+    matcher: str = "hungarian"
     max_detections: int = MAX_DETECTIONS
 
     def __post_init__(self):
-        if self.matcher not in MATCHERS:
-            raise ValueError(f"matcher must be one of {MATCHERS}, got {self.matcher!r}")
+        if self.matcher not in matching.MATCHERS:
+            raise ValueError(f"matcher must be one of {tuple(matching.MATCHERS)}, got {self.matcher!r}")
 
 
 def peak_mass(hough, points, types, stride):
@@ -111,7 +112,8 @@ def keypoint_candidates(heatmaps, short_offsets, stride, radius, options):
 
 
 def limb_connections(limb_maps, positions, valid, stride, options):
-    """Connections of every limb: the matching of its candidates' connection scores.
+    """Connections of every limb: the matching (`options.matcher`) of its candidates' connection scores
+    of at least `limb_threshold`, all limbs in one batched call.
 
     Returns:
       (connections [L, M, M] bool, scores [L, M, M]): candidate i of the limb's first keypoint type is
@@ -122,11 +124,7 @@ def limb_connections(limb_maps, positions, valid, stride, options):
                                tf.gather(positions, second)[tf.newaxis], stride)[0]
     usable = (tf.gather(valid, first)[:, :, tf.newaxis] & tf.gather(valid, second)[:, tf.newaxis, :]
               & (scores >= options.limb_threshold))
-    if options.matcher == "lp":
-        chosen = matching.round_assignment(matching.solve_assignment(scores, usable, matching.EVALUATION))
-    else:
-        chosen = matching.greedy_assignment(scores, usable)
-    return chosen & usable, scores
+    return matching.match(scores, usable, options.matcher), scores
 
 
 def assemble(connections, scores, max_candidates):
