@@ -190,9 +190,10 @@ def hungarian_assignment(scores, valid):
     column of cost 0 unless an earlier row took it; rows without a positive weight are left out. Every
     other free row is inserted by a Dijkstra search over the reduced costs c'_ij - u_i - v_j >= 0 (0 on
     assigned pairs) from that row to a free column, then the path is flipped; column potentials v are
-    kept, a row's u_i is read off its assigned pair. One `tf.while_loop` iteration is one Dijkstra step of
-    every matrix of the batch at once (a matrix whose search reached a free column moves on to its next
-    free row): at most N (N + 1) iterations, 75 for 18 random dense 20 x 20 matrices (docs/parts.md).
+    kept, a row's u_i is read off its assigned pair. A Dijkstra step advances every matrix of the batch at
+    once (a matrix whose search reached a free column moves on to its next free row; a finished matrix
+    idles); each `tf.while_loop` iteration makes two steps, which halves the loop's own per-iteration cost.
+    At most N (N + 1) steps; 75 for 18 random dense 20 x 20 matrices (docs/parts.md).
 
     Args:
       scores: [..., m, n] float connection scores s.
@@ -264,8 +265,8 @@ def hungarian_assignment(scores, valid):
              tf.zeros([batch, size + 1], tf.int32), tf.fill([batch, size + 1], infinity),
              tf.ones([batch, size + 1], tf.bool), tf.zeros([batch, size + 1, size + 1], tf.bool),
              tf.zeros([batch, 1], tf.int32))
-    owner = tf.while_loop(lambda inserted, *_: tf.reduce_any(inserted < count), step, state,
-                          maximum_iterations=size * (size + 1))[2]
+    owner = tf.while_loop(lambda inserted, *_: tf.reduce_any(inserted < count), lambda *state: step(*step(*state)),
+                          state, maximum_iterations=size * (size + 1))[2]
     chosen = owner[:, tf.newaxis, 1:] == rows[:, tf.newaxis] + 1                      # [B, N, N]
     return tf.reshape(chosen[:, :m, :n], shape) & usable
 
