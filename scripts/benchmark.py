@@ -19,6 +19,7 @@ Modes:
            connection scores and the matching of the 18 limbs, 20 candidates per keypoint type, random
            limb heatmaps of a 801 x 529 frame at stride 4) and of the matcher alone on those 18 x 20 x 20
            scores, interleaved; `matching_agreement` and `ms_per_image` are the default decoding matcher's.
+           --matching_lp_settings adds LP settings (agreement and time alone) to the comparison.
 """
 
 import dataclasses
@@ -65,6 +66,8 @@ flags.DEFINE_integer("serve_output_stride", 16, "serve: output stride of the exp
 
 flags.DEFINE_integer("matching_matrices", 1000, "matching: random score matrices of the agreement test.")
 flags.DEFINE_integer("matching_repeats", 10, "matching: timed solver calls per setting (median).")
+flags.DEFINE_list("matching_lp_settings", [], "matching: more LP settings to measure as matchers, "
+                  "PGD_STEPSxDYKSTRA_SWEEPSxSTEP_SIZE, e.g. 100x10x0.1.")
 
 MODES = ("targets", "train", "decode", "serve", "matching")
 DECODE_HEIGHT, DECODE_WIDTH, DECODE_STRIDE = 529, 801, 8
@@ -255,9 +258,12 @@ def benchmark_matching():
     except ImportError:
         raise app.UsageError("benchmark.py matching needs scipy (pip install -e '.[test]')") from None
     scores, valid = assignment_check.random_score_matrices(FLAGS.matching_matrices, 20, seed=0)
-    plain = dataclasses.replace(matching.EVALUATION, accelerated=False)
-    matchers = dict(matching.MATCHERS, lp_plain_pgd=lambda s, v: matching.round_assignment(
-        matching.solve_assignment(s, v, plain)))
+    settings = {"lp_plain_pgd": dataclasses.replace(matching.EVALUATION, accelerated=False)}
+    for spec in FLAGS.matching_lp_settings:
+        steps, sweeps, step_size = spec.split("x")
+        settings[f"lp_{spec}"] = matching.SolverSettings(int(steps), int(sweeps), float(step_size))
+    matchers = dict(matching.MATCHERS, **{name: lambda s, v, lp=lp: matching.round_assignment(
+        matching.solve_assignment(s, v, lp)) for name, lp in settings.items()})
     agreements = {}
     for name, matcher in matchers.items():
         matchings = tf.function(matcher)(scores, valid).numpy()
@@ -274,10 +280,13 @@ def benchmark_matching():
         alone = tf.function(lambda matcher=matcher: matcher(limb_scores, every))
         functions[(name, "ms_per_image")] = lambda whole=whole: whole().numpy()
         functions[(name, "solver_ms_per_image")] = lambda alone=alone: alone().numpy()
+    for name in FLAGS.matching_lp_settings:
+        alone = tf.function(lambda matcher=matchers[f"lp_{name}"]: matcher(limb_scores, every))
+        functions[(f"lp_{name}", "solver_ms_per_image")] = lambda alone=alone: alone().numpy()
     training = tf.function(lambda: matching.solve_assignment(limb_scores, every, matching.TRAINING))
     functions[("training_lp", "solver_ms_per_image")] = lambda: training().numpy()
     medians = interleaved_medians(functions, FLAGS.matching_repeats)
-    results = {name: {"agreement": agreements.get(name)} for name in matchers}
+    results = {name: {"agreement": agreement} for name, agreement in agreements.items()}
     results["training_lp"] = {}
     for (name, what), value in medians.items():
         results[name][what] = round(value, 2)
