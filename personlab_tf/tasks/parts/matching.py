@@ -193,7 +193,7 @@ def hungarian_assignment(scores, valid):
     kept, a row's u_i is read off its assigned pair. A Dijkstra step advances every matrix of the batch at
     once (a matrix whose search reached a free column moves on to its next free row; a finished matrix
     idles); each `tf.while_loop` iteration makes two steps, which halves the loop's own per-iteration cost.
-    At most N (N + 1) steps; 75 for 18 random dense 20 x 20 matrices (docs/parts.md).
+    At most N (N + 1) steps; 75 for 18 random 20 x 20 matrices of U(0, 1) scores (docs/parts.md).
 
     Args:
       scores: [..., m, n] float connection scores s.
@@ -217,7 +217,7 @@ def hungarian_assignment(scores, valid):
     best = tf.argmax(weight, axis=-1, output_type=tf.int32)
     earlier = (best[:, :, tf.newaxis] == best[:, tf.newaxis]) & (rows[:, tf.newaxis] > rows) & has_edge[:, tf.newaxis]
     first = has_edge & ~tf.reduce_any(earlier, axis=-1)
-    # Rows 1..N of `cost` are the matrix's rows (row N + 1, all 0, is read by finished matrices); column 0
+    # Rows 1..N of `cost` are the matrix's rows (row N + 1, all 0, is the padding of `order`); column 0
     # is the search's source, owner[:, 0] the row being inserted. owner[:, j] = row of column j, 0 = free.
     cost = tf.pad(tf.reduce_max(weight, axis=-1, keepdims=True) - weight, [[0, 0], [1, 1], [1, 0]])
     owner = tf.reduce_max(tf.where(first[..., tf.newaxis] & (best[..., tf.newaxis] + 1 == columns),
@@ -230,28 +230,28 @@ def hungarian_assignment(scores, valid):
     same = tf.equal(columns[:, tf.newaxis], columns)                                 # [N + 1, N + 1] identity
     infinity = tf.constant(float("inf"))
 
-    def step(inserted, v, owner, way, distance, open_columns, path, column):
+    def step(inserted, v, owner, predecessor, distance, open_columns, path, column):
         """One Dijkstra step from `column` ([B, 1]) of the row being inserted (the `inserted`-th free row).
 
-        distance: tentative reduced distance of each open column; way: its predecessor column; path[:, j]:
-        the columns on the path from the source to j (j included).
+        distance: tentative reduced distance of each open column; predecessor: the row it was reached from;
+        path[:, j]: the columns on the path from the source to j (j included).
         """
         open_columns &= tf.not_equal(columns, column)
-        reduced = tf.gather(cost, tf.gather(owner, column, batch_dims=1)[:, 0], batch_dims=1) - v
+        reached = tf.gather(owner, column, batch_dims=1)                            # [B, 1] row at `column`
+        reduced = tf.gather(cost, reached[:, 0], batch_dims=1) - v
         reduced -= tf.gather(reduced, column, batch_dims=1)                         # - u of the reached row
         better = (reduced < distance) & open_columns
         distance = tf.where(better, reduced, distance)
-        way = tf.where(better, column, way)
+        predecessor = tf.where(better, reached, predecessor)
         path = tf.where(better[..., tf.newaxis], tf.gather(path, column, batch_dims=1) | same, path)
         open_distance = tf.where(open_columns, distance, infinity)
         delta = tf.reduce_min(open_distance, axis=-1, keepdims=True)
         nearest = tf.argmin(open_distance, axis=-1, output_type=tf.int32)[:, tf.newaxis]
         v -= tf.where(open_columns, 0.0, delta)
         distance -= tf.where(open_columns, delta, 0.0)
-        # A free column ends the search: every column on its path takes the row of its predecessor.
+        # A free column ends the search: every column on its path takes the row it was reached from.
         done = (inserted < count) & tf.equal(tf.gather(owner, nearest, batch_dims=1), 0)
-        flip = tf.gather(path, nearest[:, 0], batch_dims=1) & done
-        owner = tf.where(flip, tf.gather(owner, way, batch_dims=1), owner)
+        owner = tf.where(tf.gather(path, nearest[:, 0], batch_dims=1) & done, predecessor, owner)
         inserted += tf.cast(done, tf.int32)
         restart = source & done
         owner = tf.where(restart, tf.gather(order, inserted, batch_dims=1), owner)
@@ -259,7 +259,7 @@ def hungarian_assignment(scores, valid):
         distance = tf.where(done, infinity, distance)
         open_columns |= done
         path &= ~done[..., tf.newaxis]
-        return inserted, v, owner, way, distance, open_columns, path, tf.where(done, 0, nearest)
+        return inserted, v, owner, predecessor, distance, open_columns, path, tf.where(done, 0, nearest)
 
     state = (tf.zeros([batch, 1], tf.int32), tf.zeros([batch, size + 1]), tf.where(source, order[:, :1], owner),
              tf.zeros([batch, size + 1], tf.int32), tf.fill([batch, size + 1], infinity),
