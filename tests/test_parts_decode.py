@@ -7,7 +7,7 @@ import tensorflow as tf
 from personlab_tf import keys
 from personlab_tf.constants import NUM_KEYPOINTS
 from personlab_tf.data import grids
-from personlab_tf.tasks.parts import decode, matching, part_sets, targets
+from personlab_tf.tasks.parts import decode, detector, matching, part_sets, targets
 from personlab_tf.tasks.parts.limb_scores import connection_scores
 
 NOSE, LEFT_EYE, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 1, 5, 6
@@ -182,12 +182,13 @@ def test_instance_part_maps_split_the_part_map():
     assert not maps[2].any()
 
 
-@pytest.mark.parametrize("candidates", decode.CANDIDATES)
-@pytest.mark.parametrize("matcher", matching.MATCHERS)
-def test_two_people_from_their_target_maps(matcher, candidates):
-    """Targets of two side-by-side persons (parts.targets) decode into exactly those persons."""
-    truth = {0: [(30.0, 20.0), (90.0, 24.0)], 1: [(36.0, 16.0), (96.0, 20.0)], 5: [(40.0, 40.0), (100.0, 44.0)],
-             6: [(20.0, 40.0), (80.0, 44.0)]}
+TWO_PEOPLE = {0: [(30.0, 20.0), (90.0, 24.0)], 1: [(36.0, 16.0), (96.0, 20.0)], 5: [(40.0, 40.0), (100.0, 44.0)],
+              6: [(20.0, 40.0), (80.0, 44.0)]}
+
+
+def two_people_maps(truth=TWO_PEOPLE):
+    """The decoding maps of two side-by-side persons made from their targets (parts.targets), and their
+    keypoints [2, K, 2]."""
     heatmaps, offsets = disk_maps(truth)
     kp = np.zeros((2, NUM_KEYPOINTS, 2), np.float32)
     labelled = np.zeros((2, NUM_KEYPOINTS), bool)
@@ -200,8 +201,33 @@ def test_two_people_from_their_target_maps(matcher, candidates):
     person[3:12, 4:27] = True     # both persons' keypoints lie in x 16..104, y 12..44
     maps = {keys.Map.HEATMAPS: heatmaps, keys.Map.SHORT_OFFSETS: offsets, keys.Map.LIMB_HEATMAPS: limbs,
             **person_maps(kp[labelled].tolist(), person)}
+    return maps, kp
+
+
+@pytest.mark.parametrize("candidates", decode.CANDIDATES)
+@pytest.mark.parametrize("matcher", matching.MATCHERS)
+def test_two_people_from_their_target_maps(matcher, candidates):
+    """Targets of two side-by-side persons (parts.targets) decode into exactly those persons."""
+    maps, kp = two_people_maps()
+    truth = TWO_PEOPLE
     options = decode.PartsDecoding(candidates=candidates, max_candidates=4, matcher=matcher)
     detections = tf.function(decode.decode_poses)(maps, STRIDE, RADIUS, options)
     assert int(detections[keys.Detection.NUM_DETECTIONS]) == 2
     found = sorted(detections[keys.Detection.KEYPOINTS].numpy()[:2, list(truth)].tolist())
     np.testing.assert_allclose(found, sorted(kp[:, list(truth)].tolist()), atol=1e-3)
+
+
+
+def test_parsing_with_part_maps_at_stride_2_reads_the_part_map_on_the_stride_4_grid():
+    """detector.parse_image with the part probabilities at stride 2 (each stride-4 cell's value on the 2 x 2
+    cells from it) finds the same persons, also with the projection candidates, which read the part map."""
+    maps, _ = two_people_maps()
+    fine = np.repeat(np.repeat(maps[keys.Map.PART_PROBABILITIES].numpy(), 2, axis=0), 2, axis=1)[:2 * SIZE - 1, :2 * SIZE - 1]
+    options = decode.PartsDecoding(candidates="projections", max_candidates=4)
+    size = tf.constant([128, 128])
+    coarse = detector.parse_image(maps, 1.0, size, RADIUS, options)
+    parsed = detector.parse_image(dict(maps, **{keys.Map.PART_PROBABILITIES: tf.constant(fine)}), 1.0, size, RADIUS,
+                                  options, part_stride=2)
+    assert int(parsed[keys.Detection.NUM_DETECTIONS]) == 2
+    np.testing.assert_allclose(parsed[keys.Detection.KEYPOINTS], coarse[keys.Detection.KEYPOINTS], atol=1e-4)
+    assert parsed[keys.Detection.PART_MAP].shape == (128, 128)

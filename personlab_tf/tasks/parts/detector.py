@@ -69,7 +69,11 @@ def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding(),
       dict of keys.Detection: KEYPOINTS [D, K, 2] original pixels, KEYPOINT_SCORES [D, K], INSTANCE_SCORES
       [D], NUM_DETECTIONS [], PART_MAP [H, W] uint8, INSTANCE_PART_MAPS [D, H, W] uint8.
     """
-    detections = decode.decode_poses(maps, STRIDE, radius, options)
+    # The projection candidates read the part map on the DSPF's stride-4 grid: corner-aligned grids put cell i
+    # of stride 4 at cell (4 / part_stride) i of the part stride.
+    step = STRIDE // part_stride
+    pose_maps = dict(maps, **{keys.Map.PART_PROBABILITIES: maps[keys.Map.PART_PROBABILITIES][::step, ::step]})
+    detections = decode.decode_poses(pose_maps, STRIDE, radius, options)
     detections[keys.Detection.KEYPOINTS] = geometry.to_original(detections[keys.Detection.KEYPOINTS], scale)
     size = tf.cast(image_size, tf.int32)
     probabilities = maps_lib.resample(maps[keys.Map.PART_PROBABILITIES][tf.newaxis], scale / part_stride, size)[0]

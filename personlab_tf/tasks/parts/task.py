@@ -82,14 +82,14 @@ class PartsTask(Task):
     def oracle_detections(self, record: coco.ImageRecord) -> Dict[str, np.ndarray]:
         sample = decoder.decode_record(record, with_parts=True)
         maps, scale = oracle.oracle_maps(sample, self.inference.max_side, self.part_set, self.data.disk_radius,
-                                         self.data.limb_sigma)
+                                         self.data.limb_sigma, self.data.part_stride)
         detections = self._oracle_parser(maps, scale, sample[keys.Sample.ORIGINAL_SIZE])
         return {key: np.asarray(value) for key, value in detections.items()}
 
     @functools.cached_property
     def _oracle_parser(self):
         """The oracle's decoding tf.function, traced once per task."""
-        return oracle.parsing_function(self.data.disk_radius, self.decoding)
+        return oracle.parsing_function(self.data.disk_radius, self.decoding, self.data.part_stride)
 
     def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = 0.1):
         shown = dict(detections, **{keys.Detection.MASKS: self.instance_masks(detections)})
