@@ -1,11 +1,11 @@
-# `make test` and `make demo` work on a fresh clone: each creates .venv when it is missing.
+# `make test`, `make demo` and `make demo-parts` work on a fresh clone: each creates .venv when it is missing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo clean
+.PHONY: setup test demo demo-parts clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,9 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) scripts/demo.py
+
+demo-parts: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) scripts/demo.py --task parts
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -17,11 +17,14 @@ Modes:
   serve    end-to-end latency of a SavedModel (encoded JPEG in, detections with masks out) against the
            bare backbone forward at the same size: ResNet-101, output stride 16, 801 x 529, random
            weights, exported to a temporary directory with max_side 801; interleaved runs, medians.
-  matching the part parser's limb matching (personlab_tf/parts/matching.py): how often the rounded LP
-           solution at the evaluation settings equals the Hungarian assignment (scipy) on 1000 random
-           score matrices of sizes 1..20 x 1..20 (also for plain, unaccelerated PGD), and the solver's
-           milliseconds per limb at the training and evaluation settings for the 18 limbs of one image
-           with 20 candidates per keypoint type (one batched call, median).
+  matching the part parser's limb matching (personlab_tf/tasks/parts/matching.py), for each matcher of
+           matching.MATCHERS (and the LP without acceleration): how often its matching equals the Hungarian
+           assignment (scipy) on 1000 random score matrices of sizes 1..20 x 1..20, U(0, 1) scores; and the
+           median milliseconds of the whole limb matching of one image (decode.limb_connections: the
+           connection scores and the matching of the 18 limbs, 20 candidates per keypoint type, random
+           limb heatmaps of a 801 x 529 frame at stride 4) and of the matcher alone on those 18 x 20 x 20
+           scores, interleaved; `matching_agreement` and `ms_per_image` are the default decoding matcher's.
+           --matching_lp_settings adds LP settings (agreement and time alone) to the comparison.
 """
 
 import dataclasses
@@ -38,9 +41,11 @@ import tensorflow as tf
 from absl import app, flags
 
 from personlab_tf import config, keys, registry
+from personlab_tf.constants import NUM_KEYPOINTS
 from personlab_tf.data import coco_format, synthetic, writer
 from personlab_tf.inference import serving
 from personlab_tf.tasks.parts import assignment_check, matching, part_sets
+from personlab_tf.tasks.parts.decode import PartsDecoding, limb_connections
 from personlab_tf.tasks.personlab import detector, oracle, synthetic_maps
 from personlab_tf.tasks.personlab.decode import decode
 from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
@@ -71,6 +76,8 @@ flags.DEFINE_integer("serve_output_stride", 16, "serve: output stride of the exp
 
 flags.DEFINE_integer("matching_matrices", 1000, "matching: random score matrices of the agreement test.")
 flags.DEFINE_integer("matching_repeats", 10, "matching: timed solver calls per setting (median).")
+flags.DEFINE_list("matching_lp_settings", [], "matching: more LP settings to measure as matchers, "
+                  "PGD_STEPSxDYKSTRA_SWEEPSxSTEP_SIZE, e.g. 100x10x0.1.")
 
 MODES = ("targets", "train", "decode", "serve", "matching")
 DECODE_HEIGHT, DECODE_WIDTH, DECODE_STRIDE = 529, 801, 8
@@ -311,28 +318,60 @@ def benchmark_serve():
             "ratio": round(medians["serve"] / medians["backbone"], 3)}
 
 
+def limb_matching_inputs(seed=1):
+    """Random inputs of one image's limb matching: limb heatmaps of an 801 x 529 frame at stride 4 and 20
+    candidates per keypoint type, uniformly spread over it (every connection score near 0.5, all usable)."""
+    rng = np.random.default_rng(seed)
+    height, width, stride = DECODE_HEIGHT // 4 + 1, DECODE_WIDTH // 4 + 1, 4
+    limb_maps = tf.constant(rng.random((height, width, part_sets.NUM_LIMBS)), tf.float32)
+    positions = tf.constant(rng.random((NUM_KEYPOINTS, 20, 2)) * [DECODE_WIDTH - 1, DECODE_HEIGHT - 1], tf.float32)
+    return limb_maps, positions, tf.ones([NUM_KEYPOINTS, 20], tf.bool), stride
+
+
 def benchmark_matching():
-    """Agreement of the rounded LP solution with the Hungarian assignment, and solver time per limb."""
+    """Each matcher's agreement with the Hungarian assignment and milliseconds per image."""
     try:
         from scipy.optimize import linear_sum_assignment
     except ImportError:
         raise app.UsageError("benchmark.py matching needs scipy (pip install -e '.[test]')") from None
     scores, valid = assignment_check.random_score_matrices(FLAGS.matching_matrices, 20, seed=0)
+    settings = {"lp_plain_pgd": dataclasses.replace(matching.EVALUATION, accelerated=False)}
+    for spec in FLAGS.matching_lp_settings:
+        steps, sweeps, step_size = spec.split("x")
+        settings[f"lp_{spec}"] = matching.SolverSettings(int(steps), int(sweeps), float(step_size))
+    matchers = dict(matching.MATCHERS, **{name: lambda s, v, lp=lp: matching.round_assignment(
+        matching.solve_assignment(s, v, lp)) for name, lp in settings.items()})
     agreements = {}
-    for name, settings in (("accelerated", matching.EVALUATION),
-                           ("plain_pgd", dataclasses.replace(matching.EVALUATION, accelerated=False))):
-        solve = tf.function(lambda s, v, settings=settings: matching.solve_assignment(s, v, settings))
-        agreements[name] = assignment_check.agreement(solve(scores, valid).numpy(), scores, valid, linear_sum_assignment)
+    for name, matcher in matchers.items():
+        matchings = tf.function(matcher)(scores, valid).numpy()
+        agreements[name] = assignment_check.agreement(matchings, scores, valid, linear_sum_assignment)
         print(f"agreement with the Hungarian assignment ({name}): {agreements[name]:.3f}", file=sys.stderr)
-    limbs = tf.constant(np.random.default_rng(1).random((part_sets.NUM_LIMBS, 20, 20)), tf.float32)
-    every = tf.ones(limbs.shape, tf.bool)
-    per_limb = {}
-    for name, settings in (("training", matching.TRAINING), ("evaluation", matching.EVALUATION)):
-        solve = tf.function(lambda s, v, settings=settings: matching.solve_assignment(s, v, settings))
-        per_limb[name] = round(median_ms(lambda: solve(limbs, every).numpy(), FLAGS.matching_repeats, warmup=2)
-                               / part_sets.NUM_LIMBS, 3)
-    return {"matching_agreement": agreements["accelerated"], "matching_agreement_plain_pgd": agreements["plain_pgd"],
-            "matrices": FLAGS.matching_matrices, "ms_per_limb": per_limb,
+    limb_maps, positions, candidates, stride = limb_matching_inputs()
+    limb_scores = tf.constant(np.random.default_rng(1).random((part_sets.NUM_LIMBS, 20, 20)), tf.float32)
+    every = tf.ones(limb_scores.shape, tf.bool)
+    functions = {}
+    for name, matcher in matching.MATCHERS.items():
+        options = PartsDecoding(matcher=name)
+        whole = tf.function(lambda options=options: limb_connections(limb_maps, positions, candidates, stride,
+                                                                     options)[0])
+        alone = tf.function(lambda matcher=matcher: matcher(limb_scores, every))
+        functions[(name, "ms_per_image")] = lambda whole=whole: whole().numpy()
+        functions[(name, "solver_ms_per_image")] = lambda alone=alone: alone().numpy()
+    for name in FLAGS.matching_lp_settings:
+        alone = tf.function(lambda matcher=matchers[f"lp_{name}"]: matcher(limb_scores, every))
+        functions[(f"lp_{name}", "solver_ms_per_image")] = lambda alone=alone: alone().numpy()
+    training = tf.function(lambda: matching.solve_assignment(limb_scores, every, matching.TRAINING))
+    functions[("training_lp", "solver_ms_per_image")] = lambda: training().numpy()
+    medians = interleaved_medians(functions, FLAGS.matching_repeats)
+    results = {name: {"agreement": agreement} for name, agreement in agreements.items()}
+    results["training_lp"] = {}
+    for (name, what), value in medians.items():
+        results[name][what] = round(value, 2)
+    default = PartsDecoding().matcher
+    for name, result in results.items():
+        print(f"{name}: {result}", file=sys.stderr)
+    return {"matcher": default, "matching_agreement": agreements[default],
+            "ms_per_image": results[default]["ms_per_image"], "matchers": results, "matrices": FLAGS.matching_matrices,
             "settings": {"training": dataclasses.asdict(matching.TRAINING),
                          "evaluation": dataclasses.asdict(matching.EVALUATION)}}
 

@@ -1,14 +1,22 @@
-"""The main job on the built-in synthetic dataset: data -> training -> export -> evaluation -> pictures.
+"""A task's main job on the built-in synthetic dataset: data -> training -> export -> evaluation -> pictures.
 
-  python scripts/demo.py [--output_dir outputs/demo] [--num_steps N]     (what `make demo` runs)
+  python scripts/demo.py [--output_dir outputs/demo] [--num_steps N]            (what `make demo` runs)
+  python scripts/demo.py --task parts [--num_steps N] [--matching_steps M]      (what `make demo-parts` runs)
+
+`--task personlab` (default): COCO-like synthetic people, gin/demo.gin, the COCO metrics over a tfds split;
+the last stdout line is `{"keypoints_AP": ..., "segm_AP": ..., "wall_s": ...}`.
+`--task parts`: the part-parsing scenes (`make_synthetic_coco.py --scene parts`), records with their part
+labels, two training stages (gin/parts_demo.gin, then gin/parts_demo_matching.gin from the first stage's
+weights), the part metrics over the validation JSON; the last stdout line is
+`{"APp_50": ..., "APp_vol": ..., "PCP50": ..., "mIoU": ..., "wall_s": ...}` (docs/parts.md).
 
 Every stage runs the project's own command-line script, so the demo is also a worked example of them;
 their output is shown as it comes. Stages whose results exist already are reused (the synthetic data,
 the records, the tfds dataset) or resumed (training continues from its last checkpoint), so a demo that
-was interrupted picks up where it stopped. The last stdout line is
-`{"keypoints_AP": ..., "segm_AP": ..., "wall_s": ...}`.
+was interrupted picks up where it stopped.
 """
 
+import dataclasses
 import glob
 import json
 import os
@@ -16,20 +24,59 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import app, flags
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
+GIN = REPO / "gin"
+
+
+@dataclasses.dataclass(frozen=True)
+class Demo:
+    """What the demo runs for one task.
+
+    Attributes:
+      output_dir: default output folder under outputs/.
+      scene: `make_synthetic_coco.py --scene`.
+      stages: gin files of the training stages; each stage after the first starts from the previous one's
+        weights (`train.init_checkpoint`).
+      max_side: default larger side of the exported model's frame.
+      headline: the evaluation summary's figures printed on the last line.
+    """
+
+    output_dir: str
+    scene: str
+    stages: Tuple[str, ...]
+    max_side: int
+    headline: Tuple[str, ...]
+
+
+DEMOS = {
+    # 641: the ~350 px validation images upscaled about 1.8x, which small figures need (docs/demo.md).
+    "personlab": Demo("demo", "coco", ("demo.gin",), 641, ("keypoints_AP", "segm_AP")),
+    # 385: about 1x the 256-448 px images, the magnifications the part parser sees in training (docs/parts.md).
+    "parts": Demo("demo_parts", "parts", ("parts_demo.gin", "parts_demo_matching.gin"), 385,
+                  ("APp_50", "APp_vol", "PCP50", "mIoU")),
+}
+PART_SET = "synthetic"  # the part classes of the synthetic people (personlab_tf/tasks/parts/part_sets.py)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("output_dir", str(REPO / "outputs" / "demo"), "Where every output of the demo goes.")
+flags.DEFINE_enum("task", "personlab", sorted(DEMOS), "The task to demonstrate.")
+flags.DEFINE_string("output_dir", None, "Where every output of the demo goes (default: outputs/demo for PersonLab, "
+                    "outputs/demo_parts for part parsing).")
 flags.DEFINE_integer("train_images", 600, "Synthetic training images.")
 flags.DEFINE_integer("val_images", 60, "Synthetic validation images.")
-flags.DEFINE_integer("num_steps", None, "Training steps (default: gin/demo.gin's train.num_steps).")
+flags.DEFINE_integer("num_steps", None, "Steps of the first (PersonLab: the only) training stage (default: its gin "
+                     "file's train.num_steps).")
+flags.DEFINE_integer("matching_steps", None, "Part parsing: steps of the second stage, with the matching loss "
+                     "(default: gin/parts_demo_matching.gin's).")
+flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings for every training stage and the export "
+                          "(e.g. a smaller model for a quick check).")
 flags.DEFINE_integer("num_pictures", 8, "Validation images drawn with their predictions.")
-flags.DEFINE_integer("max_side", 641, "Larger side of the frame the exported model sees. The ~350 px validation "
-                     "images are upscaled about 1.8x, which small figures need; docs/demo.md has the measured choice.")
+flags.DEFINE_integer("max_side", None, "Larger side of the frame the exported model sees (default: 641 for "
+                     "PersonLab, 385 for part parsing; docs/demo.md and docs/parts.md have the measured choices).")
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic data (validation uses seed + 1).")
 
 
@@ -37,7 +84,7 @@ class StageError(RuntimeError):
     """A stage's command failed; the message names the stage and its exit code."""
 
 
-def run_stage(name, command):
+def run_stage(name: str, command: Sequence[Any]) -> Optional[Dict[str, Any]]:
     """Runs one stage's command, streaming its output; returns the JSON of its last stdout line (or None)."""
     print(f"\n=== {name}: {' '.join(str(c) for c in command)}", flush=True)
     start = time.perf_counter()
@@ -58,7 +105,7 @@ def run_stage(name, command):
         return None
 
 
-def synthetic_data(root, split, num_images, seed):
+def synthetic_data(root: Path, split: str, num_images: int, seed: int, scene: str) -> Path:
     """The synthetic COCO-format split (reused when present with the requested size)."""
     folder = root / "synthetic" / split
     annotations = folder / "person_keypoints.json"
@@ -66,22 +113,23 @@ def synthetic_data(root, split, num_images, seed):
         print(f"=== synthetic {split}: reusing {folder}", flush=True)
     else:
         run_stage(f"synthetic {split}", [SCRIPTS / "make_synthetic_coco.py", "--output", folder,
-                                         "--num_images", num_images, "--seed", seed])
+                                         "--num_images", num_images, "--seed", seed, "--scene", scene])
     return folder
 
 
-def records(root, data):
-    """TFRecords of the synthetic training split (reused when present)."""
+def records(root: Path, data: Path, with_parts: bool) -> str:
+    """TFRecords of the synthetic training split, with its part labels for part parsing (reused when present)."""
     prefix = root / "records" / "train"
     if glob.glob(f"{prefix}-*.tfrecord"):
         print(f"=== records: reusing {prefix}-*", flush=True)
     else:
+        parts = ["--part_labels", data / "part_labels", "--part_set", PART_SET] if with_parts else []
         run_stage("records", [SCRIPTS / "create_tfrecords.py", "--annotations", data / "person_keypoints.json",
-                              "--images", data / "images", "--output", prefix, "--num_shards", 4])
+                              "--images", data / "images", "--output", prefix, "--num_shards", 4] + parts)
     return f"{prefix}-*.tfrecord"
 
 
-def coco_tree(root, data):
+def coco_tree(root: Path, data: Path) -> Path:
     """The synthetic validation split laid out as a COCO 2017 tree for the tfds builder."""
     from personlab_tf.tfds_builders.coco_person import layout
     tree = root / "coco"
@@ -91,7 +139,7 @@ def coco_tree(root, data):
     return tree
 
 
-def picture_inputs(root, data, count):
+def picture_inputs(root: Path, data: Path, count: int) -> Path:
     """A folder linking the first `count` validation images, for scripts/predict.py."""
     folder = root / "picture_inputs"
     folder.mkdir(exist_ok=True)
@@ -102,41 +150,69 @@ def picture_inputs(root, data, count):
     return folder
 
 
+def train_stages(demo: Demo, root: Path, bindings: Sequence[str],
+                 steps: Sequence[Optional[int]]) -> Tuple[List[Path], List[Any]]:
+    """Runs the training stages, each after the first from the previous one's weights.
+
+    Returns:
+      (the stages' model_dirs, the gin arguments of the last stage, which the export reuses).
+    """
+    model_dirs, arguments = [], []
+    for index, (gin_file, num_steps) in enumerate(zip(demo.stages, steps)):
+        single = len(demo.stages) == 1
+        model_dir = root / ("model" if single else f"model_stage{index + 1}")
+        arguments = ["--gin_file", GIN / gin_file]
+        arguments += [item for binding in bindings for item in ("--gin_bindings", binding)]
+        if model_dirs:
+            arguments += ["--gin_bindings", f"train.init_checkpoint = '{model_dirs[-1]}'"]
+        run_stage("train" if single else f"train stage {index + 1} ({gin_file})",
+                  [SCRIPTS / "train.py", "--model_dir", model_dir] + arguments
+                  + (["--num_steps", num_steps] if num_steps else []))
+        model_dirs.append(model_dir)
+    return model_dirs, arguments
+
+
 def main(argv):
     del argv
     start = time.perf_counter()
-    root = Path(FLAGS.output_dir).resolve()
+    demo = DEMOS[FLAGS.task]
+    parts = FLAGS.task == "parts"
+    if FLAGS.matching_steps is not None and not parts:
+        print("error: --matching_steps is the second stage of --task parts; PersonLab trains in one stage",
+              file=sys.stderr)
+        return 1
+    root = Path(FLAGS.output_dir or REPO / "outputs" / demo.output_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    train_data = synthetic_data(root, "train", FLAGS.train_images, FLAGS.seed)
-    val_data = synthetic_data(root, "val", FLAGS.val_images, FLAGS.seed + 1)
-    train_files = records(root, train_data)
-    manual_dir = coco_tree(root, val_data)
-    model_dir, export_dir = root / "model", root / "saved_model"
-    gin_args = ["--gin_file", REPO / "gin" / "demo.gin", "--gin_bindings", f"TRAIN_FILES='{train_files}'"]
-    steps = ["--num_steps", FLAGS.num_steps] if FLAGS.num_steps else []
+    train_data = synthetic_data(root, "train", FLAGS.train_images, FLAGS.seed, demo.scene)
+    val_data = synthetic_data(root, "val", FLAGS.val_images, FLAGS.seed + 1, demo.scene)
+    train_files = records(root, train_data, with_parts=parts)
+    bindings = [f"TRAIN_FILES='{train_files}'"] + FLAGS.gin_bindings
+    export_dir, evaluation_dir = root / "saved_model", root / "evaluation"
+    if parts:
+        data_flags = ["--annotations", val_data / "person_keypoints.json", "--images", val_data / "images"]
+    else:
+        data_flags = ["--data_dir", root / "tfds", "--manual_dir", coco_tree(root, val_data), "--split", "validation"]
     try:
-        run_stage("train", [SCRIPTS / "train.py", "--model_dir", model_dir] + gin_args + steps)
-        run_stage("export", [SCRIPTS / "export_saved_model.py", "--model_dir", model_dir, "--export_dir", export_dir,
-                             "--max_side", FLAGS.max_side] + gin_args)
+        model_dirs, gin_args = train_stages(demo, root, bindings, (FLAGS.num_steps, FLAGS.matching_steps))
+        run_stage("export", [SCRIPTS / "export_saved_model.py", "--model_dir", model_dirs[-1],
+                             "--export_dir", export_dir, "--max_side", FLAGS.max_side or demo.max_side] + gin_args)
         metrics = run_stage("evaluate", [SCRIPTS / "evaluate.py", "--saved_model", export_dir,
-                                         "--data_dir", root / "tfds", "--manual_dir", manual_dir,
-                                         "--split", "validation", "--output_dir", root / "evaluation"])
+                                         "--output_dir", evaluation_dir] + data_flags)
         run_stage("pictures", [SCRIPTS / "predict.py", "--saved_model", export_dir,
                                "--images", picture_inputs(root, val_data, FLAGS.num_pictures),
                                "--output_dir", root / "predictions"])
     except StageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    keypoints_ap, segm_ap = metrics["keypoints_AP"], metrics["segm_AP"]
     print("\nDemo outputs:")
     for what, where in (("synthetic data", root / "synthetic"), ("training records", root / "records"),
-                        ("checkpoints and TensorBoard logs", model_dir), ("SavedModel", export_dir),
-                        ("COCO results and metrics", root / "evaluation"),
+                        ("checkpoints and TensorBoard logs", "  ".join(str(path) for path in model_dirs)),
+                        ("SavedModel", export_dir), ("results and metrics", evaluation_dir),
                         ("pictures of predictions", root / "predictions")):
         print(f"  {what:<34} {where}")
-    print(f"  keypoint AP {keypoints_ap:.3f}, person segmentation AP {segm_ap:.3f}")
-    print(json.dumps({"keypoints_AP": round(keypoints_ap, 4), "segm_AP": round(segm_ap, 4),
-                      "wall_s": round(time.perf_counter() - start, 1)}))
+    headline = {key: round(float(metrics[key]), 4) for key in demo.headline}
+    print("  " + ", ".join(f"{key} {value:.3f}" for key, value in headline.items()))
+    print(json.dumps({**headline, "wall_s": round(time.perf_counter() - start, 1)}))
     return 0
 
 

@@ -80,7 +80,9 @@ def checkpoint_predictor(model_dir):
     task = config.experiment().with_inference(**overrides)
     model, _ = export.restore_inference_model(task, model_dir)
     detector = task.build_detector(model.inference_model())
-    detect = tf.function(lambda image: serving.detect_image(detector, image), autograph=False)
+    # One trace for every image size (each size would otherwise trace the whole decoding again).
+    detect = tf.function(lambda image: serving.detect_image(detector, image), autograph=False,
+                         input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
 
     def predict(encoded):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)

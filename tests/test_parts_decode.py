@@ -7,7 +7,7 @@ import tensorflow as tf
 from personlab_tf import keys
 from personlab_tf.constants import NUM_KEYPOINTS
 from personlab_tf.data import grids
-from personlab_tf.tasks.parts import decode, part_sets, targets
+from personlab_tf.tasks.parts import decode, detector, matching, part_sets, targets
 from personlab_tf.tasks.parts.limb_scores import connection_scores
 
 NOSE, LEFT_EYE, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 1, 5, 6
@@ -33,7 +33,8 @@ def disk_maps(points):
 
 def test_candidates_are_the_hough_maxima_at_sub_pixel_positions():
     heatmaps, offsets = disk_maps({NOSE: [(41.5, 30.25), (90.0, 70.0)], LEFT_EYE: [(50.0, 20.0)]})
-    positions, scores, valid = decode.keypoint_candidates(heatmaps, offsets, STRIDE, RADIUS, OPTIONS)
+    maps = {keys.Map.HEATMAPS: heatmaps, keys.Map.SHORT_OFFSETS: offsets}
+    positions, scores, valid = decode.keypoint_candidates(maps, STRIDE, RADIUS, OPTIONS)
     assert positions.shape == (NUM_KEYPOINTS, 4, 2)
     assert valid.numpy().sum() == 3 and valid.numpy()[NOSE, :2].all() and valid.numpy()[LEFT_EYE, 0]
     found = sorted(map(tuple, np.round(positions.numpy()[NOSE, :2], 3)))
@@ -41,6 +42,40 @@ def test_candidates_are_the_hough_maxima_at_sub_pixel_positions():
     # Each perfect disk (about 4 pi cells of probability 1 voting at one point) has a peak mass near 1,
     # wherever the point falls between cells; a plateau of equal maxima gives one candidate.
     np.testing.assert_allclose(scores.numpy()[valid.numpy()], 1.0, atol=0.1)
+
+
+def person_maps(points, person_cells):
+    """Part probabilities (class 1 on `person_cells` [SIZE, SIZE] bool, else background) and a projection field
+    from every cell to the nearest of `points` [(x, y), ...], as a perfect network would give them."""
+    grid = np.stack(np.meshgrid(np.arange(SIZE), np.arange(SIZE)), axis=-1) * STRIDE
+    delta = np.asarray(points, np.float32)[:, None, None] - grid                    # [P, SIZE, SIZE, 2]
+    nearest = np.argmin(np.hypot(delta[..., 0], delta[..., 1]), axis=0)
+    field = np.take_along_axis(delta, nearest[None, ..., None], axis=0)[0].astype(np.float32)
+    parts = np.stack([~person_cells, person_cells], axis=-1).astype(np.float32)
+    return {keys.Map.PART_PROBABILITIES: tf.constant(parts), keys.Map.PROJECTION_FIELD: tf.constant(field)}
+
+
+def test_projection_candidates_are_where_person_pixels_project_scored_by_the_hough_maps():
+    keypoints = {NOSE: [(41.5, 30.25), (90.0, 70.0)], LEFT_EYE: [(50.0, 20.0)]}
+    heatmaps, offsets = disk_maps(keypoints)
+    # The person covers x 32..56, y 12..40: every one of its cells projects onto the first nose or the eye; the
+    # second nose has its Hough peak but no person pixel projects onto it (the field of the background cells
+    # around it points there, but background does not project), so it is no candidate.
+    person = np.zeros((SIZE, SIZE), bool)
+    person[3:11, 8:15] = True
+    maps = {keys.Map.HEATMAPS: heatmaps, keys.Map.SHORT_OFFSETS: offsets,
+            **person_maps([(41.5, 30.25), (90.0, 70.0), (50.0, 20.0)], person)}
+    options = decode.PartsDecoding(candidates="projections", max_candidates=4)
+    positions, scores, valid = decode.keypoint_candidates(maps, STRIDE, RADIUS, options)
+    assert valid.numpy().sum() == 2 and valid.numpy()[NOSE, 0] and valid.numpy()[LEFT_EYE, 0]
+    np.testing.assert_allclose(positions.numpy()[NOSE, 0], (41.5, 30.25), atol=1e-4)
+    np.testing.assert_allclose(positions.numpy()[LEFT_EYE, 0], (50.0, 20.0), atol=1e-4)
+    np.testing.assert_allclose(scores.numpy()[valid.numpy()], 1.0, atol=0.1)
+    # Without the Hough maps' support a projection is no candidate: the eye's disk removed, its projections
+    # score 0 for every type.
+    heatmaps = tf.where(tf.range(NUM_KEYPOINTS) == LEFT_EYE, 0.0, heatmaps)
+    _, _, valid = decode.keypoint_candidates(dict(maps, **{keys.Map.HEATMAPS: heatmaps}), STRIDE, RADIUS, options)
+    assert valid.numpy().sum() == 1 and valid.numpy()[NOSE, 0]
 
 
 def test_connection_scores_average_the_limb_map_along_the_segment():
@@ -147,11 +182,13 @@ def test_instance_part_maps_split_the_part_map():
     assert not maps[2].any()
 
 
-@pytest.mark.parametrize("matcher", decode.MATCHERS)
-def test_two_people_from_their_target_maps(matcher):
-    """Targets of two side-by-side persons (parts.targets) decode into exactly those persons."""
-    truth = {0: [(30.0, 20.0), (90.0, 24.0)], 1: [(36.0, 16.0), (96.0, 20.0)], 5: [(40.0, 40.0), (100.0, 44.0)],
-             6: [(20.0, 40.0), (80.0, 44.0)]}
+TWO_PEOPLE = {0: [(30.0, 20.0), (90.0, 24.0)], 1: [(36.0, 16.0), (96.0, 20.0)], 5: [(40.0, 40.0), (100.0, 44.0)],
+              6: [(20.0, 40.0), (80.0, 44.0)]}
+
+
+def two_people_maps(truth=TWO_PEOPLE):
+    """The decoding maps of two side-by-side persons made from their targets (parts.targets), and their
+    keypoints [2, K, 2]."""
     heatmaps, offsets = disk_maps(truth)
     kp = np.zeros((2, NUM_KEYPOINTS, 2), np.float32)
     labelled = np.zeros((2, NUM_KEYPOINTS), bool)
@@ -160,9 +197,37 @@ def test_two_people_from_their_target_maps(matcher):
         labelled[:, k] = True
     grid = grids.grid_points(SIZE, STRIDE)
     limbs = targets.limb_heatmaps(tf.constant(kp), tf.constant(labelled), grid, sigma=4.0)
-    maps = {keys.Map.HEATMAPS: heatmaps, keys.Map.SHORT_OFFSETS: offsets, keys.Map.LIMB_HEATMAPS: limbs}
-    options = decode.PartsDecoding(max_candidates=4, matcher=matcher)
-    detections = decode.decode_poses(maps, STRIDE, RADIUS, options)
+    person = np.zeros((SIZE, SIZE), bool)
+    person[3:12, 4:27] = True     # both persons' keypoints lie in x 16..104, y 12..44
+    maps = {keys.Map.HEATMAPS: heatmaps, keys.Map.SHORT_OFFSETS: offsets, keys.Map.LIMB_HEATMAPS: limbs,
+            **person_maps(kp[labelled].tolist(), person)}
+    return maps, kp
+
+
+@pytest.mark.parametrize("candidates", decode.CANDIDATES)
+@pytest.mark.parametrize("matcher", matching.MATCHERS)
+def test_two_people_from_their_target_maps(matcher, candidates):
+    """Targets of two side-by-side persons (parts.targets) decode into exactly those persons."""
+    maps, kp = two_people_maps()
+    truth = TWO_PEOPLE
+    options = decode.PartsDecoding(candidates=candidates, max_candidates=4, matcher=matcher)
+    detections = tf.function(decode.decode_poses)(maps, STRIDE, RADIUS, options)
     assert int(detections[keys.Detection.NUM_DETECTIONS]) == 2
     found = sorted(detections[keys.Detection.KEYPOINTS].numpy()[:2, list(truth)].tolist())
     np.testing.assert_allclose(found, sorted(kp[:, list(truth)].tolist()), atol=1e-3)
+
+
+
+def test_parsing_with_part_maps_at_stride_2_reads_the_part_map_on_the_stride_4_grid():
+    """detector.parse_image with the part probabilities at stride 2 (each stride-4 cell's value on the 2 x 2
+    cells from it) finds the same persons, also with the projection candidates, which read the part map."""
+    maps, _ = two_people_maps()
+    fine = np.repeat(np.repeat(maps[keys.Map.PART_PROBABILITIES].numpy(), 2, axis=0), 2, axis=1)[:2 * SIZE - 1, :2 * SIZE - 1]
+    options = decode.PartsDecoding(candidates="projections", max_candidates=4)
+    size = tf.constant([128, 128])
+    coarse = detector.parse_image(maps, 1.0, size, RADIUS, options)
+    parsed = detector.parse_image(dict(maps, **{keys.Map.PART_PROBABILITIES: tf.constant(fine)}), 1.0, size, RADIUS,
+                                  options, part_stride=2)
+    assert int(parsed[keys.Detection.NUM_DETECTIONS]) == 2
+    np.testing.assert_allclose(parsed[keys.Detection.KEYPOINTS], coarse[keys.Detection.KEYPOINTS], atol=1e-4)
+    assert parsed[keys.Detection.PART_MAP].shape == (128, 128)

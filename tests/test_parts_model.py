@@ -15,9 +15,9 @@ from personlab_tf.tasks.parts.model import PREDICTION_KEYS, PartsNetwork, build_
 SIZE = 65      # 32 n + 1: grids of 17, 9, 5, 3 cells at strides 4, 8, 16, 32
 
 
-def tiny_model(**network):
+def tiny_model(part_stride=4, **network):
     return build_model(PartsNetwork("resnet_tiny", width=16, freeze_batch_norm=False, **network),
-                       part_sets.SYNTHETIC.num_classes, radius=8.0)
+                       part_sets.SYNTHETIC.num_classes, radius=8.0, part_stride=part_stride)
 
 
 def images(seed=0):
@@ -35,6 +35,19 @@ def test_output_shapes_and_the_pixel_field():
     for stride, cells in ((4, 17), (8, 9), (16, 5), (32, 3)):
         assert outputs[keys.Prediction.projection(stride)].shape == (2, cells, cells, 2)
     np.testing.assert_allclose(outputs[keys.Prediction.PROJECTION_FIELD], 4.0 * outputs[keys.Prediction.projection(4)], rtol=1e-6)
+
+
+def test_a_stride_2_part_head_adds_one_decoder_stage_over_the_stem():
+    model = tiny_model(part_stride=2)
+    outputs = model(images())
+    assert outputs[keys.Prediction.PART_LOGITS].shape == (2, 33, 33, part_sets.SYNTHETIC.num_classes)
+    assert outputs[keys.Prediction.HEATMAP_LOGITS].shape == (2, 17, 17, 17)
+    assert model.get_layer("part_decoder_sepconv1") is not None
+    assert model.get_config()["part_stride"] == 2
+    # The backbone's weights are the stride-4 model's: the same checkpoints and ImageNet files load.
+    assert [w.shape for w in model.backbone.weights] == [w.shape for w in tiny_model().backbone.weights]
+    with pytest.raises(ValueError, match="part stride 8"):
+        tiny_model(part_stride=8)
 
 
 def test_zero_flow_warp_is_aligned_upsampling_and_the_flow_moves_the_samples():
@@ -80,6 +93,17 @@ def empty_targets(batch=2):
         out[keys.Map.projection(stride)] = tf.zeros([batch, cells, cells, 2])
         out[keys.Map.projection_weights(stride)] = tf.zeros([batch, cells, cells])
     return out
+
+
+def test_class_balanced_part_weights():
+    labels = tf.constant([[[0, 0, 0, 1], [0, 2, 2, 1]]])            # one image: 4 background, 2 + 2 parts
+    weights = tf.constant([[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 1.0]]])
+    np.testing.assert_array_equal(losses.class_balanced_weights(labels, weights, 3, 0.0), weights)
+    balanced = losses.class_balanced_weights(labels, weights, 3, 1.0).numpy()
+    # Every class present weighs 1 in total; the unweighted cell counts for nothing.
+    np.testing.assert_allclose(balanced, [[[0.25, 0.25, 0.25, 0.5], [0.25, 1.0, 0.0, 0.5]]])
+    half = losses.class_balanced_weights(labels, weights, 3, 0.5).numpy()
+    np.testing.assert_allclose(half[0, 0], [0.5, 0.5, 0.5, 2 ** -0.5])
 
 
 def test_empty_valid_sets_give_zero_losses():

@@ -135,6 +135,24 @@ def test_part_labels_are_swapped_in_a_flipped_crop_and_ignored_where_unknown():
     assert weights[5, 12] == 1 and weights.sum() == 17 * 17 - 7 * 7 - 2 * 7
 
 
+def test_part_targets_at_stride_2_keep_a_part_two_pixels_wide():
+    labels = np.zeros([SIZE, SIZE], np.uint8)
+    labels[10:50, 30:32] = part_sets.SYNTHETIC.classes.index("lower_arm")    # columns 30-31: between stride-4 cells
+    masks = np.zeros([1, SIZE, SIZE], bool)
+    masks[0, 10:50, 20:40] = True
+    sample = part_sample(keypoint_array(1, {}), masks, labels)
+    coarse = targets.make_part_targets(sample, SIZE, part_sets.SYNTHETIC, radius=8.0)
+    fine = targets.make_part_targets(sample, SIZE, part_sets.SYNTHETIC, radius=8.0, part_stride=2)
+    assert coarse[keys.Map.PART_CLASSES].shape == (17, 17) and not coarse[keys.Map.PART_CLASSES].numpy().any()
+    grid = fine[keys.Map.PART_CLASSES].numpy()
+    assert grid.shape == (33, 33) and fine[keys.Map.PART_WEIGHTS].shape == (33, 33)
+    assert np.all(grid[5:25, 15] == part_sets.SYNTHETIC.classes.index("lower_arm")) and grid.sum() == 20 * 4
+    # The pose targets keep their stride.
+    assert fine[keys.Map.HEATMAPS].shape[:2] == (17, 17)
+    with pytest.raises(ValueError, match="part stride 8"):
+        targets.PartsData(part_stride=8)
+
+
 def test_matching_persons_are_padded_and_keep_keypoints_inside_the_crop():
     kp = keypoint_array(2, {(0, NOSE): (10, 10), (1, NOSE): (70, 10), (1, LEFT_SHOULDER): (20, 30)})
     points, labelled = targets.matching_persons(tf.constant(kp[..., :2]), tf.constant(kp[..., 2] > 0), SIZE, 4)

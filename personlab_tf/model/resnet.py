@@ -100,13 +100,15 @@ def middle_block(num_blocks):
 
 
 def _stages(images, spec, output_stride, freeze_batch_norm):
-    """The atrous ResNet v1 on `images`: (stage outputs [conv2, conv3, conv4, conv5], middle conv4 block)."""
+    """The atrous ResNet v1 on `images`: (stage outputs [conv1, conv2, conv3, conv4, conv5], middle conv4
+    block); conv1 is the stem at stride 2."""
     x = CaffePreprocessing(name="preprocessing")(images)
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = _conv_bn(x, spec.stem_filters, 7, "conv1", strides=2, freeze_batch_norm=freeze_batch_norm)
+    outputs = [x]
     x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    stride, dilation, middle, outputs = 4, 1, None, []
+    stride, dilation, middle = 4, 1, None
     for stage, (blocks, filters) in enumerate(zip(spec.blocks, spec.filters), start=2):
         block_stride = 1
         if stage > 2:
@@ -144,18 +146,21 @@ def build_resnet(name="resnet101", output_stride=16, freeze_batch_norm=True):
     return keras.Model(images, (stages[-1], middle), name=name)
 
 
-def build_resnet_pyramid(name="resnet101", freeze_batch_norm=True):
+def build_resnet_pyramid(name="resnet101", freeze_batch_norm=True, with_stem=False):
     """The same ResNet v1 without atrous convolution, returning its four stages for a feature pyramid.
+
+    Args:
+      with_stem: also return the stem's output C1 (conv1, stride 2) in front of the list.
 
     Returns:
       A functional `keras.Model` named `name` mapping images [B, H, W, 3] (RGB in [0, 255]) to the list
-      [C2, C3, C4, C5] of the conv2..conv5 outputs at strides 4, 8, 16, 32 (corner-aligned grids: cell
-      (i, j) of stride s is input pixel (s j, s i)). Layer names and weights are those of `build_resnet`,
-      so the same ImageNet `.h5` loads (`load_backbone_weights`).
+      [C2, C3, C4, C5] of the conv2..conv5 outputs at strides 4, 8, 16, 32 ([C1, C2, ..., C5] with
+      `with_stem`; corner-aligned grids: cell (i, j) of stride s is input pixel (s j, s i)). Layer names and
+      weights are those of `build_resnet`, so the same ImageNet `.h5` loads (`load_backbone_weights`).
     """
     images = keras.Input((None, None, 3), name="image")
     stages, _ = _stages(images, backbone_spec(name), 32, freeze_batch_norm)
-    return keras.Model(images, stages, name=name)
+    return keras.Model(images, stages if with_stem else stages[1:], name=name)
 
 
 def keras_cache_dir() -> str:

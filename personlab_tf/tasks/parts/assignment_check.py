@@ -1,4 +1,4 @@
-"""How often the rounded LP solution (parts.matching) is the exact maximum-weight assignment.
+"""How often a matcher of parts.matching gives the exact maximum-weight assignment.
 
 Used by tests/test_parts_matching.py and `scripts/benchmark.py matching`; the exact assignment comes from
 the caller (scipy's Hungarian solver there), so the package itself does not depend on scipy.
@@ -36,8 +36,8 @@ def exact_matching(scores, valid, linear_sum_assignment):
     return chosen
 
 
-def agreement(solutions, scores, valid, linear_sum_assignment, threshold=0.5):
-    """Fraction of matrices whose rounded solution (x > threshold) equals the exact assignment."""
-    same = [np.array_equal(solutions[i] > threshold, exact_matching(scores[i], valid[i], linear_sum_assignment))
-            for i in range(len(solutions))]
+def agreement(matchings, scores, valid, linear_sum_assignment):
+    """Fraction of matrices whose matching (bool [count, largest, largest]) equals the exact assignment."""
+    same = [np.array_equal(matchings[i], exact_matching(scores[i], valid[i], linear_sum_assignment))
+            for i in range(len(matchings))]
     return float(np.mean(same))

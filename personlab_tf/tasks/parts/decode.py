@@ -1,9 +1,12 @@
 """Instance-aware part parsing inference (second paper §3.3 and "Inference"), graph ops only.
 
 ```
-keypoint heatmaps + short offsets --Hough voting (Eq. 8)--> local maxima, suppressed within r = keypoint candidates
-limb heatmaps --limb_scores.connection_scores--> score matrix per limb --matching (LP, Eqs. 13-16, or greedy)-->
-  connections --assembly from head to feet--> persons --Eq. 17 on the person pixels of the part map--> instances
+keypoint heatmaps + short offsets --Hough voting (Eq. 8)--> Hough maps h_k
+  --local maxima moved by their short offsets, or the DSPF projections x + f(x) scored by h_k-->
+  seeds --suppressed within r--> keypoint candidates
+limb heatmaps --limb_scores.connection_scores--> score matrix per limb --matching (Hungarian, LP of Eqs. 13-16,
+  or greedy)--> connections --assembly from head to feet--> persons --Eq. 17 on the person pixels of the part
+  map--> instances
 ```
 
 Maps (one image, dict of keys.Map) on one grid of stride s, cell (i, j) at input pixel (s j, s i):
@@ -27,7 +30,7 @@ from personlab_tf.tasks.parts import matching
 from personlab_tf.tasks.parts.limb_scores import connection_scores
 from personlab_tf.tasks.parts.part_sets import LIMBS
 
-MATCHERS = ("lp", "greedy")
+CANDIDATES = ("hough_peaks", "projections")
 _MIN_AREA = 1.0
 
 
@@ -37,68 +40,128 @@ class PartsDecoding:
     """Settings of part-parsing decoding (gin: `PartsDecoding.matcher = 'greedy'`, ...).
 
     Attributes:
+      candidates: where keypoint candidates come from (docs/parts.md): "hough_peaks" (local maxima of the
+        Hough maps moved by their short-range offsets, `hough_peak_seeds`) or "projections" (the DSPF
+        projections x + f(x) of the person pixels scored by the Hough maps, §3.3, `projection_seeds`).
       keypoint_threshold: smallest Hough score of a keypoint candidate (the paper's threshold on h_k).
       candidate_radius: a candidate within this distance (input pixels) of a better one of its type is
         dropped (the maxima of one vote peak spread over a few cells; PersonLab's r = 10 px).
       max_candidates: M, candidates kept per keypoint type (best first).
       limb_threshold: smallest connection score of a limb kept by the matching.
-      matcher: "lp" (the differentiable solver at evaluation settings, rounded) or "greedy" (Table 5).
+      matcher: a key of matching.MATCHERS: "hungarian" (the exact maximum-weight matching), "lp" (the
+        differentiable solver at the evaluation settings, rounded) or "greedy" (Table 5).
       max_detections: D, persons kept, best first.
     """
 
+    candidates: str = "hough_peaks"
     keypoint_threshold: float = 0.1
     candidate_radius: float = 10.0
     max_candidates: int = 20
     limb_threshold: float = 0.2
-    matcher: str = "lp"
+    matcher: str = "hungarian"
     max_detections: int = MAX_DETECTIONS
 
     def __post_init__(self):
-        if self.matcher not in MATCHERS:
-            raise ValueError(f"matcher must be one of {MATCHERS}, got {self.matcher!r}")
+        if self.candidates not in CANDIDATES:
+            raise ValueError(f"candidates must be one of {CANDIDATES}, got {self.candidates!r}")
+        if self.matcher not in matching.MATCHERS:
+            raise ValueError(f"matcher must be one of {tuple(matching.MATCHERS)}, got {self.matcher!r}")
 
 
-def peak_mass(hough, points, types, stride):
-    """The Hough mass of each point's vote peak: h_k summed over the 4 cells around the point.
+def peak_mass(hough, points, stride):
+    """The Hough mass of every keypoint type at each point: h_k summed over the 4 cells around the point.
 
     A vote at x is split over the 4 cells around x by the bilinear kernel (Eq. 8), so a single cell holds
     between a quarter and all of it depending on where x falls; the 4-cell sum does not.
 
     Args:
-      hough: [h, w, K]; points: [N, 2] (x, y) input pixels; types: [N] int32 keypoint types.
+      hough: [h, w, K]; points: [N, 2] (x, y) input pixels.
 
     Returns:
-      [N] float32.
+      [N, K] float32.
     """
     height, width = tf.shape(hough)[0], tf.shape(hough)[1]
     column = tf.clip_by_value(tf.cast(tf.floor(points[:, 0] / stride), tf.int32), 0, width - 1)
     row = tf.clip_by_value(tf.cast(tf.floor(points[:, 1] / stride), tf.int32), 0, height - 1)
-    total = tf.zeros_like(points[:, 0])
+    total = tf.zeros([tf.shape(points)[0], NUM_KEYPOINTS])
     for dr, dc in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        cells = tf.stack([tf.minimum(row + dr, height - 1), tf.minimum(column + dc, width - 1), types], axis=-1)
+        cells = tf.stack([tf.minimum(row + dr, height - 1), tf.minimum(column + dc, width - 1)], axis=-1)
         inside = (row + dr < height) & (column + dc < width)
-        total += tf.where(inside, tf.gather_nd(hough, cells), 0.0)
+        total += tf.where(inside[:, tf.newaxis], tf.gather_nd(hough, cells), 0.0)
     return total
 
 
-def keypoint_candidates(heatmaps, short_offsets, stride, radius, options):
-    """The candidates of every keypoint type: local maxima of the Hough maps (Eq. 8) above the threshold,
-    moved by their short-range offset, without those within `candidate_radius` of a better candidate of
-    their type, best `max_candidates` per type.
+def seed_budget(options):
+    """Seeds taken from a map before suppression: twice the candidates of all types."""
+    return 2 * NUM_KEYPOINTS * options.max_candidates
+
+
+def hough_peak_seeds(hough, short_offsets, stride, options):
+    """Seeds from the Hough maps (PersonLab's): local maxima of h_k above the threshold, each moved by its
+    short-range offset.
 
     Returns:
-      (positions [K, M, 2] (x, y), scores [K, M] the Hough mass of their peaks (`peak_mass`), valid [K, M]
-      bool); M = max_candidates, each type's candidates in the order of their seeds' scores, padding last.
+      (points [S, 2] (x, y), types [S] int32), by descending h_k of their cells.
     """
-    hough = hough_voting(heatmaps, short_offsets, stride, radius)
-    cells, types, scores = find_peaks(hough, stride, options.keypoint_threshold,
-                                      max_seeds=2 * NUM_KEYPOINTS * options.max_candidates)
+    cells, types, _ = find_peaks(hough, stride, options.keypoint_threshold, max_seeds=seed_budget(options))
     cell_index = tf.cast(tf.round(cells / stride), tf.int32)
-    points = cells + tf.gather_nd(short_offsets, tf.stack([cell_index[:, 1], cell_index[:, 0], types], axis=-1))
+    return cells + tf.gather_nd(short_offsets, tf.stack([cell_index[:, 1], cell_index[:, 0], types], axis=-1)), types
+
+
+def projection_seeds(hough, part_probabilities, projection_field, stride, options):
+    """Seeds from the dense-to-sparse projection field (second paper §3.3, keypoint detection): every person
+    cell x (most likely class not the background) gives the keypoint coordinate q = x + f(x), scored for each
+    type k by the Hough map at q (`peak_mass`); pairs (q, k) scoring below the threshold are dropped.
+
+    The projections of one keypoint land together, so they are pooled by the cell nearest to q: the
+    projection map D_k(c) is the best score of the pairs (q, k) landing in cell c, at the score-weighted
+    mean of their q; the seeds are the local maxima of D (`find_peaks`) at those means.
+
+    Returns:
+      (points [S, 2] (x, y), types [S] int32), by descending D.
+    """
+    height, width = tf.shape(hough)[0], tf.shape(hough)[1]
+    cells = tf.cast(tf.where(tf.argmax(part_probabilities, axis=-1) > 0), tf.int32)      # [N, 2] (row, column)
+    projections = tf.cast(tf.reverse(cells, [1]), tf.float32) * stride + tf.gather_nd(projection_field, cells)
+    mass = peak_mass(hough, projections, stride)                                         # [N, K]
+    pairs = tf.cast(tf.where(mass >= options.keypoint_threshold), tf.int32)              # [P, 2] (n, k)
+    points, scores = tf.gather(projections, pairs[:, 0]), tf.gather_nd(mass, pairs)
+    column = tf.clip_by_value(tf.cast(tf.round(points[:, 0] / stride), tf.int32), 0, width - 1)
+    row = tf.clip_by_value(tf.cast(tf.round(points[:, 1] / stride), tf.int32), 0, height - 1)
+    segments = (row * width + column) * NUM_KEYPOINTS + pairs[:, 1]
+    size = height * width * NUM_KEYPOINTS
+    best_score = tf.maximum(tf.math.unsorted_segment_max(scores, segments, size), 0.0)
+    weight = tf.math.unsorted_segment_sum(scores, segments, size)
+    centre = tf.math.unsorted_segment_sum(scores[:, tf.newaxis] * points, segments, size)
+    seeds, types, _ = find_peaks(tf.reshape(best_score, [height, width, NUM_KEYPOINTS]), stride,
+                                 options.keypoint_threshold, max_seeds=seed_budget(options))
+    seed_cells = tf.cast(tf.round(seeds / stride), tf.int32)
+    flat = (seed_cells[:, 1] * width + seed_cells[:, 0]) * NUM_KEYPOINTS + types
+    return tf.gather(centre, flat) / tf.gather(weight, flat)[:, tf.newaxis], types
+
+
+def keypoint_candidates(maps, stride, radius, options):
+    """The candidates of every keypoint type: the seeds of `options.candidates` (`hough_peak_seeds` or
+    `projection_seeds`) without those within `candidate_radius` of a better seed of their type, best
+    `max_candidates` per type.
+
+    Args:
+      maps: the module docstring's maps (PART_PROBABILITIES and PROJECTION_FIELD only for "projections").
+
+    Returns:
+      (positions [K, M, 2] (x, y), scores [K, M] the Hough mass at the positions (`peak_mass`), valid [K, M]
+      bool); M = max_candidates, each type's candidates in the order of their seeds, padding last.
+    """
+    hough = hough_voting(maps[keys.Map.HEATMAPS], maps[keys.Map.SHORT_OFFSETS], stride, radius)
+    if options.candidates == "hough_peaks":
+        points, types = hough_peak_seeds(hough, maps[keys.Map.SHORT_OFFSETS], stride, options)
+    else:
+        points, types = projection_seeds(hough, maps[keys.Map.PART_PROBABILITIES], maps[keys.Map.PROJECTION_FIELD],
+                                         stride, options)
     distance = tf.norm(points[:, tf.newaxis] - points[tf.newaxis], axis=-1)
     keep = greedy_keep((types[:, tf.newaxis] == types[tf.newaxis]) & (distance < options.candidate_radius))
     points, types = tf.boolean_mask(points, keep), tf.boolean_mask(types, keep)
-    scores = peak_mass(hough, points, types, stride)
+    scores = tf.gather(peak_mass(hough, points, stride), types, batch_dims=1)
     rank = tf.gather(tf.cumsum(tf.one_hot(types, NUM_KEYPOINTS, dtype=tf.int32), axis=0), types, batch_dims=1) - 1
     kept = rank < options.max_candidates
     slot = tf.boolean_mask(types * options.max_candidates + rank, kept)[:, tf.newaxis]
@@ -111,7 +174,8 @@ def keypoint_candidates(heatmaps, short_offsets, stride, radius, options):
 
 
 def limb_connections(limb_maps, positions, valid, stride, options):
-    """Connections of every limb: the matching of its candidates' connection scores.
+    """Connections of every limb: the matching (`options.matcher`) of its candidates' connection scores
+    of at least `limb_threshold`, all limbs in one batched call.
 
     Returns:
       (connections [L, M, M] bool, scores [L, M, M]): candidate i of the limb's first keypoint type is
@@ -122,11 +186,7 @@ def limb_connections(limb_maps, positions, valid, stride, options):
                                tf.gather(positions, second)[tf.newaxis], stride)[0]
     usable = (tf.gather(valid, first)[:, :, tf.newaxis] & tf.gather(valid, second)[:, tf.newaxis, :]
               & (scores >= options.limb_threshold))
-    if options.matcher == "lp":
-        chosen = matching.round_assignment(matching.solve_assignment(scores, usable, matching.EVALUATION))
-    else:
-        chosen = matching.greedy_assignment(scores, usable)
-    return chosen & usable, scores
+    return matching.match(scores, usable, options.matcher), scores
 
 
 def assemble(connections, scores, max_candidates):
@@ -262,8 +322,7 @@ def decode_poses(maps, stride, radius, options=PartsDecoding()):
     Returns:
       `person_keypoints` dict, positions in the maps' input pixels.
     """
-    positions, scores, valid = keypoint_candidates(maps[keys.Map.HEATMAPS], maps[keys.Map.SHORT_OFFSETS], stride,
-                                                   radius, options)
+    positions, scores, valid = keypoint_candidates(maps, stride, radius, options)
     connections, limb_scores = limb_connections(maps[keys.Map.LIMB_HEATMAPS], positions, valid, stride, options)
     persons = assemble(connections, limb_scores, options.max_candidates)
     return person_keypoints(persons, positions, scores, options.max_detections)

@@ -2,7 +2,7 @@
 
 ```
 image [H, W, 3] --geometry.resize_image--> frame (larger side max_side, padded to 32 n + 1)
-  --model--> part logits, keypoint / limb logits, short offsets, DSPF at stride 4
+  --model--> part logits (stride 4 or 2), keypoint / limb logits, short offsets, DSPF at stride 4
   --decode.decode_poses--> persons (keypoints in frame pixels) --/ f--> original pixels
   part probabilities and DSPF resampled at the image's lattice pixels --argmax--> part map
   --Eq. 17 on its person pixels--> instance of each pixel --> instance part maps [D, rows, columns]
@@ -60,13 +60,14 @@ def probability_maps(outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     }
 
 
-def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding()):
-    """Persons and part maps of one image from its stride-4 maps over the frame of scale f.
+def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding(), part_stride=STRIDE):
+    """Persons and part maps of one image from its maps over the frame of scale f (stride 4; the part
+    probabilities at `part_stride`).
 
     Args:
       maps: dict of [h, w, ...] maps (`probability_maps` of one image), frame pixels.
       scale: f; image_size: [2] int32 (H, W) of the original image; radius: the targets' disk radius R;
-      options: decode.PartsDecoding.
+      options: decode.PartsDecoding; part_stride: stride of the part probabilities (targets.PART_STRIDES).
 
     Returns:
       dict of keys.Detection: KEYPOINTS [D, K, 2] original pixels, KEYPOINT_SCORES [D, K], INSTANCE_SCORES
@@ -74,13 +75,19 @@ def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding())
       original pixels) PART_MAP [rows, columns] uint8, INSTANCE_PART_MAPS [D, rows, columns] uint8, with its
       LATTICE_SCALE g.
     """
-    detections = decode.decode_poses(maps, STRIDE, radius, options)
+    # The projection candidates read the part map on the DSPF's stride-4 grid: corner-aligned grids put cell i
+    # of stride 4 at cell (4 / part_stride) i of the part stride.
+    step = STRIDE // part_stride
+    pose_maps = dict(maps, **{keys.Map.PART_PROBABILITIES: maps[keys.Map.PART_PROBABILITIES][::step, ::step]})
+    detections = decode.decode_poses(pose_maps, STRIDE, radius, options)
     detections[keys.Detection.KEYPOINTS] = geometry.to_original(detections[keys.Detection.KEYPOINTS], scale)
     lattice = maps_lib.lattice_scale(scale, LATTICE_FINENESS)
     size = maps_lib.lattice_size(image_size, lattice)
-    ratio = scale / lattice / STRIDE                 # grid cells per lattice pixel
-    probabilities = maps_lib.resample(maps[keys.Map.PART_PROBABILITIES][tf.newaxis], ratio, size)[0]
-    field = maps_lib.resample(maps[keys.Map.PROJECTION_FIELD][tf.newaxis], ratio, size)[0] / scale  # original px
+    frame_pixels = scale / lattice                   # frame pixels per lattice pixel
+    probabilities = maps_lib.resample(maps[keys.Map.PART_PROBABILITIES][tf.newaxis], frame_pixels / part_stride,
+                                      size)[0]
+    field = maps_lib.resample(maps[keys.Map.PROJECTION_FIELD][tf.newaxis], frame_pixels / STRIDE, size)[0]
+    field = field / scale                                                 # original pixels
     part_map = tf.cast(tf.argmax(probabilities, axis=-1), tf.uint8)
     pixels = tf.where(part_map > 0)                                       # [N, 2] (row, column)
     points = tf.cast(tf.reverse(pixels, [1]), tf.float32) / lattice       # original pixels
@@ -101,14 +108,16 @@ class PartsDetector:
       model: Keras model mapping images [1, H, W, 3] (RGB, 0..255) to model.PREDICTION_KEYS.
       radius: the training targets' disk radius R.
       inference: PartsInference; decoding: decode.PartsDecoding.
+      part_stride: stride of the model's part logits (targets.PART_STRIDES).
     """
 
     def __init__(self, model: keras.Model, radius: float, inference: PartsInference = PartsInference(),
-                 decoding: decode.PartsDecoding = decode.PartsDecoding()):
+                 decoding: decode.PartsDecoding = decode.PartsDecoding(), part_stride: int = STRIDE):
         self.model = model
         self.radius = radius
         self.inference = inference
         self.decoding = decoding
+        self.part_stride = part_stride
 
     def output_specs(self):
         """{key: (shape, dtype)} of the fixed-size outputs of `detect` (serving.ServingModule)."""
@@ -120,7 +129,8 @@ class PartsDetector:
                 keys.Detection.INSTANCE_PART_MAPS: ([self.decoding.max_detections], tf.uint8)}
 
     def frame_maps(self, image):
-        """The decoding maps [h, w, ...] of `image` [H, W, 3] at stride 4 over its frame, and f."""
+        """The decoding maps [h, w, ...] of `image` [H, W, 3] over its frame (stride 4, the part
+        probabilities at the part stride), and f."""
         size = tf.shape(image)[:2]
         scale = geometry.resize_scale(size, self.inference.max_side)
         frame = geometry.resize_image(image, scale, geometry.frame_size(size, scale, FRAME_MULTIPLE))
@@ -131,4 +141,4 @@ class PartsDetector:
         """`parse_image` of one [H, W, 3] RGB image (uint8 or float 0..255): image maps on its lattice
         (`serving.detect_image` gives them at the image's pixels)."""
         maps, scale = self.frame_maps(image)
-        return parse_image(maps, scale, tf.shape(image)[:2], self.radius, self.decoding)
+        return parse_image(maps, scale, tf.shape(image)[:2], self.radius, self.decoding, self.part_stride)

@@ -5,7 +5,7 @@ valid positions (this replica's share of the global mean, 0 when nothing is vali
 
 | term | prediction | target, weights | error |
 | --- | --- | --- | --- |
-| part | part logits | part classes, part weights | softmax cross-entropy (Eq. 1) |
+| part | part logits | part classes, part weights (x class balance) | softmax cross-entropy (Eq. 1) |
 | heatmap | heatmap logits | keypoint disks, heatmap weights | logistic (PersonLab's) |
 | short-range | short offsets | short offsets, the disks | L1 / R (PersonLab's) |
 | limb | limb logits | elliptical Gaussians, limb weights | logistic against soft labels |
@@ -17,6 +17,10 @@ Two terms read more than one map and are computed beside the table:
   against "same person" (`matching_loss`).
 Predictions at stride 4 are resized (corner aligned) to the target grid when it differs; the matching
 loss reads the limb heatmaps at their own stride 4.
+
+Class balance (an option; the paper's Eq. 1 is the plain cross-entropy, balance 0): each cell of part class c
+weighs n_c^-balance in its image's mean, n_c the image's valid cells of class c (`class_balanced_weights`);
+balance 1 gives every class present in an image the same weight, whatever its area.
 
 The total weighs the terms by homoscedastic uncertainty (Kendall et al.):
   sum_i L_i / (2 sigma_i^2) + log sigma_i  =  sum_i exp(-s_i) L_i / 2 + s_i / 2,   s_i = log sigma_i^2
@@ -52,13 +56,37 @@ def loss_keys(with_matching):
     return BASE_LOSS_KEYS + ((keys.Loss.MATCHING,) if with_matching else ())
 
 
-def loss_table(radius, averaging=AVERAGE_IMAGES):
+def class_balanced_weights(labels, weights, num_classes, balance):
+    """Weights [B, ...] of a part loss in which each cell of class c weighs n_c^-balance, n_c the sum of
+    the weights of its image's cells of class c (0 where `weights` is 0; `weights` itself for balance 0).
+
+    Args:
+      labels: [B, ...] int class labels; weights: [B, ...] float; num_classes: C; balance: the exponent.
+    """
+    weights = tf.cast(weights, tf.float32)
+    if not balance:
+        return weights
+    classes = tf.one_hot(tf.cast(labels, tf.int32), num_classes) * weights[..., tf.newaxis]   # [B, ..., C]
+    counts = tf.reduce_sum(classes, axis=list(range(1, classes.shape.rank - 1)))                 # [B, C]
+    factors = tf.where(counts > 0, tf.pow(tf.maximum(counts, 1.0), -balance), 0.0)
+    cells = tf.reshape(factors, [-1] + [1] * (classes.shape.rank - 2) + [num_classes])
+    return tf.stop_gradient(tf.reduce_sum(classes * cells, axis=-1))
+
+
+def balanced_softmax_loss(logits, labels, weights, balance=0.0, averaging=AVERAGE_IMAGES):
+    """The part loss (Eq. 1): softmax cross-entropy averaged under `class_balanced_weights`."""
+    weights = class_balanced_weights(labels, weights, logits.shape[-1], balance)
+    return softmax_loss(logits, labels, weights, averaging)
+
+
+def loss_table(radius, averaging=AVERAGE_IMAGES, part_balance=0.0):
     """The table rows; `radius`: the disk radius R dividing the short-range offset errors; `averaging`:
-    personlab_tf/losses.py's per-image or pooled means."""
+    personlab_tf/losses.py's per-image or pooled means; `part_balance`: the class-balance exponent of the
+    part loss (0: the paper's plain cross-entropy)."""
     logistic = functools.partial(logistic_loss, averaging=averaging)
     return (
         LossTerm(keys.Loss.PART, keys.Prediction.PART_LOGITS, keys.Map.PART_CLASSES, keys.Map.PART_WEIGHTS,
-                 functools.partial(softmax_loss, averaging=averaging)),
+                 functools.partial(balanced_softmax_loss, balance=part_balance, averaging=averaging)),
         LossTerm(keys.Loss.HEATMAP, keys.Prediction.HEATMAP_LOGITS, keys.Map.HEATMAPS, keys.Map.HEATMAP_WEIGHTS,
                  logistic),
         LossTerm(keys.Loss.SHORT, keys.Prediction.SHORT_OFFSETS, keys.Map.SHORT_OFFSETS, keys.Map.SHORT_WEIGHTS,
@@ -114,7 +142,8 @@ def matching_loss(limb_logits, points, labelled, stride, settings=matching.TRAIN
     return replica_weighted_mean(errors, tf.cast(valid, tf.float32), averaging)
 
 
-def part_parsing_losses(predictions, targets, radius, with_matching=False, averaging=AVERAGE_IMAGES):
+def part_parsing_losses(predictions, targets, radius, with_matching=False, averaging=AVERAGE_IMAGES,
+                        part_balance=0.0):
     """Every loss term (this replica's share): the table's rows, the projection and the matching loss.
 
     Args:
@@ -123,11 +152,12 @@ def part_parsing_losses(predictions, targets, radius, with_matching=False, avera
       radius: disk radius R of the short-range offset loss.
       with_matching: add keys.Loss.MATCHING.
       averaging: personlab_tf/losses.py AVERAGE_IMAGES (per-image means) or AVERAGE_POOLED.
+      part_balance: class-balance exponent of the part loss (`class_balanced_weights`).
 
     Returns:
       dict loss_keys(with_matching) -> [] float32.
     """
-    terms = table_losses(loss_table(radius, averaging), predictions, targets)
+    terms = table_losses(loss_table(radius, averaging, part_balance), predictions, targets)
     terms[keys.Loss.PROJECTION] = projection_loss(predictions, targets, averaging)
     if with_matching:
         terms[keys.Loss.MATCHING] = matching_loss(predictions[keys.Prediction.LIMB_LOGITS],

@@ -3,6 +3,7 @@
 ```
 image --ResNet v1 (no atrous)--> C2..C5 (strides 4..32) --FPN--> P2..P5 (`width` channels)
   P2..P5 --part branch (the paper's part decoder, Eq. 1)--> part logits [B, h4, w4, C]
+           (part_stride 2: one more stage over the stem C1 --> [B, h2, w2, C])
   P2..P5 --pose branch (its pose decoder, Eq. 7)--> keypoint heatmap logits [.., K], short offsets [.., K, 2],
            limb logits [.., L]
   P5 --> f_5; for l = 4, 3, 2: flow D_l = conv([up(P_{l+1}), P_l])                         (Eq. 4)
@@ -11,9 +12,9 @@ image --ResNet v1 (no atrous)--> C2..C5 (strides 4..32) --FPN--> P2..P5 (`width`
 ```
 
 Outputs (dict, keys.Prediction), grids corner aligned (cell (i, j) of stride s at input pixel
-(s j, s i)), inputs of S = 32 n + 1 pixels: PART_LOGITS, HEATMAP_LOGITS, SHORT_OFFSETS (input pixels),
-LIMB_LOGITS at stride 4; projection(s) for s = 4, 8, 16, 32, the field f_l in cells of its level;
-PROJECTION_FIELD = 4 f_2, the finest field in input pixels (what decoding uses).
+(s j, s i)), inputs of S = 32 n + 1 pixels: PART_LOGITS at the part stride (4, or 2), HEATMAP_LOGITS,
+SHORT_OFFSETS (input pixels), LIMB_LOGITS at stride 4; projection(s) for s = 4, 8, 16, 32, the field f_l in
+cells of its level; PROJECTION_FIELD = 4 f_2, the finest field in input pixels (what decoding uses).
 The branches upsample stage by stage with one depthwise-separable 3x3 convolution per stage (§3.4).
 """
 
@@ -33,7 +34,7 @@ from personlab_tf.model.training import LossModel
 from personlab_tf.tasks.parts import losses as parts_losses
 from personlab_tf.tasks.parts.layers import FlowWarp
 from personlab_tf.tasks.parts.part_sets import NUM_LIMBS
-from personlab_tf.tasks.parts.targets import PYRAMID_STRIDES
+from personlab_tf.tasks.parts.targets import PART_STRIDES, PYRAMID_STRIDES
 
 PREDICTION_KEYS = (keys.Prediction.PART_LOGITS, keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SHORT_OFFSETS,
                    keys.Prediction.LIMB_LOGITS, keys.Prediction.PROJECTION_FIELD) + tuple(
@@ -54,6 +55,8 @@ class PartsNetwork:
       matching_loss: add the differentiable matching loss (the second training stage).
       loss_averaging: "image" (per-image means) or "pooled" (personlab_tf/losses.py).
       allow_random_init: start from random weights although batch norm is frozen (refused otherwise).
+      part_balance: class-balance exponent of the part loss (losses.class_balanced_weights): 0, the paper's
+        plain cross-entropy; 1, every part class present in an image weighs the same.
     """
 
     backbone: str = "resnet101"
@@ -63,6 +66,7 @@ class PartsNetwork:
     matching_loss: bool = False
     loss_averaging: str = AVERAGE_IMAGES
     allow_random_init: bool = False
+    part_balance: float = 0.0
 
     def check_initialisation(self) -> None:
         """Refuses a frozen-batch-norm network from random weights (model/resnet.check_initialisation)."""
@@ -97,6 +101,17 @@ def branch(pyramid, width, name):
         y = keras.layers.Concatenate(name=f"{name}_concat{level}")([up, pyramid[index]])
         y = keras.layers.SeparableConv2D(width, 3, padding="same", activation="relu", name=f"{name}_sepconv{level}")(y)
     return y
+
+
+def part_decoder(pyramid, width, stem=None):
+    """The part branch: `branch` to stride 4 (Eq. 1); with the backbone's stem features `stem` (C1, stride
+    2), one more stage y <- SepConv3x3([up(y), C1]) to stride 2."""
+    y = branch(pyramid, width, "part_decoder")
+    if stem is None:
+        return y
+    up = UpsampleLike(name="part_decoder_up1")(y, stem)
+    y = keras.layers.Concatenate(name="part_decoder_concat1")([up, stem])
+    return keras.layers.SeparableConv2D(width, 3, padding="same", activation="relu", name="part_decoder_sepconv1")(y)
 
 
 def projection_fields(pyramid, width):
@@ -140,16 +155,24 @@ class PartParsingModel(LossModel):
       matching_loss: add the differentiable matching loss (the second training stage).
       radius: disk radius R dividing the short-range offset loss.
       loss_averaging: personlab_tf/losses.py AVERAGE_IMAGES or AVERAGE_POOLED.
+      part_stride: stride of the part logits, targets.PART_STRIDES (4: the paper's part decoder; 2: one
+        more stage over the backbone's stem).
+      part_balance: class-balance exponent of the part loss (losses.class_balanced_weights).
     """
 
     prediction_keys = PREDICTION_KEYS
 
     def __init__(self, backbone="resnet101", num_parts=15, width=256, freeze_batch_norm=True, matching_loss=False,
-                 radius=32.0, loss_averaging=AVERAGE_IMAGES, name="part_parsing", **kwargs):
-        resnet = build_resnet_pyramid(backbone, freeze_batch_norm)
+                 radius=32.0, loss_averaging=AVERAGE_IMAGES, part_stride=PART_STRIDES[0], part_balance=0.0,
+                 name="part_parsing", **kwargs):
+        if part_stride not in PART_STRIDES:
+            raise ValueError(f"part stride {part_stride} must be one of {PART_STRIDES}")
+        with_stem = part_stride < PYRAMID_STRIDES[0]
+        resnet = build_resnet_pyramid(backbone, freeze_batch_norm, with_stem)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
-        pyramid = feature_pyramid(resnet(images), width)
-        parts = branch(pyramid, width, "part_decoder")
+        stages = resnet(images)
+        pyramid = feature_pyramid(stages[1:] if with_stem else stages, width)
+        parts = part_decoder(pyramid, width, stages[0] if with_stem else None)
         pose = branch(pyramid, width, "pose_decoder")
         outputs = {
             keys.Prediction.PART_LOGITS: _conv(parts, num_parts, 1, "part_head", dtype=OUTPUT_DTYPE),
@@ -172,13 +195,16 @@ class PartParsingModel(LossModel):
         self.matching_loss = matching_loss
         self.radius = radius
         self.loss_averaging = loss_averaging
+        self.part_stride = part_stride
+        self.part_balance = part_balance
         self.uncertainty = parts_losses.UncertaintyWeights(name="uncertainty", dtype=OUTPUT_DTYPE)
         self.track_losses(parts_losses.loss_keys(matching_loss) + (keys.Loss.TOTAL,))
 
     def get_config(self):
         return {"backbone": self.backbone_name, "num_parts": self.num_parts, "width": self.width,
                 "freeze_batch_norm": self.freeze_batch_norm, "matching_loss": self.matching_loss,
-                "radius": self.radius, "loss_averaging": self.loss_averaging, "name": self.name}
+                "radius": self.radius, "loss_averaging": self.loss_averaging, "part_stride": self.part_stride,
+                "part_balance": self.part_balance, "name": self.name}
 
     def person_probability(self, outputs):
         """1 - P(background) of the part logits, [B, h, w, 1]."""
@@ -187,18 +213,20 @@ class PartParsingModel(LossModel):
     def compute_losses(self, predictions, targets):
         """losses.py terms and their uncertainty-weighted total (replica shares)."""
         terms = parts_losses.part_parsing_losses(predictions, targets, self.radius, self.matching_loss,
-                                                 self.loss_averaging)
+                                                 self.loss_averaging, self.part_balance)
         terms[keys.Loss.TOTAL] = self.uncertainty(terms)
         return terms
 
 
-def build_model(network: PartsNetwork, num_parts: int, radius: float, initial: bool = True) -> PartParsingModel:
+def build_model(network: PartsNetwork, num_parts: int, radius: float, initial: bool = True,
+                part_stride: int = PART_STRIDES[0]) -> PartParsingModel:
     """A PartParsingModel of `network` for `num_parts` classes (background included) whose short-range
-    offset loss divides by the targets' disk radius `radius`; the ImageNet weights of
-    `network.weights_path` are loaded into the backbone when it is given and `initial` (a model whose
-    weights a checkpoint will replace skips them)."""
+    offset loss divides by the targets' disk radius `radius` and whose part logits have the targets'
+    `part_stride`; the ImageNet weights of `network.weights_path` are loaded into the backbone when it is
+    given and `initial` (a model whose weights a checkpoint will replace skips them)."""
     model = PartParsingModel(network.backbone, num_parts, network.width, network.freeze_batch_norm,
-                             network.matching_loss, radius, network.loss_averaging)
+                             network.matching_loss, radius, network.loss_averaging, part_stride,
+                             network.part_balance)
     weights = initial_weights(network.weights_path, network.backbone) if initial else None
     if weights:
         load_backbone_weights(model.backbone, weights)

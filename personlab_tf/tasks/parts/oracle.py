@@ -23,30 +23,35 @@ from personlab_tf.tasks.parts import decode, detector, part_sets, targets
 
 
 def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, part_set: part_sets.PartSet, radius: float,
-                limb_sigma: float = targets.LIMB_SIGMA) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
-    """The target maps of a decoded sample (with parts) on the stride-4 grid of its inference frame.
+                limb_sigma: float = targets.LIMB_SIGMA,
+                part_stride: int = targets.PART_STRIDES[0]) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+    """The target maps of a decoded sample (with parts) on the stride-4 grid of its inference frame, the
+    part probabilities on the grid of `part_stride` (targets.PART_STRIDES).
 
     Returns:
       (maps, scale): dict of [h, w, ...] decoding maps (detector.probability_maps layout, one image) and f
       of the frame.
     """
     frame = frame_grid(sample, max_side, detector.FRAME_MULTIPLE, detector.STRIDE)
-    made = targets.make_part_targets(frame.sample, frame.side, part_set, detector.STRIDE, radius, limb_sigma)
-    maps = {
-        keys.Map.PART_PROBABILITIES: tf.one_hot(made[keys.Map.PART_CLASSES], part_set.num_classes),
+    made = targets.make_part_targets(frame.sample, frame.side, part_set, detector.STRIDE, radius, limb_sigma,
+                                     part_stride=part_stride)
+    maps = frame.crop({
         keys.Map.HEATMAPS: made[keys.Map.HEATMAPS],
         keys.Map.SHORT_OFFSETS: made[keys.Map.SHORT_OFFSETS],
         keys.Map.LIMB_HEATMAPS: made[keys.Map.LIMB_HEATMAPS],
         keys.Map.PROJECTION_FIELD: made[keys.Map.projection(detector.STRIDE)] * detector.STRIDE,
-    }
-    return frame.crop(maps), frame.scale
+    })
+    part_frame = frame_grid(sample, max_side, detector.FRAME_MULTIPLE, part_stride)
+    maps.update(part_frame.crop(
+        {keys.Map.PART_PROBABILITIES: tf.one_hot(made[keys.Map.PART_CLASSES], part_set.num_classes)}))
+    return maps, frame.scale
 
 
-def parsing_function(radius: float, options: decode.PartsDecoding):
+def parsing_function(radius: float, options: decode.PartsDecoding, part_stride: int = targets.PART_STRIDES[0]):
     """A tf.function (maps of one image, scale f, image_size [2]) -> detector.parse_image results at the
-    image's pixels."""
+    image's pixels, the part probabilities at `part_stride`."""
     def parse(maps, scale, image_size):
-        detections = detector.parse_image(maps, scale, image_size, radius, options)
+        detections = detector.parse_image(maps, scale, image_size, radius, options, part_stride)
         return maps_lib.detections_at_image(detections, image_size, serving.IMAGE_MAP_KEYS)
 
     return tf.function(parse, reduce_retracing=True)

@@ -27,6 +27,9 @@ from personlab_tf.data import grids, keypoint_targets
 from personlab_tf.tasks.parts import part_sets
 
 PYRAMID_STRIDES = (4, 8, 16, 32)    # feature pyramid levels 2..5
+# Strides of the part head: the paper's part decoder ends at level 2 (stride 4); stride 2 adds one decoder
+# stage over the backbone's stem (model.py part_decoder).
+PART_STRIDES = (PYRAMID_STRIDES[0], 2)
 LIMB_SIGMA = 8.0                    # sigma of the limb Gaussians across the limb, crop pixels
 MAX_PERSONS = 32                    # persons kept for the matching loss
 LIMB_SUPPORT = math.exp(-4.5)       # a limb Gaussian's support: within 3 sigma of its ellipse
@@ -41,9 +44,12 @@ class PartsData:
     Attributes:
       part_set: name of the records' part set (part_sets.PART_SETS).
       crop_size: S; S - 1 must be a multiple of 32 (the coarsest pyramid level).
-      pose_stride: stride of the part, keypoint and limb targets (4, the branches' resolution).
+      pose_stride: stride of the keypoint and limb targets (4, the pose branch's resolution).
       disk_radius: R of the keypoint heatmaps and short-range offsets; decoding uses the same R.
       limb_sigma: across-limb sigma of the limb heatmaps, crop pixels.
+      part_stride: stride of the part targets and of the part head (PART_STRIDES): 4, the paper's part
+        decoder; 2, one more decoder stage over the backbone's stride-2 stem, for parts a few pixels wide
+        (docs/parts.md, the demo).
     """
 
     part_set: str = "synthetic"
@@ -51,11 +57,14 @@ class PartsData:
     pose_stride: int = 4
     disk_radius: float = constants.DISK_RADIUS
     limb_sigma: float = LIMB_SIGMA
+    part_stride: int = PART_STRIDES[0]
 
     def __post_init__(self):
         part_sets.part_set(self.part_set)
         if (self.crop_size - 1) % PYRAMID_STRIDES[-1]:
             raise ValueError(f"crop size {self.crop_size} - 1 must be a multiple of {PYRAMID_STRIDES[-1]}")
+        if self.part_stride not in PART_STRIDES:
+            raise ValueError(f"part stride {self.part_stride} must be one of {PART_STRIDES}")
 
 
 def part_labels_on_grid(sample, size, stride, flip_permutation):
@@ -171,24 +180,25 @@ def matching_persons(keypoints, labelled, crop_size, max_persons=MAX_PERSONS):
 
 
 def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constants.DISK_RADIUS,
-                      limb_sigma=LIMB_SIGMA, max_persons=MAX_PERSONS):
+                      limb_sigma=LIMB_SIGMA, max_persons=MAX_PERSONS, part_stride=PART_STRIDES[0]):
     """All part-parsing targets and weights of one augmented sample (shapes in keys.Map).
 
     Args:
       sample: augmented sample (data/augment.py) with the part keys (keys.Sample.PART_LABELS, HAS_PARTS).
       crop_size: S, with S - 1 a multiple of 32 (the coarsest pyramid level).
       part_set: part_sets.PartSet of the labels.
-      pose_stride: stride of the part, keypoint and limb targets (4, the branches' resolution).
+      pose_stride: stride of the keypoint and limb targets (4, the pose branch's resolution).
       radius: disk radius R of the keypoint heatmaps and short-range offsets.
       limb_sigma: across-limb sigma of the limb heatmaps.
       max_persons: persons kept for the matching loss.
+      part_stride: stride of the part classes and weights (PART_STRIDES).
     """
     keypoints = sample[keys.Sample.KEYPOINTS][..., :2]
     labelled = keypoint_targets.labelled_keypoints(sample)
     is_crowd = sample[keys.Sample.IS_CROWD]
 
     levels = {}
-    for stride in sorted(set(PYRAMID_STRIDES) | {pose_stride}):  # the pose grid is usually level 2's
+    for stride in sorted(set(PYRAMID_STRIDES) | {pose_stride, part_stride}):  # pose and parts: usually level 2's
         size = grids.grid_size(crop_size, stride)
         masks = grids.masks_on_grid(sample[keys.Sample.PACKED_MASKS], sample[keys.Sample.NUM_PERSONS],
                                     sample[keys.Sample.ORIGINAL_SIZE], sample[keys.Sample.CROP_TO_IMAGE], size, stride)
@@ -198,9 +208,10 @@ def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constan
     ignore = keypoint_targets.heatmap_ignore(masks, sample)
     limbs = limb_heatmaps(keypoints, labelled, points, limb_sigma)
     result = keypoint_targets.heatmap_and_short_range(keypoints, labelled, points, ignore, pose_stride, radius)
+    part_size, part_masks, _ = levels[part_stride]
     result.update({
-        keys.Map.PART_CLASSES: part_labels_on_grid(sample, size, pose_stride, part_set.flip_permutation),
-        keys.Map.PART_WEIGHTS: part_weights(masks, is_crowd, sample[keys.Sample.HAS_PARTS]),
+        keys.Map.PART_CLASSES: part_labels_on_grid(sample, part_size, part_stride, part_set.flip_permutation),
+        keys.Map.PART_WEIGHTS: part_weights(part_masks, is_crowd, sample[keys.Sample.HAS_PARTS]),
         keys.Map.LIMB_HEATMAPS: limbs,
         keys.Map.LIMB_WEIGHTS: tf.cast((limbs >= LIMB_SUPPORT) | ~limb_ignore(ignore), tf.float32),
     })

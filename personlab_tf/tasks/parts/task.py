@@ -4,7 +4,7 @@ Its options, each a frozen dataclass configured by gin (gin/parts_resnet101.gin 
 
 | options | module | what |
 | --- | --- | --- |
-| `PartsData` | targets.py | part set, crops, pose stride, disk radius, limb sigma |
+| `PartsData` | targets.py | part set, crops, pose and part strides, disk radius, limb sigma |
 | `BoxOptions` | data/augment.py | the random box of the augmentation (flips also swap left/right parts) |
 | `PartsNetwork` | model.py | backbone, FPN width, matching loss |
 | `PartsDecoding` | decode.py | candidates, limb threshold, matcher |
@@ -65,17 +65,19 @@ class PartsTask(Task):
         sample = augment.augment(sample, self.data.crop_size, seed=seed, training=training, box=self.box)
         features = {k: sample[k] for k in (keys.Sample.IMAGE, keys.Sample.IMAGE_ID, keys.Sample.CROP_TO_IMAGE)}
         return features, targets.make_part_targets(sample, self.data.crop_size, self.part_set, self.data.pose_stride,
-                                                   self.data.disk_radius, self.data.limb_sigma)
+                                                   self.data.disk_radius, self.data.limb_sigma,
+                                                   part_stride=self.data.part_stride)
 
     def build_model(self, inference: bool = False) -> model.PartParsingModel:
         if not inference:
             self.network.check_initialisation()
         return model.build_model(self.network, self.part_set.num_classes, self.data.disk_radius,
-                                 initial=not inference)
+                                 initial=not inference, part_stride=self.data.part_stride)
 
     # ---------------------------------------------------------------- inference
     def build_detector(self, inference_model) -> detector.PartsDetector:
-        return detector.PartsDetector(inference_model, self.data.disk_radius, self.inference, self.decoding)
+        return detector.PartsDetector(inference_model, self.data.disk_radius, self.inference, self.decoding,
+                                      self.data.part_stride)
 
     def oracle_detections(self, record: coco.ImageRecord, noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
         if noise_seed is not None:
@@ -83,14 +85,14 @@ class PartsTask(Task):
                              "the part parser's oracle decodes perfect maps")
         sample = decoder.decode_record(record, with_parts=True)
         maps, scale = oracle.oracle_maps(sample, self.inference.max_side, self.part_set, self.data.disk_radius,
-                                         self.data.limb_sigma)
+                                         self.data.limb_sigma, self.data.part_stride)
         detections = self._oracle_parser(maps, scale, sample[keys.Sample.ORIGINAL_SIZE])
         return {key: np.asarray(value) for key, value in detections.items()}
 
     @functools.cached_property
     def _oracle_parser(self):
         """The oracle's decoding tf.function, traced once per task."""
-        return oracle.parsing_function(self.data.disk_radius, self.decoding)
+        return oracle.parsing_function(self.data.disk_radius, self.decoding, self.data.part_stride)
 
     def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = 0.1):
         shown = dict(detections, **{keys.Detection.MASKS: self.instance_masks(detections)})
