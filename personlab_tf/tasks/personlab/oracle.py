@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS, TREE_EDGES
-from personlab_tf.data import grids
+from personlab_tf.data import grids, record_format
 from personlab_tf.inference.oracle import FrameGrid, frame_grid
 from personlab_tf.inference import maps as maps_lib
 from personlab_tf.inference import serving
@@ -113,11 +113,8 @@ def person_coverage(frame: FrameGrid, stride: int) -> tf.Tensor:
     boundary between cell centres (it sees the pixels); a mask sampled at the cell centres cannot."""
     sample = frame.sample
     height, width = (int(n) for n in sample[keys.Sample.ORIGINAL_SIZE])
-    packed = sample[keys.Sample.PACKED_MASKS].numpy()
-    persons = np.flatnonzero(~sample[keys.Sample.IS_CROWD].numpy())
-    union = np.zeros((height, width), np.float32)
-    for person in persons:
-        union = np.maximum(union, (packed[..., person // 8] >> (person % 8)) & 1)
+    masks = record_format.unpack_bits(sample[keys.Sample.PACKED_MASKS], sample[keys.Sample.NUM_PERSONS]).numpy()
+    union = (masks & ~sample[keys.Sample.IS_CROWD].numpy()).any(axis=-1).astype(np.float32)      # [H, W]
     scale = float(frame.scale)
     resized = cv2.resize(union, (max(1, round(width * scale)), max(1, round(height * scale))),
                          interpolation=cv2.INTER_AREA)
