@@ -56,10 +56,16 @@ def test_votes_add_up_and_parts_outside_the_map_are_dropped():
     short[3, 3, 1] = (-stride, -stride)
     heatmaps[1, 0, 2] = 1.0                                   # votes at column -0.5: half is outside
     short[1, 0, 2] = (-0.5 * stride, 0.0)
+    heatmaps[4, 5, 3] = 1.0                                   # votes at column 5.25 of 6: a quarter is outside
+    short[4, 5, 3] = (0.25 * stride, 0.0)
+    heatmaps[0, 0, 4], heatmaps[5, 5, 4] = 1.0, 1.0           # vote far above-left and below-right: all outside
+    short[0, 0, 4], short[5, 5, 4] = (-100.0 * stride, -3.5 * stride), (40.0 * stride, 1.5 * stride)
     hough = hough_voting(heatmaps, short, stride, RADIUS).numpy() * math.pi * (RADIUS / stride) ** 2
     assert hough[2, 2, 1] == pytest.approx(0.75)
     assert hough[1, 0, 2] == pytest.approx(0.5)
-    assert hough.sum() == pytest.approx(1.25)
+    assert hough[4, 5, 3] == pytest.approx(0.75)
+    assert np.all(hough[..., 4] == 0.0)
+    assert hough.sum() == pytest.approx(2.0)
 
 
 def test_unknown_map_size_in_a_tf_function():

@@ -37,6 +37,13 @@ def test_local_maxima_above_threshold_sorted_by_score_over_all_types():
     assert positions == [[40, 0], [8, 8], [16, 8], [32, 32]]  # (x, y) = (8 j, 8 i)
 
 
+def test_equal_scores_come_in_cell_then_type_order():
+    hough = hough_with({(3, 1, 4): 0.5, (1, 4, 6): 0.5, (1, 4, 2): 0.5, (0, 0, 9): 0.7})
+    positions, types, _ = as_lists(find_peaks(hough, STRIDE))
+    assert types == [9, 2, 6, 4]
+    assert positions == [[0, 0], [32, 8], [32, 8], [8, 24]]
+
+
 def test_window_and_cap():
     hough = hough_with({(1, 1, 0): 0.5, (1, 3, 0): 0.3, (5, 5, 0): 0.2, (5, 0, 1): 0.1})
     _, _, scores = as_lists(find_peaks(hough, STRIDE))

@@ -100,6 +100,22 @@ def test_multi_scale_merges_maps_before_decoding(weighted_merge, tolerance):
     assert min(mask_iou(found, persons, which)) > 0.75
 
 
+@pytest.mark.parametrize("multi_scale", [False, True])
+def test_poses_without_masks_are_the_poses_with_masks(multi_scale):
+    """The poses-only path upsamples and merges only the pose maps (decode.map_keys); what it decodes is
+    the full path's poses, single-scale and multi-scale (where the long-range weights are absent)."""
+    persons = two_persons()
+    inference = detector.PersonLabInference(8, max_side=241, multi_scale=multi_scale, pyramid=(121, 241),
+                                            decode_stride=4)
+    found = {with_masks: detector.Detector(PerfectNetwork(persons, 8), RADIUS, inference).detect(
+        tf.zeros([HEIGHT, WIDTH, 3], tf.uint8), with_masks=with_masks) for with_masks in (False, True)}
+    assert keys.Detection.MASKS not in found[False]
+    for key in (keys.Detection.NUM_DETECTIONS, keys.Detection.KEYPOINTS, keys.Detection.INSTANCE_SCORES):
+        np.testing.assert_array_equal(found[False][key].numpy(), found[True][key].numpy())
+    errors, which = top_two_errors(found[False], persons)
+    assert sorted(which) == [0, 1] and errors.max() < 1.5
+
+
 def test_decode_stride_must_divide_the_output_stride():
     with pytest.raises(ValueError, match="must divide the output stride 16"):
         detector.PersonLabInference(16, decode_stride=3)

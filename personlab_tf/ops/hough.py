@@ -33,25 +33,25 @@ def hough_voting(heatmaps, short_offsets, stride, radius=DISK_RADIUS):
       [h, w, K] float32 Hough scores h_k on the same grid.
     """
     height, width = tf.shape(heatmaps)[0], tf.shape(heatmaps)[1]
-    size = height * width * NUM_KEYPOINTS
-    rows, cols = tf.meshgrid(tf.range(height), tf.range(width), indexing="ij")
-    # Vote targets in cell units (u = column, v = row), their lower corner and fractional part.
-    u = tf.cast(cols, tf.float32)[..., tf.newaxis] + short_offsets[..., 0] / stride
-    v = tf.cast(rows, tf.float32)[..., tf.newaxis] + short_offsets[..., 1] / stride
+    rows, cols = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
+    # Vote targets in cell units (u = column, v = row). The votes go to a grid with a border of 2 cells on
+    # every side, where targets outside the map are clamped, so that all 4 corners of an outside vote land
+    # in the border (cropped away) without a per-corner test.
+    u = tf.clip_by_value(cols[..., tf.newaxis] + short_offsets[..., 0] / stride, -2.0, tf.cast(width, tf.float32))
+    v = tf.clip_by_value(rows[..., tf.newaxis] + short_offsets[..., 1] / stride, -2.0, tf.cast(height, tf.float32))
     u_lower, v_lower = tf.floor(u), tf.floor(v)
     a, b = u - u_lower, v - v_lower
-    column, row = tf.cast(u_lower, tf.int32), tf.cast(v_lower, tf.int32)
-    lower = (row * width + column) * NUM_KEYPOINTS + tf.range(NUM_KEYPOINTS)
-    column_in = [(column >= 0) & (column < width), (column >= -1) & (column < width - 1)]
-    row_in = [(row >= 0) & (row < height), (row >= -1) & (row < height - 1)]
+    padded_width = width + 4
+    padded_size = (height + 4) * padded_width * NUM_KEYPOINTS
+    lower = tf.reshape(((tf.cast(v_lower, tf.int32) + 2) * padded_width + tf.cast(u_lower, tf.int32) + 2)
+                       * NUM_KEYPOINTS + tf.range(NUM_KEYPOINTS), [-1])
     pa, pb = heatmaps * a, heatmaps * b
     pab = pa * b
     corners = (  # (weight, column step, row step) of the 4 cells of the bilinear kernel
         (heatmaps - pa - pb + pab, 0, 0), (pa - pab, 1, 0), (pb - pab, 0, 1), (pab, 1, 1))
     votes = tf.concat([tf.reshape(weight, [-1]) for weight, _, _ in corners], axis=0)
-    cells = tf.concat([
-        tf.reshape(tf.where(column_in[dc] & row_in[dr], lower + (dr * width + dc) * NUM_KEYPOINTS, size), [-1])
-        for _, dc, dr in corners], axis=0)
-    flat = tf.math.bincount(cells, weights=votes, minlength=size + 1)
+    cells = tf.concat([lower + (dr * padded_width + dc) * NUM_KEYPOINTS for _, dc, dr in corners], axis=0)
+    flat = tf.math.bincount(cells, weights=votes, minlength=padded_size, maxlength=padded_size)
+    padded = tf.reshape(flat, [height + 4, padded_width, NUM_KEYPOINTS])
     cells_per_disk = math.pi * (radius / stride) ** 2
-    return tf.reshape(flat[:size], [height, width, NUM_KEYPOINTS]) / cells_per_disk
+    return padded[2:height + 2, 2:width + 2] / cells_per_disk

@@ -33,10 +33,10 @@ def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
     width = tf.shape(hough)[1]
     pooled = tf.nn.max_pool2d(hough[tf.newaxis], window, 1, "SAME")[0]
     is_seed = (hough >= pooled) & (hough >= threshold)
-    flat = tf.reshape(tf.where(is_seed, hough, -float("inf")), [-1])
-    count = tf.minimum(tf.reduce_sum(tf.cast(is_seed, tf.int32)), max_seeds)
-    scores, index = tf.math.top_k(flat, tf.minimum(max_seeds, tf.size(flat)))
-    scores, index = scores[:count], index[:count]
+    # The local maxima in flat-index order, then the best of them (top_k keeps equal scores in index order).
+    index = tf.cast(tf.where(tf.reshape(is_seed, [-1]))[:, 0], tf.int32)
+    scores, order = tf.math.top_k(tf.gather(tf.reshape(hough, [-1]), index), tf.minimum(max_seeds, tf.size(index)))
+    index = tf.gather(index, order)
     cell = index // NUM_KEYPOINTS
     positions = tf.cast(tf.stack([cell % width, cell // width], axis=-1), tf.float32) * stride
     return positions, index % NUM_KEYPOINTS, scores
