@@ -52,3 +52,35 @@ class Scale(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """keras.layers.BatchNormalization whose training pass runs TensorFlow's fused batch-norm kernel.
+
+    Keras 3 normalises with separate moment, subtraction and scaling ops (plus a float32 upcast of 16-bit
+    inputs); Keras 2 used the fused kernel (`fused=True`). In training (`training=True`, trainable layer,
+    [B, h, w, C] inputs, channels last, no mask, renorm or synchronisation) this layer calls
+    `tf.compat.v1.nn.fused_batch_norm`, which computes the batch moments, the normalisation and their
+    gradients in single passes and takes bfloat16 / float16 inputs directly (statistics in float32). The
+    result is the parent layer's: same output, same gradients, same variables, and the moving averages
+    updated with the same momentum from the same biased batch variance (the kernel returns the unbiased
+    one, n / (n - 1) larger; it is scaled back). Inference and every other case are the parent's code.
+    Measured: docs/training.md, "Batch normalisation".
+    """
+
+    def _fused(self, inputs, training):
+        return (bool(training) and self.trainable and self.scale and self.center and not self.renorm
+                and not self.synchronized and len(inputs.shape) == 4 and self.axis in (-1, 3))
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None or not self._fused(inputs, training):
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32), epsilon=self.epsilon,
+            is_training=True)
+        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
+        variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return tf.cast(outputs, self.compute_dtype)

@@ -26,6 +26,8 @@ import h5py
 import keras
 import tensorflow as tf
 
+from personlab_tf.model.layers import FusedBatchNormalization
+
 BN_EPSILON = 1.001e-5
 IMAGENET = "imagenet"  # weights_path value: the Keras-applications ImageNet weights of the backbone
 # The Keras-applications weight files without top: their address and MD5 (as keras.applications.resnet).
@@ -76,7 +78,7 @@ def _conv_bn(x, filters, kernel_size, name, strides=1, dilation_rate=1, padding=
     """Conv2D (with bias) -> BatchNorm [-> ReLU], named `{name}_conv`, `{name}_bn`, `{name}_relu`."""
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate,
                             name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, trainable=not freeze_batch_norm, name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(epsilon=BN_EPSILON, trainable=not freeze_batch_norm, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
