@@ -110,8 +110,9 @@ def test_poses_without_masks_are_the_poses_with_masks(multi_scale):
     found = {with_masks: detector.Detector(PerfectNetwork(persons, 8), RADIUS, inference).detect(
         tf.zeros([HEIGHT, WIDTH, 3], tf.uint8), with_masks=with_masks) for with_masks in (False, True)}
     assert keys.Detection.MASKS not in found[False]
-    for key in (keys.Detection.NUM_DETECTIONS, keys.Detection.KEYPOINTS, keys.Detection.INSTANCE_SCORES):
-        np.testing.assert_array_equal(found[False][key].numpy(), found[True][key].numpy())
+    assert int(found[False][keys.Detection.NUM_DETECTIONS]) == int(found[True][keys.Detection.NUM_DETECTIONS])
+    for key in (keys.Detection.KEYPOINTS, keys.Detection.INSTANCE_SCORES):  # equal up to float32 rounding
+        np.testing.assert_allclose(found[False][key].numpy(), found[True][key].numpy(), rtol=1e-5, atol=1e-6)
     errors, which = top_two_errors(found[False], persons)
     assert sorted(which) == [0, 1] and errors.max() < 1.5
 
