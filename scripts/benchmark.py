@@ -47,7 +47,7 @@ from personlab_tf.inference import serving
 from personlab_tf.tasks.parts import assignment_check, matching, part_sets
 from personlab_tf.tasks.parts.decode import PartsDecoding, limb_connections
 from personlab_tf.tasks.personlab import detector, oracle, synthetic_maps
-from personlab_tf.tasks.personlab.decode import decode, map_keys
+from personlab_tf.tasks.personlab.decode import decode
 from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
 from personlab_tf.tasks.personlab.targets import PersonLabData
 from personlab_tf.tasks.personlab.task import PersonLabTask
@@ -253,18 +253,17 @@ def benchmark_decode():
     for stride, resolution in variants:
         stride = int(stride)
 
-        def grid(maps, with_masks, stride=stride):
-            """The maps `decode` reads, upsampled to the decoding grid as Detector.decoding_maps does."""
-            upsampled = detector.upsample_maps({key: maps[key][tf.newaxis] for key in map_keys(with_masks)},
-                                               DECODE_STRIDE, stride)
+        def grid(maps, stride=stride):
+            upsampled = detector.upsample_maps({key: value[tf.newaxis] for key, value in maps.items()}, DECODE_STRIDE,
+                                               stride)
             return {key: value[0] for key, value in upsampled.items()}
 
         paths[f"poses_s{stride}"] = tf.function(
-            lambda maps, stride=stride, grid=grid: decode(grid(maps, False), stride, radius, with_masks=False),
+            lambda maps, stride=stride, grid=grid: decode(grid(maps), stride, radius, with_masks=False),
             input_signature=[specs])
         paths[f"full_s{stride}_{resolution}"] = tf.function(
             lambda maps, stride=stride, grid=grid, resolution=resolution: detector.detections_from_maps(
-                grid(maps, True), 1.0, stride, size, radius, mask_resolution=resolution), input_signature=[specs])
+                grid(maps), 1.0, stride, size, radius, mask_resolution=resolution), input_signature=[specs])
     functions, counts = {}, {}
     for people in FLAGS.decode_people:
         persons = synthetic_maps.scene_keypoints(int(people), DECODE_HEIGHT, DECODE_WIDTH, seed=int(people))

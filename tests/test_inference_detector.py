@@ -102,8 +102,7 @@ def test_multi_scale_merges_maps_before_decoding(weighted_merge, tolerance):
 
 @pytest.mark.parametrize("multi_scale", [False, True])
 def test_poses_without_masks_are_the_poses_with_masks(multi_scale):
-    """The poses-only path upsamples and merges only the pose maps (decode.map_keys); what it decodes is
-    the full path's poses, single-scale and multi-scale (where the long-range weights are absent)."""
+    """What the poses-only path decodes is the full path's poses, single-scale and multi-scale."""
     persons = two_persons()
     inference = detector.PersonLabInference(8, max_side=241, multi_scale=multi_scale, pyramid=(121, 241),
                                             decode_stride=4)

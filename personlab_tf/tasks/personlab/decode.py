@@ -34,11 +34,6 @@ POSE_KEYS = (keys.Map.HEATMAPS, keys.Map.SHORT_OFFSETS, keys.Map.MID_OFFSETS)
 MASK_KEYS = (keys.Map.SEGMENTATION, keys.Map.LONG_OFFSETS)
 
 
-def map_keys(with_masks: bool) -> Tuple[str, ...]:
-    """The keys.Map maps `decode` reads: the pose maps, and the mask maps when masks are computed."""
-    return POSE_KEYS + (MASK_KEYS if with_masks else ())
-
-
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class PersonLabDecoding:
@@ -155,7 +150,9 @@ def decode_batch(maps: Dict[str, tf.Tensor], stride: float, radius: float,
         keys.Detection.INSTANCE_SCORES: tf.TensorSpec([slots], tf.float32),
         keys.Detection.NUM_DETECTIONS: tf.TensorSpec([], tf.int32),
     }
+    used = POSE_KEYS
     if with_masks:
         signature[keys.Detection.MASKS] = tf.TensorSpec([slots, None, None], tf.bool)
+        used += MASK_KEYS
     return tf.map_fn(lambda image_maps: decode(image_maps, stride, radius, options, with_masks),
-                     {key: maps[key] for key in map_keys(with_masks)}, fn_output_signature=signature)
+                     {key: maps[key] for key in used}, fn_output_signature=signature)

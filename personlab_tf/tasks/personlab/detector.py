@@ -29,7 +29,7 @@ from personlab_tf.inference import maps as maps_lib
 from personlab_tf.inference.detections import pad_to
 from personlab_tf.ops.bilinear import upsample_to_stride
 from personlab_tf.ops.sampling import sample_each
-from personlab_tf.tasks.personlab.decode import MASK_KEYS, PersonLabDecoding, decode, map_keys
+from personlab_tf.tasks.personlab.decode import MASK_KEYS, PersonLabDecoding, decode
 from personlab_tf.tasks.personlab.masks import instance_masks
 from personlab_tf.tasks.personlab.scoring import person_areas
 
@@ -113,10 +113,8 @@ def offset_weights(maps: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """
     heatmaps = maps[keys.Map.HEATMAPS][..., tf.newaxis]
     sources = [source for source, _ in DIRECTED_EDGES]
-    weights = {keys.Map.SHORT_OFFSETS: heatmaps, keys.Map.MID_OFFSETS: tf.gather(heatmaps, sources, axis=3)}
-    if keys.Map.SEGMENTATION in maps:
-        weights[keys.Map.LONG_OFFSETS] = maps[keys.Map.SEGMENTATION][..., tf.newaxis]
-    return weights
+    return {keys.Map.SHORT_OFFSETS: heatmaps, keys.Map.MID_OFFSETS: tf.gather(heatmaps, sources, axis=3),
+            keys.Map.LONG_OFFSETS: maps[keys.Map.SEGMENTATION][..., tf.newaxis]}
 
 
 def average_maps(all_maps, weighted=True):
@@ -260,20 +258,18 @@ class Detector:
         """{key: (leading shape, dtype)} of the outputs of `detect` shaped [*leading, H, W] like the image."""
         return {keys.Detection.MASKS: ([self.decoding.max_detections], tf.bool)}
 
-    def frame_maps(self, image, max_side, with_masks=True):
-        """The model's probability maps [1, h, w, ...] at stride os over the frame of `image` (those `decode`
-        reads: decode.map_keys), and f."""
+    def frame_maps(self, image, max_side):
+        """The model's probability maps [1, h, w, ...] at stride os over the frame of `image`, and f."""
         output_stride = self.inference.output_stride
         scale = geometry.resize_scale(tf.shape(image)[:2], max_side)
         frame = geometry.resize_image(image, scale, geometry.frame_size(tf.shape(image)[:2], scale, output_stride))
-        maps = probabilities(self.model(frame[tf.newaxis], training=False))
-        return {key: maps[key] for key in map_keys(with_masks)}, scale
+        return probabilities(self.model(frame[tf.newaxis], training=False)), scale
 
-    def decoding_maps(self, image, with_masks=True):
-        """Maps [1, h, w, ...] on the decoding grid (only those `decode` reads) and the scale f of its frame."""
+    def decoding_maps(self, image):
+        """Maps [1, h, w, ...] on the decoding grid and the scale f of its frame."""
         options = self.inference
         if options.scales is None:
-            maps, scale = self.frame_maps(image, options.max_side, with_masks)
+            maps, scale = self.frame_maps(image, options.max_side)
             return upsample_maps(maps, options.output_stride, options.grid_stride), scale
         image_size = tf.shape(image)[:2]
         common = geometry.resize_scale(image_size, options.max_side)
@@ -281,7 +277,7 @@ class Detector:
                                    options.grid_stride)
         pyramid = []
         for side in options.scales:
-            maps, scale = self.frame_maps(image, side, with_masks)
+            maps, scale = self.frame_maps(image, side)
             pyramid.append(maps_lib.resample_maps(maps, scale, options.output_stride, common, options.grid_stride,
                                                   cells, OFFSET_KEYS))
         return average_maps(pyramid, options.weighted_merge), common
@@ -299,7 +295,7 @@ class Detector:
           and MASKS [D, rows, columns] bool on the image's lattice with its LATTICE_SCALE
           (`serving.detect_image` gives them at the image's pixels).
         """
-        maps, scale = self.decoding_maps(image, with_masks)
+        maps, scale = self.decoding_maps(image)
         return detections_from_maps({key: value[0] for key, value in maps.items()}, scale, self.inference.grid_stride,
                                     tf.shape(image)[:2], self.radius, self.decoding, with_masks,
                                     self.inference.mask_resolution)

@@ -33,7 +33,7 @@ from personlab_tf.inference.oracle import FrameGrid, frame_grid
 from personlab_tf.inference import maps as maps_lib
 from personlab_tf.inference import serving
 from personlab_tf.tasks.personlab import detector, targets
-from personlab_tf.tasks.personlab.decode import PersonLabDecoding, map_keys
+from personlab_tf.tasks.personlab.decode import PersonLabDecoding
 from personlab_tf.tasks.personlab.noise import MapNoise, degrade
 from personlab_tf.tasks.personlab.refine import refine_long_offsets, refine_mid_offsets
 
@@ -199,8 +199,7 @@ def decoding_function(inference: detector.PersonLabInference, radius: float,
 
     @tf.function(input_signature=[specs, tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)])
     def run(maps, scale, image_size):
-        grid = detector.upsample_maps({key: maps[key] for key in map_keys(with_masks)}, inference.output_stride,
-                                      inference.grid_stride)
+        grid = detector.upsample_maps(maps, inference.output_stride, inference.grid_stride)
         detections = detector.detections_from_maps({key: value[0] for key, value in grid.items()}, scale,
                                                    inference.grid_stride, image_size, radius, decoding, with_masks,
                                                    inference.mask_resolution)
