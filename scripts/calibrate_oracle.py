@@ -46,6 +46,7 @@ def main(argv):
         task = config.experiment().with_inference(max_side=FLAGS.max_side, output_stride=calibration.OUTPUT_STRIDE)
         if FLAGS.measure == "network":
             model, _ = export.restore_inference_model(calibration.raw_task(task), FLAGS.model_dir)
+            network = task.build_detector(model.inference_model())
     except (IOError, ValueError) as error:
         print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
@@ -60,7 +61,8 @@ def main(argv):
             break
         sample, made, wide, keypoints, labelled = calibration.image_targets(image.record, FLAGS.max_side, radius, extent)
         if FLAGS.measure == "network":
-            predicted = calibration.network_maps(model.inference_model(), sample[keys.Sample.IMAGE], FLAGS.max_side)
+            maps, _ = network.frame_maps(sample[keys.Sample.IMAGE], FLAGS.max_side)
+            predicted = {key: value[0].numpy() for key, value in maps.items()}
         else:
             predicted = calibration.oracle_maps(image.record, FLAGS.max_side, radius, FLAGS.noise_seed)
         statistics.add(made, wide, predicted, keypoints, labelled)
@@ -68,7 +70,7 @@ def main(argv):
     tables = statistics.tables()
     print(json.dumps(tables, indent=1), file=sys.stderr)
     try:
-        fitted = statistics.fit(extent)
+        fitted = statistics.fit(extent, tables)
     except ValueError as error:
         print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1

@@ -58,8 +58,6 @@ def export_checkpoint(task: Task, model_dir: str, export_dir: str,
     Returns:
       dict summary: export_dir, signatures and the task record (with the pixel limit).
     """
-    if max_pixels < 1:
-        raise ValueError(f"max_pixels must be positive, got {max_pixels}")
     model, path = restore_inference_model(task, model_dir)
     record = task_record(task, path)
     serving.export(task.build_detector(model.inference_model()), export_dir, record, max_pixels)

@@ -143,6 +143,8 @@ class ServingModule(tf.Module):
         """`detector`: a task's detector (`Detector`); `metadata`: the JSON-able task record, to which
         MAX_PIXELS is added; `max_pixels`: the largest image accepted (module docstring)."""
         super().__init__(name=name)
+        if max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, got {max_pixels}")
         self._detector = detector  # a plain Python object: not tracked
         self.max_pixels = max_pixels
         self.model_variables = [variable.value for variable in detector.model.variables]

@@ -18,7 +18,7 @@ import re
 import shutil
 import sys
 import tempfile
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -51,16 +51,16 @@ def checkpoint_paths(model_dir: str) -> List[str]:
     return [os.path.join(model_dir, f"{CHECKPOINT_PREFIX}-{step}") for step in sorted(steps, reverse=True)]
 
 
-def state_problem(model_dir: str) -> Optional[str]:
-    """Why `model_dir/checkpoint` is not a readable TensorFlow checkpoint state file, or None (also when
-    there is no such file)."""
+def read_state(model_dir: str) -> Tuple[Optional[object], Optional[str]]:
+    """(the CheckpointState of `model_dir/checkpoint`, None) when it reads; (None, why it is not a readable
+    TensorFlow checkpoint state file) when it does not; (None, None) when there is no such file."""
     if not tf.io.gfile.exists(os.path.join(model_dir, STATE_FILE)):
-        return None
+        return None, None
     try:
         state = tf.train.get_checkpoint_state(model_dir)
     except (ValueError, tf.errors.OpError) as error:  # e.g. an empty file: "Invalid checkpoint state"
-        return errors.one_line(error)
-    return None if state is not None else "it does not parse as a checkpoint state"
+        return None, errors.one_line(error)
+    return (state, None) if state is not None else (None, "it does not parse as a checkpoint state")
 
 
 def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str, partial: bool = False) -> Optional[str]:
@@ -79,7 +79,7 @@ def restore_latest(checkpoint: tf.train.Checkpoint, model_dir: str, partial: boo
         named `checkpoint` that is not a TensorFlow state file (not ours to replace).
     """
     paths = checkpoint_paths(model_dir)
-    problem = state_problem(model_dir)
+    _, problem = read_state(model_dir)
     state_path = os.path.join(model_dir, STATE_FILE)
     if problem and not paths:
         raise CheckpointError(f"{state_path} is not a TensorFlow checkpoint state file ({problem}) and "
@@ -108,10 +108,9 @@ def record_state(model_dir: str, restored: str) -> None:
     to its step (so the CheckpointManager of the resumed run keeps rotating them), unless it already does.
     Checkpoints of later steps that did not restore are left on disk, and replaced when training saves
     those steps again."""
-    if not state_problem(model_dir):
-        state = tf.train.get_checkpoint_state(model_dir)
-        if state and os.path.basename(state.model_checkpoint_path) == os.path.basename(restored):
-            return
+    state, _ = read_state(model_dir)
+    if state and os.path.basename(state.model_checkpoint_path) == os.path.basename(restored):
+        return
     step = checkpoint_step(restored)
     kept = [path for path in reversed(checkpoint_paths(model_dir)) if checkpoint_step(path) <= step]
     times = [tf.io.gfile.stat(path + ".index").mtime_nsec / 1e9 for path in kept]

@@ -19,13 +19,11 @@ import math
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.data import coco, decoder
-from personlab_tf.inference import geometry
 from personlab_tf.inference.oracle import frame_grid
-from personlab_tf.tasks.personlab import detector, noise as noise_lib, oracle, targets
+from personlab_tf.tasks.personlab import noise as noise_lib, oracle, targets
 
 OUTPUT_STRIDE = 8
 HEATMAP_BINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)          # d / R
@@ -37,15 +35,6 @@ def raw_task(task):
     """The task with its refinement switched off: the network's raw offsets."""
     network = dataclasses.replace(task.network, refine_mid_steps=0, refine_long_steps=(0, 0))
     return type(task)(task.data, task.box, network, task.decoding, task.inference)
-
-
-def network_maps(model, image, max_side):
-    """The network's probability maps and raw offsets [h, w, ...] (numpy) on the stride-8 frame of `image`."""
-    size = tf.shape(image)[:2]
-    scale = geometry.resize_scale(size, max_side)
-    frame = geometry.resize_image(image, scale, geometry.frame_size(size, scale, OUTPUT_STRIDE))
-    maps = detector.probabilities(model(frame[tf.newaxis], training=False))
-    return {key: value[0].numpy() for key, value in maps.items()}
 
 
 def oracle_maps(record: coco.ImageRecord, max_side: int, radius: float, noise_seed: int):
@@ -159,15 +148,16 @@ class Statistics:
                                       for name, rows in offsets.items()},
                 "neighbour_residual_correlation": correlation}
 
-    def fit(self, offset_extent):
-        """The MapNoise closest (least squares over the bins, weighted by their counts) to the curves.
+    def fit(self, offset_extent, tables=None):
+        """The MapNoise closest (least squares over the bins, weighted by their counts) to the curves;
+        `tables`: those of `tables()` when the caller has them already.
 
         Raises:
           ValueError: a range has no length bin with MIN_CELLS cells (too little data).
         """
         heatmap_blur, _, heatmap_peak = best_blur(self.heatmap[:-1], self.heatmap_blurred[:, :-1], False)
         edge_blur, floor, peak = best_blur(self.segmentation, self.segmentation_blurred, True)
-        tables = self.tables()
+        tables = tables or self.tables()
         ranges = {}
         for name, rows in tables["offsets_by_length"].items():
             if not rows:

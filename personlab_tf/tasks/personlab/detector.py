@@ -176,14 +176,13 @@ def detections_from_maps(maps, scale, stride, image_size, radius, options=Person
         return result
     lattice = maps_lib.lattice_scale(scale)
     size = maps_lib.lattice_size(image_size, lattice)
+    found = frame_keypoints[:result[keys.Detection.NUM_DETECTIONS]]
     if on_grid:
         result[keys.Detection.MASKS] = maps_lib.masks_to_original(result[keys.Detection.MASKS], scale / lattice,
                                                                   stride, size)
     elif mask_resolution == MASKS_HYBRID:
-        found = frame_keypoints[:result[keys.Detection.NUM_DETECTIONS]]
         result[keys.Detection.MASKS] = hybrid_masks(maps, found, scale, stride, lattice, size, options)
     else:
-        found = frame_keypoints[:result[keys.Detection.NUM_DETECTIONS]]
         weights = sample_each(maps[keys.Map.HEATMAPS], found, stride)
         pixels = maps_lib.resample_maps({key: maps[key][tf.newaxis] for key in MASK_KEYS}, scale, stride, lattice, 1,
                                         size, OFFSET_KEYS)

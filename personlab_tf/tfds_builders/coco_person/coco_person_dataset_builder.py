@@ -163,18 +163,14 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
         what the build saw in `self.info.metadata[split]`."""
         problems = coco.ProblemCounter()
         valid = coco.load_dataset(annotations_path, problems)
-        images = valid.images
-        kept = {image_id: [(p.annotation_id, p.segmentation) for p in persons]
-                for image_id, persons in valid.persons.items()}
-        del valid
         with open(annotations_path, "rb") as f:
             raw = json.load(f)["annotations"]
-        by_id = _first_by_id(raw, {i for persons in kept.values() for i, _ in persons})
+        by_id = _first_by_id(raw, {p.annotation_id for persons in valid.persons.values() for p in persons})
         del raw
         num_examples = num_persons = 0
         skipped_ids = []
-        for info in images:
-            persons = kept[info.image_id]
+        for info in valid.images:
+            persons = valid.persons[info.image_id]
             if not persons:
                 problems.images_without_people += 1
                 if not keep_images_without_people:
@@ -185,14 +181,14 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
                 continue
             num_examples += 1
             num_persons += len(persons)
-            rles = [coco.segmentation_rle(segmentation, info.height, info.width) for _, segmentation in persons]
+            rles = [coco.segmentation_rle(p.segmentation, info.height, info.width) for p in persons]
             yield info.image_id, {
                 features.IMAGE: encoded,
                 features.IMAGE_ID: info.image_id,
                 features.HEIGHT: info.height,
                 features.WIDTH: info.width,
                 features.FILE_NAME: info.file_name,
-                features.PERSONS: features.encode_persons([by_id[i] for i, _ in persons], rles),
+                features.PERSONS: features.encode_persons([by_id[p.annotation_id] for p in persons], rles),
             }
         self.info.metadata[split] = {ANNOTATIONS_SHA256: annotations_fingerprint(annotations_path),
                                      IMAGES_SKIPPED: problems.images_skipped, SKIPPED_IMAGE_IDS: skipped_ids,
