@@ -159,3 +159,12 @@ def test_matching_persons_are_padded_and_keep_keypoints_inside_the_crop():
     assert points.shape == (4, 17, 2) and labelled.shape == (4, 17)
     np.testing.assert_array_equal(np.argwhere(labelled.numpy()), [[0, NOSE], [1, LEFT_SHOULDER]])
     np.testing.assert_allclose(points.numpy()[1, LEFT_SHOULDER], [20, 30])
+
+
+def test_matching_persons_cut_drops_persons_without_usable_keypoints_first():
+    # Person 0 has only a keypoint outside the crop, person 1 none, persons 2 and 3 one each inside.
+    kp = keypoint_array(4, {(0, NOSE): (SIZE + 5, 10), (2, NOSE): (12, 14), (3, LEFT_SHOULDER): (30, 40)})
+    points, labelled = targets.matching_persons(tf.constant(kp[..., :2]), tf.constant(kp[..., 2] > 0), SIZE, 2)
+    np.testing.assert_array_equal(np.argwhere(labelled.numpy()), [[0, NOSE], [1, LEFT_SHOULDER]])
+    np.testing.assert_allclose(points.numpy()[0, NOSE], [12, 14])
+    np.testing.assert_allclose(points.numpy()[1, LEFT_SHOULDER], [30, 40])

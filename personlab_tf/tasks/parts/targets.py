@@ -50,6 +50,8 @@ class PartsData:
       part_stride: stride of the part targets and of the part head (PART_STRIDES): 4, the paper's part
         decoder; 2, one more decoder stage over the backbone's stride-2 stem, for parts a few pixels wide
         (docs/parts.md, the demo).
+      max_persons: persons of a crop the matching loss compares (`matching_persons`); its cost grows with
+        the square of it. The synthetic parts scenes hold at most 8 persons (gin/parts_demo.gin).
     """
 
     part_set: str = "synthetic"
@@ -58,6 +60,7 @@ class PartsData:
     disk_radius: float = constants.DISK_RADIUS
     limb_sigma: float = LIMB_SIGMA
     part_stride: int = PART_STRIDES[0]
+    max_persons: int = MAX_PERSONS
 
     def __post_init__(self):
         part_sets.part_set(self.part_set)
@@ -126,13 +129,17 @@ def limb_gaussian(points, start, end, sigma):
       points: [..., 2] positions; start, end: [2] or broadcastable (x, y); sigma: spread across the limb.
     """
     delta = end - start
-    length = tf.norm(delta, axis=-1, keepdims=True)
-    along_unit = tf.where(length > _EPSILON, delta / tf.maximum(length, _EPSILON), tf.constant([1.0, 0.0]))
-    across_unit = tf.stack([-along_unit[..., 1], along_unit[..., 0]], axis=-1)
-    relative = points - (start + end) / 2.0
-    along = tf.reduce_sum(relative * along_unit, axis=-1)
-    across = tf.reduce_sum(relative * across_unit, axis=-1)
-    spread = sigma + length[..., 0] / 2.0
+    length = tf.norm(delta, axis=-1)
+    valid_length = length > _EPSILON
+    along_x = tf.where(valid_length, delta[..., 0] / tf.maximum(length, _EPSILON), 1.0)
+    along_y = tf.where(valid_length, delta[..., 1] / tf.maximum(length, _EPSILON), 0.0)
+    # Coordinates one at a time: no [..., 2] intermediate of the broadcast shape (the input pipeline's
+    # cost, [h, w, N, L] per limb map).
+    relative_x = points[..., 0] - (start[..., 0] + end[..., 0]) / 2.0
+    relative_y = points[..., 1] - (start[..., 1] + end[..., 1]) / 2.0
+    along = relative_x * along_x + relative_y * along_y
+    across = relative_y * along_x - relative_x * along_y
+    spread = sigma + length / 2.0
     return tf.exp(-along * along / (2.0 * spread * spread) - across * across / (2.0 * sigma * sigma))
 
 
@@ -164,13 +171,16 @@ def limb_ignore(ignore):
 def matching_persons(keypoints, labelled, crop_size, max_persons=MAX_PERSONS):
     """Each person's keypoints for the matching loss, padded (or cut) to `max_persons`.
 
-    A keypoint counts when it is labelled and inside the crop.
+    A keypoint counts when it is labelled and inside the crop; persons with such keypoints come first (in
+    their order), so a cut drops persons the loss would ignore before any other.
 
     Returns:
       (points [P, K, 2] float32, labelled [P, K] bool), P = max_persons.
     """
     inside = tf.reduce_all((keypoints >= 0.0) & (keypoints <= crop_size - 1.0), axis=-1)
     usable = labelled & inside
+    order = tf.argsort(tf.cast(~tf.reduce_any(usable, axis=-1), tf.int32), stable=True)
+    keypoints, usable = tf.gather(keypoints, order), tf.gather(usable, order)
     count = tf.minimum(tf.shape(keypoints)[0], max_persons)
     padding = [[0, max_persons - count], [0, 0]]
     points = tf.pad(keypoints[:count], padding + [[0, 0]])

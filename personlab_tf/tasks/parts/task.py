@@ -66,7 +66,7 @@ class PartsTask(Task):
         features = {k: sample[k] for k in (keys.Sample.IMAGE, keys.Sample.IMAGE_ID, keys.Sample.CROP_TO_IMAGE)}
         return features, targets.make_part_targets(sample, self.data.crop_size, self.part_set, self.data.pose_stride,
                                                    self.data.disk_radius, self.data.limb_sigma,
-                                                   part_stride=self.data.part_stride)
+                                                   max_persons=self.data.max_persons, part_stride=self.data.part_stride)
 
     def build_model(self, inference: bool = False) -> model.PartParsingModel:
         if not inference:
