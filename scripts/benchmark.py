@@ -68,7 +68,8 @@ flags.DEFINE_integer("train_images", 16, "train: synthetic images in the benchma
 
 flags.DEFINE_list("decode_people", ["5", "30"], "decode: person counts to time.")
 flags.DEFINE_list("decode_variants", ["8:grid", "8:hybrid", "8:image", "4:grid", "4:hybrid"],
-                  "decode: decode stride:mask resolution pairs to time (the maps are at stride 8).")
+                  "decode: decode stride:mask resolution pairs to time (the maps are at stride 8; the "
+                  "defaults' pair is always added).")
 flags.DEFINE_integer("decode_repeats", 60, "decode: timed runs per setting (interleaved, median).")
 flags.DEFINE_integer("serve_repeats", 10, "serve: timed runs of each of serving and backbone (interleaved).")
 flags.DEFINE_string("serve_backbone", "resnet101", "serve: backbone of the exported model.")
@@ -248,7 +249,9 @@ def benchmark_decode():
     radius = 32.0
     size = tf.constant([DECODE_HEIGHT, DECODE_WIDTH])
     default = detector.PersonLabInference(output_stride=DECODE_STRIDE)
-    variants = [variant.split(":") for variant in FLAGS.decode_variants]
+    # The defaults' pair is always timed: "poses" and "full" report it.
+    pairs = dict.fromkeys(FLAGS.decode_variants + [f"{default.grid_stride}:{default.mask_resolution}"])
+    variants = [variant.split(":") for variant in pairs]
     paths = {}
     for stride, resolution in variants:
         stride = int(stride)
