@@ -46,13 +46,27 @@ EXPORT_FLAGS = {"personlab": ("--max_side", str(MAX_SIDE), "--output_stride", st
 _CACHE = {}
 
 
+def _run(name, args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=900)
+
+
 def run_script(name, *args):
     """Runs scripts/<name> with the test interpreter; returns (CompletedProcess, last stdout line as JSON)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
-    process = subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True,
-                             env=env, cwd=REPO, timeout=900)
+    process = _run(name, args)
     assert process.returncode == 0, process.stderr[-3000:]
     return process, json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def script_error(name, *args):
+    """Runs scripts/<name> expecting it to refuse its input: exit code 1, no traceback, one `error: ` line,
+    the last of stderr; returns that line."""
+    process = _run(name, args)
+    assert process.returncode == 1 and "Traceback" not in process.stderr, process.stderr[-3000:]
+    errors = [line for line in process.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and process.stderr.strip().splitlines()[-1] == errors[0], process.stderr[-3000:]
+    return errors[0]
 
 
 def make_checkpoint(model_dir, task="personlab", steps=3, seed=0):

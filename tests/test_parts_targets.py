@@ -151,6 +151,8 @@ def test_part_targets_at_stride_2_keep_a_part_two_pixels_wide():
     assert fine[keys.Map.HEATMAPS].shape[:2] == (17, 17)
     with pytest.raises(ValueError, match="part stride 8"):
         targets.PartsData(part_stride=8)
+    with pytest.raises(ValueError, match="max_persons 0 must be at least 1"):
+        targets.PartsData(max_persons=0)
 
 
 def test_matching_persons_are_padded_and_keep_keypoints_inside_the_crop():

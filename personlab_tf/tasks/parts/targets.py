@@ -68,6 +68,8 @@ class PartsData:
             raise ValueError(f"crop size {self.crop_size} - 1 must be a multiple of {PYRAMID_STRIDES[-1]}")
         if self.part_stride not in PART_STRIDES:
             raise ValueError(f"part stride {self.part_stride} must be one of {PART_STRIDES}")
+        if self.max_persons < 1:
+            raise ValueError(f"max_persons {self.max_persons} must be at least 1")
 
 
 def part_labels_on_grid(sample, size, stride, flip_permutation):
