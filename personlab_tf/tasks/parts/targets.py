@@ -132,9 +132,9 @@ def limb_gaussian(points, start, end, sigma):
     """
     delta = end - start
     length = tf.norm(delta, axis=-1)
-    valid_length = length > _EPSILON
-    along_x = tf.where(valid_length, delta[..., 0] / tf.maximum(length, _EPSILON), 1.0)
-    along_y = tf.where(valid_length, delta[..., 1] / tf.maximum(length, _EPSILON), 0.0)
+    valid_length, safe_length = length > _EPSILON, tf.maximum(length, _EPSILON)
+    along_x = tf.where(valid_length, delta[..., 0] / safe_length, 1.0)
+    along_y = tf.where(valid_length, delta[..., 1] / safe_length, 0.0)
     # Coordinates one at a time: no [..., 2] intermediate of the broadcast shape (the input pipeline's
     # cost, [h, w, N, L] per limb map).
     relative_x = points[..., 0] - (start[..., 0] + end[..., 0]) / 2.0
