@@ -47,6 +47,7 @@ _CACHE = {}
 
 
 def _run(name, args):
+    """scripts/<name> with `args` in a subprocess of the test interpreter (repository on PYTHONPATH)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True,
                           env=env, cwd=REPO, timeout=900)
