@@ -127,11 +127,26 @@ def decode(maps: Dict[str, tf.Tensor], stride: float, radius: float,
     }
     if with_masks:
         weights = sample_each(heatmaps, keypoints, stride)
-        masks = instance_masks(maps[keys.Map.SEGMENTATION], maps[keys.Map.LONG_OFFSETS], keypoints, weights,
-                               person_areas(keypoints), stride, options.segmentation_threshold,
-                               options.mask_threshold)
+        masks = person_masks(maps[keys.Map.SEGMENTATION], maps[keys.Map.LONG_OFFSETS], keypoints, weights, stride,
+                             options)
         result[keys.Detection.MASKS] = pad_to(masks, slots)
     return result
+
+
+def person_masks(segmentation: tf.Tensor, long_offsets: tf.Tensor, keypoints: tf.Tensor, weights: tf.Tensor,
+                 stride: float, options: PersonLabDecoding) -> tf.Tensor:
+    """The decoded persons' Eq. 6 masks (masks.instance_masks) with the decoding's thresholds.
+
+    Args:
+      segmentation: [h, w, 1] p_S; long_offsets: [h, w, K, 2] (x, y) pixels of the keypoints' frame.
+      keypoints: [P, K, 2] (x, y) pixels of the same frame; weights: [P, K] their heatmap probabilities.
+      stride: pixels per cell of the two maps; options: PersonLabDecoding (segmentation and mask thresholds).
+
+    Returns:
+      [P, h, w] bool masks.
+    """
+    return instance_masks(segmentation, long_offsets, keypoints, weights, person_areas(keypoints), stride,
+                          options.segmentation_threshold, options.mask_threshold)
 
 
 @tf.autograph.experimental.do_not_convert

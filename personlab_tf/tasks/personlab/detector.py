@@ -29,9 +29,7 @@ from personlab_tf.inference import maps as maps_lib
 from personlab_tf.inference.detections import pad_to
 from personlab_tf.ops.bilinear import upsample_to_stride
 from personlab_tf.ops.sampling import sample_each
-from personlab_tf.tasks.personlab.decode import MASK_KEYS, PersonLabDecoding, decode
-from personlab_tf.tasks.personlab.masks import instance_masks
-from personlab_tf.tasks.personlab.scoring import person_areas
+from personlab_tf.tasks.personlab.decode import MASK_KEYS, PersonLabDecoding, decode, person_masks
 
 PYRAMID = (601, 1201, 1801, 2401)    # multi-scale (paper §4.1)
 MASKS_ON_GRID = "grid"               # Eq. 6 on the decoding grid, masks resampled to the original image
@@ -187,9 +185,8 @@ def detections_from_maps(maps, scale, stride, image_size, radius, options=Person
         pixels = maps_lib.resample_maps({key: maps[key][tf.newaxis] for key in MASK_KEYS}, scale, stride, lattice, 1,
                                         size, OFFSET_KEYS)
         points = geometry.to_original(found, scale / lattice)                          # lattice pixels
-        masks = instance_masks(pixels[keys.Map.SEGMENTATION][0], pixels[keys.Map.LONG_OFFSETS][0], points,
-                               weights, person_areas(points), 1, options.segmentation_threshold,
-                               options.mask_threshold)
+        masks = person_masks(pixels[keys.Map.SEGMENTATION][0], pixels[keys.Map.LONG_OFFSETS][0], points, weights,
+                             1, options)
         result[keys.Detection.MASKS] = pad_to(masks, options.max_detections)
     result[keys.Detection.LATTICE_SCALE] = lattice
     return result
@@ -217,8 +214,7 @@ def hybrid_masks(maps: Dict[str, tf.Tensor], keypoints: tf.Tensor, scale: tf.Ten
     segmentation = maps[keys.Map.SEGMENTATION]
     near_persons = tf.nn.max_pool2d(segmentation[tf.newaxis], 3, 1, "SAME")[0]
     weights = sample_each(maps[keys.Map.HEATMAPS], keypoints, stride)
-    member = instance_masks(near_persons, maps[keys.Map.LONG_OFFSETS], keypoints, weights, person_areas(keypoints),
-                            stride, options.segmentation_threshold, options.mask_threshold)
+    member = person_masks(near_persons, maps[keys.Map.LONG_OFFSETS], keypoints, weights, stride, options)
     member = maps_lib.masks_to_original(pad_to(member, options.max_detections), scale / lattice, stride, size)
     pixels = maps_lib.resample_maps({keys.Map.SEGMENTATION: segmentation[tf.newaxis]}, scale, stride, lattice, 1, size)
     person = pixels[keys.Map.SEGMENTATION][0, ..., 0] >= options.segmentation_threshold

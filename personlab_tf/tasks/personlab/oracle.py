@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS, TREE_EDGES
-from personlab_tf.data import grids, record_format
+from personlab_tf.data import grids, keypoint_targets, record_format
 from personlab_tf.inference.oracle import FrameGrid, frame_grid
 from personlab_tf.inference import maps as maps_lib
 from personlab_tf.inference import serving
@@ -97,14 +97,12 @@ def extended_long_range(frame: FrameGrid, stride: int, extent: float) -> tf.Tens
                                 sample[keys.Sample.ORIGINAL_SIZE], sample[keys.Sample.CROP_TO_IMAGE], size, stride)
     masks = masks.numpy()[:frame.rows, :frame.columns]
     is_crowd = sample[keys.Sample.IS_CROWD].numpy()
-    owner = nearest_owner(masks, is_crowd, extent / stride)
-    keypoints = sample[keys.Sample.KEYPOINTS].numpy()
-    labelled = np.concatenate([(keypoints[..., 2] > 0) & ~is_crowd[:, np.newaxis],
-                               np.zeros((1, keypoints.shape[1]), bool)])
-    targets_xy = np.concatenate([keypoints[..., :2], np.zeros((1,) + keypoints.shape[1:2] + (2,), np.float32)])
-    points = grids.grid_points(size, stride).numpy()[:frame.rows, :frame.columns, np.newaxis, :]
-    offsets = targets_xy[owner] - points
-    return tf.constant(np.where(labelled[owner][..., np.newaxis], offsets, 0.0).astype(np.float32))
+    owner = tf.constant(nearest_owner(masks, is_crowd, extent / stride), tf.int32)               # [h, w]
+    labelled = tf.gather(grids.append_none(keypoint_targets.labelled_keypoints(sample)), owner)  # [h, w, K]
+    points = grids.grid_points(size, stride)[:frame.rows, :frame.columns]
+    return keypoint_targets.gather_offsets(sample[keys.Sample.KEYPOINTS][..., :2],
+                                           tf.broadcast_to(owner[..., tf.newaxis], tf.shape(labelled)), labelled,
+                                           points)
 
 
 def person_coverage(frame: FrameGrid, stride: int) -> tf.Tensor:
