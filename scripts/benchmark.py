@@ -7,7 +7,9 @@ Modes:
            per-GPU setup) against the bare backbone forward + backward on the same input (a trivial loss,
            no optimizer): steps/s of both and their ratio, for float32, mixed_bfloat16 and XLA (and
            bfloat16 + XLA), run in turn step by step (medians); plus the share of the full step's time spent
-           waiting for the input pipeline, and gin/smoke.gin's steps/s.
+           waiting for the input pipeline, and gin/smoke.gin's steps/s; and the demo's step (gin/demo.gin)
+           with the refinement plain and compiled by XLA (PersonLabNetwork.jit_refinement), in turn on the
+           same batches: steps/s of both and the ratio of their step times.
   decode   median milliseconds of decoding perfect maps (tasks/personlab/synthetic_maps) of an 801 x 529 image
            at output stride 8 with 5 and 30 people, as the detector runs it (maps upsampled to the decoding
            stride): the poses-only path (Hough voting, seeds, greedy poses, scores, NMS) and the full
@@ -65,6 +67,7 @@ flags.DEFINE_integer("train_steps", 10, "train: timed steps per configuration (a
 flags.DEFINE_list("train_variants", list(("float32", "mixed_bfloat16", "xla", "mixed_bfloat16_xla")),
                   "train: the variants to time (float32, mixed_bfloat16, xla, mixed_bfloat16_xla).")
 flags.DEFINE_integer("train_images", 16, "train: synthetic images in the benchmark's training records.")
+flags.DEFINE_integer("demo_steps", 40, "train: timed steps of the demo's step, each way (after the warm-up steps).")
 
 flags.DEFINE_list("decode_people", ["5", "30"], "decode: person counts to time.")
 flags.DEFINE_list("decode_variants", ["8:grid", "8:hybrid", "8:image", "4:grid", "4:hybrid"],
@@ -164,6 +167,38 @@ def fetch_and_step(dataset, step, warmup, num_steps):
     return waits, totals
 
 
+def time_demo(records, num_steps, warmup=3):
+    """gin/demo.gin's training step with the Eq. 2 / Eq. 5 refinement plain and compiled (jit_refinement).
+
+    Both models take each batch of the demo's input pipeline in turn (the order alternating), so a machine
+    shared with other jobs slows both alike. Returns steps/s of each (medians) and `ratio`, the compiled
+    step's median time over the plain one's.
+    """
+    steps = []
+    for compiled in (False, True):
+        gin.clear_config()
+        registry.parse_gin([str(config.GIN_DIR / "demo.gin")],
+                           [f"TRAIN_FILES = '{records}'", f"PersonLabNetwork.jit_refinement = {compiled}"])
+        task = config.experiment()
+        model = task.build_model()
+        model.compile(optimizer=build_optimizer())
+        steps.append(tf.function(model.train_step))
+    iterator = iter(task.build_dataset(records, gin.query_parameter("train.global_batch_size"), training=True,
+                                       seed=0))
+    times = ([], [])
+    for index in range(warmup + num_steps):
+        batch = next(iterator)
+        for which in (index % 2, 1 - index % 2):
+            start = time.perf_counter()
+            float(steps[which](batch)[keys.Loss.TOTAL])
+            if index >= warmup:
+                times[which].append(time.perf_counter() - start)
+    gin.clear_config()
+    plain, compiled = (statistics.median(values) for values in times)
+    return {"plain_steps_per_s": round(1.0 / plain, 3), "compiled_refinement_steps_per_s": round(1.0 / compiled, 3),
+            "ratio": round(compiled / plain, 3)}
+
+
 # Variants of benchmark_train: (mixed precision policy, XLA).
 TRAIN_VARIANTS = {"float32": (None, False), "mixed_bfloat16": ("mixed_bfloat16", False), "xla": (None, True),
                   "mixed_bfloat16_xla": ("mixed_bfloat16", True)}
@@ -215,10 +250,12 @@ def time_variant(records, policy, jit_compile, num_steps, warmup=2):
 
 
 def benchmark_train():
-    """ResNet-101 full vs bare step per variant, and gin/smoke.gin."""
+    """ResNet-101 full vs bare step per variant, gin/smoke.gin, and the demo's step with its refinement plain
+    and compiled."""
     with tempfile.TemporaryDirectory() as directory:
         records = synthetic_train_records(directory, FLAGS.train_images)
-        results = {"smoke": time_smoke(records, FLAGS.train_steps)}
+        results = {"smoke": time_smoke(records, FLAGS.train_steps), "demo": time_demo(records, FLAGS.demo_steps)}
+        print(f"demo: {results['demo']}", file=sys.stderr, flush=True)
         for name in FLAGS.train_variants:
             policy, jit_compile = TRAIN_VARIANTS[name]
             results[name] = time_variant(records, policy, jit_compile, FLAGS.train_steps)

@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf.constants import DIRECTED_EDGES, NUM_EDGES, NUM_KEYPOINTS
-from personlab_tf.tasks.personlab.refine import cell_positions, gated_step, refine_long_offsets, refine_mid_offsets
+from personlab_tf.tasks.personlab.refine import (LongRangeRefinement, MidRangeRefinement, cell_positions, gated_step,
+                                                 refine_long_offsets, refine_mid_offsets)
 
 OS = 8
 SIZE = 5  # 5x5 cells = input pixels 0..32
@@ -95,3 +96,34 @@ def test_a_gated_self_step_skips_a_landing_on_another_persons_field():
     gated = refine_long_offsets(long, short, OS, 1, 0, self_gate=0.5)[0, :, 0, :, 0].numpy()
     np.testing.assert_allclose(literal, 40.0)
     np.testing.assert_allclose(gated, 16.0)
+
+
+def _compiled_calls(function):
+    """How many calls the graph of `function` makes to functions XLA must compile."""
+    graph = tf.function(function).get_concrete_function().graph.as_graph_def()
+    return sum(node.attr["_XlaMustCompile"].b for node in graph.node if "_XlaMustCompile" in node.attr)
+
+
+def test_the_compiled_refinement_gives_the_plain_values_and_gradients():
+    """jit_compile layers in training: the refinement compiled by XLA (a forward and a gradient call per
+    layer), with the values
+    and the gradients of the plain ops to float rounding; in inference no compiled call (the SavedModel
+    runs without XLA). Raw fields that move points across cells and off the grid's border."""
+    generator = tf.random.Generator.from_seed(0)
+    mid = tf.Variable(generator.normal([2, SIZE, SIZE, NUM_EDGES, 2]) * 12)
+    long = tf.Variable(generator.normal([2, SIZE, SIZE, NUM_KEYPOINTS, 2]) * 16)
+    short = tf.Variable(generator.normal([2, SIZE, SIZE, NUM_KEYPOINTS, 2]) * 4)
+    mid_layer, long_layer = MidRangeRefinement(OS, 2, jit_compile=True), LongRangeRefinement(OS, 2, 2, jit_compile=True)
+
+    def values_and_gradients(training):
+        with tf.GradientTape() as tape:
+            refined = [mid_layer(mid, short, training=training), long_layer(long, short, training=training)]
+            loss = sum(tf.reduce_sum(tf.abs(field - 1.0)) for field in refined)
+        return refined + tape.gradient(loss, [mid, long, short])
+
+    assert _compiled_calls(lambda: values_and_gradients(True)) == 4
+    assert _compiled_calls(lambda: values_and_gradients(False)) == 0
+    compiled = tf.function(lambda: values_and_gradients(True))()
+    plain = values_and_gradients(False)
+    for name, a, b in zip(("mid", "long", "d mid", "d long", "d short"), compiled, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3, err_msg=name)

@@ -5,6 +5,10 @@ os: cell (i, j) is the input pixel x = (os j, os i). A refinement step moves eve
 another field at the point it reaches, x + offset, sampled bilinearly (`ops.bilinear`), so gradients flow
 into both the refined field and the sampled one. The whole field is updated at each step: the next step
 samples the refined values. Zero steps leave the offsets unchanged (the paper's ablation, Appendix A.3).
+
+The layers can run the refinement compiled by XLA in training (`jit_compile`, PersonLabNetwork.jit_refinement):
+its many small element-wise ops and gathers fuse into a few loops, the same arithmetic (docs/training.md,
+"Compiled refinement"). Inference keeps the plain ops, so a SavedModel needs no XLA where it is served.
 """
 
 import keras
@@ -92,37 +96,56 @@ def refine_long_offsets(long, short, output_stride, self_steps=2, short_steps=2,
     return long
 
 
+_COMPILED = {refine_mid_offsets: tf.function(refine_mid_offsets, jit_compile=True),
+             refine_long_offsets: tf.function(refine_long_offsets, jit_compile=True)}
+
+
+def _refinement(function, jit_compile, training):
+    """`function` or its XLA-compiled twin: compiled only when `jit_compile` and in training."""
+    return _COMPILED[function] if jit_compile and training else function
+
+
 @keras.saving.register_keras_serializable(package="personlab_tf")
 class MidRangeRefinement(keras.layers.Layer):
-    """Keras wrapper of `refine_mid_offsets` (Eq. 2): call(mid [B,h,w,E,2], short [B,h,w,K,2])."""
+    """Keras wrapper of `refine_mid_offsets` (Eq. 2): call(mid [B,h,w,E,2], short [B,h,w,K,2]).
 
-    def __init__(self, output_stride, steps=2, **kwargs):
+    `jit_compile`: run it compiled by XLA when training (module docstring).
+    """
+
+    def __init__(self, output_stride, steps=2, jit_compile=False, **kwargs):
         super().__init__(**kwargs)
         self.output_stride = output_stride
         self.steps = steps
+        self.jit_compile = jit_compile
 
-    def call(self, mid, short):
-        return refine_mid_offsets(mid, short, self.output_stride, self.steps)
+    def call(self, mid, short, training=None):
+        refine = _refinement(refine_mid_offsets, self.jit_compile, training)
+        return refine(mid, short, self.output_stride, self.steps)
 
     def get_config(self):
-        return {**super().get_config(), "output_stride": self.output_stride, "steps": self.steps}
+        return {**super().get_config(), "output_stride": self.output_stride, "steps": self.steps,
+                "jit_compile": self.jit_compile}
 
 
 @keras.saving.register_keras_serializable(package="personlab_tf")
 class LongRangeRefinement(keras.layers.Layer):
-    """Keras wrapper of `refine_long_offsets` (Eq. 5): call(long [B,h,w,K,2], short [B,h,w,K,2])."""
+    """Keras wrapper of `refine_long_offsets` (Eq. 5): call(long [B,h,w,K,2], short [B,h,w,K,2]).
 
-    def __init__(self, output_stride, self_steps=2, short_steps=2, self_gate=None, **kwargs):
+    `jit_compile`: run it compiled by XLA when training (module docstring).
+    """
+
+    def __init__(self, output_stride, self_steps=2, short_steps=2, self_gate=None, jit_compile=False, **kwargs):
         super().__init__(**kwargs)
         self.output_stride = output_stride
         self.self_steps = self_steps
         self.short_steps = short_steps
         self.self_gate = self_gate
+        self.jit_compile = jit_compile
 
-    def call(self, long, short):
-        return refine_long_offsets(long, short, self.output_stride, self.self_steps, self.short_steps,
-                                   self.self_gate)
+    def call(self, long, short, training=None):
+        refine = _refinement(refine_long_offsets, self.jit_compile, training)
+        return refine(long, short, self.output_stride, self.self_steps, self.short_steps, self.self_gate)
 
     def get_config(self):
-        return {**super().get_config(), "output_stride": self.output_stride,
-                "self_steps": self.self_steps, "short_steps": self.short_steps, "self_gate": self.self_gate}
+        return {**super().get_config(), "output_stride": self.output_stride, "self_steps": self.self_steps,
+                "short_steps": self.short_steps, "self_gate": self.self_gate, "jit_compile": self.jit_compile}
