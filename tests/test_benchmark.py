@@ -1,4 +1,5 @@
-"""scripts/benchmark.py decode: the defaults' pair is timed whatever --decode_variants names."""
+"""scripts/benchmark.py: decode times the defaults' pair whatever --decode_variants names; train times the
+demo's step with the refinement plain and compiled."""
 
 from inference_fixtures import run_script
 
@@ -12,3 +13,14 @@ def test_decode_reports_the_defaults_when_the_variants_leave_them_out():
     assert set(timings) == {"poses_s8", "full_s8_grid", f"poses_s{defaults['decode_stride']}", default_full,
                             "poses", "full"}
     assert timings["full"] == timings[default_full] and list(timings["poses"]) == ["5"]
+
+
+def test_train_times_the_demo_step_with_the_refinement_plain_and_compiled():
+    """Only the demo and smoke entries when no ResNet-101 variant is named; the demo's ratio is the compiled
+    step's time over the plain one's (1 / rate each, to the rounding of the rates)."""
+    _, summary = run_script("benchmark.py", "train", "--train_variants=", "--train_steps", "1", "--demo_steps", "2",
+                            "--train_images", "2")
+    assert set(summary["train"]) == {"smoke", "demo"}
+    demo = summary["train"]["demo"]
+    expected = demo["plain_steps_per_s"] / demo["compiled_refinement_steps_per_s"]
+    assert abs(demo["ratio"] - expected) <= 2e-3 * expected + 1e-3
