@@ -51,7 +51,7 @@ class PersonLabNetwork:
         (Appendix A.3 ablation); refine_long_gate: None (the paper's self steps) or the gate of
         refine.gated_step (docs/decoding.md).
       jit_refinement: in training, run the Eq. 2 / Eq. 5 refinement compiled by XLA (tasks/personlab/refine.py;
-        the same arithmetic, its small ops fused: the demo's step 0.76-0.87x the time, docs/training.md).
+        the same arithmetic, its small ops fused: the demo's step 0.75-0.87x the time, docs/training.md).
         Inference always runs the plain ops.
       auxiliary_heads: the training-only heads on the middle conv4 block.
       loss_weights: (heatmap, segmentation, short, mid, long), §4.1; auxiliary_loss_weight: their factor.
