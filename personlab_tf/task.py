@@ -8,7 +8,7 @@ registry (personlab_tf/registry.py) does, so gin and the scripts can name them.
 
 import abc
 import dataclasses
-from typing import Any, ClassVar, Dict, Iterator, Optional
+from typing import Any, ClassVar, Dict, Iterator, Optional, Tuple
 
 import keras
 import numpy as np
@@ -51,6 +51,9 @@ class Task(abc.ABC):
     name: ClassVar[str]
     # Whether its evaluator takes a tfds `coco_person` split (COCO metrics need no per-image records).
     evaluates_on_tfds: ClassVar[bool] = False
+    # Its gin bindings a resumed run may change besides the trainer's (trainer.RESUMABLE_CHANGES): how fast its
+    # step runs, not what it computes.
+    resumable_bindings: ClassVar[Tuple[str, ...]] = ()
 
     # ---------------------------------------------------------------- configuration
     @abc.abstractmethod

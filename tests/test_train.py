@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from personlab_tf import config, errors, registry
 from personlab_tf.data import pipeline, writer
+from personlab_tf.tasks.personlab.task import PersonLabTask
 from personlab_tf.train import checkpoints, trainer
 from personlab_tf.train.optimizer import build_optimizer
 
@@ -287,6 +288,12 @@ def test_a_resumed_run_may_change_only_job_bindings(tmp_path, capsys):
     assert "resuming with changed bindings: train.num_steps 100 -> 200" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"differs .* in PersonLabNetwork.backbone \(.*'resnet_tiny' -> 'resnet101'"):
         trainer.check_resumed_config(str(tmp_path), STORED_CONFIG.replace("resnet_tiny", "resnet101"))
+    # The compiled refinement computes what the plain one does: PersonLab lets a resumed run switch it.
+    switched = STORED_CONFIG + "PersonLabNetwork.jit_refinement = True\n"
+    with pytest.raises(ValueError, match=r"differs .* in PersonLabNetwork.jit_refinement \(.*\(absent\) -> True"):
+        trainer.check_resumed_config(str(tmp_path), switched)
+    trainer.check_resumed_config(str(tmp_path), switched, trainer.RESUMABLE_CHANGES + PersonLabTask.resumable_bindings)
+    assert "PersonLabNetwork.jit_refinement (absent) -> True" in capsys.readouterr().out
 
 
 def fail(command):

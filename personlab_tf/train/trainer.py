@@ -21,7 +21,7 @@ from personlab_tf.train.optimizer import build_optimizer
 # The bindings a resumed run may change (check_resumed_config): how long, how often, where and how fast it runs.
 RESUMABLE_CHANGES = ("train.num_steps", "train.steps_per_checkpoint", "train.log_every", "train.image_summary_every",
                      "train.strategy", "train.logical_cpus", "train.deterministic", "train.train_files",
-                     "train.init_checkpoint", "InputOptions.num_parallel_calls")
+                     "train.init_checkpoint", "train.jit_compile", "InputOptions.num_parallel_calls")
 
 
 def warm_start(model, init_dir, build_model):
@@ -65,10 +65,12 @@ def precision_policy(name):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
-def check_resumed_config(model_dir, operative):
+
+
+def check_resumed_config(model_dir, operative, resumable=RESUMABLE_CHANGES):
     """Compares the operative config of a run resuming in `model_dir` with the one stored there.
 
-    Only the bindings of RESUMABLE_CHANGES may differ (printed); any other difference is refused, since the
+    Only the bindings of `resumable` may differ (printed); any other difference is refused, since the
     checkpoints were trained with the stored values (docs/operations.md). Nothing is compared when
     `model_dir` holds no checkpoint or no stored config.
 
@@ -87,7 +89,7 @@ def check_resumed_config(model_dir, operative):
                         stored_path, errors.one_line(error))
         return
     described = "; ".join(f"{name} {old or '(absent)'} -> {new or '(absent)'}" for name, (old, new) in changes.items())
-    refused = sorted(set(changes) - set(RESUMABLE_CHANGES))
+    refused = sorted(set(changes) - set(resumable))
     if refused:
         raise ValueError(f"the operative config differs from {stored_path}, which the checkpoints in {model_dir} were "
                          f"trained with, in {', '.join(refused)} ({described}); resume with that config "
@@ -162,7 +164,7 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
         # Every configurable of the run has been called: the operative config is complete.
         operative = gin.operative_config_str()
-        check_resumed_config(model_dir, operative)
+        check_resumed_config(model_dir, operative, RESUMABLE_CHANGES + task.resumable_bindings)
         restored = checkpoints.restore_latest(checkpoint, model_dir)
         started_from = None
         if init_checkpoint and not restored:

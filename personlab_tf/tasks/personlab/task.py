@@ -32,6 +32,7 @@ class PersonLabTask(Task):
 
     name = "personlab"
     evaluates_on_tfds = True
+    resumable_bindings = ("PersonLabNetwork.jit_refinement",)
 
     def __init__(self, data: Optional[targets.PersonLabData] = None, box: Optional[augment.BoxOptions] = None,
                  network: Optional[model.PersonLabNetwork] = None, decoding: Optional[PersonLabDecoding] = None,
