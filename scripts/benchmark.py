@@ -137,15 +137,21 @@ def synthetic_train_records(directory, num_images):
     return prefix + "-*"
 
 
-def time_smoke(records, num_steps, warmup=3):
-    """Steps/s (median) and input-wait fraction of gin/smoke.gin's training step on one device."""
+def gin_training_step(gin_file, records, bindings=()):
+    """(task, tf.function of the model's train_step) of the experiment of gin/`gin_file` with `bindings`, on
+    `records`, the optimizer compiled in; the gin config stays parsed (the caller clears it)."""
     gin.clear_config()
-    registry.parse_gin([str(config.GIN_DIR / "smoke.gin")], [f"TRAIN_FILES = '{records}'"])
+    registry.parse_gin([str(config.GIN_DIR / gin_file)], [f"TRAIN_FILES = '{records}'", *bindings])
     task = config.experiment()
     model = task.build_model()
     model.compile(optimizer=build_optimizer())
-    waits, totals = fetch_and_step(task.build_dataset(records, 2, training=True, seed=0), tf.function(model.train_step),
-                                   warmup, num_steps)
+    return task, tf.function(model.train_step)
+
+
+def time_smoke(records, num_steps, warmup=3):
+    """Steps/s (median) and input-wait fraction of gin/smoke.gin's training step on one device."""
+    task, step = gin_training_step("smoke.gin", records)
+    waits, totals = fetch_and_step(task.build_dataset(records, 2, training=True, seed=0), step, warmup, num_steps)
     gin.clear_config()
     return {"steps_per_s": round(1.0 / statistics.median(totals), 3),
             "input_wait_fraction": round(sum(waits) / sum(totals), 4)}
@@ -176,13 +182,8 @@ def time_demo(records, num_steps, warmup=3):
     """
     steps = []
     for compiled in (False, True):
-        gin.clear_config()
-        registry.parse_gin([str(config.GIN_DIR / "demo.gin")],
-                           [f"TRAIN_FILES = '{records}'", f"PersonLabNetwork.jit_refinement = {compiled}"])
-        task = config.experiment()
-        model = task.build_model()
-        model.compile(optimizer=build_optimizer())
-        steps.append(tf.function(model.train_step))
+        task, step = gin_training_step("demo.gin", records, [f"PersonLabNetwork.jit_refinement = {compiled}"])
+        steps.append(step)
     iterator = iter(task.build_dataset(records, gin.query_parameter("train.global_batch_size"), training=True,
                                        seed=0))
     times = ([], [])
