@@ -18,7 +18,9 @@ Modes:
            and mask resolution ("poses", "full": the PersonLabInference defaults), each in a tf.function.
   serve    end-to-end latency of a SavedModel (encoded JPEG in, detections with masks out) against the
            bare backbone forward at the same size: ResNet-101, output stride 16, 801 x 529, random
-           weights, exported to a temporary directory with max_side 801; interleaved runs, medians.
+           weights, exported to a temporary directory with max_side 801; and the inference network's
+           forward (backbone and heads) plain and compiled by XLA on the same image; interleaved runs, medians
+           (and each forward's first call: tracing, plus XLA's compilation, which every new image size repeats).
   matching the part parser's limb matching (personlab_tf/tasks/parts/matching.py), for each matcher of
            matching.MATCHERS (and the LP without acceleration): how often its matching equals the Hungarian
            assignment (scipy) on 1000 random score matrices of sizes 1..20 x 1..20, U(0, 1) scores; and the
@@ -334,14 +336,23 @@ def jpeg_bytes(height, width, seed=0):
 
 
 def benchmark_serve():
-    """SavedModel latency (encoded JPEG -> detections) vs the bare backbone forward at 801 x 529."""
+    """SavedModel latency (encoded JPEG -> detections) vs the bare backbone forward at 801 x 529, and the
+    inference network's forward plain vs compiled by XLA (`xla_ratio`: compiled over plain)."""
     network = PersonLabNetwork(FLAGS.serve_backbone, FLAGS.serve_output_stride, auxiliary_heads=False)
     task = PersonLabTask(network=network, inference=detector.PersonLabInference(FLAGS.serve_output_stride,
                                                                                 max_side=DECODE_WIDTH))
     model = build_model(network)
-    run = task.build_detector(model.inference_model())
+    inference = model.inference_model()
+    run = task.build_detector(inference)
     backbone = tf.function(model.backbone, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+    forward = {jit: tf.function(lambda images: inference(images, training=False), jit_compile=jit)
+               for jit in (False, True)}
     pixels = tf.cast(tf.io.decode_jpeg(jpeg_bytes(DECODE_HEIGHT, DECODE_WIDTH)), tf.float32)[tf.newaxis]
+    first_ms = {}
+    for jit, function in forward.items():
+        start = time.perf_counter()
+        [t.numpy() for t in function(pixels).values()]
+        first_ms[jit] = (time.perf_counter() - start) * 1e3
     request = tf.constant([jpeg_bytes(DECODE_HEIGHT, DECODE_WIDTH)])
     with tempfile.TemporaryDirectory() as directory:
         start = time.perf_counter()
@@ -354,9 +365,14 @@ def benchmark_serve():
         medians = interleaved_medians({
             "serve": lambda: serve(images=request)[keys.Detection.MASKS].numpy(),
             "backbone": lambda: [t.numpy() for t in backbone(pixels)],
+            "forward": lambda: [t.numpy() for t in forward[False](pixels).values()],
+            "forward_xla": lambda: [t.numpy() for t in forward[True](pixels).values()],
         }, FLAGS.serve_repeats)
     return {"serve_ms": round(medians["serve"], 1), "backbone_ms": round(medians["backbone"], 1),
-            "ratio": round(medians["serve"] / medians["backbone"], 3)}
+            "ratio": round(medians["serve"] / medians["backbone"], 3), "forward_ms": round(medians["forward"], 1),
+            "forward_xla_ms": round(medians["forward_xla"], 1),
+            "xla_ratio": round(medians["forward_xla"] / medians["forward"], 3),
+            "forward_first_call_ms": round(first_ms[False], 1), "forward_xla_first_call_ms": round(first_ms[True], 1)}
 
 
 def limb_matching_inputs(seed=1):

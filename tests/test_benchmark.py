@@ -1,5 +1,5 @@
 """scripts/benchmark.py: decode times the defaults' pair whatever --decode_variants names; train times the
-demo's step with the refinement plain and compiled."""
+demo's step with the refinement plain and compiled; serve times the inference forward plain and compiled."""
 
 from inference_fixtures import run_script
 
@@ -24,3 +24,15 @@ def test_train_times_the_demo_step_with_the_refinement_plain_and_compiled():
     demo = summary["train"]["demo"]
     expected = demo["plain_steps_per_s"] / demo["compiled_refinement_steps_per_s"]
     assert abs(demo["ratio"] - expected) <= 2e-3 * expected + 1e-3
+
+
+def test_serve_times_the_inference_forward_plain_and_compiled():
+    """Each ratio is its two medians' quotient (to the rounding of the milliseconds)."""
+    _, summary = run_script("benchmark.py", "serve", "--serve_backbone", "resnet_tiny", "--serve_repeats", "1")
+    assert set(summary) == {"serve_ms", "backbone_ms", "ratio", "forward_ms", "forward_xla_ms", "xla_ratio",
+                            "forward_first_call_ms", "forward_xla_first_call_ms"}
+    for ratio, numerator, denominator in (("ratio", "serve_ms", "backbone_ms"),
+                                          ("xla_ratio", "forward_xla_ms", "forward_ms")):
+        expected = summary[numerator] / summary[denominator]
+        rounding = expected * (0.05 / summary[numerator] + 0.05 / summary[denominator]) + 5e-4
+        assert abs(summary[ratio] - expected) <= rounding
