@@ -345,13 +345,18 @@ def benchmark_serve():
     inference = model.inference_model()
     run = task.build_detector(inference)
     backbone = tf.function(model.backbone, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-    forward = {jit: tf.function(lambda images: inference(images, training=False), jit_compile=jit)
-               for jit in (False, True)}
     pixels = tf.cast(tf.io.decode_jpeg(jpeg_bytes(DECODE_HEIGHT, DECODE_WIDTH)), tf.float32)[tf.newaxis]
+
+    def forward_call(jit):
+        """The inference forward on `pixels`, plain or compiled by XLA, its outputs fetched."""
+        function = tf.function(lambda images: inference(images, training=False), jit_compile=jit)
+        return lambda: [t.numpy() for t in function(pixels).values()]
+
+    forward = {jit: forward_call(jit) for jit in (False, True)}
     first_ms = {}
-    for jit, function in forward.items():
+    for jit, call in forward.items():
         start = time.perf_counter()
-        [t.numpy() for t in function(pixels).values()]
+        call()
         first_ms[jit] = (time.perf_counter() - start) * 1e3
     request = tf.constant([jpeg_bytes(DECODE_HEIGHT, DECODE_WIDTH)])
     with tempfile.TemporaryDirectory() as directory:
@@ -365,8 +370,8 @@ def benchmark_serve():
         medians = interleaved_medians({
             "serve": lambda: serve(images=request)[keys.Detection.MASKS].numpy(),
             "backbone": lambda: [t.numpy() for t in backbone(pixels)],
-            "forward": lambda: [t.numpy() for t in forward[False](pixels).values()],
-            "forward_xla": lambda: [t.numpy() for t in forward[True](pixels).values()],
+            "forward": forward[False],
+            "forward_xla": forward[True],
         }, FLAGS.serve_repeats)
     return {"serve_ms": round(medians["serve"], 1), "backbone_ms": round(medians["backbone"], 1),
             "ratio": round(medians["serve"] / medians["backbone"], 3), "forward_ms": round(medians["forward"], 1),
