@@ -7,7 +7,7 @@ setup(
     version="0.1.0",
     description="PersonLab bottom-up pose estimation and person instance segmentation in TF2/Keras 3",
     packages=find_packages(include=["personlab_tf", "personlab_tf.*"]),
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # numpy 2.4 and scipy 1.17 need 3.11
     install_requires=[
         "tensorflow-cpu==2.21.0",
         "keras==3.15.1",
@@ -22,7 +22,8 @@ setup(
         "tensorboard==2.21.0",
     ],
     extras_require={
-        # GPU machines: install with `pip install -e .[gpu]` after removing tensorflow-cpu.
+        # GPU machines: `pip install -e .[gpu]`, then replace tensorflow-cpu's files with the GPU build's
+        # (docs/training.md, On a multi-GPU machine): both wheels install the `tensorflow` module.
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
         "fast_eval": ["faster-coco-eval==1.8.0"],
         # MHP v2's pose files and PASCAL-Part's annotations are MATLAB files

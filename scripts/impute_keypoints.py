@@ -9,10 +9,10 @@ Every non-crowd person without labelled keypoints and with COCO area >= --min_ar
 its box (grown by --margin on each side, clamped to the image), the crop is resized to the larger side
 --input_size (the export's --max_side) and run through the SavedModel's `serving_image` signature; the
 detection whose mask best overlaps the annotated mask (IoU >= --min_mask_iou) gives the keypoints
-(personlab_tf/inference/impute.py; docs/data.md). Written to --output: a JSON list of
+(personlab_tf/tasks/personlab/impute.py; docs/data.md). Written to --output: a JSON list of
 {"id": annotation id, "keypoints": [x, y, v] * 17, "scores": [17 floats]}, the input of
 `create_tfrecords.py --imputed_keypoints`. Training with or without them: the gin switch
-`build_dataset.use_imputed_keypoints` (the paper's ablation, Tables 8-9).
+`PersonLabData.use_imputed_keypoints` (the paper's ablation, Tables 8-9).
 
 Unreadable images are skipped with a warning naming the file and counted. The last stdout line is a
 JSON summary: persons_considered, imputed, skipped {reason: count}, images_missing, input_warnings and,

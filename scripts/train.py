@@ -4,7 +4,7 @@
       [--gin_bindings "TRAIN_FILES='records/train-*'"] [--num_steps N]
 
 Killing the job and running the same command again resumes from the last checkpoint at the same step.
-The last stdout line is a JSON summary (final step and loss terms); an error ends with one line on stderr
+The last stdout line is a JSON summary (`model_dir` and the last loss terms); an error ends with one line on stderr
 and exit code 1 (docs/operations.md).
 """
 
