@@ -353,11 +353,7 @@ def benchmark_serve():
         return lambda: [t.numpy() for t in function(pixels).values()]
 
     forward = {jit: forward_call(jit) for jit in (False, True)}
-    first_ms = {}
-    for jit, call in forward.items():
-        start = time.perf_counter()
-        call()
-        first_ms[jit] = (time.perf_counter() - start) * 1e3
+    first_ms = {jit: median_ms(call, repeats=1, warmup=0) for jit, call in forward.items()}
     request = tf.constant([jpeg_bytes(DECODE_HEIGHT, DECODE_WIDTH)])
     with tempfile.TemporaryDirectory() as directory:
         start = time.perf_counter()
