@@ -213,10 +213,9 @@ def time_variant(records, policy, jit_compile, num_steps, warmup=2):
     The full step is the model's train_step (heads, refinement, losses, SGD with momentum and Polyak
     averaging) on batches of the real input pipeline; the bare step is the backbone's forward and backward
     pass on the same images: the gradients of the mean of its output with respect to every trainable weight,
-    returned as tensors of the weights' shapes (no optimizer). Returned, not reduced to a scalar: every
-    training step consumes each gradient as such a tensor, and under XLA a bare step that only sums them
-    measured 0.87 x the time of one that returns them (docs/training.md). The two run in turn, so a machine
-    shared with other jobs slows both alike.
+    returned as tensors of the weights' shapes (no optimizer), as every training step consumes them; under XLA
+    a step that only sums them is cheaper (docs/training.md). The two run in turn, so a machine shared with
+    other jobs slows both alike.
     """
     gin.clear_config()
     registry.parse_gin([str(config.GIN_DIR / "personlab_resnet101.gin")],
