@@ -1,7 +1,8 @@
 """Every dictionary key passed between modules, grouped by role; no two keys share a value.
 
-Shapes use H, W for image size, h, w for a grid, N for persons, K for keypoints (17), E for directed
-edges (32), L for limbs, C for part classes, D for detection slots (constants.MAX_DETECTIONS). Points and
+Shapes use H, W for image size, h, w for a grid, N for persons, K for keypoints and E = 2 (K - 1) for directed
+edges (the skeleton's: 17 and 32 for coco17, skeleton.py), L for limbs, C for part classes, D for detection
+slots (constants.MAX_DETECTIONS). Points and
 offsets are (x, y) in input pixels unless said otherwise (docs/conventions.md).
 
 | role | what | made by | read by |

@@ -17,6 +17,7 @@ import tensorflow as tf
 from personlab_tf.data import coco, pipeline
 from personlab_tf.inference.serving import Detector
 from personlab_tf.model.training import LossModel
+from personlab_tf.skeleton import Skeleton, keypoint_skeleton
 
 
 @dataclasses.dataclass
@@ -54,6 +55,9 @@ class Task(abc.ABC):
     # Its gin bindings a resumed run may change besides the trainer's (trainer.RESUMABLE_CHANGES): how fast its
     # step runs, not what it computes.
     resumable_bindings: ClassVar[Tuple[str, ...]] = ()
+    # The keypoint set of its records, network and detections (personlab_tf/skeleton.py); recorded in
+    # `config()` under skeleton.CONFIG_KEY.
+    skeleton: Skeleton
 
     # ---------------------------------------------------------------- configuration
     @abc.abstractmethod
@@ -136,6 +140,11 @@ class Task(abc.ABC):
           only_added_images: score only the images added (a quick run over part of a dataset); default:
             every image of the ground truth counts.
         """
+
+
+def configured_skeleton(skeleton: Optional[Skeleton]) -> Skeleton:
+    """`skeleton`, or the gin-configured one (skeleton.keypoint_skeleton) when None."""
+    return skeleton if skeleton is not None else keypoint_skeleton()
 
 
 def dataclass_config(**options: Any) -> Dict[str, Any]:

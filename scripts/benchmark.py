@@ -45,10 +45,10 @@ import tensorflow as tf
 from absl import app, flags
 
 from personlab_tf import config, keys, registry
-from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.data import coco_format, synthetic, writer
 from personlab_tf.inference import serving
-from personlab_tf.tasks.parts import assignment_check, matching, part_sets
+from personlab_tf.tasks.parts import assignment_check, matching
 from personlab_tf.tasks.parts.decode import PartsDecoding, limb_connections
 from personlab_tf.tasks.personlab import detector, oracle, synthetic_maps
 from personlab_tf.tasks.personlab.decode import decode
@@ -286,7 +286,8 @@ def benchmark_decode():
     """Decoding of perfect 801 x 529 maps at output stride 8 (one image, tf.functions) as the detector runs it
     (maps upsampled to the decoding grid): poses only and the full decode with masks, for every
     (decode stride, mask resolution) of --decode_variants. "poses" and "full" are the defaults' times."""
-    specs = oracle.map_specs()
+    skeleton = synthetic_maps.SKELETON
+    specs = oracle.map_specs(skeleton)
     radius = 32.0
     size = tf.constant([DECODE_HEIGHT, DECODE_WIDTH])
     default = detector.PersonLabInference(output_stride=DECODE_STRIDE)
@@ -303,11 +304,11 @@ def benchmark_decode():
             return {key: value[0] for key, value in upsampled.items()}
 
         paths[f"poses_s{stride}"] = tf.function(
-            lambda maps, stride=stride, grid=grid: decode(grid(maps), stride, radius, with_masks=False),
+            lambda maps, stride=stride, grid=grid: decode(grid(maps), stride, radius, skeleton, with_masks=False),
             input_signature=[specs])
         paths[f"full_s{stride}_{resolution}"] = tf.function(
             lambda maps, stride=stride, grid=grid, resolution=resolution: detector.detections_from_maps(
-                grid(maps), 1.0, stride, size, radius, mask_resolution=resolution), input_signature=[specs])
+                grid(maps), 1.0, stride, size, radius, skeleton, mask_resolution=resolution), input_signature=[specs])
     functions, counts = {}, {}
     for people in FLAGS.decode_people:
         persons = synthetic_maps.scene_keypoints(int(people), DECODE_HEIGHT, DECODE_WIDTH, seed=int(people))
@@ -342,7 +343,7 @@ def benchmark_serve():
     network = PersonLabNetwork(FLAGS.serve_backbone, FLAGS.serve_output_stride, auxiliary_heads=False)
     task = PersonLabTask(network=network, inference=detector.PersonLabInference(FLAGS.serve_output_stride,
                                                                                 max_side=DECODE_WIDTH))
-    model = build_model(network)
+    model = build_model(task.skeleton, network)
     inference = model.inference_model()
     run = task.build_detector(inference)
     backbone = tf.function(model.backbone, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
@@ -382,9 +383,10 @@ def limb_matching_inputs(seed=1):
     candidates per keypoint type, uniformly spread over it (every connection score near 0.5, all usable)."""
     rng = np.random.default_rng(seed)
     height, width, stride = DECODE_HEIGHT // 4 + 1, DECODE_WIDTH // 4 + 1, 4
-    limb_maps = tf.constant(rng.random((height, width, part_sets.NUM_LIMBS)), tf.float32)
-    positions = tf.constant(rng.random((NUM_KEYPOINTS, 20, 2)) * [DECODE_WIDTH - 1, DECODE_HEIGHT - 1], tf.float32)
-    return limb_maps, positions, tf.ones([NUM_KEYPOINTS, 20], tf.bool), stride
+    limb_maps = tf.constant(rng.random((height, width, len(COCO17.limbs))), tf.float32)
+    positions = tf.constant(rng.random((COCO17.num_keypoints, 20, 2)) * [DECODE_WIDTH - 1, DECODE_HEIGHT - 1],
+                            tf.float32)
+    return limb_maps, positions, tf.ones([COCO17.num_keypoints, 20], tf.bool), stride
 
 
 def benchmark_matching():
@@ -406,13 +408,13 @@ def benchmark_matching():
         agreements[name] = assignment_check.agreement(matchings, scores, valid, linear_sum_assignment)
         print(f"agreement with the Hungarian assignment ({name}): {agreements[name]:.3f}", file=sys.stderr)
     limb_maps, positions, candidates, stride = limb_matching_inputs()
-    limb_scores = tf.constant(np.random.default_rng(1).random((part_sets.NUM_LIMBS, 20, 20)), tf.float32)
+    limb_scores = tf.constant(np.random.default_rng(1).random((len(COCO17.limbs), 20, 20)), tf.float32)
     every = tf.ones(limb_scores.shape, tf.bool)
     functions = {}
     for name, matcher in matching.MATCHERS.items():
         options = PartsDecoding(matcher=name)
         whole = tf.function(lambda options=options: limb_connections(limb_maps, positions, candidates, stride,
-                                                                     options)[0])
+                                                                     COCO17.limbs, options)[0])
         alone = tf.function(lambda matcher=matcher: matcher(limb_scores, every))
         functions[(name, "ms_per_image")] = lambda whole=whole: whole().numpy()
         functions[(name, "solver_ms_per_image")] = lambda alone=alone: alone().numpy()

@@ -59,12 +59,14 @@ def main(argv):
             continue
         if FLAGS.max_images is not None and count >= FLAGS.max_images:
             break
-        sample, made, wide, keypoints, labelled = calibration.image_targets(image.record, FLAGS.max_side, radius, extent)
+        sample, made, wide, keypoints, labelled = calibration.image_targets(image.record, task.skeleton,
+                                                                            FLAGS.max_side, radius, extent)
         if FLAGS.measure == "network":
             maps, _ = network.frame_maps(sample[keys.Sample.IMAGE], FLAGS.max_side)
             predicted = {key: value[0].numpy() for key, value in maps.items()}
         else:
-            predicted = calibration.oracle_maps(image.record, FLAGS.max_side, radius, FLAGS.noise_seed)
+            predicted = calibration.oracle_maps(image.record, task.skeleton, FLAGS.max_side, radius,
+                                                FLAGS.noise_seed)
         statistics.add(made, wide, predicted, keypoints, labelled)
         count += 1
     tables = statistics.tables()

@@ -2,7 +2,7 @@
 
   python scripts/create_tfrecords.py --annotations person_keypoints_train2017.json \
       --images train2017 --output records/train --num_shards 64 [--imputed_keypoints imputed.json] \
-      [--part_labels DIR --part_set NAME]
+      [--part_labels DIR --part_set NAME] [--skeleton NAME_OR_COCO_JSON]
 
 With --part_labels (instance-aware part parsing: one PNG label map per image, named after the image,
 personlab_tf/data/part_labels.py) the records also carry each image's part map, whose classes must be
@@ -13,6 +13,11 @@ unusable annotations file, imputed keypoints file or images directory, or a conv
 to write (e.g. a wrong --images), ends with a one-line error and exit code 1, the shards already there
 unchanged. A rerun replaces the shards of --output as a whole: shards of the same prefix written with
 another --num_shards are removed and listed in the summary (`stale_shards_removed`; docs/operations.md).
+The keypoints follow the skeleton the annotations file declares (its category's `keypoints`; coco17 when it
+declares none) or --skeleton (a built-in name, or a COCO JSON declaring the keypoints; docs/skeletons.md); a
+file that declares other keypoint names than --skeleton is refused. Every record names its skeleton, and the
+summary says which one was written (`skeleton`).
+
 The record layout is documented in personlab_tf/data/record_format.py.
 """
 
@@ -24,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is impor
 
 from absl import app, flags  # noqa: E402
 
-from personlab_tf import errors  # noqa: E402
+from personlab_tf import errors, skeleton  # noqa: E402
 from personlab_tf.data import coco, writer  # noqa: E402
 from personlab_tf.tasks.parts import part_sets  # noqa: E402
 
@@ -34,9 +39,12 @@ _OUTPUT = flags.DEFINE_string("output", None, "Shard path prefix: PREFIX-00000-o
 _NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Number of output shards.", lower_bound=1)
 _IMPUTED_KEYPOINTS = flags.DEFINE_string(
     "imputed_keypoints", None,
-    'Optional JSON list of {"id": annotation id, "keypoints": [51 numbers]} for persons without keypoints.')
+    'Optional JSON list of {"id": annotation id, "keypoints": [3 K numbers]} for persons without keypoints.')
 _PART_LABELS = flags.DEFINE_string("part_labels", None, "Optional directory of part label PNGs, one per image.")
 _PART_SET = flags.DEFINE_enum("part_set", None, sorted(part_sets.PART_SETS), "Part set of --part_labels.")
+_SKELETON = flags.DEFINE_string("skeleton", None, "The keypoints' skeleton: a built-in name "
+                                f"({', '.join(sorted(skeleton.BUILTIN))}) or a COCO JSON declaring them "
+                                "(default: the annotations file's).")
 
 
 def main(argv):
@@ -48,9 +56,10 @@ def main(argv):
         return 1
     num_classes = part_sets.part_set(_PART_SET.value).num_classes if _PART_SET.value else None
     try:
+        chosen = skeleton.resolve(_SKELETON.value) if _SKELETON.value else None
         summary = writer.convert(_ANNOTATIONS.value, _IMAGES.value, _OUTPUT.value, _NUM_SHARDS.value,
-                                 _IMPUTED_KEYPOINTS.value, _PART_LABELS.value, num_classes)
-    except coco.AnnotationError as error:
+                                 _IMPUTED_KEYPOINTS.value, _PART_LABELS.value, num_classes, chosen)
+    except (coco.AnnotationError, ValueError) as error:
         print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     print(json.dumps(summary))

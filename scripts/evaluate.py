@@ -30,7 +30,7 @@ import tensorflow_datasets as tfds
 from absl import app, flags, logging
 from tqdm import tqdm
 
-from personlab_tf import config, errors, registry
+from personlab_tf import config, errors, registry, skeleton
 from personlab_tf.data import coco
 from personlab_tf.evaluation import EVALUATORS, load_ground_truth
 from personlab_tf.inference import export, serving
@@ -76,6 +76,8 @@ def saved_model_predictor(path):
 def checkpoint_predictor(model_dir):
     """(task, predict) with the EMA weights of a run's newest checkpoint, run in this process."""
     registry.parse_gin(config.run_gin_files(model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
+    if FLAGS.annotations:
+        logging.info("skeleton from %s", skeleton.bind_annotations_skeleton(FLAGS.annotations))
     overrides = {name: FLAGS[name].value for name in INFERENCE_FLAGS if FLAGS[name].value is not None}
     task = config.experiment().with_inference(**overrides)
     model, _ = export.restore_inference_model(task, model_dir)
@@ -102,6 +104,7 @@ def tfds_source(task, problems):
                else tfds.builder("coco_person", data_dir=FLAGS.data_dir))
     if FLAGS.split not in builder.info.splits:
         raise UsageError(f"split {FLAGS.split!r} is not in {FLAGS.data_dir} (built: {list(builder.info.splits)})")
+    skeleton.check_same(task.skeleton, builder.skeleton, "the model", f"the tfds coco_person of {FLAGS.data_dir}")
     record = builder.info.metadata.get(FLAGS.split, {})
     problems.images_skipped += record.get(coco_person.IMAGES_SKIPPED, 0)
     problems.warnings.update(record.get(coco_person.WARNINGS, {}))
@@ -114,9 +117,10 @@ def tfds_source(task, problems):
 def json_source(task, problems):
     """(ground truth, images, count, annotations SHA-256, ids of the images skipped) of a COCO JSON and its
     images directory; the images skipped are counted in `problems`."""
-    ground_truth = coco.load_json(FLAGS.annotations, "annotations")
+    ground_truth = coco.ground_truth(coco.load_dataset(FLAGS.annotations, coco.ProblemCounter(),
+                                                       skeleton=task.skeleton))
     images = task.evaluation_images(FLAGS.annotations, FLAGS.images, FLAGS.part_labels, problems)
-    return (ground_truth, images, len(ground_truth.get("images", [])),
+    return (ground_truth, images, len(ground_truth["images"]),
             coco_person.annotations_fingerprint(FLAGS.annotations), [])
 
 
@@ -145,7 +149,8 @@ def evaluate(task, predict, problems):
         evaluator.add(image, detections)
         evaluated += 1
     results = evaluator.results()
-    return {"task": task.name, **evaluator.headline(results), "images_evaluated": evaluated,
+    return {"task": task.name, **evaluator.headline(results), "skeleton": task.skeleton.name,
+            "images_evaluated": evaluated,
             "images_skipped": len(skipped) + problems.images_skipped, "skipped_image_ids": source_skipped + skipped,
             "input_warnings": dict(sorted(problems.warnings.items())), "annotations_sha256": fingerprint,
             "median_image_ms": round(statistics.median(times[1:] or times), 1) if times else 0.0, "metrics": results}

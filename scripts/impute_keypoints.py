@@ -70,8 +70,9 @@ def main(argv):
     problems = coco.ProblemCounter()
     try:
         dataset = coco.load_dataset(_ANNOTATIONS.value, problems)
-        truth = impute.load_hidden_keypoints(_HIDDEN_KEYPOINTS.value) if _HIDDEN_KEYPOINTS.value else None
-        detect = impute.saved_model_detector(_SAVED_MODEL.value)
+        truth = (impute.load_hidden_keypoints(_HIDDEN_KEYPOINTS.value, dataset.skeleton.num_keypoints)
+                 if _HIDDEN_KEYPOINTS.value else None)
+        detect = impute.saved_model_detector(_SAVED_MODEL.value, dataset.skeleton)
     except (coco.AnnotationError, OSError, ValueError) as error:  # ValueError: no serving_image signature
         print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ import time
 
 from absl import app, flags, logging
 
-from personlab_tf import config, errors, registry
+from personlab_tf import config, errors, registry, skeleton
 from personlab_tf.data import coco
 from personlab_tf.evaluation import EVALUATORS, PYCOCOTOOLS
 
@@ -46,10 +46,13 @@ def configured_task():
     if FLAGS.task:
         bindings.append(f"experiment.task = @{registry.task_class(FLAGS.task).__name__}()")
     registry.parse_gin(FLAGS.gin_file, bindings)
+    source = skeleton.bind_annotations_skeleton(FLAGS.annotations)
     try:
-        return config.experiment()
+        task = config.experiment()
     except RuntimeError:
         raise ValueError("no task: give --task or a gin file binding experiment.task") from None
+    logging.info("skeleton %s, from %s", task.skeleton.describe(), source)
+    return task
 
 
 def main(argv):
@@ -57,7 +60,9 @@ def main(argv):
     problems = coco.ProblemCounter()
     try:
         task = configured_task()
-        evaluator = task.evaluator(coco.load_json(FLAGS.annotations, "annotations"), FLAGS.output_dir, FLAGS.evaluator)
+        ground_truth = coco.ground_truth(coco.load_dataset(FLAGS.annotations, coco.ProblemCounter(),
+                                                           skeleton=task.skeleton))
+        evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator)
         times = []
         for image in task.evaluation_images(FLAGS.annotations, FLAGS.images, FLAGS.part_labels, problems):
             start = time.perf_counter()
@@ -76,7 +81,7 @@ def main(argv):
     print(json.dumps({"task": task.name, "metrics": results, "map_noise": FLAGS.map_noise,
                       "noise_seed": FLAGS.noise_seed, "config": task.config()}))
     print(json.dumps({**evaluator.headline(results), "images": len(times), "images_skipped": problems.images_skipped,
-                      "median_image_ms": image_ms}))
+                      "skeleton": task.skeleton.name, "median_image_ms": image_ms}))
     return 0
 
 

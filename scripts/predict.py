@@ -111,8 +111,8 @@ def predict(paths, task, serve):
             skipped.append(path)
             continue
         detections[keys.Detection.MASKS] = task.instance_masks(detections)
-        keypoint_list += results.keypoint_results(image_id, detections)
-        segmentation_list += results.segmentation_results(image_id, detections)
+        keypoint_list += results.keypoint_results(image_id, detections, task.skeleton)
+        segmentation_list += results.segmentation_results(image_id, detections, task.skeleton.category_id)
         count = int(detections[keys.Detection.NUM_DETECTIONS])
         detections_total += count
         pictures = task.pictures(image, detections, FLAGS.min_score)

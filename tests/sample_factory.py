@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf import constants, keys
+from personlab_tf import keys
+from personlab_tf.skeleton import COCO17
 from personlab_tf.data import record_format
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -13,7 +14,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def keypoint_array(num_persons, points):
     """[N, K, 3] float32 with (x, y, 2) at the given {(person, keypoint): (x, y)}, zero elsewhere."""
-    array = np.zeros([num_persons, constants.NUM_KEYPOINTS, 3], np.float32)
+    array = np.zeros([num_persons, COCO17.num_keypoints, 3], np.float32)
     for (person, keypoint), (x, y) in points.items():
         array[person, keypoint] = (x, y, 2)
     return array

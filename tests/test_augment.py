@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from personlab_tf import constants, keys
+from personlab_tf import keys
+from personlab_tf.skeleton import COCO17
 from personlab_tf.data import augment
 
 from sample_factory import decoded_sample, keypoint_array
@@ -26,7 +27,7 @@ def dot_sample(x, y, height=120, width=160):
 @pytest.mark.parametrize("seed", range(6))
 def test_warped_dot_lands_on_the_transformed_keypoint(seed):
     sample = dot_sample(84, 56)
-    out = augment.augment(sample, 161, seed=tf.constant([seed, 7]))
+    out = augment.augment(sample, 161, COCO17.flip_permutation, seed=tf.constant([seed, 7]))
     kp = out[keys.Sample.KEYPOINTS].numpy()[0]
     visible = kp[:, 2] > 0
     assert visible.sum() == 1
@@ -41,8 +42,8 @@ def test_warped_dot_lands_on_the_transformed_keypoint(seed):
 def test_flip_mirrors_x_and_swaps_left_and_right():
     sample = dot_sample(100, 40, height=101, width=101)
     box = augment.BoxOptions(min_scale=1.0, max_scale=1.0, max_translation=0.0, flip_probability=0.0)
-    plain = augment.augment(sample, 101, seed=tf.constant([0, 0]), box=box)
-    flipped = augment.augment(sample, 101, seed=tf.constant([0, 0]), box=dataclasses.replace(box, flip_probability=1.0))
+    plain = augment.augment(sample, 101, COCO17.flip_permutation, seed=tf.constant([0, 0]), box=box)
+    flipped = augment.augment(sample, 101, COCO17.flip_permutation, seed=tf.constant([0, 0]), box=dataclasses.replace(box, flip_probability=1.0))
     np.testing.assert_allclose(plain[keys.Sample.KEYPOINTS][0, LEFT_EYE], [100, 40, 2], atol=1e-4)
     assert flipped[keys.Sample.KEYPOINTS][0, LEFT_EYE, 2] == 0
     np.testing.assert_allclose(flipped[keys.Sample.KEYPOINTS][0, RIGHT_EYE], [0, 40, 2], atol=1e-4)
@@ -50,9 +51,9 @@ def test_flip_mirrors_x_and_swaps_left_and_right():
 
 
 def test_flip_permutation_is_an_involution_that_swaps_names():
-    perm = constants.FLIP_PERMUTATION
-    assert all(perm[perm[k]] == k for k in range(constants.NUM_KEYPOINTS))
-    names = constants.KEYPOINT_NAMES
+    perm = COCO17.flip_permutation
+    assert all(perm[perm[k]] == k for k in range(COCO17.num_keypoints))
+    names = COCO17.keypoints
     assert names[perm[names.index("left_wrist")]] == "right_wrist"
     assert perm[0] == 0
 
@@ -72,7 +73,7 @@ def test_box_parameters_stay_in_their_ranges():
 def test_evaluation_mode_resizes_the_centred_square_box():
     height, width, crop = 60, 100, 201
     sample = decoded_sample(keypoint_array(1, {(0, 0): (0, 0)}), np.zeros([1, height, width], bool))
-    out = augment.augment(sample, crop, training=False)
+    out = augment.augment(sample, crop, COCO17.flip_permutation, training=False)
     ax, bx, ay, by = out[keys.Sample.CROP_TO_IMAGE].numpy()
     assert ax == ay == pytest.approx(100 / 201)
     # The crop centre sees the image centre; the image's left column edge (x = -0.5) sits at u = -0.5.

@@ -18,7 +18,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from personlab_tf import constants
+from personlab_tf.skeleton import COCO17
 from personlab_tf.data import coco, writer
 from personlab_tf.data import record_format as rf
 
@@ -29,7 +29,7 @@ TRAIN = DATA / "coco_train_sample"
 VAL = DATA / "coco_val_sample"
 JSON_NAME = "person_keypoints.json"
 IMAGES_NAME = "images"
-K = constants.NUM_KEYPOINTS
+K = COCO17.num_keypoints
 
 # COCO JSON field names used by the tests.
 ID, IMAGE_ID, IS_CROWD = "id", "image_id", "iscrowd"
@@ -123,7 +123,7 @@ def test_train_sample_converts_without_loss(train_conversion):
     assert summary == {
         writer.IMAGES_WRITTEN: 36, writer.PERSONS: 172, writer.CROWD_REGIONS: 5, writer.ANNOTATED_PERSONS: 86,
         writer.IMPUTED_PERSONS: 0, writer.SHARDS: 3, writer.IMAGES_WITHOUT_PEOPLE: 0,
-        writer.IMAGES_SKIPPED: 0, writer.WARNINGS: {}, writer.STALE_SHARDS_REMOVED: [],
+        writer.IMAGES_SKIPPED: 0, writer.WARNINGS: {}, writer.STALE_SHARDS_REMOVED: [], writer.SKELETON: "coco17",
     }
     assert len(records) == 36
 
@@ -277,7 +277,7 @@ def expected_summary(warnings=None, written=1, persons=BASE_PERSONS, annotated=B
         writer.IMAGES_WRITTEN: written, writer.PERSONS: persons, writer.CROWD_REGIONS: crowd,
         writer.ANNOTATED_PERSONS: annotated, writer.IMPUTED_PERSONS: 0, writer.SHARDS: 1,
         writer.IMAGES_WITHOUT_PEOPLE: without_people, writer.IMAGES_SKIPPED: skipped,
-        writer.WARNINGS: warnings or {}, writer.STALE_SHARDS_REMOVED: [],
+        writer.WARNINGS: warnings or {}, writer.STALE_SHARDS_REMOVED: [], writer.SKELETON: "coco17",
     }
 
 

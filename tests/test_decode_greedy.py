@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import DIRECTED_EDGES, NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.ops.suppression import greedy_keep
 from personlab_tf.tasks.personlab.greedy import accept_seeds, follow_tree, round_tables, traversal_orders
 
@@ -13,47 +13,47 @@ from decode_cases import STRIDE, perfect_maps, two_persons
 
 
 def test_every_root_reaches_every_keypoint_from_decoded_sources():
-    for root, order in enumerate(traversal_orders()):
+    for root, order in enumerate(traversal_orders(COCO17.directed_edges)):
         decoded = {root}
         for depth, edge in order:
-            source, target = DIRECTED_EDGES[edge]
+            source, target = COCO17.directed_edges[edge]
             assert source in decoded and target not in decoded
             decoded.add(target)
-        assert decoded == set(range(NUM_KEYPOINTS)) and len(order) == NUM_KEYPOINTS - 1
+        assert decoded == set(range(COCO17.num_keypoints)) and len(order) == COCO17.num_keypoints - 1
 
 
 def test_rounds_follow_edges_only_after_their_sources():
-    edges, sources, targets = round_tables()
-    for root in range(NUM_KEYPOINTS):
+    edges, sources, targets = round_tables(COCO17.directed_edges)
+    for root in range(COCO17.num_keypoints):
         decoded = {root}
         for step in range(edges.shape[1]):
-            real = targets[root, step] < NUM_KEYPOINTS
+            real = targets[root, step] < COCO17.num_keypoints
             assert set(sources[root, step][real]) <= decoded
             for e, k, l in zip(edges[root, step][real], sources[root, step][real], targets[root, step][real]):
-                assert DIRECTED_EDGES[e] == (k, l)
+                assert COCO17.directed_edges[e] == (k, l)
             decoded |= set(targets[root, step][real])
-        assert decoded == set(range(NUM_KEYPOINTS))
+        assert decoded == set(range(COCO17.num_keypoints))
 
 
 def test_two_persons_are_recovered_exactly_from_every_seed_type():
     persons = two_persons()
     maps = perfect_maps(persons)
     seeds = persons.reshape(-1, 2)                                  # person j, keypoint k at row j K + k
-    types = np.tile(np.arange(NUM_KEYPOINTS, dtype=np.int32), 2)
-    poses = follow_tree(tf.constant(seeds), tf.constant(types), maps[keys.Map.MID_OFFSETS], STRIDE).numpy()
-    expected = np.repeat(persons, NUM_KEYPOINTS, axis=0)
+    types = np.tile(np.arange(COCO17.num_keypoints, dtype=np.int32), 2)
+    poses = follow_tree(tf.constant(seeds), tf.constant(types), maps[keys.Map.MID_OFFSETS], STRIDE, COCO17.directed_edges).numpy()
+    expected = np.repeat(persons, COCO17.num_keypoints, axis=0)
     np.testing.assert_allclose(poses, expected, atol=1e-4)
 
 
 def test_off_grid_keypoints_are_followed_exactly_by_bilinear_sampling():
     persons = two_persons() + np.float32(2.7)   # keypoints between cells; mid offsets are linear there
     maps = perfect_maps(persons)
-    poses = follow_tree(tf.constant(persons[:, 0]), tf.constant([0, 0]), maps[keys.Map.MID_OFFSETS], STRIDE).numpy()
+    poses = follow_tree(tf.constant(persons[:, 0]), tf.constant([0, 0]), maps[keys.Map.MID_OFFSETS], STRIDE, COCO17.directed_edges).numpy()
     np.testing.assert_allclose(poses, persons, atol=1e-3)
 
 
 def _pose_at(x, y):
-    return np.tile(np.array([[x, y]], np.float32), [NUM_KEYPOINTS, 1])
+    return np.tile(np.array([[x, y]], np.float32), [COCO17.num_keypoints, 1])
 
 
 def test_seed_within_r_of_an_accepted_persons_keypoint_is_rejected_11_px_is_not():
@@ -95,6 +95,6 @@ def test_greedy_keep_equals_the_sequential_loop(seed):
 
 
 def test_empty_inputs():
-    poses = follow_tree(tf.zeros([0, 2]), tf.zeros([0], tf.int32), tf.zeros([5, 5, 32, 2]), STRIDE)
-    assert poses.shape == (0, NUM_KEYPOINTS, 2)
+    poses = follow_tree(tf.zeros([0, 2]), tf.zeros([0], tf.int32), tf.zeros([5, 5, 32, 2]), STRIDE, COCO17.directed_edges)
+    assert poses.shape == (0, COCO17.num_keypoints, 2)
     assert accept_seeds(poses, tf.zeros([0, 2]), tf.zeros([0], tf.int32)).shape == (0,)

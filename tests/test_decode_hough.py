@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.ops.hough import hough_voting
 
 RADIUS = 32.0
@@ -18,8 +18,8 @@ def disk_maps(cells, stride, keypoint, channel=0):
     positions = np.stack([cols, rows], axis=-1).astype(np.float32) * stride
     to_keypoint = np.asarray(keypoint, np.float32) - positions
     inside = np.sum(to_keypoint ** 2, axis=-1) <= RADIUS ** 2
-    heatmaps = np.zeros([cells, cells, NUM_KEYPOINTS], np.float32)
-    short = np.zeros([cells, cells, NUM_KEYPOINTS, 2], np.float32)
+    heatmaps = np.zeros([cells, cells, COCO17.num_keypoints], np.float32)
+    short = np.zeros([cells, cells, COCO17.num_keypoints, 2], np.float32)
     heatmaps[..., channel] = inside
     short[..., channel, :] = to_keypoint * inside[..., np.newaxis]
     return heatmaps, short, inside.sum()
@@ -38,8 +38,8 @@ def test_perfect_disk_votes_one_at_the_keypoint_and_zero_elsewhere(stride, cells
 
 def test_fractional_vote_is_split_bilinearly_between_four_cells():
     stride = 8
-    heatmaps = np.zeros([10, 10, NUM_KEYPOINTS], np.float32)
-    short = np.zeros([10, 10, NUM_KEYPOINTS, 2], np.float32)
+    heatmaps = np.zeros([10, 10, COCO17.num_keypoints], np.float32)
+    short = np.zeros([10, 10, COCO17.num_keypoints, 2], np.float32)
     heatmaps[5, 5, 0] = 1.0                      # the cell at (x, y) = (40, 40) votes at (58, 52):
     short[5, 5, 0] = (2.25 * stride, 1.5 * stride)  # column 7.25, row 6.5
     hough = hough_voting(heatmaps, short, stride, RADIUS).numpy()[..., 0] * math.pi * (RADIUS / stride) ** 2
@@ -50,8 +50,8 @@ def test_fractional_vote_is_split_bilinearly_between_four_cells():
 
 def test_votes_add_up_and_parts_outside_the_map_are_dropped():
     stride = 8
-    heatmaps = np.zeros([6, 6, NUM_KEYPOINTS], np.float32)
-    short = np.zeros([6, 6, NUM_KEYPOINTS, 2], np.float32)
+    heatmaps = np.zeros([6, 6, COCO17.num_keypoints], np.float32)
+    short = np.zeros([6, 6, COCO17.num_keypoints, 2], np.float32)
     heatmaps[2, 2, 1], heatmaps[3, 3, 1] = 0.5, 0.25        # both vote at cell (2, 2)
     short[3, 3, 1] = (-stride, -stride)
     heatmaps[1, 0, 2] = 1.0                                   # votes at column -0.5: half is outside
@@ -70,8 +70,8 @@ def test_votes_add_up_and_parts_outside_the_map_are_dropped():
 
 def test_unknown_map_size_in_a_tf_function():
     vote = tf.function(lambda p, s: hough_voting(p, s, 8, RADIUS), input_signature=[
-        tf.TensorSpec([None, None, NUM_KEYPOINTS]), tf.TensorSpec([None, None, NUM_KEYPOINTS, 2])])
+        tf.TensorSpec([None, None, COCO17.num_keypoints]), tf.TensorSpec([None, None, COCO17.num_keypoints, 2])])
     heatmaps, short, count = disk_maps(12, 8, (40, 48))
     hough = vote(heatmaps, short).numpy()
     assert hough[6, 5, 0] == pytest.approx(count / (math.pi * 16))
-    assert vote(tf.zeros([0, 0, NUM_KEYPOINTS]), tf.zeros([0, 0, NUM_KEYPOINTS, 2])).shape == (0, 0, NUM_KEYPOINTS)
+    assert vote(tf.zeros([0, 0, COCO17.num_keypoints]), tf.zeros([0, 0, COCO17.num_keypoints, 2])).shape == (0, 0, COCO17.num_keypoints)

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.tasks.personlab.masks import embedding_distances, instance_masks
 from personlab_tf.tasks.personlab.scoring import person_areas
 
@@ -12,15 +12,15 @@ STRIDE = 8
 
 def box_person(x, y, size=64.0):
     """[K, 2] keypoints spread over a size x size box with corner (x, y) (lambda = size)."""
-    k = np.arange(NUM_KEYPOINTS)
+    k = np.arange(COCO17.num_keypoints)
     return np.stack([x + size * (k % 5) / 4, y + size * (k // 5) / 3], -1).astype(np.float32)
 
 
 def test_distances_equal_eq6():
     rng = np.random.default_rng(1)
-    embeddings = rng.uniform(0, 200, [9, NUM_KEYPOINTS, 2]).astype(np.float32)
+    embeddings = rng.uniform(0, 200, [9, COCO17.num_keypoints, 2]).astype(np.float32)
     keypoints = np.stack([box_person(10, 20), box_person(90, 40, 100)])
-    weights = rng.uniform(0, 1, [2, NUM_KEYPOINTS]).astype(np.float32)
+    weights = rng.uniform(0, 1, [2, COCO17.num_keypoints]).astype(np.float32)
     areas = person_areas(keypoints).numpy()
     expected = np.array([[np.sum(weights[j] * np.linalg.norm(embeddings[i] - keypoints[j], axis=-1))
                           / (np.sqrt(areas[j]) * weights[j].sum()) for i in range(9)] for j in range(2)])
@@ -36,7 +36,7 @@ def test_assignment_is_non_exclusive_and_needs_person_pixels():
     a, b = box_person(40, 40), box_person(64, 40)
     height, width = 3, 4
     positions = np.stack(np.meshgrid(np.arange(width), np.arange(height)), -1).astype(np.float32) * STRIDE
-    targets = np.zeros([height, width, NUM_KEYPOINTS, 2], np.float32)
+    targets = np.zeros([height, width, COCO17.num_keypoints, 2], np.float32)
     targets[:, :2] = a                 # left half embeds at A
     targets[:, 2:] = b                 # right half at B
     targets[1, 1] = (a + b) / 2        # halfway: joins both
@@ -45,7 +45,7 @@ def test_assignment_is_non_exclusive_and_needs_person_pixels():
     segmentation = np.ones([height, width, 1], np.float32)
     segmentation[0, 0] = 0.49          # not a person pixel
     keypoints = np.stack([a, b])
-    weights = np.ones([2, NUM_KEYPOINTS], np.float32)
+    weights = np.ones([2, COCO17.num_keypoints], np.float32)
     masks = instance_masks(segmentation, long_offsets, keypoints, weights, person_areas(keypoints), STRIDE).numpy()
     expected_a = np.array([[0, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0]], bool)
     expected_b = np.array([[0, 0, 1, 1], [0, 1, 1, 1], [0, 0, 1, 0]], bool)
@@ -54,13 +54,13 @@ def test_assignment_is_non_exclusive_and_needs_person_pixels():
 
 
 def test_no_person_and_no_pixel():
-    long_offsets = np.zeros([4, 5, NUM_KEYPOINTS, 2], np.float32)
+    long_offsets = np.zeros([4, 5, COCO17.num_keypoints, 2], np.float32)
     keypoints = box_person(0, 0)[np.newaxis]
-    no_weights = np.ones([0, NUM_KEYPOINTS], np.float32)
+    no_weights = np.ones([0, COCO17.num_keypoints], np.float32)
     masks = instance_masks(np.ones([4, 5, 1], np.float32), long_offsets, keypoints[:0], no_weights, tf.zeros([0]),
                            STRIDE)
     assert masks.shape == (0, 4, 5)
-    weights = np.ones([1, NUM_KEYPOINTS], np.float32)
+    weights = np.ones([1, COCO17.num_keypoints], np.float32)
     masks = instance_masks(np.zeros([4, 5, 1], np.float32), long_offsets, keypoints, weights,
                            person_areas(keypoints), STRIDE)
     assert masks.shape == (1, 4, 5) and not masks.numpy().any()

@@ -5,10 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from personlab_tf.constants import NUM_KEYPOINTS, OKS_SIGMAS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.tasks.personlab.scoring import (
     cell_mean_gaussian,
-    coco_kappas,
     expected_oks_scores,
     hough_scores,
     instance_scores,
@@ -40,30 +39,33 @@ def numpy_expected_oks(heatmaps, hough, keypoints, stride, radius, kappas):
 
 
 def test_kappas_are_twice_the_coco_sigmas():
-    np.testing.assert_allclose(coco_kappas(), 2 * np.array(OKS_SIGMAS), rtol=1e-6)
+    np.testing.assert_allclose(COCO17.kappas[:3], [0.052, 0.05, 0.05], rtol=1e-6)  # COCO's nose and eyes
+    np.testing.assert_allclose(COCO17.kappas, 2 * np.array(COCO17.sigmas), rtol=1e-6)
 
 
 def test_expected_oks_equals_a_numpy_evaluation_of_eq3():
     rng = np.random.default_rng(0)
-    hough = (rng.random([12, 14, NUM_KEYPOINTS]) ** 4).astype(np.float32)
-    heatmaps = rng.random([12, 14, NUM_KEYPOINTS]).astype(np.float32)
+    hough = (rng.random([12, 14, COCO17.num_keypoints]) ** 4).astype(np.float32)
+    heatmaps = rng.random([12, 14, COCO17.num_keypoints]).astype(np.float32)
     # Person 0 in the middle, person 1 against the top-left border (its disks are cut by the map edge).
-    cells = np.stack([rng.integers(3, 9, [NUM_KEYPOINTS, 2]), rng.integers(0, 3, [NUM_KEYPOINTS, 2])])
+    cells = np.stack([rng.integers(3, 9, [COCO17.num_keypoints, 2]), rng.integers(0, 3, [COCO17.num_keypoints, 2])])
     keypoints = (cells * STRIDE).astype(np.float32)
-    expected = numpy_expected_oks(heatmaps, hough, keypoints, STRIDE, RADIUS, coco_kappas())
-    scores = expected_oks_scores(heatmaps, hough, keypoints, STRIDE, RADIUS).numpy()
+    expected = numpy_expected_oks(heatmaps, hough, keypoints, STRIDE, RADIUS, COCO17.kappas)
+    scores = expected_oks_scores(heatmaps, hough, keypoints, STRIDE, COCO17.kappas, RADIUS).numpy()
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-7)
     assert 0 < scores.min() and scores.max() <= 1
 
 
 def test_expected_oks_of_a_perfect_peak_is_the_presence_probability():
-    hough = np.zeros([10, 10, NUM_KEYPOINTS], np.float32)
-    heatmaps = np.full([10, 10, NUM_KEYPOINTS], 0.8, np.float32)
-    keypoints = np.stack([np.arange(NUM_KEYPOINTS) % 5 * 16, np.arange(NUM_KEYPOINTS) // 5 * 16], -1)
-    hough[keypoints[:, 1] // 8, keypoints[:, 0] // 8, np.arange(NUM_KEYPOINTS)] = 0.97
-    scores = expected_oks_scores(heatmaps, hough, keypoints[np.newaxis].astype(np.float32), STRIDE).numpy()
+    hough = np.zeros([10, 10, COCO17.num_keypoints], np.float32)
+    heatmaps = np.full([10, 10, COCO17.num_keypoints], 0.8, np.float32)
+    keypoints = np.stack([np.arange(COCO17.num_keypoints) % 5 * 16, np.arange(COCO17.num_keypoints) // 5 * 16], -1)
+    hough[keypoints[:, 1] // 8, keypoints[:, 0] // 8, np.arange(COCO17.num_keypoints)] = 0.97
+    scores = expected_oks_scores(heatmaps, hough, keypoints[np.newaxis].astype(np.float32), STRIDE,
+                                 COCO17.kappas).numpy()
     np.testing.assert_allclose(scores, 0.8, rtol=1e-6)
-    empty = expected_oks_scores(heatmaps, np.zeros_like(hough), keypoints[np.newaxis].astype(np.float32), STRIDE)
+    empty = expected_oks_scores(heatmaps, np.zeros_like(hough), keypoints[np.newaxis].astype(np.float32), STRIDE,
+                                COCO17.kappas)
     np.testing.assert_array_equal(empty.numpy(), 0.0)  # no Hough mass in the disk: score 0, not NaN
 
 
@@ -80,28 +82,28 @@ def test_integrated_cells_make_a_narrow_gaussian_independent_of_where_the_keypoi
     left shoulder, far below the 8 px cell). Read at the cell centre, Eq. 3's Gaussian falls from 1 to below
     1e-3 as the keypoint moves 3.9 px off the centre along both axes; averaged over the cell it is the
     product of the two axes' cell means and keeps more than half of its value."""
-    hough = np.zeros([6, 6, NUM_KEYPOINTS], np.float32)
+    hough = np.zeros([6, 6, COCO17.num_keypoints], np.float32)
     hough[2, 2] = 1.0
     heatmaps = np.ones_like(hough)
     shifts = (0.0, 2.0, 3.9)
     scores = {}
     for shift in shifts:
-        person = np.full([1, NUM_KEYPOINTS, 2], 16.0 + shift, np.float32)
+        person = np.full([1, COCO17.num_keypoints, 2], 16.0 + shift, np.float32)
         person[0, 0] -= 1.0                                      # the box of the keypoints: 1 x 1 px
         for integrate in (False, True):
-            scores[shift, integrate] = expected_oks_scores(heatmaps, hough, person, STRIDE, RADIUS,
+            scores[shift, integrate] = expected_oks_scores(heatmaps, hough, person, STRIDE, COCO17.kappas, RADIUS,
                                                            integrate=integrate).numpy()[0, 5]
     assert scores[0.0, False] == pytest.approx(1.0) and scores[3.9, False] < 1e-3
-    sigma2 = coco_kappas()[5] ** 2                               # lambda^2 kappa^2 with lambda^2 = 1
+    sigma2 = COCO17.kappas[5] ** 2                               # lambda^2 kappa^2 with lambda^2 = 1
     np.testing.assert_allclose([scores[shift, True] for shift in shifts],
                                [float(cell_mean_gaussian(-shift, sigma2, STRIDE)) ** 2 for shift in shifts], rtol=1e-4)
     assert scores[3.9, True] > 0.5 * scores[0.0, True]
 
 
 def test_plain_scores_sample_the_hough_map_bilinearly():
-    hough = np.zeros([4, 4, NUM_KEYPOINTS], np.float32)
+    hough = np.zeros([4, 4, COCO17.num_keypoints], np.float32)
     hough[1, 1, :], hough[1, 2, :] = 0.6, 0.2
-    keypoints = np.tile([[[8.0, 8.0]], [[12.0, 8.0]]], [1, NUM_KEYPOINTS, 1]).astype(np.float32)
+    keypoints = np.tile([[[8.0, 8.0]], [[12.0, 8.0]]], [1, COCO17.num_keypoints, 1]).astype(np.float32)
     scores = hough_scores(hough, keypoints, STRIDE).numpy()
     np.testing.assert_allclose(scores[0], 0.6)
     np.testing.assert_allclose(scores[1], 0.4)      # halfway between 0.6 and 0.2
@@ -109,6 +111,6 @@ def test_plain_scores_sample_the_hough_map_bilinearly():
 
 
 def test_person_areas():
-    keypoints = np.zeros([2, NUM_KEYPOINTS, 2], np.float32)
+    keypoints = np.zeros([2, COCO17.num_keypoints, 2], np.float32)
     keypoints[0, 3], keypoints[0, 9] = (10, 40), (30, -10)  # with the others at (0, 0): box 30 x 50
     np.testing.assert_allclose(person_areas(keypoints).numpy(), [1500.0, 1.0])  # all at one point: floor 1

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.ops.peaks import find_peaks, refine_peaks
 
 STRIDE = 8
@@ -11,7 +11,7 @@ STRIDE = 8
 
 def hough_with(peaks, size=6):
     """[size, size, K] map with the given {(i, j, k): score}."""
-    hough = np.zeros([size, size, NUM_KEYPOINTS], np.float32)
+    hough = np.zeros([size, size, COCO17.num_keypoints], np.float32)
     for (i, j, k), score in peaks.items():
         hough[i, j, k] = score
     return tf.constant(hough)
@@ -62,7 +62,7 @@ def test_no_seed():
 def test_refined_peaks_move_to_the_centroid_of_their_neighbourhood():
     """Peak (2, 2) of type 0 with 0.5 to its right and 0.25 below it: centroid (x, y) = (16 + 8 * 0.5 / 1.75,
     16 + 8 * 0.25 / 1.75); a peak on the map's corner counts the cells outside as 0; a lone peak stays."""
-    hough = np.zeros([6, 6, NUM_KEYPOINTS], np.float32)
+    hough = np.zeros([6, 6, COCO17.num_keypoints], np.float32)
     hough[2, 2, 0], hough[2, 3, 0], hough[3, 2, 0] = 1.0, 0.5, 0.25
     hough[0, 0, 1], hough[0, 1, 1] = 1.0, 1.0
     hough[4, 4, 2] = 0.3

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from personlab_tf.skeleton import COCO17
 from personlab_tf.evaluation import ground_truth, metrics
 from personlab_tf.tfds_builders import coco_person
 from personlab_tf.tfds_builders.coco_person import layout
@@ -47,7 +48,7 @@ def test_rebuilt_ground_truth_equals_the_json(rebuilt, split):
 def test_metrics_on_rebuilt_ground_truth_equal_metrics_on_the_json(rebuilt, split):
     original = coco_samples.load_sample(split)
     keypoint_list, segmentation_list = coco_samples.noisy_results(original, seed=1)
-    assert metrics.evaluate_keypoints(rebuilt[split], keypoint_list) == \
-        metrics.evaluate_keypoints(original, keypoint_list)
+    assert metrics.evaluate_keypoints(rebuilt[split], keypoint_list, sigmas=COCO17.sigmas) == \
+        metrics.evaluate_keypoints(original, keypoint_list, sigmas=COCO17.sigmas)
     assert metrics.evaluate_segmentation(rebuilt[split], segmentation_list) == \
         metrics.evaluate_segmentation(original, segmentation_list)

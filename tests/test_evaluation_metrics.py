@@ -1,9 +1,11 @@
 """COCO metrics: perfect detections, OKS by hand, crowd regions, both evaluators, empty results."""
 
+import functools
+
 import numpy as np
 import pytest
 
-from personlab_tf import constants
+from personlab_tf.skeleton import COCO17
 from personlab_tf.evaluation import backends, metrics, results
 from personlab_tf.tfds_builders.coco_person import layout
 
@@ -33,7 +35,7 @@ def _one_person_gt(keypoints, area, image_size=200, extra=()):
               "num_keypoints": int(np.count_nonzero(np.asarray(keypoints)[:, 2] > 0)),
               "bbox": [50.0, 50.0, 100.0, 100.0], "segmentation": _rle(_box_mask(image_size, 50, 50, 100))}
     return {"images": [{"id": 1, "file_name": "1.jpg", "height": image_size, "width": image_size}],
-            "categories": [{"id": 1, "name": "person", "keypoints": list(constants.KEYPOINT_NAMES)}],
+            "categories": [{"id": 1, "name": "person", "keypoints": list(COCO17.keypoints)}],
             "annotations": [person, *extra]}
 
 
@@ -48,7 +50,7 @@ def _keypoint_result(points, score=1.0, image_id=1):
 def test_ground_truth_as_detections_scores_one(split, evaluator):
     dataset = coco_samples.load_sample(split)
     keypoint_list, segmentation_list = coco_samples.perfect_results(dataset)
-    keypoints = metrics.evaluate_keypoints(dataset, keypoint_list, evaluator)
+    keypoints = metrics.evaluate_keypoints(dataset, keypoint_list, evaluator, sigmas=COCO17.sigmas)
     segmentation = metrics.evaluate_segmentation(dataset, segmentation_list, evaluator)
     for name in ("AP", "AP50", "AP75", "AR"):
         assert keypoints[name] == pytest.approx(1.0, abs=1e-12)
@@ -71,8 +73,8 @@ def test_one_keypoint_offset_by_hand(evaluator):
     keypoints = np.zeros((17, 3))
     keypoints[11] = (100, 100, 2)
     detection = keypoints[:, :2] + (6.0, 8.0)
-    scores = metrics.evaluate_keypoints(_one_person_gt(keypoints, 10000), [_keypoint_result(detection)],
-                                        evaluator)
+    scores = metrics.evaluate_keypoints(_one_person_gt(keypoints, 10000), [_keypoint_result(detection)], evaluator,
+                                        sigmas=COCO17.sigmas)
     assert scores["AP"] == pytest.approx(0.8) and scores["AR"] == pytest.approx(0.8)
     assert scores["AP50"] == pytest.approx(1.0) and scores["AP75"] == pytest.approx(1.0)
     assert scores["APL"] == pytest.approx(0.8) and scores["APM"] == -1.0  # area 10000 > 96^2: large
@@ -89,16 +91,16 @@ def test_every_keypoint_offset_lowers_ap_as_oks_predicts(evaluator):
     rng = np.random.default_rng(0)
     keypoints = np.concatenate([rng.uniform(60, 140, (17, 2)), np.full((17, 1), 2.0)], axis=1)
     distance, area = 8.0, 10000.0
-    kappa = 2 * np.array(constants.OKS_SIGMAS)
+    kappa = 2 * np.array(COCO17.sigmas)
     oks = np.mean(np.exp(-distance**2 / (2 * area * kappa**2)))
     assert oks == pytest.approx(0.7337, abs=1e-4)
     assert np.min(np.abs(THRESHOLDS - oks)) > 0.01  # not on a threshold: the count below is robust
     expected_ap = np.mean(oks >= THRESHOLDS)
     detection = keypoints[:, :2] + (distance, 0.0)
-    scores = metrics.evaluate_keypoints(_one_person_gt(keypoints, area), [_keypoint_result(detection)],
-                                        evaluator)
+    scores = metrics.evaluate_keypoints(_one_person_gt(keypoints, area), [_keypoint_result(detection)], evaluator,
+                                        sigmas=COCO17.sigmas)
     exact = metrics.evaluate_keypoints(_one_person_gt(keypoints, area),
-                                       [_keypoint_result(keypoints[:, :2])], evaluator)
+                                       [_keypoint_result(keypoints[:, :2])], evaluator, sigmas=COCO17.sigmas)
     assert exact["AP"] == pytest.approx(1.0)
     assert scores["AP"] == pytest.approx(expected_ap) == 0.5
     assert scores["AP50"] == pytest.approx(1.0) and scores["AP75"] == 0.0
@@ -118,7 +120,7 @@ def _crowd_scene():
              "keypoints": [0] * 51, "num_keypoints": 0,
              "bbox": [70.0, 70.0, 20.0, 20.0], "segmentation": _rle(_box_mask(size, 70, 70, 20))}
     dataset = {"images": [{"id": 1, "file_name": "1.jpg", "height": size, "width": size}],
-               "categories": [{"id": 1, "name": "person", "keypoints": list(constants.KEYPOINT_NAMES)}],
+               "categories": [{"id": 1, "name": "person", "keypoints": list(COCO17.keypoints)}],
                "annotations": [person, crowd]}
     return dataset, keypoints[:, :2]
 
@@ -144,7 +146,7 @@ def test_detection_on_a_crowd_region_is_not_a_false_positive(evaluator):
         == pytest.approx(0.5)
     # Keypoints: a crowd region has no keypoints; COCO matches a detection to it when the detection lies
     # within the crowd box grown by its size on each side, and ignores it.
-    kps = metrics.evaluate_keypoints
+    kps = functools.partial(metrics.evaluate_keypoints, sigmas=COCO17.sigmas)
     true = _keypoint_result(points, 0.5)
     inside, outside = np.full((17, 2), 80.0), np.tile([14.0, 80.0], (17, 1))
     assert kps(dataset, [true, _keypoint_result(inside, 0.9)], evaluator)["AP"] == pytest.approx(1.0)
@@ -192,7 +194,8 @@ def test_detections_on_real_crowd_regions_are_ignored(evaluator):
 def test_both_evaluators_give_the_same_numbers(split):
     dataset = coco_samples.load_sample(split)
     keypoint_list, segmentation_list = coco_samples.noisy_results(dataset, seed=3)
-    for evaluate, result_list in ((metrics.evaluate_keypoints, keypoint_list),
+    keypoints = functools.partial(metrics.evaluate_keypoints, sigmas=COCO17.sigmas)
+    for evaluate, result_list in ((keypoints, keypoint_list),
                                   (metrics.evaluate_segmentation, segmentation_list)):
         reference = evaluate(dataset, result_list, backends.PYCOCOTOOLS)
         fast = evaluate(dataset, result_list, backends.FASTER_COCO_EVAL)
@@ -207,9 +210,9 @@ def test_summary_matches_the_standard_summarize():
     dataset = coco_samples.load_sample(layout.TRAIN)
     keypoint_list, segmentation_list = coco_samples.noisy_results(dataset, seed=4)
 
-    coco_eval = metrics.run_cocoeval(dataset, keypoint_list, "keypoints", max_dets=[20])
+    coco_eval = metrics.run_cocoeval(dataset, keypoint_list, "keypoints", max_dets=[20], sigmas=COCO17.sigmas)
     stats = backends.summarize_quietly(coco_eval)
-    ours = metrics.evaluate_keypoints(dataset, keypoint_list)
+    ours = metrics.evaluate_keypoints(dataset, keypoint_list, sigmas=COCO17.sigmas)
     np.testing.assert_allclose([ours[name] for name in metrics.KEYPOINT_METRICS], stats, rtol=0, atol=1e-15)
 
     coco_eval = metrics.run_cocoeval(dataset, segmentation_list, "segm", max_dets=[1, 10, 20])
@@ -228,7 +231,7 @@ def test_summary_matches_the_standard_summarize():
 @pytest.mark.parametrize("evaluator", backends.EVALUATORS)
 def test_empty_results_give_zeros(evaluator):
     dataset = coco_samples.load_sample(layout.VALIDATION)
-    keypoints = metrics.evaluate_keypoints(dataset, [], evaluator)
+    keypoints = metrics.evaluate_keypoints(dataset, [], evaluator, sigmas=COCO17.sigmas)
     segmentation = metrics.evaluate_segmentation(dataset, [], evaluator)
     assert keypoints == {name: 0.0 for name in metrics.KEYPOINT_METRICS}
     assert segmentation == {name: 0.0 for name in metrics.segmentation_metric_names()}
@@ -236,4 +239,5 @@ def test_empty_results_give_zeros(evaluator):
 
 def test_unknown_evaluator_is_refused():
     with pytest.raises(ValueError, match="unknown evaluator"):
-        metrics.evaluate_keypoints(coco_samples.load_sample(layout.VALIDATION), [{}], "detectron")
+        metrics.evaluate_keypoints(coco_samples.load_sample(layout.VALIDATION), [{}], "detectron",
+                                   sigmas=COCO17.sigmas)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from personlab_tf.skeleton import COCO17
 from personlab_tf import keys
 from personlab_tf.evaluation import CocoEvaluator, backends, results
 from personlab_tf.evaluation import evaluator as evaluator_lib
@@ -30,7 +31,7 @@ def _predictions(num, height=6, width=5, slots=None):
 
 def test_keypoint_results_format():
     predictions = _predictions(3, slots=20)
-    formatted = results.keypoint_results(np.int64(7), predictions)
+    formatted = results.keypoint_results(np.int64(7), predictions, COCO17)
     assert len(formatted) == 3  # padding after num_detections dropped
     first = formatted[0]
     assert set(first) == {"image_id", "category_id", "keypoints", "score"}
@@ -44,7 +45,7 @@ def test_keypoint_results_format():
 
 def test_segmentation_results_round_trip():
     predictions = _predictions(3, slots=20)
-    formatted = results.segmentation_results(7, predictions)
+    formatted = results.segmentation_results(7, predictions, COCO17.category_id)
     assert len(formatted) == 3
     for m, result in enumerate(formatted):
         assert set(result) == {"image_id", "category_id", "segmentation", "score"}  # no bbox
@@ -57,7 +58,7 @@ def test_segmentation_results_round_trip():
 def test_without_num_detections_every_slot_counts():
     predictions = _predictions(2)
     del predictions[keys.Detection.NUM_DETECTIONS]
-    assert len(results.keypoint_results(1, predictions)) == 2
+    assert len(results.keypoint_results(1, predictions, COCO17)) == 2
     assert results.encode_masks(np.zeros((0, 4, 4), bool)) == []
 
 
@@ -65,14 +66,14 @@ def test_bad_keypoint_shape_is_refused():
     predictions = _predictions(2)
     predictions[keys.Detection.KEYPOINTS] = np.zeros((2, 17, 3))
     with pytest.raises(ValueError, match="keypoints"):
-        results.keypoint_results(1, predictions)
+        results.keypoint_results(1, predictions, COCO17)
 
 
 @pytest.mark.parametrize("evaluator", backends.EVALUATORS)
 def test_evaluator_streams_perfect_predictions(tmp_path, evaluator):
     """Per-image ground truth fed through `add` as serving-like outputs (padded to 20) scores 1."""
     dataset = coco_samples.load_sample(layout.TRAIN)
-    evaluation = CocoEvaluator(dataset, output_dir=tmp_path, evaluator=evaluator)
+    evaluation = CocoEvaluator(dataset, COCO17, output_dir=tmp_path, evaluator=evaluator)
     for image in dataset["images"]:
         exact = coco_samples.perfect_predictions(dataset, image["id"])
         count = len(exact[keys.Detection.INSTANCE_SCORES])
@@ -99,7 +100,7 @@ def test_evaluator_only_added_images():
     image_id = dataset["images"][0]["id"]
     partial = {key: value for key, value in coco_samples.perfect_predictions(dataset, image_id).items()
                if key != keys.Detection.MASKS}
-    everything, only_added = CocoEvaluator(dataset), CocoEvaluator(dataset, only_added_images=True)
+    everything, only_added = CocoEvaluator(dataset, COCO17), CocoEvaluator(dataset, COCO17, only_added_images=True)
     for evaluation in (everything, only_added):
         evaluation.add(image_id, partial)
     assert only_added.results()[evaluator_lib.KEYPOINTS]["AP"] == pytest.approx(1.0)
@@ -110,7 +111,7 @@ def test_evaluator_only_added_images():
 
 def test_evaluator_with_empty_predictions_gives_zeros(tmp_path):
     dataset = coco_samples.load_sample(layout.VALIDATION)
-    evaluation = CocoEvaluator(dataset, output_dir=tmp_path)
+    evaluation = CocoEvaluator(dataset, COCO17, output_dir=tmp_path)
     for image in dataset["images"]:
         predictions = _predictions(0, image["height"], image["width"], slots=20)
         evaluation.add(image["id"], predictions)
@@ -118,13 +119,13 @@ def test_evaluator_with_empty_predictions_gives_zeros(tmp_path):
     assert set(summary[evaluator_lib.KEYPOINTS].values()) == {0.0}
     assert set(summary[evaluator_lib.SEGMENTATION].values()) == {0.0}
     assert json.loads((tmp_path / evaluator_lib.KEYPOINT_RESULTS_FILE).read_text()) == []
-    assert set(CocoEvaluator(dataset).results()[evaluator_lib.KEYPOINTS].values()) == {0.0}  # nothing added
+    assert set(CocoEvaluator(dataset, COCO17).results()[evaluator_lib.KEYPOINTS].values()) == {0.0}  # nothing added
 
 
 def test_evaluator_refuses_bad_input(tmp_path):
     dataset = coco_samples.load_sample(layout.VALIDATION)
     image = dataset["images"][0]
-    evaluation = CocoEvaluator(dataset, output_dir=tmp_path)
+    evaluation = CocoEvaluator(dataset, COCO17, output_dir=tmp_path)
     with pytest.raises(ValueError, match="not in the ground truth"):
         evaluation.add(123456789, _predictions(1))
     with pytest.raises(ValueError, match="masks of image"):
@@ -136,4 +137,4 @@ def test_evaluator_refuses_bad_input(tmp_path):
     with pytest.raises(ValueError, match="already added"):
         evaluation.add(image["id"], _predictions(1, image["height"], image["width"]))
     with pytest.raises(ValueError, match="unknown evaluator"):
-        CocoEvaluator(dataset, evaluator="fast")
+        CocoEvaluator(dataset, COCO17, evaluator="fast")

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import config, errors, keys, registry
-from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.inference import export, maps, serving
 from personlab_tf.train import checkpoints
 from personlab_tf.train.optimizer import build_optimizer
@@ -23,8 +23,8 @@ from inference_fixtures import MAX_SIDE, OUTPUT_STRIDE, TASKS, encode, exported_
 SLOTS = 20
 # The signatures' outputs, pinned: name -> (dtype, shape); B images, the largest H x W of the batch.
 POSE_OUTPUTS = {
-    keys.Detection.KEYPOINTS: (tf.float32, [None, SLOTS, NUM_KEYPOINTS, 2]),
-    keys.Detection.KEYPOINT_SCORES: (tf.float32, [None, SLOTS, NUM_KEYPOINTS]),
+    keys.Detection.KEYPOINTS: (tf.float32, [None, SLOTS, COCO17.num_keypoints, 2]),
+    keys.Detection.KEYPOINT_SCORES: (tf.float32, [None, SLOTS, COCO17.num_keypoints]),
     keys.Detection.INSTANCE_SCORES: (tf.float32, [None, SLOTS]),
     keys.Detection.NUM_DETECTIONS: (tf.int32, [None]),
     keys.Detection.IMAGE_SIZE: (tf.int32, [None, 2]),
@@ -187,7 +187,7 @@ def test_saved_model_cli_run_with_an_encoded_image(exported, tmp_path):
 def test_serving_default_matches_the_eager_model(loaded, eager_detector):
     image = textured_image(90, 120)
     result = serve(loaded, [encode(image)])
-    assert result[keys.Detection.KEYPOINTS].shape == (1, SLOTS, NUM_KEYPOINTS, 2)
+    assert result[keys.Detection.KEYPOINTS].shape == (1, SLOTS, COCO17.num_keypoints, 2)
     expected = serving.detect_image(eager_detector, tf.constant(image))
     assert int(expected[keys.Detection.NUM_DETECTIONS]) > 0  # random weights: plenty of detections to compare
     check_equal(result, expected)

@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from personlab_tf import constants, keys
+from personlab_tf import keys
+from personlab_tf.skeleton import COCO17
 from personlab_tf.data import coco, coco_format, synthetic, writer
 from personlab_tf.data import record_format as rf
 from personlab_tf.tasks.personlab import crops, impute
@@ -25,7 +26,7 @@ from personlab_tf.tasks.personlab import crops, impute
 from inference_fixtures import MAX_SIDE, REPO, exported_model, run_script
 from test_create_tfrecords import parse_shards
 
-K = constants.NUM_KEYPOINTS
+K = COCO17.num_keypoints
 NUM_IMAGES = 5
 SEED = 0
 MIN_AREA = 100.0
@@ -108,22 +109,22 @@ def test_keypoint_similarity_counts_the_labelled_truth_only():
     area = 400.0
     truth = np.zeros((K, 3))
     truth[0], truth[5] = (10, 20, 2), (30, 40, 1)
-    kappa = 2 * constants.OKS_SIGMAS[5]
+    kappa = 2 * COCO17.sigmas[5]
     distance = math.sqrt(2 * area * kappa ** 2 * math.log(2))          # exp(-d^2 / (2 s^2 kappa^2)) = 1/2
     imputed = np.full((K, 3), 500.0)                                   # unlabelled truth: not counted
     imputed[0], imputed[5] = (10, 20, 2), (30 + distance, 40, 2)
-    assert impute.keypoint_similarity(imputed, truth, area) == pytest.approx(0.75, abs=1e-6)  # (1 + 1/2) / 2
-    assert impute.keypoint_similarity(imputed, np.zeros((K, 3)), area) is None
+    assert impute.keypoint_similarity(imputed, truth, area, COCO17.kappas) == pytest.approx(0.75, abs=1e-6)  # (1 + 1/2) / 2
+    assert impute.keypoint_similarity(imputed, np.zeros((K, 3)), area, COCO17.kappas) is None
 
 
 def test_unusable_hidden_keypoints_file(tmp_path):
     path = tmp_path / "hidden.json"
     path.write_text(json.dumps([{"id": 1, "keypoints": [0] * (3 * K)}, {"id": 2, "keypoints": [0] * 50}]))
     with pytest.raises(coco.AnnotationError, match="entry 1"):
-        impute.load_hidden_keypoints(str(path))
+        impute.load_hidden_keypoints(str(path), K)
     path.write_text(json.dumps({"id": 1}))
     with pytest.raises(coco.AnnotationError, match="not a JSON list"):
-        impute.load_hidden_keypoints(str(path))
+        impute.load_hidden_keypoints(str(path), K)
 
 
 # ---------------------------------------------------------------- (c) end to end with a fake detector

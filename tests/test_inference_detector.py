@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from personlab_tf.skeleton import COCO17
 from personlab_tf import keys
 from personlab_tf.inference import maps as maps_lib
 from personlab_tf.tasks.personlab import detector, synthetic_maps
@@ -73,7 +74,7 @@ def test_single_scale(decode_stride, mask_resolution):
     network = PerfectNetwork(persons, 8)
     inference = detector.PersonLabInference(8, max_side=241, decode_stride=decode_stride,
                                             mask_resolution=mask_resolution)
-    found = detector.Detector(network, RADIUS, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
+    found = detector.Detector(network, RADIUS, COCO17, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
     assert network.frames == [(185, 241)]  # 89 * 240 / 119 = 179.5 -> 180 pixels, padded to 185
     assert int(found[keys.Detection.NUM_DETECTIONS]) == 2
     errors, which = matched_errors(found, persons)
@@ -91,7 +92,7 @@ def test_multi_scale_merges_maps_before_decoding(weighted_merge, tolerance):
     network = PerfectNetwork(persons, 8)
     inference = detector.PersonLabInference(8, max_side=241, multi_scale=True, pyramid=(121, 241, 361),
                                             decode_stride=4, weighted_merge=weighted_merge)
-    found = detector.Detector(network, RADIUS, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
+    found = detector.Detector(network, RADIUS, COCO17, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
     assert [max(frame) for frame in network.frames] == [121, 241, 361]
     errors, which = top_two_errors(found, persons)
     assert sorted(which) == [0, 1] and errors.max() < tolerance
@@ -106,7 +107,7 @@ def test_poses_without_masks_are_the_poses_with_masks(multi_scale):
     persons = two_persons()
     inference = detector.PersonLabInference(8, max_side=241, multi_scale=multi_scale, pyramid=(121, 241),
                                             decode_stride=4)
-    found = {with_masks: detector.Detector(PerfectNetwork(persons, 8), RADIUS, inference).detect(
+    found = {with_masks: detector.Detector(PerfectNetwork(persons, 8), RADIUS, COCO17, inference).detect(
         tf.zeros([HEIGHT, WIDTH, 3], tf.uint8), with_masks=with_masks) for with_masks in (False, True)}
     assert keys.Detection.MASKS not in found[False]
     assert int(found[False][keys.Detection.NUM_DETECTIONS]) == int(found[True][keys.Detection.NUM_DETECTIONS])
@@ -154,6 +155,6 @@ def test_hybrid_masks_put_the_boundary_where_the_interpolated_segmentation_cross
 def test_an_image_without_persons_gives_no_detection_and_empty_masks(mask_resolution):
     network = PerfectNetwork(np.zeros((0, 17, 2), np.float32), 8)
     inference = detector.PersonLabInference(8, max_side=241, mask_resolution=mask_resolution)
-    found = detector.Detector(network, RADIUS, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
+    found = detector.Detector(network, RADIUS, COCO17, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
     assert int(found[keys.Detection.NUM_DETECTIONS]) == 0
     assert found[keys.Detection.MASKS].shape == (20, HEIGHT, WIDTH) and not found[keys.Detection.MASKS].numpy().any()

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.losses import (
     AVERAGE_POOLED,
     LossTerm,
@@ -18,7 +18,7 @@ from personlab_tf.losses import (
 )
 from personlab_tf.tasks.personlab.losses import LOSS_KEYS, loss_table, personlab_losses
 
-K, E = NUM_KEYPOINTS, NUM_EDGES
+K, E = COCO17.num_keypoints, COCO17.num_edges
 
 
 def _logistic(z, t):

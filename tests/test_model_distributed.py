@@ -26,6 +26,7 @@ def _check():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from personlab_tf import keys
     from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
+    from personlab_tf.skeleton import COCO17
 
     from test_model_personlab import _images, random_targets
 
@@ -37,10 +38,10 @@ def _check():
         targets[key][0, 2:] = 0.0
     dataset = tf.data.Dataset.from_tensor_slices((images, targets)).batch(GLOBAL_BATCH)
 
-    single = build_model(PersonLabNetwork("resnet_tiny", 16))
+    single = build_model(COCO17, PersonLabNetwork("resnet_tiny", 16))
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        mirrored = build_model(PersonLabNetwork("resnet_tiny", 16))
+        mirrored = build_model(COCO17, PersonLabNetwork("resnet_tiny", 16))
     mirrored.set_weights(single.get_weights())
 
     def gradients(model, batch_images, batch_targets):

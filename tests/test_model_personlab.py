@@ -7,19 +7,19 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.model.training import images_and_targets
 from personlab_tf.tasks.personlab.losses import LOSS_KEYS
 from personlab_tf.tasks.personlab.model import PREDICTION_KEYS, PersonLabModel, PersonLabNetwork, build_model
 from personlab_tf.train import checkpoints
 from personlab_tf.train.optimizer import build_optimizer
 
-K, E = NUM_KEYPOINTS, NUM_EDGES
+K, E = COCO17.num_keypoints, COCO17.num_edges
 
 
 def tiny(output_stride=16, **network):
     """The PersonLab model on the tiny backbone."""
-    return build_model(PersonLabNetwork("resnet_tiny", output_stride, **network))
+    return build_model(COCO17, PersonLabNetwork("resnet_tiny", output_stride, **network))
 
 
 def _images(batch=1, size=65, seed=0):
@@ -110,7 +110,7 @@ def test_gin_configures_the_builders():
         gin.parse_config("PersonLabNetwork.backbone = 'resnet_tiny'\nPersonLabNetwork.output_stride = 32\n"
                          "build_optimizer.learning_rate = 0.5")
     try:
-        assert build_model(PersonLabNetwork()).get_config()["output_stride"] == 32
+        assert build_model(COCO17, PersonLabNetwork()).get_config()["output_stride"] == 32
         optimizer = build_optimizer()
         assert optimizer.use_ema and float(optimizer.momentum) == pytest.approx(0.9)
         assert float(optimizer.learning_rate) == pytest.approx(0.5)

@@ -3,14 +3,15 @@
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf.constants import DIRECTED_EDGES, NUM_EDGES, NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 from personlab_tf.tasks.personlab.refine import (LongRangeRefinement, MidRangeRefinement, cell_positions, gated_step,
                                                  refine_long_offsets, refine_mid_offsets)
 
 OS = 8
+EDGE_TARGETS = [target for _, target in COCO17.directed_edges]
 SIZE = 5  # 5x5 cells = input pixels 0..32
 # A known position y_k (x, y) of every keypoint, inside the grid and off the cell centres.
-KEYPOINTS = np.stack([3.0 + 1.5 * np.arange(NUM_KEYPOINTS), 29.0 - 1.25 * np.arange(NUM_KEYPOINTS)], axis=-1)
+KEYPOINTS = np.stack([3.0 + 1.5 * np.arange(COCO17.num_keypoints), 29.0 - 1.25 * np.arange(COCO17.num_keypoints)], axis=-1)
 
 
 def _positions():
@@ -32,33 +33,33 @@ def test_mid_refinement_lands_on_target_keypoint():
     rng = np.random.default_rng(0)
     # Raw mid offsets: anything that stays inside the grid, x + M in [0, 32].
     positions = _positions().numpy()
-    reach = rng.uniform(0, 32, size=(1, SIZE, SIZE, NUM_EDGES, 2))
+    reach = rng.uniform(0, 32, size=(1, SIZE, SIZE, COCO17.num_edges, 2))
     mid = tf.constant(reach - positions, tf.float32)
-    refined = refine_mid_offsets(mid, _short_to_keypoints(), OS, steps=2)
-    targets = KEYPOINTS[[target for _, target in DIRECTED_EDGES]]  # [E, 2]
+    refined = refine_mid_offsets(mid, _short_to_keypoints(), EDGE_TARGETS, OS, steps=2)
+    targets = KEYPOINTS[[target for _, target in COCO17.directed_edges]]  # [E, 2]
     np.testing.assert_allclose((refined + _positions())[0].numpy(), np.broadcast_to(targets, refined.shape[1:]),
                                atol=1e-4)
 
 
 def test_mid_one_step_by_hand():
     # Constant short field S_l = (1, -2) for all l: one step adds it to every mid offset.
-    mid = tf.random.uniform([1, SIZE, SIZE, NUM_EDGES, 2], -40, 40)
-    short = tf.broadcast_to(tf.constant([1.0, -2.0]), [1, SIZE, SIZE, NUM_KEYPOINTS, 2])
-    np.testing.assert_allclose(refine_mid_offsets(mid, short, OS, steps=1), mid + [1.0, -2.0], atol=1e-5)
+    mid = tf.random.uniform([1, SIZE, SIZE, COCO17.num_edges, 2], -40, 40)
+    short = tf.broadcast_to(tf.constant([1.0, -2.0]), [1, SIZE, SIZE, COCO17.num_keypoints, 2])
+    np.testing.assert_allclose(refine_mid_offsets(mid, short, EDGE_TARGETS, OS, steps=1), mid + [1.0, -2.0], atol=1e-5)
 
 
 def test_zero_steps_are_identity():
-    mid = tf.random.normal([1, SIZE, SIZE, NUM_EDGES, 2])
-    long = tf.random.normal([1, SIZE, SIZE, NUM_KEYPOINTS, 2])
-    short = tf.random.normal([1, SIZE, SIZE, NUM_KEYPOINTS, 2])
-    np.testing.assert_array_equal(refine_mid_offsets(mid, short, OS, steps=0), mid)
+    mid = tf.random.normal([1, SIZE, SIZE, COCO17.num_edges, 2])
+    long = tf.random.normal([1, SIZE, SIZE, COCO17.num_keypoints, 2])
+    short = tf.random.normal([1, SIZE, SIZE, COCO17.num_keypoints, 2])
+    np.testing.assert_array_equal(refine_mid_offsets(mid, short, EDGE_TARGETS, OS, steps=0), mid)
     np.testing.assert_array_equal(refine_long_offsets(long, short, OS, 0, 0), long)
 
 
 def test_long_self_refinement_samples_the_refined_field():
     # Constant field c: after step 1 it is 2c everywhere, after step 2 4c (3c if the raw field were sampled).
     c = tf.constant([0.75, -0.5])
-    long = tf.broadcast_to(c, [1, SIZE, SIZE, NUM_KEYPOINTS, 2])
+    long = tf.broadcast_to(c, [1, SIZE, SIZE, COCO17.num_keypoints, 2])
     short = tf.zeros_like(long)
     np.testing.assert_allclose(refine_long_offsets(long, short, OS, 1, 0), 2 * long, atol=1e-6)
     np.testing.assert_allclose(refine_long_offsets(long, short, OS, 2, 0), 4 * long, atol=1e-6)
@@ -68,8 +69,8 @@ def test_long_refinement_lands_on_keypoint():
     # Long field c = (0.75, -0.5): after the two self steps x + 4c = x + (3, -2). With the ideal short field
     # S_k = y_k - x the first short step lands on y_k where x + (3, -2) is inside the grid, and next to y_k
     # (off by the clamping) on the border; the second short step lands on y_k everywhere.
-    long = tf.broadcast_to(tf.constant([0.75, -0.5]), [1, SIZE, SIZE, NUM_KEYPOINTS, 2])
-    expected = np.broadcast_to(KEYPOINTS, (SIZE, SIZE, NUM_KEYPOINTS, 2))
+    long = tf.broadcast_to(tf.constant([0.75, -0.5]), [1, SIZE, SIZE, COCO17.num_keypoints, 2])
+    expected = np.broadcast_to(KEYPOINTS, (SIZE, SIZE, COCO17.num_keypoints, 2))
     one_step = (refine_long_offsets(long, _short_to_keypoints(), OS, 2, 1) + _positions())[0].numpy()
     np.testing.assert_allclose(one_step[1:, :-1], expected[1:, :-1], atol=1e-4)  # rows y - 2 >= 0, cols x + 3 <= 32
     assert np.abs(one_step[0] - expected[0]).max() > 1
@@ -87,7 +88,7 @@ def test_a_gated_self_step_skips_a_landing_on_another_persons_field():
     """Cells of column 0 point 16 px right (to a keypoint at x = 16); the field around x = 16 belongs to
     another person and points 24 px further right. The literal step reads it and throws the offset to 40 px;
     the gated step (gate 0.5: the step is longer than half the offset) keeps 16."""
-    long = np.zeros([1, SIZE, SIZE, NUM_KEYPOINTS, 2], np.float32)
+    long = np.zeros([1, SIZE, SIZE, COCO17.num_keypoints, 2], np.float32)
     long[:, :, 0, :, 0] = 16.0
     long[:, :, 2, :, 0] = 24.0
     long = tf.constant(long)
@@ -110,10 +111,10 @@ def test_the_compiled_refinement_gives_the_plain_values_and_gradients():
     and the gradients of the plain ops to float rounding; in inference no compiled call (the SavedModel
     runs without XLA). Raw fields that move points across cells and off the grid's border."""
     generator = tf.random.Generator.from_seed(0)
-    mid = tf.Variable(generator.normal([2, SIZE, SIZE, NUM_EDGES, 2]) * 12)
-    long = tf.Variable(generator.normal([2, SIZE, SIZE, NUM_KEYPOINTS, 2]) * 16)
-    short = tf.Variable(generator.normal([2, SIZE, SIZE, NUM_KEYPOINTS, 2]) * 4)
-    mid_layer, long_layer = MidRangeRefinement(OS, 2, jit_compile=True), LongRangeRefinement(OS, 2, 2, jit_compile=True)
+    mid = tf.Variable(generator.normal([2, SIZE, SIZE, COCO17.num_edges, 2]) * 12)
+    long = tf.Variable(generator.normal([2, SIZE, SIZE, COCO17.num_keypoints, 2]) * 16)
+    short = tf.Variable(generator.normal([2, SIZE, SIZE, COCO17.num_keypoints, 2]) * 4)
+    mid_layer, long_layer = MidRangeRefinement(OS, EDGE_TARGETS, 2, jit_compile=True), LongRangeRefinement(OS, 2, 2, jit_compile=True)
 
     def values_and_gradients(training):
         with tf.GradientTape() as tape:

@@ -4,6 +4,7 @@ figures (PersonLab on the real COCO sample, docs/inference.md; part parsing on s
 import numpy as np
 import pytest
 
+from personlab_tf.skeleton import COCO17
 from personlab_tf.data import coco_format, synthetic
 from personlab_tf.tasks.personlab import oracle
 
@@ -17,7 +18,7 @@ def test_complete_skeleton_places_unlabelled_keypoints_between_their_neighbours(
     keypoints[0, 6] = (20, 10, 1)    # right shoulder (occluded counts as labelled)
     keypoints[0, 9] = (0, 50, 2)     # left wrist; the left elbow (7) is missing
     keypoints[1, 0] = (7, 7, 2)      # a crowd region: left as it is
-    completed = oracle.complete_skeleton(keypoints, [False, True, False])
+    completed = oracle.complete_skeleton(keypoints, [False, True, False], COCO17.tree)
     np.testing.assert_allclose(completed[0, 0, :2], (10, 10))          # nose: mean of both shoulders
     np.testing.assert_allclose(completed[0, 7, :2], (0, 30))           # elbow: between shoulder and wrist
     np.testing.assert_allclose(completed[0, 1, :2], (10, 10))          # eye: from the nose, next round

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from personlab_tf import constants, keys
+from personlab_tf import keys
+from personlab_tf.skeleton import COCO17
 from personlab_tf.data import decoder, pipeline, record_format
 from personlab_tf.tasks.personlab.targets import PersonLabData
 from personlab_tf.tasks.personlab.task import PersonLabTask
@@ -50,12 +51,12 @@ def test_decoder_reads_grey_rgba_and_masks():
     masks[8, 3:5, 4:9] = True
     masks[0, 0, 0] = True
     for mode in ("L", "RGBA"):
-        sample = decoder.decode_example(serialized_record(png_bytes(12, 16, 0, mode), keypoint_array(9, {}), masks))
+        sample = decoder.decode_example(serialized_record(png_bytes(12, 16, 0, mode), keypoint_array(9, {}), masks), COCO17.num_keypoints)
         assert sample[keys.Sample.IMAGE].shape == (12, 16, 3)
         assert sample[keys.Sample.PACKED_MASKS].shape == (12, 16, 2)
         unpacked = record_format.unpack_bits(sample[keys.Sample.PACKED_MASKS], sample[keys.Sample.NUM_PERSONS]).numpy()
         np.testing.assert_array_equal(np.transpose(unpacked, (2, 0, 1)), masks)
-        assert sample[keys.Sample.KEYPOINTS].shape == (9, constants.NUM_KEYPOINTS, 3)
+        assert sample[keys.Sample.KEYPOINTS].shape == (9, COCO17.num_keypoints, 3)
 
 
 def test_numpy_and_graph_unpacking_agree():

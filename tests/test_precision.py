@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from personlab_tf.skeleton import COCO17
 from personlab_tf import keys
 from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
 from personlab_tf.train.optimizer import build_optimizer
@@ -24,9 +25,9 @@ def first_losses(policy=None, jit_compile=False, steps=1):
     """The loss logs of `steps` training steps of the tiny network from fixed weights on a fixed batch."""
     keras.utils.set_random_seed(0)
     with precision_policy(policy):
-        model = build_model(NETWORK)
+        model = build_model(COCO17, NETWORK)
         model.compile(optimizer=build_optimizer(name="adam", learning_rate=1e-3), jit_compile=jit_compile)
-    reference = build_model(NETWORK)
+    reference = build_model(COCO17, NETWORK)
     model.set_weights(reference.get_weights())
     batch = ({keys.Sample.IMAGE: _images(2, 65)}, random_targets(2, 9))
     dataset = tf.data.Dataset.from_tensors(batch).repeat()

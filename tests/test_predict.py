@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf.skeleton import COCO17
 
 from inference_fixtures import TASKS, encode, exported_model, run_script, script_error, textured_image
 from sample_factory import SHARED_DATA
@@ -38,7 +38,7 @@ def test_predict_writes_results_and_overlays_and_skips_bad_files(task, tmp_path)
     segments = json.loads((out / "segmentation_results.json").read_text())
     assert len(keypoints) == len(segments) == summary["detections"] > 0
     for entry in keypoints:
-        assert entry["image_id"] in (1, 785) and len(entry["keypoints"]) == 3 * NUM_KEYPOINTS
+        assert entry["image_id"] in (1, 785) and len(entry["keypoints"]) == 3 * COCO17.num_keypoints
     for entry in segments:
         height, width = listed[entry["image_id"]]["height"], listed[entry["image_id"]]["width"]
         assert entry["segmentation"]["size"] == [height, width]

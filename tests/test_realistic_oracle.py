@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from personlab_tf import keys
+from personlab_tf.skeleton import COCO17
 from personlab_tf.data import coco, coco_format, synthetic
 from personlab_tf.tasks.parts.task import PartsTask
 from personlab_tf.tasks.personlab import calibration, noise
@@ -102,7 +103,7 @@ def test_the_calibration_measures_back_the_noise_it_is_given():
     dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco.ProblemCounter())
     records = coco.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)), coco.ProblemCounter())
     for index, record in zip(range(8), records):
-        _, made, wide, keypoints, labelled = calibration.image_targets(record, 401, RADIUS, given.offset_extent)
+        _, made, wide, keypoints, labelled = calibration.image_targets(record, COCO17, 401, RADIUS, given.offset_extent)
         degraded = noise.degrade(calibration.raw_target_maps(made, wide), given, RADIUS, STRIDE,
                                  np.random.default_rng(index))
         statistics.add(made, wide, degraded, keypoints, labelled)

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from personlab_tf.skeleton import COCO17
 from personlab_tf import config, registry
 from personlab_tf.model import resnet
 from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
@@ -75,7 +76,7 @@ def test_imagenet_weights_come_from_the_keras_cache(tmp_path, monkeypatch):
     path = tmp_path / "keras" / "models" / resnet.imagenet_weights_file("resnet50")
     path.parent.mkdir(parents=True)
     _write_applications_h5(source, str(path))
-    model = build_model(PersonLabNetwork("resnet50", weights_path=resnet.IMAGENET, auxiliary_heads=False))
+    model = build_model(COCO17, PersonLabNetwork("resnet50", weights_path=resnet.IMAGENET, auxiliary_heads=False))
     for expected, loaded in zip(source.weights, model.backbone.weights):
         np.testing.assert_array_equal(loaded.numpy(), expected.numpy())
 

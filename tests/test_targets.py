@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from personlab_tf import constants, keys
+from personlab_tf import keys
+from personlab_tf.skeleton import COCO17
 from personlab_tf.data import augment, grids
 from personlab_tf.tasks.personlab import targets
 
@@ -18,11 +19,11 @@ RADIUS = 16.0      # 2 cells
 
 def make(keypoints, masks, **kwargs):
     sample = identity_crop(decoded_sample(keypoints, masks, **kwargs))
-    return {k: v.numpy() for k, v in targets.make_targets(sample, SIZE, STRIDE, RADIUS).items()}
+    return {k: v.numpy() for k, v in targets.make_targets(sample, SIZE, COCO17.directed_edges, STRIDE, RADIUS).items()}
 
 
 def edge_index(source, target):
-    return constants.DIRECTED_EDGES.index((source, target))
+    return COCO17.directed_edges.index((source, target))
 
 
 def cells_within(x, y, radius=RADIUS):
@@ -151,7 +152,7 @@ def test_unlabelled_keypoint_has_no_disk_no_edge_and_no_long_range():
     kp[0, LEFT_EYE, 2] = 0                                           # left eye not labelled
     t = make(kp, rect_mask(1, [(0, SIZE, 0, SIZE)]))
     assert t[keys.Map.HEATMAPS][..., LEFT_EYE].sum() == 0
-    for edge, (k, l) in enumerate(constants.DIRECTED_EDGES):
+    for edge, (k, l) in enumerate(COCO17.directed_edges):
         expect = {(NOSE, RIGHT_EYE): cells_within(40, 40), (RIGHT_EYE, NOSE): cells_within(24, 40)}
         assert on_cells(t[keys.Map.MID_WEIGHTS][..., edge]) == expect.get((k, l), set()), (k, l)
     assert t[keys.Map.LONG_WEIGHTS][..., LEFT_EYE].sum() == 0
@@ -166,7 +167,7 @@ def test_keypoint_outside_the_crop_still_makes_its_disk():
 
 
 def test_no_persons_gives_empty_targets_and_full_weights():
-    t = make(np.zeros([0, constants.NUM_KEYPOINTS, 3], np.float32), np.zeros([0, SIZE, SIZE], bool))
+    t = make(np.zeros([0, COCO17.num_keypoints, 3], np.float32), np.zeros([0, SIZE, SIZE], bool))
     for key in (keys.Map.HEATMAPS, keys.Map.SHORT_WEIGHTS, keys.Map.MID_WEIGHTS, keys.Map.LONG_WEIGHTS,
                 keys.Map.SEGMENTATION, keys.Map.SHORT_OFFSETS, keys.Map.LONG_OFFSETS):
         assert t[key].sum() == 0, key
@@ -193,8 +194,8 @@ def dense_reference(kp, labelled, radius, size=13):
 def test_windowed_disks_match_the_dense_definition(seed):
     rng = np.random.default_rng(seed)
     num = 12
-    kp = np.concatenate([rng.uniform(-20, 117, [num, constants.NUM_KEYPOINTS, 2]),
-                         rng.integers(0, 3, [num, constants.NUM_KEYPOINTS, 1])], -1).astype(np.float32)
+    kp = np.concatenate([rng.uniform(-20, 117, [num, COCO17.num_keypoints, 2]),
+                         rng.integers(0, 3, [num, COCO17.num_keypoints, 1])], -1).astype(np.float32)
     t = make(kp, np.zeros([num, SIZE, SIZE], bool))
     heat, short = dense_reference(kp[..., :2], kp[..., 2] > 0, RADIUS)
     np.testing.assert_array_equal(t[keys.Map.HEATMAPS], heat)
@@ -208,12 +209,12 @@ def test_flip_mirrors_every_target_with_left_right_swapped():
     sample = decoded_sample(kp, masks)
     def targets_with_flip(probability):
         box = augment.BoxOptions(min_scale=1.0, max_scale=1.0, max_translation=0.0, flip_probability=probability)
-        aug = augment.augment(sample, SIZE, seed=tf.constant([1, 2]), box=box)
-        return {k: v.numpy() for k, v in targets.make_targets(aug, SIZE, STRIDE, RADIUS).items()}
+        aug = augment.augment(sample, SIZE, COCO17.flip_permutation, seed=tf.constant([1, 2]), box=box)
+        return {k: v.numpy() for k, v in targets.make_targets(aug, SIZE, COCO17.directed_edges, STRIDE, RADIUS).items()}
 
     plain, flipped = targets_with_flip(0.0), targets_with_flip(1.0)
-    perm = list(constants.FLIP_PERMUTATION)
-    edge_perm = [constants.DIRECTED_EDGES.index((perm[k], perm[l])) for k, l in constants.DIRECTED_EDGES]
+    perm = list(COCO17.flip_permutation)
+    edge_perm = [COCO17.directed_edges.index((perm[k], perm[l])) for k, l in COCO17.directed_edges]
     mirror_x = np.array([-1.0, 1.0])
     for key, channel_perm in ((keys.Map.HEATMAPS, perm), (keys.Map.LONG_WEIGHTS, perm), (keys.Map.MID_WEIGHTS, edge_perm),
                               (keys.Map.SEGMENTATION, [0])):

@@ -14,7 +14,7 @@ import dataclasses
 import gin
 import tensorflow as tf
 
-from personlab_tf import constants, keys
+from personlab_tf import keys
 
 
 @gin.configurable
@@ -93,19 +93,21 @@ def image_to_crop_points(points, crop_to_image):
     return tf.stack([(points[..., 0] - bx) / ax, (points[..., 1] - by) / ay], axis=-1)
 
 
-def transform_keypoints(keypoints, crop_to_image, flip):
-    """Keypoints [N, K, 3] (x, y, v) in image pixels -> crop pixels; a flip swaps left and right."""
+def transform_keypoints(keypoints, crop_to_image, flip, flip_permutation):
+    """Keypoints [N, K, 3] (x, y, v) in image pixels -> crop pixels; a flip swaps left and right
+    (`flip_permutation`, Skeleton.flip_permutation)."""
     xy = image_to_crop_points(keypoints[..., :2], crop_to_image)
     moved = tf.concat([xy, keypoints[..., 2:]], axis=-1)
-    return tf.cond(flip, lambda: tf.gather(moved, constants.FLIP_PERMUTATION, axis=1), lambda: moved)
+    return tf.cond(flip, lambda: tf.gather(moved, list(flip_permutation), axis=1), lambda: moved)
 
 
-def augment(sample, crop_size, seed=None, training=True, box=BoxOptions()):
+def augment(sample, crop_size, flip_permutation, seed=None, training=True, box=BoxOptions()):
     """Crops, rescales and flips a decoded sample (decoder.decode_example).
 
     Args:
       sample: decoded sample dict.
       crop_size: S, the output side in pixels.
+      flip_permutation: [K] keypoint k becomes flip_permutation[k] under a flip (Skeleton.flip_permutation).
       seed: [2] stateless seed, required when training.
       training: random box when True; the plain resized square box when False.
       box: BoxOptions of the random box.
@@ -122,6 +124,7 @@ def augment(sample, crop_size, seed=None, training=True, box=BoxOptions()):
     crop_map = crop_to_image_map(sample[keys.Sample.ORIGINAL_SIZE], crop_size, scale, shift, flip)
     out = dict(sample)
     out[keys.Sample.IMAGE] = warp_image(sample[keys.Sample.IMAGE], crop_map, crop_size)
-    out[keys.Sample.KEYPOINTS] = transform_keypoints(sample[keys.Sample.KEYPOINTS], crop_map, flip)
+    out[keys.Sample.KEYPOINTS] = transform_keypoints(sample[keys.Sample.KEYPOINTS], crop_map, flip,
+                                                    flip_permutation)
     out[keys.Sample.CROP_TO_IMAGE] = crop_map
     return out

@@ -47,8 +47,7 @@ from absl import logging
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from personlab_tf import constants
-from personlab_tf.data import record_format
+from personlab_tf import skeleton as skeleton_lib
 
 # Problem kinds (see the module docstring).
 MALFORMED_IMAGE = "malformed_image"
@@ -140,7 +139,8 @@ class _Person:
     """One validated person annotation, mask not yet decoded.
 
     `keypoints` is [K, 3] float32 (x, y, v); `segmentation` is a list of [2P] float64 polygons
-    (x0, y0, x1, y1, ...) or a compressed RLE dict of the image size.
+    (x0, y0, x1, y1, ...) or a compressed RLE dict of the image size; `source` is the JSON entry it was read
+    from (`ground_truth` keeps its values where nothing was repaired).
     """
 
     annotation_id: int
@@ -150,6 +150,7 @@ class _Person:
     area: float
     bbox: np.ndarray
     segmentation: object
+    source: dict
     imputed: bool = False
     has_parts: bool = True
 
@@ -160,10 +161,12 @@ class _Person:
 
 @dataclasses.dataclass
 class CocoPersons:
-    """Validated annotations: `images` in JSON order, `persons[image_id]` in JSON order."""
+    """Validated annotations: `images` in JSON order, `persons[image_id]` in JSON order, and the skeleton
+    their keypoints follow."""
 
     images: list
     persons: dict
+    skeleton: skeleton_lib.Skeleton
 
 
 @dataclasses.dataclass
@@ -185,6 +188,7 @@ class ImageRecord:
       bboxes: [N, 4] float32 COCO boxes (x, y, width, height).
       has_parts: [N] bool, non-crowd persons whose annotation says the part labels cover them (all
         False once `part_labels` turns out to be missing).
+      skeleton: name of the skeleton the keypoints follow (personlab_tf/skeleton.py).
       part_labels: [H, W] uint8 part class map, or None (data/part_labels.py attaches it).
     """
 
@@ -202,6 +206,7 @@ class ImageRecord:
     areas: np.ndarray
     bboxes: np.ndarray
     has_parts: np.ndarray
+    skeleton: str
     part_labels: np.ndarray = None
 
 
@@ -257,10 +262,10 @@ def _numbers(value, what, length=None):
     return np.array([_number(v, f"a value of {what}") for v in value], np.float64)
 
 
-def _keypoints(value):
+def _keypoints(value, num_keypoints):
     """COCO keypoints (K * 3 numbers, v in {0, 1, 2}) as [K, 3] float32 (x, y, v), or `_Malformed`."""
-    array = _numbers(value, "keypoints", record_format.NUM_KEYPOINT_VALUES)
-    keypoints = array.reshape(constants.NUM_KEYPOINTS, 3).astype(np.float32)
+    array = _numbers(value, "keypoints", 3 * num_keypoints)
+    keypoints = array.reshape(num_keypoints, 3).astype(np.float32)
     if not np.all(np.isin(keypoints[:, 2], _VISIBILITIES)):
         raise _Malformed(f"keypoint visibility not in {_VISIBILITIES}: {_short(value)}")
     return keypoints
@@ -365,7 +370,7 @@ def _flag(value, what):
     return bool(value)
 
 
-def _parse_person(entry, images):
+def _parse_person(entry, images, num_keypoints):
     """A person annotation as `_Person` (polygons not yet checked), or `_Malformed`."""
     image_id = _integer(_field(entry, _IMAGE_ID), "image_id")
     if image_id not in images:
@@ -378,11 +383,12 @@ def _parse_person(entry, images):
         annotation_id=_integer(_field(entry, _ID), "id"),
         image_id=image_id,
         is_crowd=is_crowd,
-        keypoints=_keypoints(_field(entry, _KEYPOINTS)),
+        keypoints=_keypoints(_field(entry, _KEYPOINTS), num_keypoints),
         area=area,
         bbox=_box(_field(entry, _BBOX)),
         segmentation=_segmentation(_field(entry, _SEGMENTATION), images[image_id]),
         has_parts=_flag(entry.get(_HAS_PARTS, 1), _HAS_PARTS),
+        source=entry,
     )
 
 
@@ -404,7 +410,7 @@ def points_inside_image(points, height, width):
     return (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
 
 
-def _drop_outside_keypoints(keypoints, info, where, problems):
+def _drop_outside_keypoints(keypoints, info, where, problems, names):
     """Sets labelled keypoints outside the image to (0, 0, 0), in place.
 
     Args:
@@ -412,22 +418,23 @@ def _drop_outside_keypoints(keypoints, info, where, problems):
       info: the `_ImageInfo`; inside means -0.5 <= x <= W - 0.5 and -0.5 <= y <= H - 0.5.
       where: names the annotation in warnings.
       problems: `ProblemCounter`.
+      names: the K keypoint names, for the warnings.
     """
     x, y, v = keypoints[:, 0], keypoints[:, 1], keypoints[:, 2]
     outside = (v > 0) & ~points_inside_image(keypoints[:, :2], info.height, info.width)
     for k in np.flatnonzero(outside):
         problems.warn(
             KEYPOINT_OUTSIDE_IMAGE,
-            f"{where}: {constants.KEYPOINT_NAMES[k]} at ({x[k]:g}, {y[k]:g}) is outside the "
+            f"{where}: {names[k]} at ({x[k]:g}, {y[k]:g}) is outside the "
             f"{info.width}x{info.height} image; set to unlabelled",
         )
         keypoints[k] = 0.0
 
 
-def _repair_person(person, info, problems):
+def _repair_person(person, info, problems, names):
     """Drops degenerate polygons and outside keypoints; returns the person, or None for an empty crowd."""
     where = f"annotation id {person.annotation_id} of {info.describe()}"
-    _drop_outside_keypoints(person.keypoints, info, where, problems)
+    _drop_outside_keypoints(person.keypoints, info, where, problems, names)
     if not isinstance(person.segmentation, list):
         return person
     polygons = []
@@ -454,34 +461,34 @@ def _describe_annotation(entry, index):
     return f"annotations[{index}]"
 
 
-def _parse_annotations(entries, images, problems):
-    """Valid person annotations as {image id: [`_Person`]} (every image id present)."""
+def _parse_annotations(entries, images, problems, skeleton):
+    """Valid annotations of the skeleton's category as {image id: [`_Person`]} (every image id present)."""
     persons = {image_id: [] for image_id in images}
     seen_ids = set()
     for index, entry in enumerate(entries):
         where = _describe_annotation(entry, index)
         try:
             category = _integer(_field(entry, _CATEGORY_ID), "category_id")
-            if category != constants.PERSON_CATEGORY_ID:
+            if category != skeleton.category_id:
                 problems.warn(NON_PERSON_CATEGORY, f"{where}: category {category} ignored")
                 continue
-            person = _parse_person(entry, images)
+            person = _parse_person(entry, images, skeleton.num_keypoints)
             if person.annotation_id in seen_ids:
                 raise _Malformed("duplicate annotation id")
         except _Malformed as error:
             problems.warn(MALFORMED_ANNOTATION, f"{where}: {error}; person skipped")
             continue
         seen_ids.add(person.annotation_id)
-        person = _repair_person(person, images[person.image_id], problems)
+        person = _repair_person(person, images[person.image_id], problems, skeleton.keypoints)
         if person is not None:
             persons[person.image_id].append(person)
     return persons
 
 
-def _parse_imputed(entry):
+def _parse_imputed(entry, num_keypoints):
     """An imputed entry as (annotation id, [K, 3] keypoints with >= 1 labelled), or `_Malformed`."""
     annotation_id = _integer(_field(entry, _ID), "id")
-    keypoints = _keypoints(_field(entry, _KEYPOINTS))
+    keypoints = _keypoints(_field(entry, _KEYPOINTS), num_keypoints)
     if not np.any(keypoints[:, 2] > 0):
         raise _Malformed("no labelled keypoint")
     return annotation_id, keypoints
@@ -494,7 +501,7 @@ def _apply_imputed(entries, dataset, problems):
     used_ids = set()
     for index, entry in enumerate(entries):
         try:
-            annotation_id, keypoints = _parse_imputed(entry)
+            annotation_id, keypoints = _parse_imputed(entry, dataset.skeleton.num_keypoints)
             if annotation_id in used_ids:
                 raise _Malformed(f"duplicate entry for annotation id {annotation_id}")
         except _Malformed as error:
@@ -510,12 +517,12 @@ def _apply_imputed(entries, dataset, problems):
         elif person.has_labelled_keypoint():
             problems.warn(IMPUTED_FOR_LABELLED_PERSON, f"{where}: person has labelled keypoints; ignored")
         else:
-            _drop_outside_keypoints(keypoints, images[person.image_id], where, problems)
+            _drop_outside_keypoints(keypoints, images[person.image_id], where, problems, dataset.skeleton.keypoints)
             person.keypoints = keypoints
             person.imputed = True
 
 
-def load_dataset(annotations_path, problems, imputed_path=None):
+def load_dataset(annotations_path, problems, imputed_path=None, skeleton=None):
     """Reads and validates a COCO person-keypoints JSON (and optional imputed keypoints).
 
     Args:
@@ -524,14 +531,16 @@ def load_dataset(annotations_path, problems, imputed_path=None):
       imputed_path: optional JSON list of {"id": annotation id, "keypoints": [K * 3 numbers]} filling
         persons without labelled keypoints (other keys of an entry, such as the "scores" written by
         scripts/impute_keypoints.py, are ignored).
+      skeleton: the `Skeleton` the keypoints must follow; None: the file's (`file_skeleton`).
 
     Returns:
       `CocoPersons`.
 
     Raises:
-      AnnotationError: a file is missing, is not JSON, or lacks the top-level lists.
+      AnnotationError: a file is missing, is not JSON, lacks the top-level lists, or declares keypoints
+        other than `skeleton`'s.
     """
-    dataset = parse_dataset(load_json(annotations_path, "annotations"), annotations_path, problems)
+    dataset = parse_dataset(load_json(annotations_path, "annotations"), annotations_path, problems, skeleton)
     if imputed_path is not None:
         entries = load_json(imputed_path, "imputed keypoints")
         if not isinstance(entries, list):
@@ -540,11 +549,39 @@ def load_dataset(annotations_path, problems, imputed_path=None):
     return dataset
 
 
-def parse_dataset(data, source, problems):
+def _declares_keypoints(data):
+    """Whether a parsed COCO JSON has a category with keypoint names."""
+    categories = data.get("categories") if isinstance(data, dict) else None
+    return isinstance(categories, list) and any(isinstance(c, dict) and c.get("keypoints") for c in categories)
+
+
+def file_skeleton(data, source):
+    """The skeleton of a parsed COCO JSON: its category's (skeleton.keypoint_category, from_category), or
+    coco17 when no category declares keypoints; AnnotationError naming `source` when its declaration is
+    unusable."""
+    if not _declares_keypoints(data):
+        return skeleton_lib.COCO17
+    try:
+        return skeleton_lib.from_category(skeleton_lib.keypoint_category(data, source), source)
+    except ValueError as error:
+        raise AnnotationError(str(error)) from None
+
+
+def check_file_skeleton(data, source, skeleton):
+    """AnnotationError naming both when a parsed COCO JSON declares keypoint names other than `skeleton`'s (a
+    file that declares none fits any skeleton)."""
+    declared = file_skeleton(data, source)
+    if _declares_keypoints(data) and declared.keypoints != skeleton.keypoints:
+        raise AnnotationError(f"skeleton mismatch: {source} declares {declared.describe()}, "
+                              f"the task (its configuration or SavedModel) holds {skeleton.describe()}")
+
+
+def parse_dataset(data, source, problems, skeleton=None):
     """Validates the parsed content of a COCO person-keypoints JSON (`load_dataset` without the reading).
 
     Args:
       data: the parsed JSON; source: its file, named in the error; problems: `ProblemCounter`.
+      skeleton: as in `load_dataset`.
 
     Returns:
       `CocoPersons`.
@@ -554,8 +591,13 @@ def parse_dataset(data, source, problems):
     """
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in (_IMAGES, _ANNOTATIONS)):
         raise AnnotationError(f"annotations file {source} has no '{_IMAGES}' and '{_ANNOTATIONS}' lists")
+    if skeleton is None:
+        skeleton = file_skeleton(data, source)
+    else:
+        check_file_skeleton(data, source, skeleton)
     images = _parse_images(data[_IMAGES], problems)
-    return CocoPersons(list(images.values()), _parse_annotations(data[_ANNOTATIONS], images, problems))
+    return CocoPersons(list(images.values()), _parse_annotations(data[_ANNOTATIONS], images, problems, skeleton),
+                       skeleton)
 
 
 def _image_problem(data, info):
@@ -594,6 +636,36 @@ def _read_image(info, images_dir, problems):
     return data
 
 
+def ground_truth(dataset):
+    """The COCO dict COCOeval reads, from validated annotations (`load_dataset` without imputed keypoints):
+    exactly what the records hold, so evaluation and training see the same ground truth.
+
+    Images are the valid `images` entries; persons are those the records keep, with their JSON values
+    except where `load_dataset` repaired them: keypoints outside the image are (0, 0, 0) and `num_keypoints`
+    counts the labelled ones; degenerate polygons are gone (a person left without a polygon gets an
+    empty RLE mask). The category is the skeleton's (Skeleton.category_entry).
+    """
+    images, annotations = [], []
+    for info in dataset.images:
+        images.append({"id": info.image_id, "file_name": info.file_name, "height": info.height, "width": info.width})
+        for person in dataset.persons[info.image_id]:
+            entry = dict(person.source, category_id=dataset.skeleton.category_id)
+            original = np.asarray(entry[_KEYPOINTS], np.float64).reshape(-1, 3)
+            dropped = (original[:, 2] > 0) & (person.keypoints[:, 2] == 0)
+            if dropped.any():
+                original[dropped] = 0.0
+                entry[_KEYPOINTS] = original.reshape(-1).tolist()
+            entry["num_keypoints"] = int(np.sum(original[:, 2] > 0))
+            if isinstance(person.segmentation, list) and person.segmentation:
+                entry[_SEGMENTATION] = [polygon.tolist() for polygon in person.segmentation]
+            elif isinstance(person.segmentation, list):
+                empty = mask_utils.encode(np.zeros((info.height, info.width, 1), np.uint8, order="F"))[0]
+                entry[_SEGMENTATION] = {_RLE_SIZE: [info.height, info.width], _RLE_COUNTS: empty["counts"].decode()}
+            annotations.append(entry)
+    return {"info": {"description": "validated by personlab_tf.data.coco"}, "images": images,
+            "categories": [dataset.skeleton.category_entry()], "annotations": annotations}
+
+
 def segmentation_rle(segmentation, height, width):
     """The compressed COCO RLE {"size": [h, w], "counts": bytes} of a validated segmentation (`load_dataset`:
     degenerate polygons already dropped): its polygons rasterised and merged as `COCO.annToRLE` does (none:
@@ -610,7 +682,7 @@ def decode_mask(segmentation, height, width):
     return mask_utils.decode(segmentation_rle(segmentation, height, width))
 
 
-def _make_record(info, encoded, persons):
+def _make_record(info, encoded, persons, skeleton):
     """An `ImageRecord` from an image's verified bytes and its N >= 0 persons."""
     count = len(persons)
     return ImageRecord(
@@ -619,7 +691,7 @@ def _make_record(info, encoded, persons):
         height=info.height,
         width=info.width,
         encoded=encoded,
-        keypoints=np.array([p.keypoints for p in persons], np.float32).reshape(count, constants.NUM_KEYPOINTS, 3),
+        keypoints=np.array([p.keypoints for p in persons], np.float32).reshape(count, skeleton.num_keypoints, 3),
         masks=np.array([decode_mask(p.segmentation, info.height, info.width) for p in persons],
                        np.uint8).reshape(count, info.height, info.width),
         is_crowd=np.array([p.is_crowd for p in persons], bool),
@@ -629,6 +701,7 @@ def _make_record(info, encoded, persons):
         areas=np.array([p.area for p in persons], np.float32),
         bboxes=np.array([p.bbox for p in persons], np.float32).reshape(count, 4),
         has_parts=np.array([p.has_parts and not p.is_crowd for p in persons], bool),
+        skeleton=skeleton.name,
     )
 
 
@@ -642,7 +715,7 @@ def _records(dataset, images_dir, problems, with_empty_images):
                 continue
         encoded = _read_image(info, images_dir, problems)
         if encoded is not None:
-            yield _make_record(info, encoded, persons)
+            yield _make_record(info, encoded, persons, dataset.skeleton)
 
 
 def iter_image_records(dataset, images_dir, problems, with_empty_images=False):

@@ -1,7 +1,7 @@
 """The COCO person-keypoint dataset layout every dataset of the project is written in.
 
-A dataset folder holds `person_keypoints.json` (COCO format, category person with the 17 keypoint names
-and the skeleton), the images in `images/` and, for part parsing, one part label map per image in
+A dataset folder holds `person_keypoints.json` (COCO format, the category of its skeleton with the keypoint
+names and the tree as `skeleton`, personlab_tf/skeleton.py), the images in `images/` and, for part parsing, one part label map per image in
 `part_labels/<image file stem>.png` (data/part_labels.py). The synthetic generator (data/synthetic.py),
 the part-dataset converters (tasks/parts/converters.py) and the ground truth rebuilt from the tfds
 records (evaluation/ground_truth.py) all use the helpers below, so their files agree.
@@ -11,38 +11,27 @@ import json
 import os
 from typing import Optional, Sequence
 
-from personlab_tf import constants
+from personlab_tf.skeleton import Skeleton
 
 ANNOTATIONS_FILE = "person_keypoints.json"
 IMAGES_DIR = "images"
 PART_LABELS_DIR = "part_labels"
 
-# The COCO person skeleton (1-based keypoint indices), as in the COCO annotation files.
-COCO_SKELETON = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
-    (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
-)
 
-
-def person_category() -> dict:
-    """The COCO person category with its keypoint names and skeleton."""
-    return {"supercategory": "person", "id": constants.PERSON_CATEGORY_ID, "name": "person",
-            "keypoints": list(constants.KEYPOINT_NAMES), "skeleton": [list(edge) for edge in COCO_SKELETON]}
-
-
-def coco_dict(images: Sequence[dict], annotations: Sequence[dict], description: str) -> dict:
-    """A COCO person-keypoints dict: info, licenses, the person category, images and annotations."""
-    return {"info": {"description": description}, "licenses": [], "categories": [person_category()],
+def coco_dict(images: Sequence[dict], annotations: Sequence[dict], description: str, skeleton: Skeleton) -> dict:
+    """A COCO keypoints dict: info, licenses, the skeleton's category (Skeleton.category_entry), images and
+    annotations."""
+    return {"info": {"description": description}, "licenses": [], "categories": [skeleton.category_entry()],
             "images": list(images), "annotations": list(annotations)}
 
 
 def write_annotations(output_dir: str, images: Sequence[dict], annotations: Sequence[dict],
-                      description: str) -> str:
+                      description: str, skeleton: Skeleton) -> str:
     """Writes `output_dir/person_keypoints.json` (the directory is created); returns its path."""
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, ANNOTATIONS_FILE)
     with open(path, "w") as f:
-        json.dump(coco_dict(images, annotations, description), f)
+        json.dump(coco_dict(images, annotations, description, skeleton), f)
     return path
 
 

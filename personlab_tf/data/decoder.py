@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from personlab_tf import constants, keys
+from personlab_tf import keys
 from personlab_tf.data import record_format, writer
 
 
@@ -15,11 +15,13 @@ def drop_imputed_keypoints(sample):
     return out
 
 
-def decode_example(serialized, with_parts=False):
+def decode_example(serialized, num_keypoints, with_parts=False):
     """Parses and decodes one record.
 
     Args:
       serialized: [] string, one `tf.train.Example`.
+      num_keypoints: K of the records' skeleton (checked against the configuration before training,
+        pipeline.check_records_skeleton).
       with_parts: also decode the part labels: keys.Sample.PART_LABELS [H, W] uint8 (zeros when the record
         has none) and keys.Sample.HAS_PARTS [N] bool (False when the record has none).
 
@@ -36,7 +38,7 @@ def decode_example(serialized, with_parts=False):
                                expand_animations=False)
     image = tf.ensure_shape(image, [None, None, 3])
     keypoints = tf.reshape(tf.sparse.to_dense(features[record_format.PERSON_KEYPOINTS]),
-                           [-1, constants.NUM_KEYPOINTS, 3])
+                           [-1, num_keypoints, 3])
     num_persons = tf.shape(keypoints)[0]
     is_crowd = tf.sparse.to_dense(features[record_format.PERSON_IS_CROWD]) > 0
     annotated = tf.sparse.to_dense(features[record_format.PERSON_ANNOTATED]) > 0
@@ -63,7 +65,8 @@ def decode_example(serialized, with_parts=False):
     return sample
 
 
-def decode_record(record, with_parts: bool = False) -> dict:
+def decode_record(record, num_keypoints: int, with_parts: bool = False) -> dict:
     """The decoded sample of a `coco.ImageRecord`, through its record exactly as training reads it (the
-    oracles and the part-parsing evaluation); with_parts as in `decode_example`."""
-    return decode_example(tf.constant(writer.image_example(record).SerializeToString()), with_parts)
+    oracles and the part-parsing evaluation); num_keypoints and with_parts as in `decode_example`."""
+    return decode_example(tf.constant(writer.image_example(record).SerializeToString()), num_keypoints,
+                          with_parts)

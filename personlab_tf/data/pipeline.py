@@ -20,12 +20,14 @@ outputs may leave it slightly out of order, each element keeping its own seed.
 
 import dataclasses
 import random
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import gin
 import tensorflow as tf
 
 from personlab_tf import errors
+from personlab_tf.data import record_format
+from personlab_tf.skeleton import BUILTIN, Skeleton
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +65,32 @@ def count_records(files: Sequence[str]) -> int:
       tf.errors.DataLossError: a file is truncated or corrupt.
     """
     return int(tf.data.TFRecordDataset(list(files)).reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+
+
+def records_skeletons(file_pattern: Union[str, Sequence[str]]) -> Dict[str, str]:
+    """{shard path: the skeleton name of its first record (record_format.IMAGE_SKELETON)} of the shards
+    matching `file_pattern` that hold a record (one record read per shard).
+
+    Raises:
+      FileNotFoundError: nothing matches; tf.errors.DataLossError: a shard's first record is damaged.
+    """
+    spec = {record_format.IMAGE_SKELETON: record_format.FEATURE_SPEC[record_format.IMAGE_SKELETON]}
+    names = {}
+    for path in shard_files(file_pattern):
+        for serialized in tf.data.TFRecordDataset(path).take(1):
+            names[path] = tf.io.parse_single_example(serialized, spec)[record_format.IMAGE_SKELETON].numpy().decode()
+    return names
+
+
+def check_records_skeleton(file_pattern: Union[str, Sequence[str]], skeleton: Skeleton) -> None:
+    """ValueError, one line naming both, when a shard of `file_pattern` holds keypoints of another skeleton
+    than `skeleton` (the configuration's), before any training work."""
+    for path, name in records_skeletons(file_pattern).items():
+        if name != skeleton.name:
+            hint = (f"keypoint_skeleton.name = '{name}'" if name in BUILTIN
+                    else "keypoint_skeleton.annotations = the annotation file the records were written from")
+            raise ValueError(f"skeleton mismatch: records {path} hold skeleton {name!r}, the configuration "
+                             f"holds {skeleton.describe()} (bind {hint})")
 
 
 def damaged_shard_error(file_pattern: Union[str, Sequence[str]], error: tf.errors.DataLossError) -> ValueError:

@@ -8,7 +8,8 @@ One `tf.train.Example` per image that contains at least one person annotation (c
 | image/height, width  | int64         | image size in pixels                                            |
 | image/id             | int64         | COCO image id                                                   |
 | image/filename       | bytes         | file name inside the images directory                          |
-| person/keypoints     | float list    | N * 17 * 3 values (x, y, v), COCO order, pixel centres at integers |
+| image/skeleton       | bytes         | name of the skeleton of the keypoints (personlab_tf/skeleton.py); absent: coco17 |
+| person/keypoints     | float list    | N * K * 3 values (x, y, v), the skeleton's order, pixel centres at integers |
 | person/is_crowd      | int64 list    | N flags                                                         |
 | person/annotated     | int64 list    | N flags: labelled (v > 0) or imputed keypoints                  |
 | person/imputed       | int64 list    | N flags: keypoints come from --imputed_keypoints (paper §3.3)   |
@@ -33,13 +34,14 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf import constants
+from personlab_tf import skeleton
 
 IMAGE_ENCODED = "image/encoded"
 IMAGE_HEIGHT = "image/height"
 IMAGE_WIDTH = "image/width"
 IMAGE_ID = "image/id"
 IMAGE_FILENAME = "image/filename"
+IMAGE_SKELETON = "image/skeleton"
 PERSON_KEYPOINTS = "person/keypoints"
 PERSON_IS_CROWD = "person/is_crowd"
 PERSON_ANNOTATED = "person/annotated"
@@ -57,6 +59,7 @@ FEATURE_SPEC = {
     IMAGE_WIDTH: tf.io.FixedLenFeature([], tf.int64),
     IMAGE_ID: tf.io.FixedLenFeature([], tf.int64),
     IMAGE_FILENAME: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    IMAGE_SKELETON: tf.io.FixedLenFeature([], tf.string, default_value=skeleton.COCO17.name),
     PERSON_KEYPOINTS: tf.io.VarLenFeature(tf.float32),
     PERSON_IS_CROWD: tf.io.VarLenFeature(tf.int64),
     PERSON_ANNOTATED: tf.io.VarLenFeature(tf.int64),
@@ -145,5 +148,3 @@ def unpack_bits(packed, num_persons):
     flat = tf.reshape(bits, tf.concat([tf.shape(packed)[:-1], [-1]], axis=0))
     return tf.cast(flat[..., :num_persons], tf.bool)
 
-
-NUM_KEYPOINT_VALUES = constants.NUM_KEYPOINTS * 3

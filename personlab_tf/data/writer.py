@@ -30,6 +30,7 @@ SHARDS = "shards"
 IMAGES_WITHOUT_PEOPLE = "images_without_people"
 IMAGES_SKIPPED = "images_skipped"
 PERSONS_WITH_PARTS = "persons_with_parts"   # only when part labels are converted
+SKELETON = "skeleton"
 WARNINGS = "warnings"
 STALE_SHARDS_REMOVED = "stale_shards_removed"
 
@@ -65,6 +66,7 @@ def image_example(record):
         record_format.IMAGE_WIDTH: _int64_feature(record.width),
         record_format.IMAGE_ID: _int64_feature(record.image_id),
         record_format.IMAGE_FILENAME: _bytes_feature(record.file_name.encode("utf-8")),
+        record_format.IMAGE_SKELETON: _bytes_feature(record.skeleton.encode("utf-8")),
         record_format.PERSON_KEYPOINTS: _float_feature(record.keypoints),
         record_format.PERSON_IS_CROWD: _int64_feature(record.is_crowd),
         record_format.PERSON_ANNOTATED: _int64_feature(record.annotated),
@@ -170,7 +172,7 @@ def write_shards(records, prefix, num_shards, log_every=100):
 
 
 def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_path=None, part_labels_dir=None,
-            num_part_classes=None):
+            num_part_classes=None, skeleton=None):
     """COCO person-keypoints JSON + images directory (+ part label maps) -> TFRecord shards.
 
     Args:
@@ -181,18 +183,21 @@ def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_p
       imputed_path: optional imputed keypoints JSON (see `coco.load_dataset`).
       part_labels_dir: optional directory of part label PNGs (data/part_labels.py).
       num_part_classes: classes of their part set (required with `part_labels_dir`).
+      skeleton: the `Skeleton` of the keypoints; None: the annotation file's (coco.load_dataset).
 
     Returns:
       The summary: IMAGES_WRITTEN, PERSONS (crowd regions included), CROWD_REGIONS, ANNOTATED_PERSONS,
       IMPUTED_PERSONS, SHARDS, IMAGES_WITHOUT_PEOPLE, IMAGES_SKIPPED, WARNINGS {kind: count} with
-      the kinds that occurred, sorted, STALE_SHARDS_REMOVED, and with part labels PERSONS_WITH_PARTS.
+      the kinds that occurred, sorted, STALE_SHARDS_REMOVED, SKELETON (the name written into every record),
+      and with part labels PERSONS_WITH_PARTS.
 
     Raises:
       coco.AnnotationError: an input file or the images directory is unusable, or no image is left to
         write (the message says why); nothing is written.
     """
     problems = coco.ProblemCounter()
-    dataset = coco.load_dataset(annotations_path, problems, imputed_path)
+    dataset = coco.load_dataset(annotations_path, problems, imputed_path, skeleton)
+    logging.info("keypoints of %s: skeleton %s", annotations_path, dataset.skeleton.describe())
     records = coco.iter_image_records(dataset, images_dir, problems)
     if part_labels_dir is not None:
         if not os.path.isdir(part_labels_dir):
@@ -214,4 +219,5 @@ def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_p
     summary[IMAGES_SKIPPED] = problems.images_skipped
     summary[WARNINGS] = dict(sorted(problems.warnings.items()))
     summary[STALE_SHARDS_REMOVED] = summary.pop(STALE_SHARDS_REMOVED)
+    summary[SKELETON] = dataset.skeleton.name
     return summary

@@ -12,7 +12,6 @@ import io
 
 import numpy as np
 
-from personlab_tf import constants
 
 PYCOCOTOOLS = "pycocotools"
 FASTER_COCO_EVAL = "faster_coco_eval"
@@ -64,8 +63,9 @@ def load_results(coco_gt, results):
         return coco_gt.loadRes(copy.deepcopy(list(results)))
 
 
-def make_cocoeval(coco_gt, coco_dt, iou_type, evaluator=PYCOCOTOOLS):
-    """A COCOeval of `evaluator` for `iou_type` ("keypoints" or "segm"); OKS sigmas from constants."""
+def make_cocoeval(coco_gt, coco_dt, iou_type, evaluator=PYCOCOTOOLS, sigmas=None):
+    """A COCOeval of `evaluator` for `iou_type` ("keypoints" or "segm"); "keypoints" needs the skeleton's OKS
+    `sigmas` (Skeleton.sigmas, ValueError without)."""
     if check_evaluator(evaluator) == PYCOCOTOOLS:
         from pycocotools.cocoeval import COCOeval  # pylint: disable=import-outside-toplevel
         coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
@@ -73,7 +73,9 @@ def make_cocoeval(coco_gt, coco_dt, iou_type, evaluator=PYCOCOTOOLS):
         import faster_coco_eval  # pylint: disable=import-outside-toplevel
         coco_eval = faster_coco_eval.COCOeval_faster(coco_gt, coco_dt, iou_type, print_function=_silent)
     if iou_type == "keypoints":
-        coco_eval.params.kpt_oks_sigmas = np.array(constants.OKS_SIGMAS)
+        if sigmas is None:
+            raise ValueError("a keypoint COCOeval needs the skeleton's OKS sigmas")
+        coco_eval.params.kpt_oks_sigmas = np.array(sigmas, np.float64)
     return coco_eval
 
 

@@ -3,7 +3,7 @@
 How the PersonLab task's evaluation uses it (tasks/personlab/evaluation.py, scripts/evaluate.py):
 
     gt = ground_truth.load_ground_truth(builder, "validation")     # or the COCO JSON itself
-    evaluator = CocoEvaluator(gt, output_dir=..., evaluator="pycocotools")   # or "faster_coco_eval"
+    evaluator = CocoEvaluator(gt, skeleton, output_dir=..., evaluator="pycocotools")   # or "faster_coco_eval"
     for each image:
         evaluator.add(image_id, detections)   # keys.Detection, one image, masks at its size
     metrics = evaluator.results()   # {"keypoints": {...}, "segmentation": {...}, ...}; JSONs in output_dir
@@ -16,6 +16,7 @@ import numpy as np
 
 from personlab_tf import keys
 from personlab_tf.evaluation import backends, metrics, results
+from personlab_tf.skeleton import Skeleton
 
 KEYPOINT_RESULTS_FILE = "keypoint_results.json"
 SEGMENTATION_RESULTS_FILE = "segmentation_results.json"
@@ -29,7 +30,9 @@ class CocoEvaluator:
     """Accumulates predictions image by image; `results()` writes the COCO JSONs and returns metrics.
 
     Args:
-      ground_truth: COCO ground truth dict (`ground_truth.load_ground_truth`) or COCO object.
+      ground_truth: COCO ground truth dict (`ground_truth.load_ground_truth`, `coco.ground_truth`) or COCO
+        object.
+      skeleton: the keypoint set of the ground truth and the predictions (OKS sigmas, category id).
       output_dir: optional directory for `keypoint_results.json`, `segmentation_results.json` (COCO
         results format, loadable by any COCO tool) and `metrics.json`.
       evaluator: "pycocotools" (reference) or "faster_coco_eval".
@@ -39,9 +42,10 @@ class CocoEvaluator:
         counts as one where nothing was detected.
     """
 
-    def __init__(self, ground_truth, output_dir=None, evaluator=backends.PYCOCOTOOLS,
+    def __init__(self, ground_truth, skeleton: Skeleton, output_dir=None, evaluator=backends.PYCOCOTOOLS,
                  max_detections=metrics.MAX_DETECTIONS, only_added_images=False):
         self._gt = ground_truth if isinstance(ground_truth, dict) else ground_truth.dataset
+        self._skeleton = skeleton
         self._sizes = {int(image["id"]): (int(image["height"]), int(image["width"]))
                        for image in self._gt["images"]}
         self._output_dir = output_dir
@@ -64,8 +68,8 @@ class CocoEvaluator:
 
         Args:
           image_id: COCO image id of a ground truth image (int or numpy/tensor scalar).
-          predictions: dict of `results.py` (keypoints [M, 17, 2] in original-image pixels, pixel centres
-            at integer coordinates, (x, y); keypoint_scores [M, 17]; instance_scores [M]; optional
+          predictions: dict of `results.py` (keypoints [M, K, 2] in original-image pixels, pixel centres
+            at integer coordinates, (x, y); keypoint_scores [M, K]; instance_scores [M]; optional
             num_detections []; optional masks [M, H, W] bool at the original resolution).
 
         Raises:
@@ -76,14 +80,14 @@ class CocoEvaluator:
             raise ValueError(f"image id {image_id} is not in the ground truth")
         if image_id in self._added:
             raise ValueError(f"image id {image_id} was already added")
-        keypoint_list = results.keypoint_results(image_id, predictions)
+        keypoint_list = results.keypoint_results(image_id, predictions, self._skeleton)
         segmentation_list = None
         if results.has_masks(predictions):
             mask_size = tuple(np.shape(predictions[keys.Detection.MASKS])[1:])
             if mask_size != self._sizes[image_id]:
                 raise ValueError(f"masks of image {image_id} are {mask_size}, the image is "
                                  f"{self._sizes[image_id]} (height, width)")
-            segmentation_list = results.segmentation_results(image_id, predictions)
+            segmentation_list = results.segmentation_results(image_id, predictions, self._skeleton.category_id)
         # Nothing is stored before every check passed: a refused image can be added again.
         self._keypoint_results.extend(keypoint_list)
         if segmentation_list is not None:
@@ -103,7 +107,8 @@ class CocoEvaluator:
         """
         image_ids = self._image_ids if self._only_added_images else None
         summary = {KEYPOINTS: metrics.evaluate_keypoints(
-            self._gt, self._keypoint_results, self._evaluator, self._max_detections, image_ids)}
+            self._gt, self._keypoint_results, self._evaluator, self._max_detections, image_ids,
+            sigmas=self._skeleton.sigmas)}
         if self._with_masks:
             for name, gt in ((SEGMENTATION, self._gt), (SEGMENTATION_KEYPOINT_PERSONS, metrics.keypoint_persons(self._gt))):
                 summary[name] = metrics.evaluate_segmentation(

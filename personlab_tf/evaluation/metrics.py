@@ -1,6 +1,6 @@
 """COCO keypoint and person segmentation metrics, as reported in the paper's Tables 1-3.
 
-Keypoints (Table 1; COCOeval iouType "keypoints", OKS with `constants.OKS_SIGMAS`, at most 20
+Keypoints (Table 1; COCOeval iouType "keypoints", OKS with the skeleton's sigmas, at most 20
 detections per image):
     AP, AP50, AP75, APM, APL, AR, AR50, AR75, ARM, ARL
 Person segmentation (Tables 2-3; iouType "segm", category person only, at most 20 proposals per image
@@ -87,7 +87,7 @@ def _ground_truth(gt, evaluator):
     return backends.make_coco(gt if isinstance(gt, dict) else gt.dataset, evaluator)
 
 
-def run_cocoeval(gt, results, iou_type, evaluator=backends.PYCOCOTOOLS, max_dets=None, image_ids=None):
+def run_cocoeval(gt, results, iou_type, evaluator=backends.PYCOCOTOOLS, max_dets=None, image_ids=None, sigmas=None):
     """Evaluates and accumulates a COCOeval; returns it (for `summary_value` or `summarize()`).
 
     Args:
@@ -97,9 +97,11 @@ def run_cocoeval(gt, results, iou_type, evaluator=backends.PYCOCOTOOLS, max_dets
       evaluator: one of `backends.EVALUATORS`.
       max_dets: COCOeval `params.maxDets` (default: the library's for `iou_type`).
       image_ids: evaluate only these images (default: every image of the ground truth, as COCO does).
+      sigmas: the skeleton's OKS sigmas (Skeleton.sigmas), needed for "keypoints".
     """
     coco_gt = _ground_truth(gt, evaluator)
-    coco_eval = backends.make_cocoeval(coco_gt, backends.load_results(coco_gt, results), iou_type, evaluator)
+    coco_eval = backends.make_cocoeval(coco_gt, backends.load_results(coco_gt, results), iou_type, evaluator,
+                                       sigmas)
     if max_dets is not None:
         coco_eval.params.maxDets = list(max_dets)
     if image_ids is not None:
@@ -108,7 +110,7 @@ def run_cocoeval(gt, results, iou_type, evaluator=backends.PYCOCOTOOLS, max_dets
 
 
 def evaluate_keypoints(gt, results, evaluator=backends.PYCOCOTOOLS, max_detections=MAX_DETECTIONS,
-                       image_ids=None):
+                       image_ids=None, *, sigmas):
     """COCO keypoint metrics {"AP": ..., ..., "ARL": ...} (floats; all 0 for empty `results`).
 
     Args:
@@ -117,10 +119,11 @@ def evaluate_keypoints(gt, results, evaluator=backends.PYCOCOTOOLS, max_detectio
       evaluator: "pycocotools" or "faster_coco_eval".
       max_detections: detections per image kept by score (COCO: 20).
       image_ids: optional subset of images to evaluate (default: all images of `gt`).
+      sigmas: the OKS sigmas of the keypoints (Skeleton.sigmas).
     """
     if not results:
         return {name: 0.0 for name in KEYPOINT_METRICS}
-    coco_eval = run_cocoeval(gt, results, "keypoints", evaluator, [max_detections], image_ids)
+    coco_eval = run_cocoeval(gt, results, "keypoints", evaluator, [max_detections], image_ids, sigmas)
     return {name: summary_value(coco_eval, ap, iou, area, max_detections)
             for name, ap, iou, area in _KEYPOINT_ROWS}
 

@@ -19,7 +19,8 @@ x, y); COCO's results format recommends v = 1, which we write. Coordinates are n
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from personlab_tf import constants, keys
+from personlab_tf import keys
+from personlab_tf.skeleton import Skeleton
 
 
 def _count(predictions):
@@ -35,24 +36,29 @@ def has_masks(predictions):
     return predictions.get(keys.Detection.MASKS) is not None
 
 
-def keypoint_results(image_id, predictions):
+def keypoint_results(image_id, predictions, skeleton: Skeleton):
     """COCO keypoint results of one image.
 
     Args:
       image_id: COCO image id.
       predictions: dict described in the module docstring (`masks` not needed).
+      skeleton: the keypoint set of the predictions (K and the category id).
 
     Returns:
-      list of {"image_id", "category_id": 1, "keypoints": [x1, y1, 1, ..., x17, y17, 1], "score"},
-      one per detection, in slot order.
+      list of {"image_id", "category_id": skeleton.category_id, "keypoints": [x1, y1, 1, ..., xK, yK, 1],
+      "score"}, one per detection, in slot order.
+
+    Raises:
+      ValueError: the keypoints are not [M, K, 2].
     """
     count = _count(predictions)
     points = np.asarray(predictions[keys.Detection.KEYPOINTS], np.float64)[:count]
     scores = np.asarray(predictions[keys.Detection.INSTANCE_SCORES], np.float64)[:count]
-    if points.shape != (count, constants.NUM_KEYPOINTS, 2):
-        raise ValueError(f"keypoints must be [M, {constants.NUM_KEYPOINTS}, 2], got {points.shape}")
-    triples = np.concatenate([points, np.ones((count, constants.NUM_KEYPOINTS, 1))], axis=-1)
-    return [{"image_id": int(image_id), "category_id": constants.PERSON_CATEGORY_ID,
+    if points.shape != (count, skeleton.num_keypoints, 2):
+        raise ValueError(f"keypoints must be [M, {skeleton.num_keypoints}, 2] (skeleton {skeleton.name}), "
+                         f"got {points.shape}")
+    triples = np.concatenate([points, np.ones((count, skeleton.num_keypoints, 1))], axis=-1)
+    return [{"image_id": int(image_id), "category_id": skeleton.category_id,
              "keypoints": triples[m].reshape(-1).tolist(), "score": float(scores[m])}
             for m in range(count)]
 
@@ -68,7 +74,7 @@ def encode_masks(masks):
     return [{"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in rles]
 
 
-def segmentation_results(image_id, predictions):
+def segmentation_results(image_id, predictions, category_id: int):
     """COCO segmentation results of one image.
 
     Args:
@@ -77,11 +83,11 @@ def segmentation_results(image_id, predictions):
         image resolution.
 
     Returns:
-      list of {"image_id", "category_id": 1, "segmentation": compressed RLE with str counts, "score"},
+      list of {"image_id", "category_id", "segmentation": compressed RLE with str counts, "score"},
       one per detection. No "bbox" key: COCO's loadRes would then take the box for the area.
     """
     count = _count(predictions)
     scores = np.asarray(predictions[keys.Detection.INSTANCE_SCORES], np.float64)[:count]
     rles = encode_masks(np.asarray(predictions[keys.Detection.MASKS])[:count])
-    return [{"image_id": int(image_id), "category_id": constants.PERSON_CATEGORY_ID,
+    return [{"image_id": int(image_id), "category_id": int(category_id),
              "segmentation": rle, "score": float(score)} for rle, score in zip(rles, scores)]

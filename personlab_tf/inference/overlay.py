@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from personlab_tf import keys
-from personlab_tf.constants import TREE_EDGES
+from personlab_tf.skeleton import Skeleton
 
 # RGB colours, one per detection slot (cycled).
 PALETTE = np.array([
@@ -19,13 +19,15 @@ PALETTE = np.array([
 ], np.uint8)
 
 
-def draw_detections(image, detections, min_score=0.1, min_keypoint_score=0.05, mask_alpha=0.45):
-    """An RGB picture of one image's detections.
+def draw_detections(image, detections, skeleton: Skeleton, min_score=0.1, min_keypoint_score=0.05, mask_alpha=0.45):
+    """An RGB picture of one image's detections: masks and tree edges in the person's colour, keypoint dots
+    in the skeleton's colours (Skeleton.colors).
 
     Args:
       image: [H, W, 3] uint8 RGB.
       detections: dict of numpy arrays of one image (results.py layout): keypoints [D, K, 2],
         keypoint_scores [D, K], instance_scores [D], num_detections [], optional masks [D, H, W] bool.
+      skeleton: the keypoint set of the detections.
       min_score: detections scoring below are not drawn.
       min_keypoint_score: skeleton edges whose two keypoints both reach it are drawn.
       mask_alpha: opacity of the masks.
@@ -48,11 +50,11 @@ def draw_detections(image, detections, min_score=0.1, min_keypoint_score=0.05, m
         colour = tuple(int(c) for c in PALETTE[slot % len(PALETTE)])
         points = np.asarray(detections[keys.Detection.KEYPOINTS][slot])
         visible = np.asarray(detections[keys.Detection.KEYPOINT_SCORES][slot]) >= min_keypoint_score
-        for a, b in TREE_EDGES:
+        for a, b in skeleton.tree:
             if visible[a] and visible[b]:
                 cv2.line(canvas, _pixel(points[a]), _pixel(points[b]), colour, thickness, cv2.LINE_AA)
         for k in np.flatnonzero(visible):
-            cv2.circle(canvas, _pixel(points[k]), thickness + 1, (255, 255, 255), -1, cv2.LINE_AA)
+            cv2.circle(canvas, _pixel(points[k]), thickness + 1, skeleton.colors[k], -1, cv2.LINE_AA)
         anchor = points[visible].min(axis=0) if visible.any() else points.min(axis=0)
         cv2.putText(canvas, f"{scores[slot]:.2f}", _pixel(anchor - (0, 4 * thickness)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.4 * thickness, colour, thickness, cv2.LINE_AA)

@@ -6,8 +6,8 @@ PersonLab's outputs, per image, padded to D = 20 detections (keys.Detection):
 
 | output | shape, dtype | content |
 | --- | --- | --- |
-| keypoints | [B, D, 17, 2] float32 | (x, y) in original-image pixels, pixel centres at integer coordinates |
-| keypoint_scores | [B, D, 17] float32 | s_{j,k} (Eq. 3) |
+| keypoints | [B, D, K, 2] float32 | (x, y) in original-image pixels, pixel centres at integer coordinates; K of the skeleton (17 for coco17) |
+| keypoint_scores | [B, D, K] float32 | s_{j,k} (Eq. 3) |
 | instance_scores | [B, D] float32 | after NMS, descending; also the masks' scores |
 | num_detections | [B] int32 | slots at and past it are zero / False |
 | masks | [B, D, Hmax, Wmax] bool | at the original resolution; image b's mask is masks[b, :, :h_b, :w_b] |
@@ -41,7 +41,6 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import NUM_KEYPOINTS
 from personlab_tf.inference import maps as maps_lib
 
 SERVING_DEFAULT = "serving_default"
@@ -117,11 +116,12 @@ def check_pixels(size: tf.Tensor, max_pixels: int) -> tf.Operation:
     return tf.debugging.Assert(size[0] * size[1] <= max_pixels, [message])
 
 
-def pose_output_specs(slots: int) -> Dict[str, Tuple[list, tf.DType]]:
-    """{key: (shape, dtype)} of the per-image pose outputs padded to `slots` detections (both tasks)."""
+def pose_output_specs(slots: int, num_keypoints: int) -> Dict[str, Tuple[list, tf.DType]]:
+    """{key: (shape, dtype)} of the per-image pose outputs padded to `slots` detections of `num_keypoints`
+    keypoints (both tasks)."""
     return {
-        keys.Detection.KEYPOINTS: ([slots, NUM_KEYPOINTS, 2], tf.float32),
-        keys.Detection.KEYPOINT_SCORES: ([slots, NUM_KEYPOINTS], tf.float32),
+        keys.Detection.KEYPOINTS: ([slots, num_keypoints, 2], tf.float32),
+        keys.Detection.KEYPOINT_SCORES: ([slots, num_keypoints], tf.float32),
         keys.Detection.INSTANCE_SCORES: ([slots], tf.float32),
         keys.Detection.NUM_DETECTIONS: ([], tf.int32),
     }

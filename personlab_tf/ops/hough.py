@@ -8,7 +8,7 @@ import math
 
 import tensorflow as tf
 
-from personlab_tf.constants import DISK_RADIUS, NUM_KEYPOINTS
+from personlab_tf.constants import DISK_RADIUS
 
 
 def hough_voting(heatmaps, short_offsets, stride, radius=DISK_RADIUS):
@@ -33,6 +33,7 @@ def hough_voting(heatmaps, short_offsets, stride, radius=DISK_RADIUS):
       [h, w, K] float32 Hough scores h_k on the same grid.
     """
     height, width = tf.shape(heatmaps)[0], tf.shape(heatmaps)[1]
+    num_keypoints = heatmaps.shape[-1] or tf.shape(heatmaps)[2]
     rows, cols = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
     # Vote targets in cell units (u = column, v = row). The votes go to a grid with a border of 2 cells on
     # every side, where targets outside the map are clamped, so that all 4 corners of an outside vote land
@@ -42,16 +43,16 @@ def hough_voting(heatmaps, short_offsets, stride, radius=DISK_RADIUS):
     u_lower, v_lower = tf.floor(u), tf.floor(v)
     a, b = u - u_lower, v - v_lower
     padded_width = width + 4
-    padded_size = (height + 4) * padded_width * NUM_KEYPOINTS
+    padded_size = (height + 4) * padded_width * num_keypoints
     lower = tf.reshape(((tf.cast(v_lower, tf.int32) + 2) * padded_width + tf.cast(u_lower, tf.int32) + 2)
-                       * NUM_KEYPOINTS + tf.range(NUM_KEYPOINTS), [-1])
+                       * num_keypoints + tf.range(num_keypoints), [-1])
     pa, pb = heatmaps * a, heatmaps * b
     pab = pa * b
     corners = (  # (weight, column step, row step) of the 4 cells of the bilinear kernel
         (heatmaps - pa - pb + pab, 0, 0), (pa - pab, 1, 0), (pb - pab, 0, 1), (pab, 1, 1))
     votes = tf.concat([tf.reshape(weight, [-1]) for weight, _, _ in corners], axis=0)
-    cells = tf.concat([lower + (dr * padded_width + dc) * NUM_KEYPOINTS for _, dc, dr in corners], axis=0)
+    cells = tf.concat([lower + (dr * padded_width + dc) * num_keypoints for _, dc, dr in corners], axis=0)
     flat = tf.math.bincount(cells, weights=votes, minlength=padded_size, maxlength=padded_size)
-    padded = tf.reshape(flat, [height + 4, padded_width, NUM_KEYPOINTS])
+    padded = tf.reshape(flat, [height + 4, padded_width, num_keypoints])
     cells_per_disk = math.pi * (radius / stride) ** 2
     return padded[2:height + 2, 2:width + 2] / cells_per_disk

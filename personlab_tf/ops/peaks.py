@@ -6,8 +6,6 @@ Positions in input pixels, (x, y) order; a map of stride s has cell (i, j) at (x
 
 import tensorflow as tf
 
-from personlab_tf.constants import NUM_KEYPOINTS
-
 
 def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
     """Local maxima of h_k with h_k >= threshold, by descending score (PersonLab's seed queue).
@@ -16,7 +14,7 @@ def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
     higher h_k (plateaus give several maxima). Seeds of all K types are sorted together by descending score
     (ties: lower flat index (i, j, k) first). Only the best `max_seeds` are kept: the paper has no cap; it
     bounds the [S, S] rejection test and the parallel decoding, and at 512 it drops only seeds weaker than
-    30 people x 17 keypoints.
+    30 people x 17 keypoints (COCO's skeleton).
 
     Args:
       hough: [h, w, K] float32 Hough scores (hough.hough_voting).
@@ -31,15 +29,16 @@ def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
       scores: [S] float32 h_k(x_i), descending; S <= max_seeds.
     """
     width = tf.shape(hough)[1]
+    num_keypoints = hough.shape[-1] or tf.shape(hough)[2]
     pooled = tf.nn.max_pool2d(hough[tf.newaxis], window, 1, "SAME")[0]
     is_seed = (hough >= pooled) & (hough >= threshold)
     # The local maxima in flat-index order, then the best of them (top_k keeps equal scores in index order).
     index = tf.cast(tf.where(tf.reshape(is_seed, [-1]))[:, 0], tf.int32)
     scores, order = tf.math.top_k(tf.gather(tf.reshape(hough, [-1]), index), tf.minimum(max_seeds, tf.size(index)))
     index = tf.gather(index, order)
-    cell = index // NUM_KEYPOINTS
+    cell = index // num_keypoints
     positions = tf.cast(tf.stack([cell % width, cell // width], axis=-1), tf.float32) * stride
-    return positions, index % NUM_KEYPOINTS, scores
+    return positions, index % num_keypoints, scores
 
 
 def refine_peaks(hough, positions, types, stride):

@@ -148,7 +148,8 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
     Raises (each message one line, docs/operations.md):
       checkpoints.CheckpointError: `model_dir` holds checkpoints of which none restores, or a foreign
         `checkpoint` file; ValueError: the configuration differs from the stored one in a binding that may
-        not change (`check_resumed_config`), a damaged shard (named), shards without records, bad options;
+        not change (`check_resumed_config`), records of another skeleton (`pipeline.check_records_skeleton`), a
+        damaged shard (named), shards without records, bad options;
       FileNotFoundError: no shard matches `train_files`.
     """
     task = config.experiment()
@@ -161,6 +162,10 @@ def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch
         model = task.build_model()
         optimizer = build_optimizer(num_steps=num_steps)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
+        try:  # before anything is restored or written
+            pipeline.check_records_skeleton(train_files, task.skeleton)
+        except tf.errors.DataLossError as error:
+            raise pipeline.damaged_shard_error(train_files, error) from None
         checkpoint = checkpoints.build_checkpoint(model, optimizer)
         # Every configurable of the run has been called: the operative config is complete.
         operative = gin.operative_config_str()

@@ -23,6 +23,7 @@ import numpy as np
 from personlab_tf import keys
 from personlab_tf.data import coco, decoder
 from personlab_tf.inference.oracle import frame_grid
+from personlab_tf.skeleton import Skeleton
 from personlab_tf.tasks.personlab import noise as noise_lib, oracle, targets
 
 OUTPUT_STRIDE = 8
@@ -34,14 +35,15 @@ LENGTH_BINS = (0.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)              # offset l
 def raw_task(task):
     """The task with its refinement switched off: the network's raw offsets."""
     network = dataclasses.replace(task.network, refine_mid_steps=0, refine_long_steps=(0, 0))
-    return type(task)(task.data, task.box, network, task.decoding, task.inference)
+    return type(task)(task.data, task.box, network, task.decoding, task.inference, task.skeleton)
 
 
-def oracle_maps(record: coco.ImageRecord, max_side: int, radius: float, noise_seed: int):
+def oracle_maps(record: coco.ImageRecord, skeleton: Skeleton, max_side: int, radius: float, noise_seed: int):
     """The realistic oracle's maps before refinement (oracle.oracle_maps, MapNoise defaults), [h, w, ...] numpy
     on the same stride-8 frame as `image_targets`: what `--measure oracle` of scripts/calibrate_oracle.py
-    measures in place of the network's."""
-    maps, _ = oracle.oracle_maps(decoder.decode_record(record), max_side, OUTPUT_STRIDE, radius, 0, (0, 0),
+    measures in place of the network's (`skeleton`: the record's keypoint set)."""
+    maps, _ = oracle.oracle_maps(decoder.decode_record(record, skeleton.num_keypoints), skeleton, max_side,
+                                 OUTPUT_STRIDE, radius, 0, (0, 0),
                                  noise=noise_lib.MapNoise(), noise_seed=noise_seed)
     return {key: value[0].numpy() for key, value in maps.items()}
 
@@ -228,18 +230,20 @@ def best_blur(measured, blurred, with_floor):
 
 
 
-def image_targets(record: coco.ImageRecord, max_side: int, radius: float, offset_extent: float):
-    """The targets of an image on its stride-8 inference frame, as the calibration compares them.
+def image_targets(record: coco.ImageRecord, skeleton: Skeleton, max_side: int, radius: float, offset_extent: float):
+    """The targets of an image (keypoints of `skeleton`) on its stride-8 inference frame, as the calibration
+    compares them.
 
     Returns:
       (sample, made, wide, keypoints, labelled): the decoded sample; dicts of numpy [h, w, ...] targets with
       disks of R and of offset_extent R; the frame's keypoints [N, K, 2] and which are labelled [N, K] (non-crowd
       persons).
     """
-    sample = decoder.decode_record(record)
+    sample = decoder.decode_record(record, skeleton.num_keypoints)
     frame = frame_grid(sample, max_side, OUTPUT_STRIDE, OUTPUT_STRIDE)
     made, wide = ({key: value.numpy() for key, value in frame.crop(targets.make_targets(
-        frame.sample, frame.side, OUTPUT_STRIDE, disks)).items()} for disks in (radius, offset_extent * radius))
+        frame.sample, frame.side, skeleton.directed_edges, OUTPUT_STRIDE, disks)).items()}
+                  for disks in (radius, offset_extent * radius))
     framed = frame.sample[keys.Sample.KEYPOINTS].numpy()
     labelled = (framed[..., 2] > 0) & ~record.is_crowd[:, np.newaxis]
     return sample, made, wide, framed[..., :2], labelled

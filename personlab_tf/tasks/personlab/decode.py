@@ -17,7 +17,8 @@ import gin
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import MAX_DETECTIONS, NUM_KEYPOINTS
+from personlab_tf.constants import MAX_DETECTIONS
+from personlab_tf.skeleton import Skeleton
 from personlab_tf.inference.detections import best, pad_to
 from personlab_tf.ops.hough import hough_voting
 from personlab_tf.ops.peaks import find_peaks, refine_peaks
@@ -49,7 +50,7 @@ class PersonLabDecoding:
       rejection_radius: r of the greedy seed rejection (10 px).
       scoring: "expected_oks" (Eq. 3) or "hough" (s_{j,k} = h_k(y_{j,k})).
       nms: "soft" (Eq. 4, radius `nms_radius` = 10 px) or "hard" (OKS-NMS above `oks_threshold` = 0.5).
-      kappas: [K] OKS constants of Eq. 3 and OKS-NMS; None: scoring.coco_kappas() (2 x COCO sigmas).
+      kappas: [K] OKS constants of Eq. 3 and OKS-NMS; None: the skeleton's (Skeleton.kappas, 2 x its sigmas).
       oks_cells: Eq. 3's Gaussian at each cell of the disk: "centre" (its value at the cell centre, the
         paper's sum) or "integrated" (its mean over the cell, scoring.expected_oks_scores).
       max_detections: D, the detections kept, best first (constants.MAX_DETECTIONS).
@@ -81,7 +82,7 @@ class PersonLabDecoding:
 
 
 @tf.autograph.experimental.do_not_convert  # graph ops only: AutoGraph would just slow tracing down
-def decode(maps: Dict[str, tf.Tensor], stride: float, radius: float,
+def decode(maps: Dict[str, tf.Tensor], stride: float, radius: float, skeleton: Skeleton,
            options: PersonLabDecoding = PersonLabDecoding(), with_masks: bool = True) -> Dict[str, tf.Tensor]:
     """Persons (and their masks) in one image.
 
@@ -89,6 +90,7 @@ def decode(maps: Dict[str, tf.Tensor], stride: float, radius: float,
       maps: dict of [h, w, ...] maps as in the module docstring (h, w may be unknown statically).
       stride: s, input pixels per cell of the maps (python number).
       radius: disk radius R of the Hough normalisation and of Eq. 3, the training targets' (32 px).
+      skeleton: the keypoint set of the maps (its tree and, unless options.kappas, its OKS constants).
       options: PersonLabDecoding.
       with_masks: also compute the instance masks (needs SEGMENTATION and LONG_OFFSETS).
 
@@ -102,11 +104,12 @@ def decode(maps: Dict[str, tf.Tensor], stride: float, radius: float,
     positions, types, _ = find_peaks(hough, stride, options.seed_threshold, options.seed_window, options.max_seeds)
     if options.refine_seeds:
         positions = refine_peaks(hough, positions, types, stride)
-    poses = follow_tree(positions, types, maps[keys.Map.MID_OFFSETS], stride)
+    poses = follow_tree(positions, types, maps[keys.Map.MID_OFFSETS], stride, skeleton.directed_edges)
     persons = tf.boolean_mask(poses, accept_seeds(poses, positions, types, options.rejection_radius))
+    kappas = skeleton.kappas if options.kappas is None else options.kappas
 
     if options.scoring == "expected_oks":
-        keypoint_scores = expected_oks_scores(heatmaps, hough, persons, stride, radius, options.kappas,
+        keypoint_scores = expected_oks_scores(heatmaps, hough, persons, stride, kappas, radius,
                                               integrate=options.oks_cells == "integrated")
     else:
         keypoint_scores = hough_scores(hough, persons, stride)
@@ -115,7 +118,7 @@ def decode(maps: Dict[str, tf.Tensor], stride: float, radius: float,
         keep = tf.ones_like(scores, tf.bool)
     else:
         scores = instance_scores(keypoint_scores)
-        keep = hard_oks_nms(persons, scores, options.oks_threshold, options.kappas)
+        keep = hard_oks_nms(persons, scores, kappas, options.oks_threshold)
     slots = options.max_detections
     chosen, count = best(scores, keep, slots)
     keypoints = tf.gather(persons, chosen)
@@ -150,7 +153,7 @@ def person_masks(segmentation: tf.Tensor, long_offsets: tf.Tensor, keypoints: tf
 
 
 @tf.autograph.experimental.do_not_convert
-def decode_batch(maps: Dict[str, tf.Tensor], stride: float, radius: float,
+def decode_batch(maps: Dict[str, tf.Tensor], stride: float, radius: float, skeleton: Skeleton,
                  options: PersonLabDecoding = PersonLabDecoding(), with_masks: bool = True) -> Dict[str, tf.Tensor]:
     """`decode` of every image of a batch: maps [B, h, w, ...] -> results with a leading B (tf.map_fn).
 
@@ -160,8 +163,8 @@ def decode_batch(maps: Dict[str, tf.Tensor], stride: float, radius: float,
     """
     slots = options.max_detections
     signature = {
-        keys.Detection.KEYPOINTS: tf.TensorSpec([slots, NUM_KEYPOINTS, 2], tf.float32),
-        keys.Detection.KEYPOINT_SCORES: tf.TensorSpec([slots, NUM_KEYPOINTS], tf.float32),
+        keys.Detection.KEYPOINTS: tf.TensorSpec([slots, skeleton.num_keypoints, 2], tf.float32),
+        keys.Detection.KEYPOINT_SCORES: tf.TensorSpec([slots, skeleton.num_keypoints], tf.float32),
         keys.Detection.INSTANCE_SCORES: tf.TensorSpec([slots], tf.float32),
         keys.Detection.NUM_DETECTIONS: tf.TensorSpec([], tf.int32),
     }
@@ -169,5 +172,5 @@ def decode_batch(maps: Dict[str, tf.Tensor], stride: float, radius: float,
     if with_masks:
         signature[keys.Detection.MASKS] = tf.TensorSpec([slots, None, None], tf.bool)
         used += MASK_KEYS
-    return tf.map_fn(lambda image_maps: decode(image_maps, stride, radius, options, with_masks),
+    return tf.map_fn(lambda image_maps: decode(image_maps, stride, radius, skeleton, options, with_masks),
                      {key: maps[key] for key in used}, fn_output_signature=signature)

@@ -23,13 +23,13 @@ import keras
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import DIRECTED_EDGES
 from personlab_tf.inference import geometry, serving
 from personlab_tf.inference import maps as maps_lib
 from personlab_tf.inference.detections import pad_to
 from personlab_tf.ops.bilinear import upsample_to_stride
 from personlab_tf.ops.sampling import sample_each
 from personlab_tf.tasks.personlab.decode import MASK_KEYS, PersonLabDecoding, decode, person_masks
+from personlab_tf.skeleton import Skeleton
 
 PYRAMID = (601, 1201, 1801, 2401)    # multi-scale (paper §4.1)
 MASKS_ON_GRID = "grid"               # Eq. 6 on the decoding grid, masks resampled to the original image
@@ -103,19 +103,20 @@ def probabilities(outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     return maps
 
 
-def offset_weights(maps: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    """Per-offset confidence of one scale: p_k for S_k, p_k of the source keypoint for M_{k,l}, p_S for L_k.
+def offset_weights(maps: Dict[str, tf.Tensor], directed_edges: Sequence[Tuple[int, int]]) -> Dict[str, tf.Tensor]:
+    """Per-offset confidence of one scale: p_k for S_k, p_k of the source keypoint for M_{k,l}, p_S for L_k
+    (the mid-range edges (k, l) are `directed_edges`, Skeleton.directed_edges).
 
     Returns:
       dict over OFFSET_KEYS of weights broadcastable to the offsets ([1, h, w, K or E, 1]).
     """
     heatmaps = maps[keys.Map.HEATMAPS][..., tf.newaxis]
-    sources = [source for source, _ in DIRECTED_EDGES]
+    sources = [source for source, _ in directed_edges]
     return {keys.Map.SHORT_OFFSETS: heatmaps, keys.Map.MID_OFFSETS: tf.gather(heatmaps, sources, axis=3),
             keys.Map.LONG_OFFSETS: maps[keys.Map.SEGMENTATION][..., tf.newaxis]}
 
 
-def average_maps(all_maps, weighted=True):
+def average_maps(all_maps, directed_edges, weighted=True):
     """Merges the maps of several scales, already on one grid and in the same frame's pixels.
 
     Probabilities (heatmaps, segmentation) are averaged. Offsets are averaged with each scale's own
@@ -127,6 +128,7 @@ def average_maps(all_maps, weighted=True):
 
     Args:
       all_maps: list of map dicts with the same keys and shapes [1, h, w, ...].
+      directed_edges: the skeleton's mid-range edges (`offset_weights`).
       weighted: confidence-weighted offsets (see above).
 
     Returns:
@@ -136,7 +138,7 @@ def average_maps(all_maps, weighted=True):
     merged = {key: tf.add_n([maps[key] for maps in all_maps]) / count for key in all_maps[0]}
     if not weighted:
         return merged
-    weights = [offset_weights(maps) for maps in all_maps]
+    weights = [offset_weights(maps, directed_edges) for maps in all_maps]
     for key in OFFSET_KEYS:
         if key in merged:
             total = tf.add_n([weight[key] for weight in weights])
@@ -145,8 +147,8 @@ def average_maps(all_maps, weighted=True):
     return merged
 
 
-def detections_from_maps(maps, scale, stride, image_size, radius, options=PersonLabDecoding(), with_masks=True,
-                         mask_resolution=MASKS_ON_GRID):
+def detections_from_maps(maps, scale, stride, image_size, radius, skeleton, options=PersonLabDecoding(),
+                         with_masks=True, mask_resolution=MASKS_ON_GRID):
     """Decodes maps on the stride-s grid of a frame and maps the result to the original image.
 
     Args:
@@ -154,7 +156,7 @@ def detections_from_maps(maps, scale, stride, image_size, radius, options=Person
         (i, j) is frame pixel (s j, s i).
       scale: f of the frame (geometry.resize_scale); stride: s of the grid.
       image_size: [2] int32 (height, width) of the original image.
-      radius: the training targets' disk radius R; options: PersonLabDecoding.
+      radius: the training targets' disk radius R; skeleton: the maps' keypoint set; options: PersonLabDecoding.
       with_masks: compute instance masks.
       mask_resolution: MASKS_ON_GRID (Eq. 6 on the grid, each mask interpolated bilinearly at the
         original pixels and thresholded at 0.5), MASKS_ON_IMAGE (p_S and L_k interpolated at the
@@ -167,7 +169,7 @@ def detections_from_maps(maps, scale, stride, image_size, radius, options=Person
       resolution).
     """
     on_grid = with_masks and mask_resolution == MASKS_ON_GRID
-    result = decode(maps, stride, radius, options, with_masks=on_grid)
+    result = decode(maps, stride, radius, skeleton, options, with_masks=on_grid)
     frame_keypoints = result[keys.Detection.KEYPOINTS]
     result[keys.Detection.KEYPOINTS] = geometry.to_original(frame_keypoints, scale)
     if not with_masks:
@@ -235,19 +237,21 @@ class Detector:
       model: Keras model mapping images [1, H, W, 3] (RGB, 0..255) to the model.PREDICTION_KEYS outputs
         (logits, refined offsets) at stride `inference.output_stride`.
       radius: the training targets' disk radius R.
+      skeleton: the model's keypoint set.
       inference: PersonLabInference; decoding: PersonLabDecoding.
     """
 
-    def __init__(self, model: keras.Model, radius: float, inference: PersonLabInference = PersonLabInference(),
-                 decoding: PersonLabDecoding = PersonLabDecoding()):
+    def __init__(self, model: keras.Model, radius: float, skeleton: Skeleton,
+                 inference: PersonLabInference = PersonLabInference(), decoding: PersonLabDecoding = PersonLabDecoding()):
         self.model = model
         self.radius = radius
+        self.skeleton = skeleton
         self.inference = inference
         self.decoding = decoding
 
     def output_specs(self):
         """{key: (shape, dtype)} of the fixed-size outputs of `detect` (serving.ServingModule)."""
-        return serving.pose_output_specs(self.decoding.max_detections)
+        return serving.pose_output_specs(self.decoding.max_detections, self.skeleton.num_keypoints)
 
     def image_map_specs(self):
         """{key: (leading shape, dtype)} of the outputs of `detect` shaped [*leading, H, W] like the image."""
@@ -275,7 +279,7 @@ class Detector:
             maps, scale = self.frame_maps(image, side)
             pyramid.append(maps_lib.resample_maps(maps, scale, options.output_stride, common, options.grid_stride,
                                                   cells, OFFSET_KEYS))
-        return average_maps(pyramid, options.weighted_merge), common
+        return average_maps(pyramid, self.skeleton.directed_edges, options.weighted_merge), common
 
     def detect(self, image, with_masks=True):
         """Detections of one image.
@@ -292,5 +296,5 @@ class Detector:
         """
         maps, scale = self.decoding_maps(image)
         return detections_from_maps({key: value[0] for key, value in maps.items()}, scale, self.inference.grid_stride,
-                                    tf.shape(image)[:2], self.radius, self.decoding, with_masks,
+                                    tf.shape(image)[:2], self.radius, self.skeleton, self.decoding, with_masks,
                                     self.inference.mask_resolution)

@@ -12,15 +12,16 @@ import numpy as np
 from personlab_tf.data import coco
 from personlab_tf.evaluation import CocoEvaluator
 from personlab_tf.evaluation.evaluator import KEYPOINTS, SEGMENTATION, SEGMENTATION_KEYPOINT_PERSONS
+from personlab_tf.skeleton import Skeleton
 from personlab_tf.task import EvaluationImage, Evaluator
 
 
 class PersonLabEvaluator(Evaluator):
     """COCO metrics of a detector (evaluation/evaluator.py CocoEvaluator), image by image."""
 
-    def __init__(self, ground_truth: Dict[str, Any], output_dir: Optional[str] = None,
+    def __init__(self, ground_truth: Dict[str, Any], skeleton: Skeleton, output_dir: Optional[str] = None,
                  evaluator: str = "pycocotools", only_added_images: bool = False):
-        self._coco = CocoEvaluator(ground_truth, output_dir=output_dir, evaluator=evaluator,
+        self._coco = CocoEvaluator(ground_truth, skeleton, output_dir=output_dir, evaluator=evaluator,
                                    only_added_images=only_added_images)
 
     def add(self, image: EvaluationImage, detections: Dict[str, np.ndarray]) -> None:
@@ -37,8 +38,9 @@ class PersonLabEvaluator(Evaluator):
         return {"keypoints_AP": results[KEYPOINTS]["AP"], "segm_AP": results[SEGMENTATION].get("AP", 0.0)}
 
 
-def coco_images(annotations: str, images_dir: str, problems: coco.ProblemCounter) -> Iterator[EvaluationImage]:
-    """Every readable image of a COCO JSON (people or not), with its record."""
-    dataset = coco.load_dataset(annotations, problems)
+def coco_images(annotations: str, images_dir: str, problems: coco.ProblemCounter,
+                skeleton: Skeleton) -> Iterator[EvaluationImage]:
+    """Every readable image of a COCO JSON (people or not) whose keypoints follow `skeleton`, with its record."""
+    dataset = coco.load_dataset(annotations, problems, skeleton=skeleton)
     for record in coco.iter_image_records(dataset, images_dir, problems, with_empty_images=True):
         yield EvaluationImage(record.image_id, record.encoded, record)

@@ -16,27 +16,29 @@ Positions in input pixels, (x, y) order, pixel centres at integer coordinates.
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf.constants import DIRECTED_EDGES, NUM_KEYPOINTS
 from personlab_tf.ops.sampling import clip_to_map, map_extent, sample_channel
 from personlab_tf.ops.suppression import greedy_keep
 
 
-def traversal_orders():
+def traversal_orders(directed_edges):
     """Static order of the directed edges followed outwards from each root keypoint type.
 
     Breadth-first over the undirected tree from the root, so the source of every edge is decoded before it
     is followed.
 
+    Args:
+      directed_edges: the E = 2 (K - 1) edges (k, l) of the skeleton (Skeleton.directed_edges).
+
     Returns:
-      list of K lists: entry r holds (depth, edge index e into DIRECTED_EDGES) in the order followed from a
+      list of K lists: entry r holds (depth, edge index e into directed_edges) in the order followed from a
       seed of type r; depth d >= 1 is the number of edges between the root and the edge's target.
     """
     orders = []
-    for root in range(NUM_KEYPOINTS):
+    for root in range(len(directed_edges) // 2 + 1):
         order, frontier, depth = [], [root], {root: 0}
         while frontier:
             source = frontier.pop(0)
-            for edge, (k, l) in enumerate(DIRECTED_EDGES):
+            for edge, (k, l) in enumerate(directed_edges):
                 if k == source and l not in depth:
                     depth[l] = depth[k] + 1
                     order.append((depth[l], edge))
@@ -45,8 +47,9 @@ def traversal_orders():
     return orders
 
 
-def round_tables():
-    """The traversal orders grouped into rounds of edges whose targets have the same depth.
+def round_tables(directed_edges):
+    """The traversal orders grouped into rounds of edges whose targets have the same depth (directed_edges
+    as in `traversal_orders`).
 
     Edges of one round have sources decoded in earlier rounds, so they can be followed together. Slots past
     a round's edges are padding: source = the root, target = K (a scratch keypoint), edge 0.
@@ -54,23 +57,24 @@ def round_tables():
     Returns:
       (edges, sources, targets): [K, rounds, width] int32 numpy arrays.
     """
-    orders = traversal_orders()
+    orders = traversal_orders(directed_edges)
+    num_keypoints = len(orders)
     rounds = max(d for order in orders for d, _ in order)
     width = max(sum(d == r for d, _ in order) for order in orders for r in range(1, rounds + 1))
-    edges = np.zeros([NUM_KEYPOINTS, rounds, width], np.int32)
-    sources = np.tile(np.arange(NUM_KEYPOINTS, dtype=np.int32)[:, None, None], [1, rounds, width])
-    targets = np.full([NUM_KEYPOINTS, rounds, width], NUM_KEYPOINTS, np.int32)
+    edges = np.zeros([num_keypoints, rounds, width], np.int32)
+    sources = np.tile(np.arange(num_keypoints, dtype=np.int32)[:, None, None], [1, rounds, width])
+    targets = np.full([num_keypoints, rounds, width], num_keypoints, np.int32)
     for root, order in enumerate(orders):
         slots = [0] * rounds
         for depth, edge in order:
             slot = slots[depth - 1]
             edges[root, depth - 1, slot] = edge
-            sources[root, depth - 1, slot], targets[root, depth - 1, slot] = DIRECTED_EDGES[edge]
+            sources[root, depth - 1, slot], targets[root, depth - 1, slot] = directed_edges[edge]
             slots[depth - 1] += 1
     return edges, sources, targets
 
 
-def follow_tree(seed_positions, seed_types, mid_offsets, stride):
+def follow_tree(seed_positions, seed_types, mid_offsets, stride, directed_edges):
     """The pose grown from every seed by following the mid-range offsets (the paper's y_l = y_k + M_{k,l}(y_k)).
 
     Every seed follows the edges of its root's traversal order, round by round (`round_tables`): it samples
@@ -81,23 +85,25 @@ def follow_tree(seed_positions, seed_types, mid_offsets, stride):
     Args:
       seed_positions: [S, 2] float32 seed positions (x, y) in input pixels.
       seed_types: [S] int32 keypoint type of each seed.
-      mid_offsets: [h, w, E, 2] float32 mid-range offsets (refined), edge e = DIRECTED_EDGES[e].
+      mid_offsets: [h, w, E, 2] float32 mid-range offsets (refined), edge e = directed_edges[e].
       stride: s of the map.
+      directed_edges: the skeleton's E edges (k, l) (Skeleton.directed_edges).
 
     Returns:
       [S, K, 2] float32 keypoints y_k (x, y) of the pose grown from each seed; keypoint seed_types[s] of pose
       s is the seed position itself.
     """
-    edges, sources, targets = (tf.gather(tf.constant(table), seed_types) for table in round_tables())
+    edges, sources, targets = (tf.gather(tf.constant(table), seed_types) for table in round_tables(directed_edges))
+    num_keypoints = len(directed_edges) // 2 + 1
     extent = map_extent(mid_offsets, stride)
-    is_seed = tf.one_hot(seed_types, NUM_KEYPOINTS + 1, on_value=True, off_value=False)
+    is_seed = tf.one_hot(seed_types, num_keypoints + 1, on_value=True, off_value=False)
     poses = tf.where(is_seed[..., tf.newaxis], seed_positions[:, tf.newaxis, :], 0.0)  # [S, K + 1, 2]
     seed_index = tf.broadcast_to(tf.range(tf.shape(seed_types)[0])[:, tf.newaxis], tf.shape(targets[:, 0]))
     for step in range(edges.shape[1]):
         source = tf.gather(poses, sources[:, step], batch_dims=1)                       # [S, width, 2]
         target = clip_to_map(source + sample_channel(mid_offsets, source, edges[:, step], stride), extent)
         poses = tf.tensor_scatter_nd_update(poses, tf.stack([seed_index, targets[:, step]], axis=-1), target)
-    return poses[:, :NUM_KEYPOINTS]
+    return poses[:, :num_keypoints]
 
 
 def accept_seeds(poses, seed_positions, seed_types, radius=10.0):

@@ -33,12 +33,13 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from personlab_tf import constants, keys
+from personlab_tf import keys
+from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.data import coco
 from personlab_tf.inference import geometry, serving
 from personlab_tf.tasks.personlab import crops
 from personlab_tf.tasks.personlab.nms import object_keypoint_similarity
-from personlab_tf.tasks.personlab.scoring import MIN_AREA, coco_kappas
+from personlab_tf.tasks.personlab.scoring import MIN_AREA
 
 EMPTY_MASK = "empty_mask"
 NO_DETECTION = "no_detection"
@@ -182,7 +183,7 @@ def candidates(dataset, min_area):
                                if not p.is_crowd and not p.has_labelled_keypoint() and p.area >= min_area]
                for info in dataset.images}
     return coco.CocoPersons([info for info in dataset.images if persons[info.image_id]],
-                            {image_id: chosen for image_id, chosen in persons.items() if chosen})
+                            {image_id: chosen for image_id, chosen in persons.items() if chosen}, dataset.skeleton)
 
 
 def decode_image(encoded):
@@ -227,14 +228,18 @@ def impute_dataset(dataset, images_dir, detect, options, problems):
                      "skipped": dict(sorted(skipped.items())), "images_missing": problems.images_skipped}
 
 
-def saved_model_detector(export_dir):
+def saved_model_detector(export_dir, skeleton):
     """The `detect` callable of a SavedModel (scripts/export_saved_model.py): its `serving_image` signature
     on one frame, outputs as numpy arrays of that frame.
 
     Raises:
-      OSError: no SavedModel at `export_dir`; ValueError: it has no `serving_image` signature.
+      OSError: no SavedModel at `export_dir`; ValueError: it has no `serving_image` signature, or its
+        skeleton is not `skeleton` (the annotations').
     """
-    signatures = tf.saved_model.load(export_dir).signatures
+    loaded = tf.saved_model.load(export_dir)
+    skeleton_lib.check_same(skeleton, skeleton_lib.of_task_config(serving.read_metadata(loaded)["config"]),
+                            "the annotations", f"SavedModel {export_dir}")
+    signatures = loaded.signatures
     if serving.SERVING_IMAGE not in signatures:
         raise ValueError(f"SavedModel {export_dir} has no '{serving.SERVING_IMAGE}' signature")
     serve = signatures[serving.SERVING_IMAGE]
@@ -246,8 +251,9 @@ def saved_model_detector(export_dir):
     return detect
 
 
-def load_hidden_keypoints(path):
-    """The true keypoints of a synthetic dataset's `hidden_keypoints.json` (data/synthetic.py).
+def load_hidden_keypoints(path, num_keypoints):
+    """The true keypoints of a synthetic dataset's `hidden_keypoints.json` (data/synthetic.py), K =
+    `num_keypoints` per person.
 
     Returns:
       {annotation id: [K, 3] float64 (x, y, v)}.
@@ -261,27 +267,28 @@ def load_hidden_keypoints(path):
     truth = {}
     for index, item in enumerate(entries):
         try:
-            truth[int(item[ID])] = np.array(item[KEYPOINTS], np.float64).reshape(constants.NUM_KEYPOINTS, 3)
+            truth[int(item[ID])] = np.array(item[KEYPOINTS], np.float64).reshape(num_keypoints, 3)
         except (TypeError, KeyError, ValueError):
             raise coco.AnnotationError(f"hidden keypoints file {path}: entry {index} is not "
-                                       f"{{\"id\": int, \"keypoints\": [{3 * constants.NUM_KEYPOINTS} numbers]}}") \
+                                       f"{{\"id\": int, \"keypoints\": [{3 * num_keypoints} numbers]}}") \
                 from None
     return truth
 
 
-def keypoint_similarity(keypoints, truth, area):
+def keypoint_similarity(keypoints, truth, area, kappas):
     """COCO OKS of imputed keypoints against the truth, over the truth's labelled keypoints (v > 0), with
     the truth's area s^2 (at least scoring.MIN_AREA; decode.nms.object_keypoint_similarity, kappa_k =
     2 sigma_k); None when the truth has no labelled keypoint.
 
     Args:
-      keypoints: [K, 3] imputed (x, y, v) (every x, y is used, as COCOeval does); truth: [K, 3]; area: s^2.
+      keypoints: [K, 3] imputed (x, y, v) (every x, y is used, as COCOeval does); truth: [K, 3]; area: s^2;
+      kappas: [K] the skeleton's OKS constants (Skeleton.kappas).
     """
     labelled = truth[:, 2] > 0
     if not labelled.any():
         return None
     oks = object_keypoint_similarity(np.float32(keypoints[labelled, :2]), np.float32(truth[labelled, :2]),
-                                     np.float32(max(area, MIN_AREA)), coco_kappas()[labelled])
+                                     np.float32(max(area, MIN_AREA)), np.asarray(kappas)[labelled])
     return float(oks)
 
 
@@ -289,7 +296,7 @@ def mean_hidden_oks(entries, truth, dataset):
     """Mean OKS (`keypoint_similarity`) of imputed entries against hidden true keypoints.
 
     Args:
-      entries: `entry` dicts; truth: `load_hidden_keypoints`; dataset: the `coco.CocoPersons` (areas).
+      entries: `entry` dicts; truth: `load_hidden_keypoints`; dataset: the `coco.CocoPersons` (areas, skeleton).
 
     Returns:
       (mean OKS or None, number of entries scored: those with a truth with labelled keypoints).
@@ -298,8 +305,8 @@ def mean_hidden_oks(entries, truth, dataset):
     values = []
     for item in entries:
         if item[ID] in truth:
-            keypoints = np.array(item[KEYPOINTS], np.float64).reshape(constants.NUM_KEYPOINTS, 3)
-            oks = keypoint_similarity(keypoints, truth[item[ID]], areas[item[ID]])
+            keypoints = np.array(item[KEYPOINTS], np.float64).reshape(dataset.skeleton.num_keypoints, 3)
+            oks = keypoint_similarity(keypoints, truth[item[ID]], areas[item[ID]], dataset.skeleton.kappas)
             if oks is not None:
                 values.append(oks)
     return (float(np.mean(values)) if values else None), len(values)

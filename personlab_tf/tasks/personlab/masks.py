@@ -6,8 +6,6 @@ are at the maps' resolution (the caller upsamples the maps first for finer masks
 
 import tensorflow as tf
 
-from personlab_tf.constants import NUM_KEYPOINTS
-
 
 def embedding_distances(embeddings, keypoints, weights, areas):
     """Embedding distance of pixels to persons (Eq. 6).
@@ -17,7 +15,7 @@ def embedding_distances(embeddings, keypoints, weights, areas):
 
     Args:
       embeddings: [N, K, 2] embeddings G_k(x_i) = x_i + L_k(x_i) of N pixels, (x, y) input pixels.
-      keypoints: [P, K, 2] person keypoints y_{j,k}, (x, y) input pixels.
+      keypoints: [P, K, 2] person keypoints y_{j,k}, (x, y) input pixels (K static).
       weights: [P, K] keypoint presence probabilities p_k(y_{j,k}).
       areas: [P] lambda_j^2 (scoring.person_areas).
 
@@ -25,7 +23,7 @@ def embedding_distances(embeddings, keypoints, weights, areas):
       [P, N] float32 distances D (transposed: person first).
     """
     total = tf.zeros([tf.shape(keypoints)[0], tf.shape(embeddings)[0]])
-    for k in range(NUM_KEYPOINTS):  # one keypoint at a time keeps memory at [P, N]
+    for k in range(keypoints.shape[1]):  # one keypoint at a time keeps memory at [P, N]
         dx = embeddings[tf.newaxis, :, k, 0] - keypoints[:, k, 0, tf.newaxis]
         dy = embeddings[tf.newaxis, :, k, 1] - keypoints[:, k, 1, tf.newaxis]
         total += weights[:, k, tf.newaxis] * tf.sqrt(tf.square(dx) + tf.square(dy))

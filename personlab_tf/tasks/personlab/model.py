@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS
+from personlab_tf.skeleton import Skeleton
 from personlab_tf.losses import AVERAGE_IMAGES
 from personlab_tf.model.layers import OUTPUT_DTYPE, SplitXY
 from personlab_tf.model.resnet import build_resnet, check_initialisation, initial_weights, load_backbone_weights
@@ -80,8 +80,9 @@ class PersonLabNetwork:
         check_initialisation(self.weights_path, self.freeze_batch_norm, self.allow_random_init, "PersonLabNetwork")
 
 
-def _heads(features, prefix):
-    """1x1 conv heads (float32): heatmap and segmentation logits, short/mid/long offsets as [B, h, w, N, 2]."""
+def _heads(features, prefix, skeleton):
+    """1x1 conv heads (float32): heatmap and segmentation logits, short/mid/long offsets as [B, h, w, N, 2]
+    (K heatmaps, E mid-range edges of `skeleton`)."""
     def conv(channels, key):
         return keras.layers.Conv2D(channels, 1, name=f"{prefix}{_HEAD_NAMES[key]}_head".replace("/", "_"),
                                    dtype=OUTPUT_DTYPE)(features)
@@ -90,11 +91,11 @@ def _heads(features, prefix):
         return SplitXY(dtype=OUTPUT_DTYPE)(conv(channels, key))
 
     return {
-        keys.Prediction.HEATMAP_LOGITS: conv(NUM_KEYPOINTS, keys.Prediction.HEATMAP_LOGITS),
+        keys.Prediction.HEATMAP_LOGITS: conv(skeleton.num_keypoints, keys.Prediction.HEATMAP_LOGITS),
         keys.Prediction.SEGMENTATION_LOGITS: conv(1, keys.Prediction.SEGMENTATION_LOGITS),
-        keys.Prediction.SHORT_OFFSETS: offsets(2 * NUM_KEYPOINTS, keys.Prediction.SHORT_OFFSETS),
-        keys.Prediction.MID_OFFSETS: offsets(2 * NUM_EDGES, keys.Prediction.MID_OFFSETS),
-        keys.Prediction.LONG_OFFSETS: offsets(2 * NUM_KEYPOINTS, keys.Prediction.LONG_OFFSETS),
+        keys.Prediction.SHORT_OFFSETS: offsets(2 * skeleton.num_keypoints, keys.Prediction.SHORT_OFFSETS),
+        keys.Prediction.MID_OFFSETS: offsets(2 * skeleton.num_edges, keys.Prediction.MID_OFFSETS),
+        keys.Prediction.LONG_OFFSETS: offsets(2 * skeleton.num_keypoints, keys.Prediction.LONG_OFFSETS),
     }
 
 
@@ -106,21 +107,25 @@ class PersonLabModel(LossModel):
     targets batched on the target grid (stride s dividing os). Each loss term is reported as a metric
     (global value over replicas). Compile with train/optimizer.py `build_optimizer()`.
 
-    Args: the fields of `PersonLabNetwork` but `weights_path`.
+    Args: the fields of `PersonLabNetwork` but `weights_path`, and `skeleton` (its `Skeleton.to_config()`
+    dict, as `get_config` stores it).
     """
 
     prediction_keys = PREDICTION_KEYS
 
-    def __init__(self, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
+    def __init__(self, skeleton, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
                  auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight=1.0,
                  freeze_batch_norm=True, loss_averaging=AVERAGE_IMAGES, refine_long_gate=None, jit_refinement=False,
                  name="personlab", **kwargs):
+        skeleton = skeleton if isinstance(skeleton, Skeleton) else Skeleton.from_config(skeleton)
         resnet = build_resnet(backbone, output_stride, freeze_batch_norm)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
         features, middle = resnet(images)
-        outputs = _heads(features, "")
-        outputs[keys.Prediction.MID_OFFSETS] = MidRangeRefinement(output_stride, refine_mid_steps, jit_refinement,
-                                                                  name="mid_refinement", dtype=OUTPUT_DTYPE)(
+        outputs = _heads(features, "", skeleton)
+        edge_targets = [target for _, target in skeleton.directed_edges]
+        outputs[keys.Prediction.MID_OFFSETS] = MidRangeRefinement(output_stride, edge_targets, refine_mid_steps,
+                                                                  jit_refinement, name="mid_refinement",
+                                                                  dtype=OUTPUT_DTYPE)(
             outputs[keys.Prediction.MID_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
         outputs[keys.Prediction.LONG_OFFSETS] = LongRangeRefinement(output_stride, *refine_long_steps,
                                                                     refine_long_gate, jit_refinement,
@@ -128,8 +133,9 @@ class PersonLabModel(LossModel):
             outputs[keys.Prediction.LONG_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
         if auxiliary_heads:
             prefix = keys.Prediction.AUXILIARY_PREFIX
-            outputs.update({prefix + k: v for k, v in _heads(middle, prefix).items()})
+            outputs.update({prefix + k: v for k, v in _heads(middle, prefix, skeleton).items()})
         super().__init__(images, outputs, name=name, **kwargs)
+        self.skeleton = skeleton
         self.backbone = resnet
         self.backbone_name = backbone
         self.output_stride = output_stride
@@ -146,7 +152,8 @@ class PersonLabModel(LossModel):
         self.track_losses(LOSS_KEYS + auxiliary + (keys.Loss.TOTAL,))
 
     def get_config(self):
-        return {"backbone": self.backbone_name, "output_stride": self.output_stride,
+        return {"skeleton": self.skeleton.to_config(), "backbone": self.backbone_name,
+                "output_stride": self.output_stride,
                 "refine_mid_steps": self.refine_mid_steps, "refine_long_steps": self.refine_long_steps,
                 "auxiliary_heads": self.auxiliary_heads, "loss_weights": self.loss_weights,
                 "auxiliary_loss_weight": self.auxiliary_loss_weight, "freeze_batch_norm": self.freeze_batch_norm,
@@ -163,12 +170,12 @@ class PersonLabModel(LossModel):
                                 self.loss_averaging)
 
 
-def build_model(network: PersonLabNetwork = PersonLabNetwork(), output_stride: Optional[int] = None,
-                initial: bool = True) -> PersonLabModel:
-    """A PersonLabModel of `network`, at `output_stride` (default: the network's), with the ImageNet
-    weights of `network.weights_path` loaded into the backbone when it is given and `initial` (a model
-    whose weights a checkpoint will replace skips them)."""
-    model = PersonLabModel(network.backbone, output_stride or network.output_stride, network.refine_mid_steps,
+def build_model(skeleton: Skeleton, network: PersonLabNetwork = PersonLabNetwork(),
+                output_stride: Optional[int] = None, initial: bool = True) -> PersonLabModel:
+    """A PersonLabModel of `network` for `skeleton`'s keypoints, at `output_stride` (default: the network's),
+    with the ImageNet weights of `network.weights_path` loaded into the backbone when it is given and
+    `initial` (a model whose weights a checkpoint will replace skips them)."""
+    model = PersonLabModel(skeleton, network.backbone, output_stride or network.output_stride, network.refine_mid_steps,
                            network.refine_long_steps, network.auxiliary_heads, network.loss_weights,
                            network.auxiliary_loss_weight, network.freeze_batch_norm, network.loss_averaging,
                            network.refine_long_gate, network.jit_refinement)

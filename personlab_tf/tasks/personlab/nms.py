@@ -8,7 +8,7 @@ results in the input order. Positions in input pixels, (x, y) order.
 import tensorflow as tf
 
 from personlab_tf.ops.suppression import greedy_keep
-from personlab_tf.tasks.personlab.scoring import coco_kappas, instance_scores, person_areas
+from personlab_tf.tasks.personlab.scoring import instance_scores, person_areas
 
 
 def _by_score(scores):
@@ -42,7 +42,7 @@ def soft_nms(keypoints, keypoint_scores, radius=10.0):
     return tf.gather(scores, inverse)
 
 
-def object_keypoint_similarity(keypoints, reference, area, kappas=None):
+def object_keypoint_similarity(keypoints, reference, area, kappas):
     """COCO OKS between persons and reference persons, all keypoints counted.
 
     OKS = (1 / K) sum_k exp(-|y_k - y'_k|^2 / (2 area kappa_k^2)), kappa_k = 2 sigma_k (pycocotools).
@@ -50,17 +50,17 @@ def object_keypoint_similarity(keypoints, reference, area, kappas=None):
     Args:
       keypoints: [..., K, 2] and reference: [..., K, 2] (broadcastable), (x, y) input pixels.
       area: [...] area s^2 of the reference persons.
-      kappas: [K] OKS constants; default `scoring.coco_kappas()`.
+      kappas: [K] OKS constants (Skeleton.kappas).
 
     Returns:
       [...] float32 OKS in [0, 1].
     """
-    kappas = tf.constant(coco_kappas() if kappas is None else kappas, tf.float32)
+    kappas = tf.constant(kappas, tf.float32)
     distance2 = tf.reduce_sum(tf.square(keypoints - reference), axis=-1)
     return tf.reduce_mean(tf.exp(-distance2 / (2.0 * area[..., tf.newaxis] * tf.square(kappas))), axis=-1)
 
 
-def hard_oks_nms(keypoints, scores, threshold=0.5, kappas=None):
+def hard_oks_nms(keypoints, scores, kappas, threshold=0.5):
     """Hard OKS-NMS: a person is dropped when its OKS with a kept higher-scoring person exceeds `threshold`.
 
     The OKS uses the higher-scoring person's keypoints as reference and its lambda^2 (scoring.person_areas)
@@ -68,8 +68,8 @@ def hard_oks_nms(keypoints, scores, threshold=0.5, kappas=None):
 
     Args:
       keypoints: [P, K, 2] (x, y) input pixels; scores: [P] instance scores.
+      kappas: [K] OKS constants (Skeleton.kappas).
       threshold: OKS above which the lower-scoring person is suppressed (0.5).
-      kappas: [K] OKS constants; default `scoring.coco_kappas()`.
 
     Returns:
       [P] bool, True for kept persons (input order).

@@ -20,18 +20,18 @@ offsets and segmentation keep the real labels, so no keypoint is added to what c
 or evaluated. docs/inference.md reports both variants.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import NUM_EDGES, NUM_KEYPOINTS, TREE_EDGES
 from personlab_tf.data import grids, keypoint_targets, record_format
 from personlab_tf.inference.oracle import FrameGrid, frame_grid
 from personlab_tf.inference import maps as maps_lib
 from personlab_tf.inference import serving
+from personlab_tf.skeleton import Skeleton
 from personlab_tf.tasks.personlab import detector, targets
 from personlab_tf.tasks.personlab.decode import PersonLabDecoding
 from personlab_tf.tasks.personlab.noise import MapNoise, degrade
@@ -41,10 +41,10 @@ MAP_KEYS = (keys.Map.HEATMAPS, keys.Map.SHORT_OFFSETS, keys.Map.MID_OFFSETS, key
             keys.Map.LONG_OFFSETS)
 
 
-def complete_skeleton(keypoints: np.ndarray, is_crowd: np.ndarray) -> np.ndarray:
+def complete_skeleton(keypoints: np.ndarray, is_crowd: np.ndarray, tree: Sequence[Tuple[int, int]]) -> np.ndarray:
     """Places every unlabelled keypoint of a person with labelled ones, for the mid-range maps only.
 
-    Repeatedly, an unplaced keypoint with placed tree neighbours (constants.TREE_EDGES) goes to their
+    Repeatedly, an unplaced keypoint with placed tree neighbours (`tree`, Skeleton.tree) goes to their
     mean, until every keypoint of the person is placed (the tree is connected). Crowd regions and persons
     without labelled keypoints are left unchanged.
 
@@ -62,7 +62,7 @@ def complete_skeleton(keypoints: np.ndarray, is_crowd: np.ndarray) -> np.ndarray
         while not placed.all():
             newly = placed.copy()
             for k in np.flatnonzero(~placed):
-                neighbours = [b if a == k else a for a, b in TREE_EDGES if k in (a, b)]
+                neighbours = [b if a == k else a for a, b in tree if k in (a, b)]
                 known = [n for n in neighbours if placed[n]]
                 if known:
                     person[k, :2] = person[known, :2].mean(axis=0)
@@ -124,7 +124,7 @@ def person_coverage(frame: FrameGrid, stride: int) -> tf.Tensor:
     return tf.constant(coverage[::stride, ::stride][:frame.rows, :frame.columns, np.newaxis])
 
 
-def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, output_stride: int, radius: float,
+def oracle_maps(sample: Dict[str, tf.Tensor], skeleton: Skeleton, max_side: int, output_stride: int, radius: float,
                 refine_mid_steps: int = 2, refine_long_steps: Tuple[int, int] = (2, 2),
                 refine_long_gate: Optional[float] = None, complete_tree: bool = True,
                 noise: Optional[MapNoise] = None, noise_seed: int = 0) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
@@ -132,6 +132,7 @@ def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, output_stride: int,
 
     Args:
       sample: decoded sample (data/decoder.py), original-image pixels.
+      skeleton: its keypoint set.
       max_side: larger side of the frame (geometry.resize_scale); output_stride: os.
       radius: disk radius R of the targets.
       refine_mid_steps, refine_long_steps, refine_long_gate: steps of Eq. 2 and Eq. 5 and its gate (as the
@@ -145,47 +146,50 @@ def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, output_stride: int,
       probabilities), h, w = the frame's grid; and f of the frame.
     """
     frame = frame_grid(sample, max_side, output_stride, output_stride)
-    made = targets.make_targets(frame.sample, frame.side, stride=output_stride, radius=radius)
+    edges = skeleton.directed_edges
+    made = targets.make_targets(frame.sample, frame.side, edges, stride=output_stride, radius=radius)
     maps = frame.crop({key: made[key] for key in MAP_KEYS})
     # A network's offsets extend beyond where they are supervised (noise.py): short- and mid-range offsets are
     # made with wider disks, long-range offsets out to the same distance from the person masks.
     offset_radius = radius if noise is None else noise.offset_extent * radius
     if noise is not None:
-        wide = targets.make_targets(frame.sample, frame.side, stride=output_stride, radius=offset_radius)
+        wide = targets.make_targets(frame.sample, frame.side, edges, stride=output_stride, radius=offset_radius)
         maps.update(frame.crop({key: wide[key] for key in (keys.Map.SHORT_OFFSETS, keys.Map.MID_OFFSETS)}))
         maps[keys.Map.LONG_OFFSETS] = extended_long_range(frame, output_stride, offset_radius)
         maps[keys.Map.SEGMENTATION] = person_coverage(frame, output_stride)
     if complete_tree:
         is_crowd = sample[keys.Sample.IS_CROWD].numpy()
-        completed = complete_skeleton(frame.sample[keys.Sample.KEYPOINTS].numpy(), is_crowd)
+        completed = complete_skeleton(frame.sample[keys.Sample.KEYPOINTS].numpy(), is_crowd, skeleton.tree)
         labelled = (completed[..., 2] > 0) & ~is_crowd[:, np.newaxis]
         mid, _ = targets.mid_range(tf.constant(completed[..., :2]), tf.constant(labelled),
-                                   grids.grid_points(frame.side, output_stride), output_stride, offset_radius)
+                                   grids.grid_points(frame.side, output_stride), output_stride, offset_radius,
+                                   edges)
         maps[keys.Map.MID_OFFSETS] = frame.crop({keys.Map.MID_OFFSETS: mid})[keys.Map.MID_OFFSETS]
     if noise is not None:
         rng = np.random.default_rng([noise_seed, int(sample[keys.Sample.IMAGE_ID])])
         maps = degrade({key: value.numpy() for key, value in maps.items()}, noise, radius, output_stride, rng)
     maps = {key: tf.constant(value)[tf.newaxis] for key, value in maps.items()}
     maps[keys.Map.MID_OFFSETS] = refine_mid_offsets(maps[keys.Map.MID_OFFSETS], maps[keys.Map.SHORT_OFFSETS],
-                                                    output_stride, refine_mid_steps)
+                                                    [target for _, target in edges], output_stride, refine_mid_steps)
     maps[keys.Map.LONG_OFFSETS] = refine_long_offsets(maps[keys.Map.LONG_OFFSETS], maps[keys.Map.SHORT_OFFSETS],
                                                       output_stride, *refine_long_steps, refine_long_gate)
     return maps, frame.scale
 
 
-def map_specs(batched: bool = False) -> Dict[str, tf.TensorSpec]:
-    """TensorSpecs of the decoder maps with unknown height and width (for tf.function signatures)."""
+def map_specs(skeleton: Skeleton, batched: bool = False) -> Dict[str, tf.TensorSpec]:
+    """TensorSpecs of the decoder maps of `skeleton` with unknown height and width (tf.function signatures)."""
     lead = [None] if batched else []
+    count = skeleton.num_keypoints
     return {
-        keys.Map.HEATMAPS: tf.TensorSpec(lead + [None, None, NUM_KEYPOINTS], tf.float32),
-        keys.Map.SHORT_OFFSETS: tf.TensorSpec(lead + [None, None, NUM_KEYPOINTS, 2], tf.float32),
-        keys.Map.MID_OFFSETS: tf.TensorSpec(lead + [None, None, NUM_EDGES, 2], tf.float32),
+        keys.Map.HEATMAPS: tf.TensorSpec(lead + [None, None, count], tf.float32),
+        keys.Map.SHORT_OFFSETS: tf.TensorSpec(lead + [None, None, count, 2], tf.float32),
+        keys.Map.MID_OFFSETS: tf.TensorSpec(lead + [None, None, skeleton.num_edges, 2], tf.float32),
         keys.Map.SEGMENTATION: tf.TensorSpec(lead + [None, None, 1], tf.float32),
-        keys.Map.LONG_OFFSETS: tf.TensorSpec(lead + [None, None, NUM_KEYPOINTS, 2], tf.float32),
+        keys.Map.LONG_OFFSETS: tf.TensorSpec(lead + [None, None, count, 2], tf.float32),
     }
 
 
-def decoding_function(inference: detector.PersonLabInference, radius: float,
+def decoding_function(inference: detector.PersonLabInference, radius: float, skeleton: Skeleton,
                       decoding: PersonLabDecoding = PersonLabDecoding(), with_masks: bool = True):
     """A tf.function: (maps [1, h, w, ...] at stride os, scale f, image_size [2]) -> detections.
 
@@ -193,14 +197,14 @@ def decoding_function(inference: detector.PersonLabInference, radius: float,
     decoding, and the way back to original pixels (detector.detections_from_maps).
     """
     specs = {key: tf.TensorSpec([1] + spec.shape[1:].as_list(), spec.dtype)
-             for key, spec in map_specs(batched=True).items()}
+             for key, spec in map_specs(skeleton, batched=True).items()}
 
     @tf.function(input_signature=[specs, tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)])
     def run(maps, scale, image_size):
         grid = detector.upsample_maps(maps, inference.output_stride, inference.grid_stride)
         detections = detector.detections_from_maps({key: value[0] for key, value in grid.items()}, scale,
-                                                   inference.grid_stride, image_size, radius, decoding, with_masks,
-                                                   inference.mask_resolution)
+                                                   inference.grid_stride, image_size, radius, skeleton, decoding,
+                                                   with_masks, inference.mask_resolution)
         return maps_lib.detections_at_image(detections, image_size, serving.IMAGE_MAP_KEYS)
 
     return run

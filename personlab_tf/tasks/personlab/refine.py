@@ -14,7 +14,6 @@ its many small element-wise ops and gathers fuse into a few loops, the same arit
 import keras
 import tensorflow as tf
 
-from personlab_tf.constants import DIRECTED_EDGES
 from personlab_tf.ops.bilinear import bilinear_sample_per_field
 
 
@@ -51,22 +50,23 @@ def gated_step(step, offsets, gate):
     return tf.where(accept[..., tf.newaxis], step, tf.zeros_like(step))
 
 
-def refine_mid_offsets(mid, short, output_stride, steps=2):
+def refine_mid_offsets(mid, short, edge_targets, output_stride, steps=2):
     """Mid-range refinement by the short-range offsets of the target keypoint, Eq. 2.
 
     M_{k,l}(x) <- M_{k,l}(x) + S_l(x + M_{k,l}(x)) for every directed edge (k, l), `steps` times
     (the paper writes it with absolute positions: M <- x' + S_l(x'), x' = M(x); twice in the paper).
 
     Args:
-      mid: [B, h, w, E, 2] mid-range offsets, edge e = DIRECTED_EDGES[e], (x, y) in input pixels.
+      mid: [B, h, w, E, 2] mid-range offsets, edge e = Skeleton.directed_edges[e], (x, y) in input pixels.
       short: [B, h, w, K, 2] short-range offsets.
+      edge_targets: E ints, the target keypoint l of each directed edge (k, l).
       output_stride: os of both fields.
       steps: number of refinement steps.
 
     Returns:
       [B, h, w, E, 2] refined mid-range offsets.
     """
-    short_of_target = tf.gather(short, [target for _, target in DIRECTED_EDGES], axis=3)
+    short_of_target = tf.gather(short, list(edge_targets), axis=3)
     for _ in range(steps):
         mid = _follow(mid, short_of_target, output_stride)
     return mid
@@ -109,21 +109,24 @@ def _refinement(function, jit_compile, training):
 class MidRangeRefinement(keras.layers.Layer):
     """Keras wrapper of `refine_mid_offsets` (Eq. 2): call(mid [B,h,w,E,2], short [B,h,w,K,2]).
 
-    `jit_compile`: run it compiled by XLA when training (module docstring).
+    `edge_targets`: the target keypoint of each directed edge; `jit_compile`: run it compiled by XLA when
+    training (module docstring).
     """
 
-    def __init__(self, output_stride, steps=2, jit_compile=False, **kwargs):
+    def __init__(self, output_stride, edge_targets, steps=2, jit_compile=False, **kwargs):
         super().__init__(**kwargs)
         self.output_stride = output_stride
+        self.edge_targets = tuple(int(l) for l in edge_targets)
         self.steps = steps
         self.jit_compile = jit_compile
 
     def call(self, mid, short, training=None):
         refine = _refinement(refine_mid_offsets, self.jit_compile, training)
-        return refine(mid, short, self.output_stride, self.steps)
+        return refine(mid, short, self.edge_targets, self.output_stride, self.steps)
 
     def get_config(self):
-        return {**super().get_config(), "output_stride": self.output_stride, "steps": self.steps,
+        return {**super().get_config(), "output_stride": self.output_stride, "edge_targets": self.edge_targets,
+                "steps": self.steps,
                 "jit_compile": self.jit_compile}
 
 

@@ -3,8 +3,8 @@
 Positions in input pixels, (x, y) order; a map of stride s has cell (i, j) at (x, y) = (s j, s i).
 
 kappa_k: Eq. 3 is the expected COCO OKS term exp(-d^2 / (2 s^2 kappa_k^2)), whose kappa_k is twice the
-COCO "sigma" (pycocotools: vars = (2 sigma)^2; COCO's page: kappa_i = 2 sigma_i). `coco_kappas()` gives
-these values from `constants.OKS_SIGMAS` (the sigmas .026 ... .089) and is the default everywhere.
+COCO "sigma" (pycocotools: vars = (2 sigma)^2; COCO's page: kappa_i = 2 sigma_i). `Skeleton.kappas` gives
+them from the skeleton's sigmas (coco17: .026 ... .089), the default of decoding (decode.PersonLabDecoding).
 """
 
 import math
@@ -12,17 +12,12 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf.constants import DISK_RADIUS, NUM_KEYPOINTS, OKS_SIGMAS
+from personlab_tf.constants import DISK_RADIUS
 from personlab_tf.ops.sampling import sample_each
 
 # Smallest person area lambda^2 in input pixels^2, so that a person whose keypoints coincide keeps a
 # finite scale (Eq. 3, Eq. 6 and OKS divide by it).
 MIN_AREA = 1.0
-
-
-def coco_kappas():
-    """[K] float32 numpy array of the COCO OKS constants kappa_k = 2 sigma_k."""
-    return 2.0 * np.array(OKS_SIGMAS, np.float32)
 
 
 def person_areas(keypoints):
@@ -81,7 +76,7 @@ def cell_mean_gaussian(offset, sigma2, stride):
         tf.sqrt(math.pi * sigma2 / 2.0) / stride)
 
 
-def expected_oks_scores(heatmaps, hough, keypoints, stride, radius=DISK_RADIUS, kappas=None, integrate=False):
+def expected_oks_scores(heatmaps, hough, keypoints, stride, kappas, radius=DISK_RADIUS, integrate=False):
     """Expected-OKS keypoint scores (Eq. 3).
 
     s_{j,k} = p_k(y_{j,k}) sum_{x in D_R(y_{j,k})} h^_k(x) exp(-|x - y_{j,k}|^2 / (2 lambda_j^2 kappa_k^2)),
@@ -94,14 +89,15 @@ def expected_oks_scores(heatmaps, hough, keypoints, stride, radius=DISK_RADIUS, 
       heatmaps: [h, w, K] keypoint probabilities p_k; hough: [h, w, K] Hough scores h_k.
       keypoints: [P, K, 2] (x, y) input pixels.
       stride: s of both maps.
+      kappas: [K] OKS constants kappa_k (Skeleton.kappas).
       radius: disk radius R in input pixels.
-      kappas: [K] OKS constants kappa_k; default `coco_kappas()`.
       integrate: average the Gaussian over each cell.
 
     Returns:
       [P, K] float32 scores in [0, 1].
     """
-    kappas = tf.constant(coco_kappas() if kappas is None else kappas, tf.float32)
+    kappas = tf.constant(kappas, tf.float32)
+    num_keypoints = keypoints.shape[1]
     height, width = tf.shape(hough)[0], tf.shape(hough)[1]
     window_x, window_y = (tf.constant(steps)[tf.newaxis, tf.newaxis] for steps in disk_window(radius / stride))
 
@@ -115,7 +111,7 @@ def expected_oks_scores(heatmaps, hough, keypoints, stride, radius=DISK_RADIUS, 
     row, dy, row_in = along(1, window_y, height)
     distance2 = tf.square(dx) + tf.square(dy)
     inside = (distance2 <= radius * radius) & column_in & row_in
-    cell = (row * width + column) * NUM_KEYPOINTS + tf.range(NUM_KEYPOINTS)[:, tf.newaxis]
+    cell = (row * width + column) * num_keypoints + tf.range(num_keypoints)[:, tf.newaxis]
     mass = tf.where(inside, tf.gather(tf.reshape(hough, [-1]), cell), 0.0)                  # [P, K, V]
     sigma2 = (person_areas(keypoints)[:, tf.newaxis] * tf.square(kappas))[..., tf.newaxis]  # [P, K, 1]
     if integrate:

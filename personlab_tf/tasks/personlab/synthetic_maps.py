@@ -16,10 +16,13 @@ import math
 import numpy as np
 
 from personlab_tf import keys
-from personlab_tf.constants import DIRECTED_EDGES, DISK_RADIUS, TREE_EDGES
+from personlab_tf.constants import DISK_RADIUS
+from personlab_tf.skeleton import COCO17
 
+# The template's keypoint set: the maps follow its tree.
+SKELETON = COCO17
 # A standing person facing the camera (its left side at +x), in person heights (eyes to ankles = 1),
-# origin at the hip centre, y down. COCO keypoint order.
+# origin at the hip centre, y down. In SKELETON's order.
 POSE_TEMPLATE = np.array([
     (0.0, -0.60), (0.025, -0.63), (-0.025, -0.63), (0.06, -0.61), (-0.06, -0.61),
     (0.11, -0.47), (-0.11, -0.47), (0.15, -0.29), (-0.15, -0.29), (0.17, -0.12), (-0.17, -0.12),
@@ -27,8 +30,16 @@ POSE_TEMPLATE = np.array([
 ], np.float32)
 _TEMPLATE_TOP = 0.63  # distance from the hip centre up to the eyes, in person heights
 
+
+
+def _joined(*names):
+    """SKELETON's keypoint indices of the named pairs."""
+    return tuple((SKELETON.keypoints.index(a), SKELETON.keypoints.index(b)) for a, b in names)
+
+
 # Capsules of the body masks: the tree's limbs plus the torso's outline and diagonals.
-BODY_SEGMENTS = TREE_EDGES + ((5, 6), (11, 12), (5, 12), (6, 11))
+BODY_SEGMENTS = SKELETON.tree + _joined(("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),
+                                        ("left_shoulder", "right_hip"), ("right_shoulder", "left_hip"))
 
 
 def scene_keypoints(num_people, height, width, seed=0, jitter=0.02):
@@ -128,14 +139,15 @@ def perfect_maps(keypoints, height, width, stride, radius=DISK_RADIUS, limb_radi
         owner = np.where(valid, owner, len(keypoints))
         return padded[owner, rows[..., np.newaxis], cols[..., np.newaxis], targets]
 
-    sources = [k for k, _ in DIRECTED_EDGES]
+    sources = [k for k, _ in SKELETON.directed_edges]
     owner_person = body_owners(keypoints, height, width, stride, limb_radius)
     segmentation = owner_person >= 0
     long_owner = np.broadcast_to(owner_person[..., np.newaxis], inside.shape)
     return {
         keys.Map.HEATMAPS: inside.astype(np.float32),
         keys.Map.SHORT_OFFSETS: offsets(nearest, channel, inside),
-        keys.Map.MID_OFFSETS: offsets(nearest[..., sources], [l for _, l in DIRECTED_EDGES], inside[..., sources]),
+        keys.Map.MID_OFFSETS: offsets(nearest[..., sources], [l for _, l in SKELETON.directed_edges],
+                                         inside[..., sources]),
         keys.Map.SEGMENTATION: segmentation[..., np.newaxis].astype(np.float32),
         keys.Map.LONG_OFFSETS: offsets(long_owner, channel, np.broadcast_to(segmentation[..., np.newaxis],
                                                                         inside.shape)),

@@ -17,7 +17,7 @@ Which persons count where (docs/data.md):
 """
 
 import dataclasses
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import gin
 import tensorflow as tf
@@ -56,7 +56,7 @@ TARGET_KEYS = (
 
 
 def mid_range(keypoints: tf.Tensor, labelled: tf.Tensor, points: tf.Tensor, stride: int,
-              radius: float) -> Tuple[tf.Tensor, tf.Tensor]:
+              radius: float, directed_edges: Sequence[Tuple[int, int]]) -> Tuple[tf.Tensor, tf.Tensor]:
     """Mid-range offsets M_{k,l}(x) = (y_{j,l} - x)[x in D_R(y_{j,k})] for the directed edges (paper §3.1).
 
     Defined only for persons with both k and l labelled; among overlapping disks the person whose
@@ -65,12 +65,13 @@ def mid_range(keypoints: tf.Tensor, labelled: tf.Tensor, points: tf.Tensor, stri
     Args:
       keypoints: [N, K, 2] crop positions; labelled: [N, K] bool; points: [h, w, 2] cell positions.
       stride, radius: grid stride s and disk radius R.
+      directed_edges: the E (k, l) edges (Skeleton.directed_edges).
 
     Returns:
       (mid_offsets [h, w, E, 2], mid_weights [h, w, E]).
     """
-    sources = [k for k, _ in constants.DIRECTED_EDGES]
-    targets = [l for _, l in constants.DIRECTED_EDGES]
+    sources = [k for k, _ in directed_edges]
+    targets = [l for _, l in directed_edges]
     valid = tf.gather(labelled, sources, axis=1) & tf.gather(labelled, targets, axis=1)
     inside, owner = keypoint_targets.nearest_in_disks(tf.gather(keypoints, sources, axis=1), valid, points.shape[0],
                                                       stride, radius)
@@ -100,12 +101,14 @@ def segmentation_and_long_range(keypoints: tf.Tensor, labelled: tf.Tensor, owner
     }
 
 
-def make_targets(sample: dict, crop_size: int, stride: int = 8, radius: float = constants.DISK_RADIUS) -> dict:
+def make_targets(sample: dict, crop_size: int, directed_edges: Sequence[Tuple[int, int]], stride: int = 8,
+                 radius: float = constants.DISK_RADIUS) -> dict:
     """All PersonLab targets and weights for one augmented sample (data/augment.py).
 
     Args:
       sample: augmented sample dict (keypoints in crop pixels, packed masks at image resolution).
-      crop_size: S; stride: target stride s (S - 1 divisible by s); radius: disk radius R in pixels.
+      crop_size: S; directed_edges: the skeleton's mid-range edges (Skeleton.directed_edges); stride: target
+        stride s (S - 1 divisible by s); radius: disk radius R in pixels.
 
     Returns:
       dict over TARGET_KEYS, shapes as documented in keys.Map.
@@ -121,5 +124,5 @@ def make_targets(sample: dict, crop_size: int, stride: int = 8, radius: float = 
     ignore = keypoint_targets.heatmap_ignore(masks, sample)
     result.update(keypoint_targets.heatmap_and_short_range(keypoints, labelled, points, ignore, stride, radius))
     result[keys.Map.MID_OFFSETS], result[keys.Map.MID_WEIGHTS] = mid_range(keypoints, labelled, points, stride,
-                                                                           radius)
+                                                                           radius, directed_edges)
     return result

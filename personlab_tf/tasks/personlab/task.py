@@ -9,6 +9,8 @@ Its options, each a frozen dataclass configured by gin (gin/personlab_resnet101.
 | `PersonLabNetwork` | model.py | backbone, output stride, refinement, heads, loss weights |
 | `PersonLabDecoding` | decode.py | seeds, rejection, scoring, NMS, masks |
 | `PersonLabInference` | detector.py | the exported model's frame, stride, scales, mask resolution |
+
+and its keypoint set, a `Skeleton` (personlab_tf/skeleton.py; gin: `keypoint_skeleton.name = 'crowdpose'`).
 """
 
 import functools
@@ -18,9 +20,12 @@ import gin
 import numpy as np
 
 from personlab_tf import keys
+from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.data import augment, coco, decoder
 from personlab_tf.inference import overlay
-from personlab_tf.task import EvaluationImage, Evaluator, Task, dataclass_config, dataclass_from_config, replace_options
+from personlab_tf.skeleton import Skeleton
+from personlab_tf.task import (EvaluationImage, Evaluator, Task, configured_skeleton, dataclass_config,
+                               dataclass_from_config, replace_options)
 from personlab_tf.tasks.personlab import detector, evaluation, model, oracle, targets
 from personlab_tf.tasks.personlab.decode import PersonLabDecoding
 from personlab_tf.tasks.personlab.noise import MapNoise
@@ -36,19 +41,20 @@ class PersonLabTask(Task):
 
     def __init__(self, data: Optional[targets.PersonLabData] = None, box: Optional[augment.BoxOptions] = None,
                  network: Optional[model.PersonLabNetwork] = None, decoding: Optional[PersonLabDecoding] = None,
-                 inference: Optional[detector.PersonLabInference] = None):
+                 inference: Optional[detector.PersonLabInference] = None, skeleton: Optional[Skeleton] = None):
         self.data = data or targets.PersonLabData()
         self.box = box or augment.BoxOptions()
         self.network = network or model.PersonLabNetwork()
         self.decoding = decoding or PersonLabDecoding()
         self.inference = inference or detector.PersonLabInference()
+        self.skeleton = configured_skeleton(skeleton)
         if (self.data.crop_size - 1) % self.network.output_stride:
             raise ValueError(f"crop size {self.data.crop_size} - 1 must be a multiple of the output stride "
                              f"{self.network.output_stride}")
 
     def config(self) -> Dict[str, Any]:
-        return dataclass_config(data=self.data, box=self.box, network=self.network, decoding=self.decoding,
-                                inference=self.inference)
+        return {**dataclass_config(data=self.data, box=self.box, network=self.network, decoding=self.decoding,
+                                   inference=self.inference), skeleton_lib.CONFIG_KEY: self.skeleton.to_config()}
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "PersonLabTask":
@@ -56,36 +62,38 @@ class PersonLabTask(Task):
                    box=dataclass_from_config(augment.BoxOptions, config["box"]),
                    network=dataclass_from_config(model.PersonLabNetwork, config["network"]),
                    decoding=dataclass_from_config(PersonLabDecoding, config["decoding"]),
-                   inference=dataclass_from_config(detector.PersonLabInference, config["inference"]))
+                   inference=dataclass_from_config(detector.PersonLabInference, config["inference"]),
+                   skeleton=skeleton_lib.of_task_config(config))
 
     def with_inference(self, **overrides: Any) -> "PersonLabTask":
         return PersonLabTask(self.data, self.box, self.network, self.decoding,
-                             replace_options(self.inference, overrides, self.name))
+                             replace_options(self.inference, overrides, self.name), self.skeleton)
 
     # ---------------------------------------------------------------- training
     def make_example(self, serialized, seed, training):
-        sample = decoder.decode_example(serialized)
+        sample = decoder.decode_example(serialized, self.skeleton.num_keypoints)
         if not self.data.use_imputed_keypoints:
             sample = decoder.drop_imputed_keypoints(sample)
-        sample = augment.augment(sample, self.data.crop_size, seed=seed, training=training, box=self.box)
+        sample = augment.augment(sample, self.data.crop_size, self.skeleton.flip_permutation, seed=seed,
+                                 training=training, box=self.box)
         features = {k: sample[k] for k in (keys.Sample.IMAGE, keys.Sample.IMAGE_ID, keys.Sample.CROP_TO_IMAGE)}
-        return features, targets.make_targets(sample, self.data.crop_size, self.data.target_stride,
-                                              self.data.disk_radius)
+        return features, targets.make_targets(sample, self.data.crop_size, self.skeleton.directed_edges,
+                                              self.data.target_stride, self.data.disk_radius)
 
     def build_model(self, inference: bool = False) -> model.PersonLabModel:
         if not inference:
             self.network.check_initialisation()
-        return model.build_model(self.network, self.inference.output_stride if inference else None,
+        return model.build_model(self.skeleton, self.network, self.inference.output_stride if inference else None,
                                  initial=not inference)
 
     # ---------------------------------------------------------------- inference
     def build_detector(self, inference_model) -> detector.Detector:
-        return detector.Detector(inference_model, self.data.disk_radius, self.inference, self.decoding)
+        return detector.Detector(inference_model, self.data.disk_radius, self.skeleton, self.inference, self.decoding)
 
     def oracle_detections(self, record: coco.ImageRecord, noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
-        sample = decoder.decode_record(record)
+        sample = decoder.decode_record(record, self.skeleton.num_keypoints)
         noise = None if noise_seed is None else MapNoise()
-        maps, scale = oracle.oracle_maps(sample, self.inference.max_side, self.inference.output_stride,
+        maps, scale = oracle.oracle_maps(sample, self.skeleton, self.inference.max_side, self.inference.output_stride,
                                          self.data.disk_radius, self.network.refine_mid_steps,
                                          self.network.refine_long_steps, self.network.refine_long_gate,
                                          noise=noise, noise_seed=noise_seed or 0)
@@ -95,10 +103,10 @@ class PersonLabTask(Task):
     @functools.cached_property
     def _oracle_decoder(self):
         """The oracle's decoding tf.function, traced once per task."""
-        return oracle.decoding_function(self.inference, self.data.disk_radius, self.decoding)
+        return oracle.decoding_function(self.inference, self.data.disk_radius, self.skeleton, self.decoding)
 
     def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = 0.1):
-        return {"": overlay.draw_detections(image, detections, min_score)}
+        return {"": overlay.draw_detections(image, detections, self.skeleton, min_score)}
 
     def instance_masks(self, detections: Dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(detections[keys.Detection.MASKS], bool)
@@ -106,9 +114,9 @@ class PersonLabTask(Task):
     # ---------------------------------------------------------------- evaluation
     def evaluation_images(self, annotations: str, images_dir: str, part_labels_dir: Optional[str],
                           problems: coco.ProblemCounter) -> Iterator[EvaluationImage]:
-        return evaluation.coco_images(annotations, images_dir, problems)
+        return evaluation.coco_images(annotations, images_dir, problems, self.skeleton)
 
     def evaluator(self, ground_truth: Dict[str, Any], output_dir: Optional[str] = None,
                   coco_backend: str = "pycocotools", only_added_images: bool = False) -> Evaluator:
-        return evaluation.PersonLabEvaluator(ground_truth, output_dir, coco_backend, only_added_images)
+        return evaluation.PersonLabEvaluator(ground_truth, self.skeleton, output_dir, coco_backend, only_added_images)
 
