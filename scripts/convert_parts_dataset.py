@@ -4,12 +4,15 @@
       --output parts/densepose_train
   python scripts/convert_parts_dataset.py --format mhp_v2 --root LV-MHP-v2 --split train --output parts/mhp_train
   python scripts/convert_parts_dataset.py --format pascal_person_part --root pascal_person_part --split train \
-      [--list LIST] [--pascal_part PASCAL_PART/Annotations_Part] [--keypoints keypoints.json] --output parts/pascal_train
+      [--list LIST] [--pascal_part PASCAL_PART/Annotations_Part] [--joints JOINTS_DIR] --output parts/pascal_train
 
 Then: `create_tfrecords.py --annotations OUTPUT/person_keypoints.json --images IMAGES --part_labels
 OUTPUT/part_labels --part_set FORMAT's part set`, IMAGES being the dataset's own image folder (COCO's
 train2014 for DensePose, ROOT/SPLIT/images for MHP v2, ROOT for PASCAL, whose file names are the list's
-image paths). MHP v2 and PASCAL-Person-Part need scipy (`pip install -e '.[parts]'`). Formats and the
+image paths). The keypoints are DensePose's COCO 17 (skeleton coco17), MHP v2's 16 joints (mhp_v2) and
+PASCAL-Person-Part's 14 joints (pascal_person_part) read from per-image joint files when there are any; the
+JSON's category declares them, and training binds the same skeleton (`keypoint_skeleton.name`). MHP v2 and
+PASCAL-Person-Part need scipy (`pip install -e '.[parts]'`). Formats and the
 problems counted: personlab_tf/tasks/parts/converters.py. The last stdout line is a JSON summary
 (images, persons, persons_with_keypoints, persons_with_parts, overlap_pixels, part_pixels_outside_persons,
 warnings); an unusable input ends with a one-line error and exit code 1.
@@ -36,7 +39,8 @@ flags.DEFINE_string("split", "train", "mhp_v2: the split (list/SPLIT.txt); pasca
 flags.DEFINE_string("list", None, "pascal_person_part: list file of ids or 'IMAGE LABEL' paths relative to ROOT.")
 flags.DEFINE_string("pascal_part", None, "pascal_person_part: PASCAL-Part's Annotations_Part directory "
                                          "(default ROOT/Annotations_Part).")
-flags.DEFINE_string("keypoints", None, "pascal_person_part: optional keypoints JSON (converters.py).")
+flags.DEFINE_string("joints", None, "pascal_person_part: directory of the per-image joint files {id}.mat "
+                                    "(layout: converters.py; default ROOT/Joints).")
 
 
 def main(argv):
@@ -53,7 +57,7 @@ def main(argv):
         else:
             list_path = FLAGS.list or os.path.join(FLAGS.root, f"{FLAGS.split}_id.txt")
             summary = converters.convert_pascal_person_part(FLAGS.root, list_path, FLAGS.output, FLAGS.pascal_part,
-                                                            FLAGS.keypoints)
+                                                            FLAGS.joints)
     except coco.AnnotationError as error:
         print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1

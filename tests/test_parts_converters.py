@@ -14,13 +14,20 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from personlab_tf import constants
+from personlab_tf import skeleton
 from personlab_tf.data import coco_format, synthetic, writer
 from personlab_tf.tasks.parts import converters, part_sets
 
 from inference_fixtures import run_script, script_error
 
-COCO_TO_MPII = {coco_index: mpii for mpii, coco_index in converters.MPII_TO_COCO.items()}
+# The 12 MHP v2 (MPII) joints that are COCO keypoints: MHP joint -> COCO keypoint, by name.
+MHP_TO_COCO = {j: skeleton.COCO17.keypoints.index(name) for j, name in enumerate(skeleton.MHP_V2.keypoints)
+               if name in skeleton.COCO17.keypoints}
+COCO_TO_MPII = {coco_index: mpii for mpii, coco_index in MHP_TO_COCO.items()}
+# PASCAL-Person-Part's joints (the project's reading): its head is COCO's nose, its neck no COCO keypoint,
+# its 12 limb joints COCO's 12 with the same names.
+PASCAL_TO_COCO = {0: 0, **{j: skeleton.COCO17.keypoints.index(name)
+                           for j, name in enumerate(skeleton.PASCAL_PERSON_PART.keypoints) if j >= 2}}
 # Synthetic classes (background, head, torso, upper arm, lower arm, hand, upper leg, lower leg, foot) ->
 # PASCAL-Person-Part's (background, head, torso, upper arm, lower arm, upper leg, lower leg), and the
 # PASCAL-Part part names they stand for.
@@ -101,6 +108,8 @@ def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path):
     assert summary["warnings"] == {converters.BAD_DP_MASKS: 1}
     assert summary["persons_with_parts"] == len(persons) - 2
     out, out_maps = converted(tmp_path / "out")
+    assert out["categories"] == [skeleton.COCO17.category_entry()]
+    assert {a["category_id"] for a in out["annotations"]} == {skeleton.COCO17.category_id}
     flags = {a["id"]: a["has_parts"] for a in out["annotations"]}
     assert flags[persons[0]["id"]] == 0 and flags[persons[1]["id"]] == 0 and flags[persons[2]["id"]] == 1
     assert not any(key.startswith("dp_") for a in out["annotations"] for key in a)
@@ -219,14 +228,16 @@ def test_mhp_persons_masks_parts_and_joints(scene, tmp_path):
             np.testing.assert_array_equal(decoded(annotation), api.annToMask(truth).astype(bool) & (maps[truth_id] > 0))
             kept = np.array(annotation["keypoints"]).reshape(-1, 3)
             expected = np.array(truth["keypoints"], float).reshape(-1, 3)
+            assert kept.shape == (16, 3)
             if truth_id == 2:
-                assert not kept[:, 2].any()
+                assert not kept.any()
                 continue
-            for k in range(constants.NUM_KEYPOINTS):
-                if k in COCO_TO_MPII:
-                    np.testing.assert_allclose(kept[k], expected[k], atol=0.01)
+            for joint in range(16):
+                if joint in MHP_TO_COCO:             # the same v: flag 0 <- v 2 -> v 2, flag 1 <- v 1 -> v 1
+                    np.testing.assert_allclose(kept[joint], expected[MHP_TO_COCO[joint]], atol=0.01)
                 else:
-                    assert kept[k, 2] == 0          # nose, eyes and ears are not MHP joints
+                    assert not kept[joint].any()    # pelvis, thorax, upper neck, head top: rows of -1
+    assert out["categories"] == [skeleton.MHP_V2.category_entry()]
     assert_one_definition(out, out_maps)
 
 
@@ -258,6 +269,42 @@ def test_mhp_overlaps_empty_and_broken_person_files(tmp_path):
     assert_one_definition(out, maps)
 
 
+def test_mhp_keeps_its_16_joints_with_v_2_minus_flag(tmp_path):
+    """A hand-made pose file as released (`person_0`: 20 rows of x, y, flag, the first 16 the joints): flag 0
+    -> v 2, 1 -> v 1, 2 (outside the image) -> v 0 with coordinates 0; negative or NaN coordinates and other
+    flags are unlabelled; the rows after the 16 joints are not keypoints."""
+    root = tmp_path / "mhp"
+    (root / "train" / "images").mkdir(parents=True)
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(root / "train" / "images" / "9.jpg")
+    person = np.zeros((40, 50), np.uint8)
+    person[5:35, 10:40] = 3
+    png(root / "train" / "parsing_annos" / "9_01_01.png", person, channels=3)
+    rows = np.full((20, 3), -1.0)
+    rows[9] = (20.0, 6.0, 0)            # head top, visible
+    rows[8] = (21.5, 12.25, 1)          # upper neck, occluded
+    rows[12] = (60.0, 15.0, 2)          # right shoulder, outside the image
+    rows[13] = (-3.0, 15.0, 0)          # left shoulder: a negative coordinate
+    rows[0] = (np.nan, 30.0, 0)         # right ankle: NaN
+    rows[5] = (25.0, 30.0, 3)           # left ankle: an unknown flag
+    rows[15] = (33.0, 20.0, 0)          # left wrist, the last joint
+    rows[16:] = (1.0, 1.0, 0)           # box rows, not joints
+    (root / "train" / "pose_annos").mkdir(parents=True)
+    scipy.io.savemat(root / "train" / "pose_annos" / "9.mat", {"person_0": rows})
+    (root / "list").mkdir()
+    (root / "list" / "train.txt").write_text("9\n")
+    summary = converters.convert_mhp(str(root), "train", str(tmp_path / "out"))
+    assert summary["warnings"] == {} and summary["persons_with_keypoints"] == 1
+    out, _ = converted(tmp_path / "out")
+    expected = np.zeros((16, 3))
+    expected[9], expected[8], expected[15] = (20, 6, 2), (21.5, 12.25, 1), (33, 20, 2)
+    (annotation,) = out["annotations"]
+    np.testing.assert_allclose(np.reshape(annotation["keypoints"], (16, 3)), expected)
+    assert annotation["num_keypoints"] == 3 and annotation["category_id"] == skeleton.MHP_V2.category_id
+    assert out["categories"][0]["keypoints"][9] == "head_top"
+    np.testing.assert_allclose(converters.mhp_keypoints(rows), expected)
+    np.testing.assert_allclose(converters.mhp_keypoints(rows[:10])[9], (20, 6, 2))   # fewer rows: the rest unlabelled
+
+
 def test_mhp_records_carry_its_part_set(scene, tmp_path):
     write_mhp(scene, tmp_path / "mhp")
     converters.convert_mhp(str(tmp_path / "mhp"), "train", str(tmp_path / "out"))
@@ -265,6 +312,7 @@ def test_mhp_records_carry_its_part_set(scene, tmp_path):
                              str(tmp_path / "records" / "train"), part_labels_dir=str(tmp_path / "out" / "part_labels"),
                              num_part_classes=part_sets.MHP_V2.num_classes)
     assert summary["warnings"] == {} and summary["images_written"] == 3 and summary["persons_with_parts"] > 0
+    assert summary[writer.SKELETON] == "mhp_v2"        # the file's own skeleton, from its category
 
 
 # --------------------------------------------------------------------------------------- PASCAL
@@ -308,21 +356,51 @@ def write_pascal(scene, root):
     return names
 
 
+def pascal_joints(persons):
+    """[P, 14, 3] joints in the project's reading (converters.py: x, y, visible 1 / occluded 0, -1 rows
+    unlabelled) of persons with COCO keypoints: the head is the nose, the neck unlabelled."""
+    joints = -np.ones((len(persons), 14, 3))
+    for p, annotation in enumerate(persons):
+        keypoints = np.array(annotation["keypoints"], float).reshape(-1, 3)
+        for joint, k in PASCAL_TO_COCO.items():
+            if keypoints[k, 2] > 0:
+                joints[p, joint] = (keypoints[k, 0], keypoints[k, 1], 1 if keypoints[k, 2] == 2 else 0)
+    return joints
+
+
+def pascal_expected(annotation):
+    """The [14, 3] keypoints the converter must give a person whose joints are `pascal_joints`'."""
+    keypoints = np.array(annotation["keypoints"], float).reshape(-1, 3)
+    expected = np.zeros((14, 3))
+    for joint, k in PASCAL_TO_COCO.items():
+        expected[joint] = keypoints[k]
+    return expected
+
+
+def write_joints(scene, root, names, directory="Joints"):
+    """Joint files `{directory}/{name}.mat` (`joints` [P, 14, 3]) of the named images of write_pascal."""
+    _, api, _ = scene
+    (root / directory).mkdir(parents=True, exist_ok=True)
+    for name, image_id in names.items():
+        scipy.io.savemat(root / directory / f"{name}.mat", {"joints": pascal_joints(persons_of(api, image_id))})
+
+
 def test_pascal_person_part_instances_parts_and_keypoints(scene, tmp_path):
     _, api, maps = scene
     root = tmp_path / "pascal"
     names = write_pascal(scene, root)
-    first = next(iter(names))
-    keypoints = {first: {"2": persons_of(api, names[first])[0]["keypoints"], "3": [1, 2, 3]}}   # "3" malformed
-    (tmp_path / "kp.json").write_text(json.dumps(keypoints))
+    first, second, _ = names
+    write_joints(scene, root, {first: names[first]})
+    scipy.io.savemat(root / "Joints" / f"{second}.mat", {"joints": np.zeros((2, 13, 3))})     # malformed
     # Both list formats: ids, and "/IMAGE /LABEL" pairs as in the usual release.
     lines = [first] + [f"/JPEGImages/{n}.jpg /SegmentationPart/{n}.png" for n in list(names)[1:]]
     (root / "train_id.txt").write_text("\n".join(lines) + "\n")
-    summary = converters.convert_pascal_person_part(str(root), str(root / "train_id.txt"), str(tmp_path / "out"),
-                                                    keypoints_path=str(tmp_path / "kp.json"))
-    assert summary["warnings"] == {converters.BAD_KEYPOINTS: 1}
+    summary = converters.convert_pascal_person_part(str(root), str(root / "train_id.txt"), str(tmp_path / "out"))
+    # The second image's joint file is malformed, the third has none.
+    assert summary["warnings"] == {converters.BAD_KEYPOINTS: 1, converters.MISSING_POSE: 1}
     assert summary["overlap_pixels"] == 0 and summary["part_pixels_outside_persons"] == 0
     out, out_maps = converted(tmp_path / "out")
+    assert out["categories"] == [skeleton.PASCAL_PERSON_PART.category_entry()]
     assert [image["file_name"] for image in out["images"]] == [f"JPEGImages/{n}.jpg" for n in names]
     for image in out["images"]:
         truth_id = names[image["file_name"][len("JPEGImages/"):-4]]
@@ -335,13 +413,55 @@ def test_pascal_person_part_instances_parts_and_keypoints(scene, tmp_path):
         np.testing.assert_array_equal(out_maps[image["id"]], expected_parts)
         for annotation, truth in zip(mine, truths):
             np.testing.assert_array_equal(decoded(annotation), api.annToMask(truth).astype(bool))
-    np.testing.assert_allclose(out["annotations"][0]["keypoints"], persons_of(api, names[first])[0]["keypoints"],
-                               atol=0.01)
+            keypoints = np.reshape(annotation["keypoints"], (14, 3))
+            if truth_id == names[first]:
+                np.testing.assert_allclose(keypoints, pascal_expected(truth), atol=0.01)
+            else:
+                assert not keypoints.any()
+    assert sum(a["num_keypoints"] > 0 for a in out["annotations"]) == summary["persons_with_keypoints"] > 0
     assert_one_definition(out, out_maps)
     summary = writer.convert(str(tmp_path / "out" / "person_keypoints.json"), str(root), str(tmp_path / "records" / "t"),
                              part_labels_dir=str(tmp_path / "out" / "part_labels"),
                              num_part_classes=part_sets.PASCAL_PERSON_PART.num_classes)
     assert summary["warnings"] == {} and summary["images_written"] == 3
+    assert summary[writer.SKELETON] == "pascal_person_part"
+
+
+def test_pascal_joint_files_hand_made(tmp_path):
+    """The project's reading of a joint file: `joints` P x 14 x 3 (14 x 3 for one person), x and y in
+    pixels, visible 1 -> v 2, 0 -> v 1; negative or NaN coordinates and other flags unlabelled; rows taken
+    in the order of the person objects, missing ones warned about."""
+    loadmat = converters.mat_reader("test")
+    joints = -np.ones((14, 3))
+    joints[0] = (10.0, 4.5, 1)           # head, visible
+    joints[1] = (10.0, 9.0, 0)           # neck, occluded
+    joints[2] = (np.nan, 9.0, 1)         # left shoulder: NaN
+    joints[3] = (14.0, 9.0, 2)           # right shoulder: an unknown flag
+    joints[13] = (12.0, 30.0, 1)         # right ankle, the last joint
+    expected = np.zeros((14, 3))
+    expected[0], expected[1], expected[13] = (10, 4.5, 2), (10, 9, 1), (12, 30, 2)
+    scipy.io.savemat(tmp_path / "one.mat", {"joints": joints})                         # 14 x 3: one person
+    scipy.io.savemat(tmp_path / "two.mat", {"joints": np.stack([joints, -np.ones((14, 3))])})
+    scipy.io.savemat(tmp_path / "bad.mat", {"joints": np.zeros((1, 17, 3))})
+    scipy.io.savemat(tmp_path / "other.mat", {"keypoints": joints})
+    one = converters.read_pascal_joints(str(tmp_path / "one.mat"), loadmat)
+    assert one.shape == (1, 14, 3)
+    np.testing.assert_allclose(one[0], expected)
+    two = converters.read_pascal_joints(str(tmp_path / "two.mat"), loadmat)
+    np.testing.assert_allclose(two, [expected, np.zeros((14, 3))])
+    with pytest.raises(converters.BadPartAnnotation, match=r"joints is \(1, 17, 3\)"):
+        converters.read_pascal_joints(str(tmp_path / "bad.mat"), loadmat)
+    with pytest.raises(converters.BadPartAnnotation, match="no variable 'joints'"):
+        converters.read_pascal_joints(str(tmp_path / "other.mat"), loadmat)
+    conversion = converters.Conversion(str(tmp_path / "out"), skeleton.PASCAL_PERSON_PART)
+    three = converters.pascal_persons_keypoints(str(tmp_path), "two", 3, conversion, loadmat)   # 2 rows, 3 persons
+    np.testing.assert_allclose(three, [expected, np.zeros((14, 3)), np.zeros((14, 3))])
+    first = converters.pascal_persons_keypoints(str(tmp_path), "two", 1, conversion, loadmat)   # 2 rows, 1 person
+    np.testing.assert_allclose(first, [expected])
+    assert conversion.problems.warnings == {converters.MISSING_POSE: 1, converters.BAD_KEYPOINTS: 1}
+    none = converters.pascal_persons_keypoints(str(tmp_path), "absent", 2, conversion, loadmat)
+    assert np.shape(none) == (2, 14, 3) and not np.any(none)
+    assert conversion.problems.warnings[converters.MISSING_POSE] == 2
 
 
 def test_pascal_part_files_that_do_not_match_are_named(scene, tmp_path, caplog):
@@ -371,9 +491,11 @@ def test_script_formats_and_errors(scene, tmp_path):
     root = tmp_path / "pascal"
     names = write_pascal(scene, root)
     (root / "val_id.txt").write_text("\n".join(names) + "\n")
+    write_joints(scene, tmp_path, names, "joints")
     _, summary = run_script("convert_parts_dataset.py", "--format", "pascal_person_part", "--root", str(root),
-                            "--split", "val", "--output", str(tmp_path / "pascal_out"))
-    assert summary["images"] == 3 and summary["warnings"] == {}
+                            "--split", "val", "--joints", str(tmp_path / "joints"),
+                            "--output", str(tmp_path / "pascal_out"))
+    assert summary["images"] == 3 and summary["warnings"] == {} and summary["persons_with_keypoints"] > 0
     (root / "bad.txt").write_text("a b c\n")
     for extra in (["--format", "densepose"], ["--format", "mhp_v2", "--root", str(tmp_path / "nowhere")],
                   ["--format", "pascal_person_part", "--root", str(root), "--list", str(root / "bad.txt")]):

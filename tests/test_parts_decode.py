@@ -4,23 +4,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from personlab_tf import keys
-from personlab_tf.constants import NUM_KEYPOINTS
+from personlab_tf import keys, skeleton
 from personlab_tf.data import grids
-from personlab_tf.tasks.parts import decode, detector, matching, part_sets, targets
+from personlab_tf.tasks.parts import decode, detector, matching, targets
 from personlab_tf.tasks.parts.limb_scores import connection_scores
 
 NOSE, LEFT_EYE, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 1, 5, 6
+NUM_KEYPOINTS, LIMBS = skeleton.COCO17.num_keypoints, skeleton.COCO17.limbs
 STRIDE = 4
 SIZE = 33   # cells per side of the hand-made maps: 128 x 128 pixels
 RADIUS = 8.0
 OPTIONS = decode.PartsDecoding(max_candidates=4)
 
 
-def disk_maps(points):
+def disk_maps(points, num_keypoints=NUM_KEYPOINTS):
     """Heatmaps and short offsets of perfect disks (radius 8 px) around {(type): [(x, y), ...]}."""
-    heatmaps = np.zeros((SIZE, SIZE, NUM_KEYPOINTS), np.float32)
-    offsets = np.zeros((SIZE, SIZE, NUM_KEYPOINTS, 2), np.float32)
+    heatmaps = np.zeros((SIZE, SIZE, num_keypoints), np.float32)
+    offsets = np.zeros((SIZE, SIZE, num_keypoints, 2), np.float32)
     grid = np.stack(np.meshgrid(np.arange(SIZE), np.arange(SIZE)), axis=-1) * STRIDE   # (x, y) of cell (i, j)
     for k, centres in points.items():
         for centre in centres:
@@ -79,26 +79,26 @@ def test_projection_candidates_are_where_person_pixels_project_scored_by_the_hou
 
 
 def test_connection_scores_average_the_limb_map_along_the_segment():
-    limb_maps = np.zeros((1, SIZE, SIZE, part_sets.NUM_LIMBS), np.float32)
+    limb_maps = np.zeros((1, SIZE, SIZE, len(LIMBS)), np.float32)
     limb_maps[0, 5, 2:11, 0] = 1.0      # limb 0 lit along row 5 (y = 20) from x = 8 to x = 40
-    starts = tf.constant([[[[8.0, 20.0], [8.0, 60.0]]] * part_sets.NUM_LIMBS])
-    ends = tf.constant([[[[40.0, 20.0]]] * part_sets.NUM_LIMBS])
+    starts = tf.constant([[[[8.0, 20.0], [8.0, 60.0]]] * len(LIMBS)])
+    ends = tf.constant([[[[40.0, 20.0]]] * len(LIMBS)])
     scores = connection_scores(tf.constant(limb_maps), starts, ends, STRIDE, samples=5).numpy()
-    assert scores.shape == (1, part_sets.NUM_LIMBS, 2, 1)
+    assert scores.shape == (1, len(LIMBS), 2, 1)
     assert scores[0, 0, 0, 0] == pytest.approx(1.0)
     # From (8, 60) to (40, 20): only the end point (40, 20) is on the lit row.
     assert scores[0, 0, 1, 0] == pytest.approx(1 / 5)
     assert scores[0, 1:].max() == 0
 
 
-def connections(pairs):
+def connections(pairs, limbs=LIMBS):
     """[L, M, M] connections and scores from {(k, l): [(i, j, score)]}."""
-    chosen = np.zeros((part_sets.NUM_LIMBS, 4, 4), bool)
+    chosen = np.zeros((len(limbs), 4, 4), bool)
     scores = np.zeros(chosen.shape, np.float32)
     for limb, links in pairs.items():
         for i, j, score in links:
-            chosen[part_sets.LIMBS.index(limb), i, j] = True
-            scores[part_sets.LIMBS.index(limb), i, j] = score
+            chosen[limbs.index(limb), i, j] = True
+            scores[limbs.index(limb), i, j] = score
     return tf.constant(chosen), tf.constant(scores)
 
 
@@ -116,7 +116,7 @@ def test_assembly_from_head_to_feet_and_merging_halves():
         (RIGHT_SHOULDER, 8): [(3, 1, 0.7)],
         (LEFT_SHOULDER, RIGHT_SHOULDER): [(0, 3, 0.6)],
     })
-    persons = decode.assemble(chosen, scores, 4)
+    persons = decode.assemble(chosen, scores, 4, LIMBS, NUM_KEYPOINTS)
     assert persons.shape == (NUM_KEYPOINTS * 4 // 2, NUM_KEYPOINTS)
     assert people(persons) == {((NOSE, 0), (LEFT_EYE, 0), (LEFT_SHOULDER, 1)),
                                ((LEFT_SHOULDER, 0), (RIGHT_SHOULDER, 3), (7, 2), (8, 1))}
@@ -130,13 +130,14 @@ def test_assembly_does_not_give_a_person_two_keypoints_of_one_type():
         (NOSE, RIGHT_SHOULDER): [(0, 0, 0.9), (1, 1, 0.9)],
         (LEFT_SHOULDER, RIGHT_SHOULDER): [(0, 1, 0.5)],
     })
-    assert people(decode.assemble(chosen, scores, 4)) == {
+    assert people(decode.assemble(chosen, scores, 4, LIMBS, NUM_KEYPOINTS)) == {
         ((NOSE, 0), (LEFT_SHOULDER, 0), (RIGHT_SHOULDER, 0)), ((NOSE, 1), (LEFT_SHOULDER, 1), (RIGHT_SHOULDER, 1))}
 
 
 def test_no_connection_means_no_person():
     chosen, scores = connections({})
-    detections = decode.person_keypoints(decode.assemble(chosen, scores, 4), tf.zeros([NUM_KEYPOINTS, 4, 2]),
+    detections = decode.person_keypoints(decode.assemble(chosen, scores, 4, LIMBS, NUM_KEYPOINTS),
+                                         tf.zeros([NUM_KEYPOINTS, 4, 2]),
                                          tf.zeros([NUM_KEYPOINTS, 4]), 5)
     assert int(detections[keys.Detection.NUM_DETECTIONS]) == 0
     assert not detections[keys.Detection.KEYPOINT_PRESENT].numpy().any() and detections[keys.Detection.INSTANCE_SCORES].shape == (5,)
@@ -196,7 +197,7 @@ def two_people_maps(truth=TWO_PEOPLE):
         kp[0, k], kp[1, k] = first, second
         labelled[:, k] = True
     grid = grids.grid_points(SIZE, STRIDE)
-    limbs = targets.limb_heatmaps(tf.constant(kp), tf.constant(labelled), grid, sigma=4.0)
+    limbs = targets.limb_heatmaps(tf.constant(kp), tf.constant(labelled), grid, LIMBS, sigma=4.0)
     person = np.zeros((SIZE, SIZE), bool)
     person[3:12, 4:27] = True     # both persons' keypoints lie in x 16..104, y 12..44
     maps = {keys.Map.HEATMAPS: heatmaps, keys.Map.SHORT_OFFSETS: offsets, keys.Map.LIMB_HEATMAPS: limbs,
@@ -211,7 +212,7 @@ def test_two_people_from_their_target_maps(matcher, candidates):
     maps, kp = two_people_maps()
     truth = TWO_PEOPLE
     options = decode.PartsDecoding(candidates=candidates, max_candidates=4, matcher=matcher)
-    detections = tf.function(decode.decode_poses)(maps, STRIDE, RADIUS, options)
+    detections = tf.function(decode.decode_poses)(maps, STRIDE, RADIUS, LIMBS, options)
     assert int(detections[keys.Detection.NUM_DETECTIONS]) == 2
     found = sorted(detections[keys.Detection.KEYPOINTS].numpy()[:2, list(truth)].tolist())
     np.testing.assert_allclose(found, sorted(kp[:, list(truth)].tolist()), atol=1e-3)
@@ -225,9 +226,45 @@ def test_parsing_with_part_maps_at_stride_2_reads_the_part_map_on_the_stride_4_g
     fine = np.repeat(np.repeat(maps[keys.Map.PART_PROBABILITIES].numpy(), 2, axis=0), 2, axis=1)[:2 * SIZE - 1, :2 * SIZE - 1]
     options = decode.PartsDecoding(candidates="projections", max_candidates=4)
     size = tf.constant([128, 128])
-    coarse = detector.parse_image(maps, 1.0, size, RADIUS, options)
+    coarse = detector.parse_image(maps, 1.0, size, RADIUS, LIMBS, options)
     parsed = detector.parse_image(dict(maps, **{keys.Map.PART_PROBABILITIES: tf.constant(fine)}), 1.0, size, RADIUS,
-                                  options, part_stride=2)
+                                  LIMBS, options, part_stride=2)
     assert int(parsed[keys.Detection.NUM_DETECTIONS]) == 2
     np.testing.assert_allclose(parsed[keys.Detection.KEYPOINTS], coarse[keys.Detection.KEYPOINTS], atol=1e-4)
     assert parsed[keys.Detection.PART_MAP].shape == (128, 128)
+
+
+# A skeleton of 5 keypoints, a star around the body (its limbs the tree's 4 edges).
+THING = skeleton.make_skeleton("thing", ("body", "left_arm", "right_arm", "left_leg", "right_leg"),
+                               ((0, 1), (0, 2), (0, 3), (0, 4)), (0.05,) * 5)
+TWO_THINGS = {0: [(30.0, 30.0), (90.0, 30.0)], 1: [(42.0, 22.0), (102.0, 22.0)], 2: [(18.0, 22.0), (78.0, 22.0)],
+              3: [(36.0, 46.0), (96.0, 46.0)], 4: [(24.0, 46.0), (84.0, 46.0)]}
+
+
+@pytest.mark.parametrize("candidates", decode.CANDIDATES)
+def test_a_five_keypoint_skeleton_decodes_with_its_own_limbs(candidates):
+    """Decoding takes K from the maps and the limbs from the skeleton: two 5-keypoint persons from their
+    target maps; the detections have 5 keypoints each, the assembly P = K M / 2 slots of K."""
+    heatmaps, offsets = disk_maps(TWO_THINGS, THING.num_keypoints)
+    kp = np.array([[TWO_THINGS[k][person] for k in range(5)] for person in range(2)], np.float32)
+    limbs = targets.limb_heatmaps(tf.constant(kp), tf.ones([2, 5], tf.bool), grids.grid_points(SIZE, STRIDE),
+                                  THING.limbs, sigma=4.0)
+    assert limbs.shape == (SIZE, SIZE, 4)
+    person = np.zeros((SIZE, SIZE), bool)
+    person[4:13, 3:27] = True
+    maps = {keys.Map.HEATMAPS: heatmaps, keys.Map.SHORT_OFFSETS: offsets, keys.Map.LIMB_HEATMAPS: limbs,
+            **person_maps(kp.reshape(-1, 2).tolist(), person)}
+    options = decode.PartsDecoding(candidates=candidates, max_candidates=4)
+    positions, _, valid = decode.keypoint_candidates(maps, STRIDE, RADIUS, options)
+    assert positions.shape == (5, 4, 2) and valid.numpy().sum() == 10
+    detections = tf.function(decode.decode_poses)(maps, STRIDE, RADIUS, THING.limbs, options)
+    assert int(detections[keys.Detection.NUM_DETECTIONS]) == 2
+    assert detections[keys.Detection.KEYPOINTS].shape == (options.max_detections, 5, 2)
+    np.testing.assert_allclose(sorted(detections[keys.Detection.KEYPOINTS].numpy()[:2].tolist()), sorted(kp.tolist()),
+                               atol=1e-3)
+    np.testing.assert_allclose(detections[keys.Detection.INSTANCE_SCORES].numpy()[:2], 1.0, atol=0.1)
+    connected, scores = decode.limb_connections(limbs, positions, valid, STRIDE, THING.limbs, options)
+    assert connected.shape == (4, 4, 4) and connected.numpy().sum() == 8
+    assert decode.assemble(connected, scores, 4, THING.limbs, 5).shape == (10, 5)
+    parsed = detector.parse_image(maps, 1.0, tf.constant([128, 128]), RADIUS, THING.limbs, options)
+    assert int(parsed[keys.Detection.NUM_DETECTIONS]) == 2 and parsed[keys.Detection.KEYPOINT_SCORES].shape[1:] == (5,)

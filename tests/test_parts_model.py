@@ -6,18 +6,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from personlab_tf import keys
+from personlab_tf import keys, skeleton
 from personlab_tf.data import coco_format
 from personlab_tf.tasks.parts import losses, part_sets
 from personlab_tf.tasks.parts.layers import warp_to_finer
-from personlab_tf.tasks.parts.model import PREDICTION_KEYS, PartsNetwork, build_model
+from personlab_tf.tasks.parts.model import PREDICTION_KEYS, PartParsingModel, PartsNetwork, build_model
 
 SIZE = 65      # 32 n + 1: grids of 17, 9, 5, 3 cells at strides 4, 8, 16, 32
+LIMBS = skeleton.COCO17.limbs
 
 
-def tiny_model(part_stride=4, **network):
+def tiny_model(part_stride=4, keypoints=skeleton.COCO17, **network):
     return build_model(PartsNetwork("resnet_tiny", width=16, freeze_batch_norm=False, **network),
-                       part_sets.SYNTHETIC.num_classes, radius=8.0, part_stride=part_stride)
+                       part_sets.SYNTHETIC.num_classes, keypoints, radius=8.0, part_stride=part_stride)
 
 
 def images(seed=0):
@@ -31,7 +32,7 @@ def test_output_shapes_and_the_pixel_field():
     assert outputs[keys.Prediction.PART_LOGITS].shape == (2, 17, 17, part_sets.SYNTHETIC.num_classes)
     assert outputs[keys.Prediction.HEATMAP_LOGITS].shape == (2, 17, 17, 17)
     assert outputs[keys.Prediction.SHORT_OFFSETS].shape == (2, 17, 17, 17, 2)
-    assert outputs[keys.Prediction.LIMB_LOGITS].shape == (2, 17, 17, part_sets.NUM_LIMBS)
+    assert outputs[keys.Prediction.LIMB_LOGITS].shape == (2, 17, 17, len(LIMBS))
     for stride, cells in ((4, 17), (8, 9), (16, 5), (32, 3)):
         assert outputs[keys.Prediction.projection(stride)].shape == (2, cells, cells, 2)
     np.testing.assert_allclose(outputs[keys.Prediction.PROJECTION_FIELD], 4.0 * outputs[keys.Prediction.projection(4)], rtol=1e-6)
@@ -80,15 +81,15 @@ def test_uncertainty_total_formula():
     assert float(losses.uncertainty_total(terms, log_variances)) == pytest.approx(expected)
 
 
-def empty_targets(batch=2):
+def empty_targets(batch=2, keypoints=skeleton.COCO17):
     """Targets with nothing valid: every term must be 0, not NaN."""
-    grid = 17
+    grid, k, limbs = 17, keypoints.num_keypoints, len(keypoints.limbs)
     out = {keys.Map.PART_CLASSES: tf.zeros([batch, grid, grid], tf.int32), keys.Map.PART_WEIGHTS: tf.zeros([batch, grid, grid]),
-           keys.Map.HEATMAPS: tf.zeros([batch, grid, grid, 17]), keys.Map.HEATMAP_WEIGHTS: tf.zeros([batch, grid, grid, 17]),
-           keys.Map.SHORT_OFFSETS: tf.zeros([batch, grid, grid, 17, 2]), keys.Map.SHORT_WEIGHTS: tf.zeros([batch, grid, grid, 17]),
-           keys.Map.LIMB_HEATMAPS: tf.zeros([batch, grid, grid, part_sets.NUM_LIMBS]),
-           keys.Map.LIMB_WEIGHTS: tf.zeros([batch, grid, grid, part_sets.NUM_LIMBS]),
-           keys.Map.MATCH_POINTS: tf.zeros([batch, 4, 17, 2]), keys.Map.MATCH_LABELLED: tf.zeros([batch, 4, 17], tf.bool)}
+           keys.Map.HEATMAPS: tf.zeros([batch, grid, grid, k]), keys.Map.HEATMAP_WEIGHTS: tf.zeros([batch, grid, grid, k]),
+           keys.Map.SHORT_OFFSETS: tf.zeros([batch, grid, grid, k, 2]), keys.Map.SHORT_WEIGHTS: tf.zeros([batch, grid, grid, k]),
+           keys.Map.LIMB_HEATMAPS: tf.zeros([batch, grid, grid, limbs]),
+           keys.Map.LIMB_WEIGHTS: tf.zeros([batch, grid, grid, limbs]),
+           keys.Map.MATCH_POINTS: tf.zeros([batch, 4, k, 2]), keys.Map.MATCH_LABELLED: tf.zeros([batch, 4, k], tf.bool)}
     for stride, cells in ((4, 17), (8, 9), (16, 5), (32, 3)):
         out[keys.Map.projection(stride)] = tf.zeros([batch, cells, cells, 2])
         out[keys.Map.projection_weights(stride)] = tf.zeros([batch, cells, cells])
@@ -121,15 +122,50 @@ def test_matching_loss_trains_the_limb_heatmaps():
     points[0, 0, [5, 7]] = [(8, 8), (8, 40)]
     points[0, 1, [5, 7]] = [(40, 8), (40, 40)]
     labelled[0, :, [5, 7]] = True
-    logits = tf.Variable(tf.zeros([1, 17, 17, part_sets.NUM_LIMBS]))
+    logits = tf.Variable(tf.zeros([1, 17, 17, len(LIMBS)]))
     with tf.GradientTape() as tape:
-        loss = losses.matching_loss(logits, tf.constant(points), tf.constant(labelled), 4)
+        loss = losses.matching_loss(logits, tf.constant(points), tf.constant(labelled), 4, LIMBS)
     gradient = tape.gradient(loss, logits).numpy()
     assert np.isfinite(float(loss)) and float(loss) > 0
-    arm = part_sets.LIMBS.index((5, 7))
+    arm = LIMBS.index((5, 7))
     assert np.abs(gradient[..., arm]).sum() > 0
-    others = [index for index in range(part_sets.NUM_LIMBS) if index != arm]
+    others = [index for index in range(len(LIMBS)) if index != arm]
     assert np.abs(gradient[..., others]).sum() == 0
+
+
+def test_heads_and_losses_follow_the_skeleton():
+    """MHP v2's 16 joints: 16 heatmap and offset channels, its 18 limbs' logits, its limbs in the matching
+    loss and the config; empty targets of its shapes give zero losses."""
+    mhp = skeleton.MHP_V2
+    model = tiny_model(keypoints=mhp, matching_loss=True)
+    outputs = model(images())
+    assert outputs[keys.Prediction.HEATMAP_LOGITS].shape == (2, 17, 17, 16)
+    assert outputs[keys.Prediction.SHORT_OFFSETS].shape == (2, 17, 17, 16, 2)
+    assert outputs[keys.Prediction.LIMB_LOGITS].shape == (2, 17, 17, len(mhp.limbs))
+    config = model.get_config()
+    assert config["num_keypoints"] == 16 and [tuple(limb) for limb in config["limbs"]] == list(mhp.limbs)
+    assert tuple(tuple(limb) for limb in model.limbs) == mhp.limbs
+    terms = model.compute_losses(outputs, empty_targets(keypoints=mhp))
+    assert all(float(terms[key]) == 0.0 for key in losses.loss_keys(True))
+    with pytest.raises(ValueError, match="pairs of the 4 keypoints"):
+        PartParsingModel("resnet_tiny", 9, 4, ((0, 4),), width=16, freeze_batch_norm=False)
+
+
+def test_task_records_and_restores_its_skeleton():
+    import json
+
+    from personlab_tf.tasks.parts.task import PartsTask
+    task = PartsTask(network=PartsNetwork("resnet_tiny", width=16, freeze_batch_norm=False), skeleton=skeleton.MHP_V2)
+    config = json.loads(json.dumps(task.config()))
+    assert config["skeleton"]["name"] == "mhp_v2"
+    assert PartsTask.from_config(config).skeleton == skeleton.MHP_V2
+    assert task.with_inference(max_side=513).skeleton == skeleton.MHP_V2
+    del config["skeleton"]                       # a SavedModel recorded before skeletons were: COCO's
+    assert PartsTask.from_config(config).skeleton == skeleton.COCO17
+    assert PartsTask().skeleton == skeleton.COCO17
+    model = task.build_model(inference=True)
+    assert model.get_layer("limb_head").filters == 18 and model.get_layer("heatmap_head").filters == 16
+    assert task.build_detector(model.inference_model()).output_specs()[keys.Detection.KEYPOINTS][0][1:] == [16, 2]
 
 
 def test_fit_lowers_every_task_loss_on_real_targets(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from personlab_tf import keys
+from personlab_tf import keys, skeleton
 from personlab_tf.data import coco_format, decoder, part_labels, synthetic, writer
 from personlab_tf.data import record_format as rf
 from personlab_tf.tasks.parts import part_sets
@@ -57,10 +57,10 @@ def test_without_part_labels_the_features_are_empty_and_decode_as_zeros(data, tm
     assert writer.PERSONS_WITH_PARTS not in summary
     assert all(record[rf.IMAGE_PART_LABELS] == b"" and not record[rf.PERSON_HAS_PARTS].any() for record in records)
     serialized = next(iter(tf.data.TFRecordDataset(writer.shard_paths(str(tmp_path / "records" / "train"), 1))))
-    sample = decoder.decode_example(serialized, with_parts=True)
+    sample = decoder.decode_example(serialized, skeleton.COCO17.num_keypoints, with_parts=True)
     assert sample[keys.Sample.PART_LABELS].shape == sample[keys.Sample.IMAGE].shape[:2]
     assert not np.any(sample[keys.Sample.PART_LABELS]) and not np.any(sample[keys.Sample.HAS_PARTS])
-    assert keys.Sample.PART_LABELS not in decoder.decode_example(serialized)
+    assert keys.Sample.PART_LABELS not in decoder.decode_example(serialized, skeleton.COCO17.num_keypoints)
 
 
 def rgb_png(shape):

@@ -1,11 +1,26 @@
 """Readers of the part-parsing datasets, converting each to the project's layout (data/part_labels.py):
 a COCO person-keypoints JSON, the dataset's own images, and one part label PNG per image.
 
-| dataset | reads | part set | keypoints |
+| dataset | reads | part set | keypoints (skeleton, personlab_tf/skeleton.py) |
 | --- | --- | --- | --- |
-| DensePose-COCO | a COCO JSON whose persons may carry `dp_masks` (14 coarse-part RLEs of 256 x 256 over the person's box) | densepose (15) | COCO's 17 |
-| MHP v2 | `list/{split}.txt`, `{split}/images/{id}.jpg`, `{split}/parsing_annos/{id}_{N:02d}_{n:02d}.png` (one per person, 3 equal channels), `{split}/pose_annos/{id}.mat` (`person_{n-1}`: rows x, y, flag in MPII order) | mhp_v2 (59) | 16 MPII joints -> 12 COCO |
-| PASCAL-Person-Part | a list file (lines `ID`, or `IMAGE LABEL` paths relative to the root), `JPEGImages/{id}.jpg`, `SegmentationPart/{id}.png` (classes 0-6), PASCAL-Part's `Annotations_Part/{id}.mat` (`anno.objects(i).class`, `.mask`) | pascal_person_part (7) | optional JSON |
+| DensePose-COCO | a COCO JSON whose persons may carry `dp_masks` (14 coarse-part RLEs of 256 x 256 over the person's box) | densepose (15) | COCO's 17 (coco17) |
+| MHP v2 | `list/{split}.txt`, `{split}/images/{id}.jpg`, `{split}/parsing_annos/{id}_{N:02d}_{n:02d}.png` (one per person, 3 equal channels), `{split}/pose_annos/{id}.mat` (`person_{n-1}`: rows x, y, flag, the first 16 the joints in the dataset's (MPII) order) | mhp_v2 (59) | its 16 joints (mhp_v2) |
+| PASCAL-Person-Part | a list file (lines `ID`, or `IMAGE LABEL` paths relative to the root), `JPEGImages/{id}.jpg`, `SegmentationPart/{id}.png` (classes 0-6), PASCAL-Part's `Annotations_Part/{id}.mat` (`anno.objects(i).class`, `.mask`); optional joint files `{joints_dir}/{id}.mat` (below) | pascal_person_part (7) | 14 joints (pascal_person_part), when a joint file gives them |
+
+Each output JSON's category is its skeleton's (`Skeleton.category_entry`: keypoint names and tree), and
+its annotations' `category_id` the skeleton's.
+
+Keypoint visibility, COCO's v (0 unlabelled, coordinates 0; 1 labelled, occluded; 2 visible):
+- MHP v2: v = 2 - flag, as the part parser's released code reads the pose files (flag 0 visible -> 2,
+  1 occluded -> 1, 2 outside the image -> 0); a joint with a negative or non-finite coordinate, or another
+  flag, is unlabelled.
+- PASCAL-Person-Part joints: no public material states their layout; this is the project's own reading
+  (skeleton pascal_person_part: head, neck, then left/right shoulder, elbow, wrist, hip, knee, ankle). A
+  joint file `{joints_dir}/{id}.mat` (default `ROOT/Joints`, id = the image file's stem) holds `joints`, a
+  P x 14 x 3 double array (a 14 x 3 one for P = 1): row p is the p-th `person` object of the image's
+  PASCAL-Part file (in `anno.objects` order), its 14 rows (x, y, visible) in the skeleton's order, x and y in
+  0-based pixels (pixel centres at integer coordinates), visible 1 -> v = 2, 0 -> v = 1; a joint with a
+  negative or non-finite coordinate or another flag is unlabelled.
 
 All coordinates are COCO's: pixel centres at integer coordinates, (x, y). Masks are written as
 compressed RLE.
@@ -34,8 +49,8 @@ counted by kind (DensePose's JSON also gets data/coco.py's checks and kinds):
 | empty_person | MHP: a parsing PNG labels no pixel -> person skipped (MHP's evaluation skips it too) |
 | bad_part_annotation | PASCAL-Part .mat without the documented fields (the message names the field) -> image skipped |
 | bad_dp_masks | `dp_masks` is not 14 RLEs of 256 x 256 -> the person keeps its mask but has no parts |
-| missing_pose | MHP: no readable pose file or no entry for the person -> person without keypoints |
-| bad_keypoints | PASCAL: an entry of the keypoints JSON is not 51 numbers -> person without keypoints |
+| missing_pose | MHP: no readable pose file or no entry for the person; PASCAL: no joint file for an image with persons, or fewer rows than person objects -> person(s) without keypoints |
+| bad_keypoints | PASCAL: a joint file that does not load or whose `joints` is not P x 14 x 3 numbers -> the image's persons without keypoints; more rows than person objects -> the first ones taken |
 """
 
 import os
@@ -46,8 +61,9 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from personlab_tf import constants
+from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.data import coco, coco_format, part_labels
+from personlab_tf.skeleton import Skeleton
 
 MISSING_IMAGE = "missing_image"
 MISSING_PART_FILE = "missing_part_file"
@@ -60,12 +76,12 @@ BAD_KEYPOINTS = "bad_keypoints"
 
 DENSEPOSE_PARTS = 14
 DENSEPOSE_GRID = 256
-# MHP v2 / MPII joint order -> COCO keypoint index (pelvis, thorax, upper neck and head top have none).
-MPII_TO_COCO = {0: 16, 1: 14, 2: 12, 3: 11, 4: 13, 5: 15, 10: 10, 11: 8, 12: 6, 13: 5, 14: 7, 15: 9}
 PASCAL_PERSON = "person"             # PASCAL-Part's `class` of a person object
 PASCAL_IMAGES_DIR = "JPEGImages"
 PASCAL_PARTS_DIR = "SegmentationPart"
 PASCAL_PART_ANNOTATIONS_DIR = "Annotations_Part"
+PASCAL_JOINTS_DIR = "Joints"         # the project's reading of PASCAL-Person-Part's joints (module docstring)
+PASCAL_JOINTS_KEY = "joints"
 VOID = 255
 PERSON_ID_STRIDE = 1000              # annotation id = image id * 1000 + person number
 
@@ -85,12 +101,12 @@ def box(mask: np.ndarray) -> List[int]:
 
 
 def person_annotation(annotation_id: int, image_id: int, mask: np.ndarray, keypoints: np.ndarray,
-                      has_parts: bool = True, is_crowd: bool = False, area: Optional[float] = None,
-                      bbox: Optional[Sequence[float]] = None) -> dict:
-    """A COCO person annotation from a mask [H, W] bool and keypoints [K, 3] (x, y, v); area and bbox are
-    the mask's unless given."""
+                      category_id: int, has_parts: bool = True, is_crowd: bool = False,
+                      area: Optional[float] = None, bbox: Optional[Sequence[float]] = None) -> dict:
+    """A COCO person annotation of category `category_id` (the skeleton's) from a mask [H, W] bool and
+    keypoints [K, 3] (x, y, v); area and bbox are the mask's unless given."""
     keypoints = np.asarray(keypoints, np.float64)
-    return {"id": int(annotation_id), "image_id": int(image_id), "category_id": constants.PERSON_CATEGORY_ID,
+    return {"id": int(annotation_id), "image_id": int(image_id), "category_id": int(category_id),
             "iscrowd": int(is_crowd), "segmentation": rle(mask),
             "area": float(area) if area is not None else int(mask.sum()),
             "bbox": [round(float(v), 2) for v in bbox] if bbox is not None else box(mask),
@@ -144,13 +160,26 @@ def mat_reader(dataset: str) -> Callable:
 
 
 class Conversion:
-    """One conversion's output: writes each image's part map at once, the JSON at the end (`finish`)."""
+    """One conversion's output: writes each image's part map at once, the JSON at the end (`finish`), whose
+    category is `skeleton`'s."""
 
-    def __init__(self, output_dir: str):
+    def __init__(self, output_dir: str, skeleton: Skeleton):
         self.output_dir = output_dir
+        self.skeleton = skeleton
         self.images, self.annotations = [], []
         self.problems = coco.ProblemCounter()
         self.overlap_pixels = self.outside_pixels = 0
+
+    def no_keypoints(self) -> np.ndarray:
+        """[K, 3] zeros: the keypoints of a person without any."""
+        return np.zeros((self.skeleton.num_keypoints, 3))
+
+    def person(self, annotation_id: int, image_id: int, mask: np.ndarray, keypoints: np.ndarray, **fields) -> dict:
+        """`person_annotation` of the skeleton's category; keypoints [K, 3] of the skeleton."""
+        keypoints = np.asarray(keypoints, np.float64)
+        if keypoints.shape != (self.skeleton.num_keypoints, 3):
+            raise ValueError(f"keypoints {keypoints.shape} do not fit {self.skeleton.describe()}")
+        return person_annotation(annotation_id, image_id, mask, keypoints, self.skeleton.category_id, **fields)
 
     def add_image(self, image_id: int, file_name: str, labels: np.ndarray, annotations: List[dict]) -> None:
         """Adds an image entry and its annotations, and writes its part map [H, W] uint8."""
@@ -162,7 +191,7 @@ class Conversion:
 
     def finish(self, description: str) -> Dict:
         """Writes `person_keypoints.json` (data/coco_format.py); returns the summary (the script's last line)."""
-        coco_format.write_annotations(self.output_dir, self.images, self.annotations, description)
+        coco_format.write_annotations(self.output_dir, self.images, self.annotations, description, self.skeleton)
         return {"images": len(self.images), "persons": len(self.annotations),
                 "persons_with_keypoints": sum(a["num_keypoints"] > 0 for a in self.annotations),
                 "persons_with_parts": sum(a["has_parts"] for a in self.annotations),
@@ -219,16 +248,16 @@ def place_in_box(grid: np.ndarray, bbox: Sequence[float], height: int, width: in
 def convert_densepose(annotations_path: str, output_dir: str) -> Dict:
     """DensePose-COCO JSON -> the project's layout (the images stay where the JSON's file names say).
 
-    The JSON is validated as any COCO JSON (data/coco.py); each valid person is written with COCO's
-    area, box and keypoints and its mask as RLE; a non-crowd person with `dp_masks` gets the parts of
+    The JSON is validated as any COCO JSON (data/coco.py) of skeleton coco17; each valid person is written
+    with COCO's area, box and keypoints and its mask as RLE; a non-crowd person with `dp_masks` gets the parts of
     its `dp_masks` inside its mask (module docstring).
 
     Returns:
       the summary dict.
     """
     data = coco.load_json(annotations_path, "DensePose annotations")
-    conversion = Conversion(output_dir)
-    dataset = coco.parse_dataset(data, annotations_path, conversion.problems)
+    conversion = Conversion(output_dir, skeleton_lib.COCO17)
+    dataset = coco.parse_dataset(data, annotations_path, conversion.problems, skeleton_lib.COCO17)
     entries = {}   # the first entry of each id: the one data/coco.py validated
     for entry in data["annotations"]:
         if isinstance(entry, dict) and isinstance(entry.get("id"), int):
@@ -259,7 +288,7 @@ def convert_densepose(annotations_path: str, output_dir: str) -> Dict:
             masks[index] = mask
             labels[mask] = parts[index][mask]
         conversion.add_image(info.image_id, info.file_name, labels, [
-            person_annotation(person.annotation_id, info.image_id, mask, person.keypoints, has_parts=index in parts,
+            conversion.person(person.annotation_id, info.image_id, mask, person.keypoints, has_parts=index in parts,
                               is_crowd=person.is_crowd, area=person.area, bbox=person.bbox)
             for index, (person, mask) in enumerate(zip(persons, masks))])
     return conversion.finish("DensePose-COCO parts")
@@ -279,22 +308,24 @@ def read_list(path: str) -> List[str]:
 
 
 def mhp_keypoints(rows) -> np.ndarray:
-    """COCO keypoints [K, 3] from one MHP person's pose rows (x, y, flag) in MPII order (16 joints first).
+    """Keypoints [16, 3] of skeleton mhp_v2 from one MHP person's pose rows (x, y, flag), the first 16 its
+    joints in the dataset's order (the rows after them are not joints).
 
-    A joint is labelled when both coordinates are >= 0: v = 2 when its flag is 0 (visible), else 1.
+    v = 2 - flag, as the part parser's released code reads them: flag 0 (visible) -> 2, 1 (occluded) -> 1,
+    2 (outside the image) -> 0, unlabelled; a joint with a negative or non-finite coordinate, another flag,
+    or no row is unlabelled too. Unlabelled joints are (0, 0, 0).
     """
-    keypoints = np.zeros((constants.NUM_KEYPOINTS, 3))
-    rows = np.asarray(rows, np.float64).reshape(-1, 3)
-    for joint, k in MPII_TO_COCO.items():
-        if joint < len(rows):
-            x, y, flag = rows[joint]
-            if x >= 0 and y >= 0:
-                keypoints[k] = (x, y, 2 if flag == 0 else 1)
+    count = skeleton_lib.MHP_V2.num_keypoints
+    keypoints = np.zeros((count, 3))
+    rows = np.asarray(rows, np.float64).reshape(-1, 3)[:count]
+    for joint, (x, y, flag) in enumerate(rows):
+        if np.isfinite(x) and np.isfinite(y) and x >= 0 and y >= 0 and flag in (0, 1):
+            keypoints[joint] = (x, y, 2 - flag)
     return keypoints
 
 
 def read_mhp_pose(path: str, load_mat: Callable) -> Optional[Dict[int, np.ndarray]]:
-    """{person index: COCO keypoints [K, 3]} of an MHP pose file (`person_0`, `person_1`, ...), or None if
+    """{person index: mhp_v2 keypoints [16, 3]} of an MHP pose file (`person_0`, `person_1`, ...), or None if
     unreadable; entries that are not rows of 3 numbers are left out."""
     try:
         content = load_mat(path)
@@ -325,8 +356,8 @@ def convert_mhp(root: str, split: str, output_dir: str) -> Dict:
     """MHP v2 (`root/{split}/...`, `root/list/{split}.txt`) -> the project's layout.
 
     The JSON's file names are relative to `root/{split}/images` (pass that directory to create_tfrecords).
-    Persons: one per parsing PNG `{id}_{N:02d}_{n:02d}.png`, keypoints from `person_{n-1}` of
-    `pose_annos/{id}.mat` (read with scipy.io.loadmat).
+    Persons: one per parsing PNG `{id}_{N:02d}_{n:02d}.png`, keypoints (skeleton mhp_v2, `mhp_keypoints`)
+    from `person_{n-1}` of `pose_annos/{id}.mat` (read with scipy.io.loadmat).
 
     Returns:
       the summary dict.
@@ -334,7 +365,7 @@ def convert_mhp(root: str, split: str, output_dir: str) -> Dict:
     load_mat = mat_reader("MHP v2")
     split_dir = os.path.join(root, split)
     ids = read_list(os.path.join(root, "list", f"{split}.txt"))
-    conversion = Conversion(output_dir)
+    conversion = Conversion(output_dir, skeleton_lib.MHP_V2)
     problems = conversion.problems
     parsing_dir = os.path.join(split_dir, "parsing_annos")
     person_files = mhp_person_files(parsing_dir)
@@ -370,8 +401,8 @@ def convert_mhp(root: str, split: str, output_dir: str) -> Dict:
         annotations = []
         for (number, values), mask in zip(persons, masks):
             labels[mask] = values[mask]
-            keypoints = poses.get(number - 1, np.zeros((constants.NUM_KEYPOINTS, 3)))
-            annotations.append(person_annotation(image_id * PERSON_ID_STRIDE + number, image_id, mask, keypoints))
+            keypoints = poses.get(number - 1, conversion.no_keypoints())
+            annotations.append(conversion.person(image_id * PERSON_ID_STRIDE + number, image_id, mask, keypoints))
         conversion.add_image(image_id, file_name, labels, annotations)
     return conversion.finish(f"MHP v2 {split}")
 
@@ -452,35 +483,78 @@ def pascal_part_persons(path: str, size: Tuple[int, int], load_mat: Callable) ->
     return persons
 
 
-def pascal_keypoints(keypoints, name: str, number: int, problems: coco.ProblemCounter) -> np.ndarray:
-    """[K, 3] keypoints of one PASCAL person from the optional JSON (zeros when absent or malformed)."""
-    entries = keypoints.get(name, {}) if isinstance(keypoints, dict) else {}
-    values = entries.get(str(number)) if isinstance(entries, dict) else None
-    if values is None:
-        return np.zeros((constants.NUM_KEYPOINTS, 3))
+def pascal_joint_keypoints(joints) -> np.ndarray:
+    """Keypoints [14, 3] of skeleton pascal_person_part from one person's 14 joint rows (x, y, visible) of a
+    joint file (module docstring): visible 1 -> v = 2, 0 -> v = 1; a joint with a negative or non-finite
+    coordinate or another flag is unlabelled, (0, 0, 0)."""
+    keypoints = np.zeros((skeleton_lib.PASCAL_PERSON_PART.num_keypoints, 3))
+    for joint, (x, y, visible) in enumerate(np.asarray(joints, np.float64)):
+        if np.isfinite(x) and np.isfinite(y) and x >= 0 and y >= 0 and visible in (0, 1):
+            keypoints[joint] = (x, y, 1 + visible)
+    return keypoints
+
+
+def read_pascal_joints(path: str, load_mat: Callable) -> np.ndarray:
+    """The keypoints [P, 14, 3] of a PASCAL-Person-Part joint file (module docstring; `pascal_joint_keypoints`
+    of each person).
+
+    Raises:
+      BadPartAnnotation: the file does not load or its `joints` is not P x 14 x 3 (or 14 x 3) numbers; the
+        message says which.
+    """
+    count = skeleton_lib.PASCAL_PERSON_PART.num_keypoints
     try:
-        points = np.asarray(values, np.float64).reshape(constants.NUM_KEYPOINTS, 3)
-    except (TypeError, ValueError):
-        points = None
-    if points is None or not np.all(np.isfinite(points)) or not np.all(np.isin(points[:, 2], (0, 1, 2))):
-        problems.warn(BAD_KEYPOINTS, f"PASCAL image {name}, object {number}: keypoints are not "
-                                     f"{3 * constants.NUM_KEYPOINTS} numbers (x, y, v); person without keypoints")
-        return np.zeros((constants.NUM_KEYPOINTS, 3))
-    return points
+        content = load_mat(path)
+    except Exception as error:  # scipy raises several types for malformed files
+        raise BadPartAnnotation(f"does not load as a MATLAB file ({type(error).__name__})") from None
+    if PASCAL_JOINTS_KEY not in content:
+        raise BadPartAnnotation(f"has no variable '{PASCAL_JOINTS_KEY}'")
+    joints = np.asarray(content[PASCAL_JOINTS_KEY])
+    if joints.size == 0:
+        return np.zeros((0, count, 3))
+    if joints.shape == (count, 3):
+        joints = joints[np.newaxis]
+    if joints.ndim != 3 or joints.shape[1:] != (count, 3) or not np.issubdtype(joints.dtype, np.number):
+        raise BadPartAnnotation(f"{PASCAL_JOINTS_KEY} is {joints.shape} {joints.dtype}, not P x {count} x 3 numbers")
+    return np.stack([pascal_joint_keypoints(person) for person in joints])
+
+
+def pascal_persons_keypoints(joints_dir: str, name: str, persons: int, conversion: Conversion,
+                             load_mat: Callable) -> List[np.ndarray]:
+    """The keypoints [14, 3] of each of an image's `persons` person objects from its joint file
+    `{joints_dir}/{name}.mat`; zeros, with a counted warning, when there is no (usable) file or no row for a
+    person."""
+    path = os.path.join(joints_dir, f"{name}.mat")
+    empty = [conversion.no_keypoints() for _ in range(persons)]
+    if not os.path.isfile(path):
+        conversion.problems.warn(MISSING_POSE, f"PASCAL image {name}: no joint file {path}; persons without "
+                                               "keypoints")
+        return empty
+    try:
+        joints = read_pascal_joints(path, load_mat)
+    except BadPartAnnotation as error:
+        conversion.problems.warn(BAD_KEYPOINTS, f"PASCAL image {name}: {path}: {error}; persons without keypoints")
+        return empty
+    if len(joints) != persons:
+        conversion.problems.warn(MISSING_POSE if len(joints) < persons else BAD_KEYPOINTS,
+                                 f"PASCAL image {name}: {path} gives {len(joints)} persons' joints, the image has "
+                                 f"{persons} person objects; the first {min(len(joints), persons)} taken in order")
+    return [joints[index] if index < len(joints) else empty[index] for index in range(persons)]
 
 
 def convert_pascal_person_part(root: str, list_path: str, output_dir: str, annotations_dir: Optional[str] = None,
-                               keypoints_path: Optional[str] = None) -> Dict:
-    """PASCAL-Person-Part -> the project's layout.
+                               joints_dir: Optional[str] = None) -> Dict:
+    """PASCAL-Person-Part -> the project's layout, skeleton pascal_person_part.
 
     Persons are the `person` objects of PASCAL-Part's `{annotations_dir}/{id}.mat` (id = the image file's
-    stem); the part map is the listed `SegmentationPart` PNG (void 255 -> background). The JSON's file
-    names are the list's image paths, relative to `root`.
+    stem); the part map is the listed `SegmentationPart` PNG (void 255 -> background); their keypoints come
+    from the joint file `{joints_dir}/{id}.mat` when there is one (module docstring), else they have none
+    (counted: missing_pose). The JSON's file names are the list's image paths, relative to `root`.
 
     Args:
       root: the dataset's root; list_path: its list file (`read_pascal_list`); annotations_dir:
-        PASCAL-Part's `Annotations_Part` (default `root/Annotations_Part`); keypoints_path: optional JSON
-        {id: {object number: [51 numbers, COCO order (x, y, v)]}}.
+        PASCAL-Part's `Annotations_Part` (default `root/Annotations_Part`); joints_dir: the joint files'
+        directory (default `root/Joints`).
 
     Returns:
       the summary dict.
@@ -490,8 +564,8 @@ def convert_pascal_person_part(root: str, list_path: str, output_dir: str, annot
     annotations_dir = annotations_dir or os.path.join(root, PASCAL_PART_ANNOTATIONS_DIR)
     if not os.path.isdir(annotations_dir):
         raise coco.AnnotationError(f"PASCAL-Part annotations directory {annotations_dir} does not exist")
-    keypoints = coco.load_json(keypoints_path, "keypoints") if keypoints_path else {}
-    conversion = Conversion(output_dir)
+    joints_dir = joints_dir or os.path.join(root, PASCAL_JOINTS_DIR)
+    conversion = Conversion(output_dir, skeleton_lib.PASCAL_PERSON_PART)
     problems = conversion.problems
     for image_id, (image_path, label_path) in enumerate(entries, start=1):
         name = os.path.splitext(os.path.basename(image_path))[0]
@@ -518,8 +592,8 @@ def convert_pascal_person_part(root: str, list_path: str, output_dir: str, annot
         masks, moved = exclusive_masks(np.array([mask for _, mask in persons], bool).reshape(-1, *size))
         conversion.overlap_pixels += moved
         conversion.outside_pixels += int(np.count_nonzero((parts > 0) & ~masks.any(axis=0)))
+        keypoints = pascal_persons_keypoints(joints_dir, name, len(persons), conversion, load_mat) if persons else []
         conversion.add_image(image_id, image_path, parts, [
-            person_annotation(image_id * PERSON_ID_STRIDE + number, image_id, mask,
-                              pascal_keypoints(keypoints, name, number, problems))
-            for (number, _), mask in zip(persons, masks)])
+            conversion.person(image_id * PERSON_ID_STRIDE + number, image_id, mask, points)
+            for (number, _), mask, points in zip(persons, masks, keypoints)])
     return conversion.finish("PASCAL-Person-Part")

@@ -12,7 +12,9 @@ limb heatmaps --limb_scores.connection_scores--> score matrix per limb --matchin
 Maps (one image, dict of keys.Map) on one grid of stride s, cell (i, j) at input pixel (s j, s i):
 PART_PROBABILITIES [h, w, C] softmax, HEATMAPS [h, w, K] sigmoid, SHORT_OFFSETS [h, w, K, 2],
 LIMB_HEATMAPS [h, w, L] sigmoid, PROJECTION_FIELD [h, w, 2]; points and offsets (x, y) in input pixels.
-The disk radius R of the Hough voting is the training targets' (the task passes it).
+K is the maps' (the last axis of HEATMAPS, static); `limbs` are the skeleton's (Skeleton.limbs,
+personlab_tf/skeleton.py), L (k, l) keypoint pairs in the order of the LIMB_HEATMAPS channels and of the
+assembly. The disk radius R of the Hough voting is the training targets' (the task passes it).
 """
 
 import dataclasses
@@ -21,14 +23,14 @@ import gin
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import MAX_DETECTIONS, NUM_KEYPOINTS
+from personlab_tf.constants import MAX_DETECTIONS
 from personlab_tf.inference.detections import best, pad_to
 from personlab_tf.ops.hough import hough_voting
 from personlab_tf.ops.peaks import find_peaks
 from personlab_tf.ops.suppression import greedy_keep
 from personlab_tf.tasks.parts import matching
 from personlab_tf.tasks.parts.limb_scores import connection_scores
-from personlab_tf.tasks.parts.part_sets import LIMBS
+from personlab_tf.tasks.parts.targets import limb_ends
 
 CANDIDATES = ("hough_peaks", "projections")
 _MIN_AREA = 1.0
@@ -68,6 +70,14 @@ class PartsDecoding:
             raise ValueError(f"matcher must be one of {tuple(matching.MATCHERS)}, got {self.matcher!r}")
 
 
+def static_keypoints(tensor, axis=-1):
+    """K: the static size of `tensor`'s keypoint axis; ValueError when the graph does not know it."""
+    size = tensor.shape[axis]
+    if size is None:
+        raise ValueError(f"the keypoint axis of a {tensor.shape} tensor must have a static size")
+    return int(size)
+
+
 def peak_mass(hough, points, stride):
     """The Hough mass of every keypoint type at each point: h_k summed over the 4 cells around the point.
 
@@ -83,7 +93,7 @@ def peak_mass(hough, points, stride):
     height, width = tf.shape(hough)[0], tf.shape(hough)[1]
     column = tf.clip_by_value(tf.cast(tf.floor(points[:, 0] / stride), tf.int32), 0, width - 1)
     row = tf.clip_by_value(tf.cast(tf.floor(points[:, 1] / stride), tf.int32), 0, height - 1)
-    total = tf.zeros([tf.shape(points)[0], NUM_KEYPOINTS])
+    total = tf.zeros([tf.shape(points)[0], static_keypoints(hough)])
     for dr, dc in ((0, 0), (0, 1), (1, 0), (1, 1)):
         cells = tf.stack([tf.minimum(row + dr, height - 1), tf.minimum(column + dc, width - 1)], axis=-1)
         inside = (row + dr < height) & (column + dc < width)
@@ -91,9 +101,9 @@ def peak_mass(hough, points, stride):
     return total
 
 
-def seed_budget(options):
-    """Seeds taken from a map before suppression: twice the candidates of all types."""
-    return 2 * NUM_KEYPOINTS * options.max_candidates
+def seed_budget(options, num_keypoints):
+    """Seeds taken from a map before suppression: twice the candidates of all K types."""
+    return 2 * num_keypoints * options.max_candidates
 
 
 def hough_peak_seeds(hough, short_offsets, stride, options):
@@ -103,7 +113,8 @@ def hough_peak_seeds(hough, short_offsets, stride, options):
     Returns:
       (points [S, 2] (x, y), types [S] int32), by descending h_k of their cells.
     """
-    cells, types, _ = find_peaks(hough, stride, options.keypoint_threshold, max_seeds=seed_budget(options))
+    cells, types, _ = find_peaks(hough, stride, options.keypoint_threshold,
+                                 max_seeds=seed_budget(options, static_keypoints(hough)))
     cell_index = tf.cast(tf.round(cells / stride), tf.int32)
     return cells + tf.gather_nd(short_offsets, tf.stack([cell_index[:, 1], cell_index[:, 0], types], axis=-1)), types
 
@@ -120,7 +131,7 @@ def projection_seeds(hough, part_probabilities, projection_field, stride, option
     Returns:
       (points [S, 2] (x, y), types [S] int32), by descending D.
     """
-    height, width = tf.shape(hough)[0], tf.shape(hough)[1]
+    height, width, num_keypoints = tf.shape(hough)[0], tf.shape(hough)[1], static_keypoints(hough)
     cells = tf.cast(tf.where(tf.argmax(part_probabilities, axis=-1) > 0), tf.int32)      # [N, 2] (row, column)
     projections = tf.cast(tf.reverse(cells, [1]), tf.float32) * stride + tf.gather_nd(projection_field, cells)
     mass = peak_mass(hough, projections, stride)                                         # [N, K]
@@ -128,15 +139,15 @@ def projection_seeds(hough, part_probabilities, projection_field, stride, option
     points, scores = tf.gather(projections, pairs[:, 0]), tf.gather_nd(mass, pairs)
     column = tf.clip_by_value(tf.cast(tf.round(points[:, 0] / stride), tf.int32), 0, width - 1)
     row = tf.clip_by_value(tf.cast(tf.round(points[:, 1] / stride), tf.int32), 0, height - 1)
-    segments = (row * width + column) * NUM_KEYPOINTS + pairs[:, 1]
-    size = height * width * NUM_KEYPOINTS
+    segments = (row * width + column) * num_keypoints + pairs[:, 1]
+    size = height * width * num_keypoints
     best_score = tf.maximum(tf.math.unsorted_segment_max(scores, segments, size), 0.0)
     weight = tf.math.unsorted_segment_sum(scores, segments, size)
     centre = tf.math.unsorted_segment_sum(scores[:, tf.newaxis] * points, segments, size)
-    seeds, types, _ = find_peaks(tf.reshape(best_score, [height, width, NUM_KEYPOINTS]), stride,
-                                 options.keypoint_threshold, max_seeds=seed_budget(options))
+    seeds, types, _ = find_peaks(tf.reshape(best_score, [height, width, num_keypoints]), stride,
+                                 options.keypoint_threshold, max_seeds=seed_budget(options, num_keypoints))
     seed_cells = tf.cast(tf.round(seeds / stride), tf.int32)
-    flat = (seed_cells[:, 1] * width + seed_cells[:, 0]) * NUM_KEYPOINTS + types
+    flat = (seed_cells[:, 1] * width + seed_cells[:, 0]) * num_keypoints + types
     return tf.gather(centre, flat) / tf.gather(weight, flat)[:, tf.newaxis], types
 
 
@@ -152,6 +163,7 @@ def keypoint_candidates(maps, stride, radius, options):
       (positions [K, M, 2] (x, y), scores [K, M] the Hough mass at the positions (`peak_mass`), valid [K, M]
       bool); M = max_candidates, each type's candidates in the order of their seeds, padding last.
     """
+    num_keypoints = static_keypoints(maps[keys.Map.HEATMAPS])
     hough = hough_voting(maps[keys.Map.HEATMAPS], maps[keys.Map.SHORT_OFFSETS], stride, radius)
     if options.candidates == "hough_peaks":
         points, types = hough_peak_seeds(hough, maps[keys.Map.SHORT_OFFSETS], stride, options)
@@ -162,26 +174,30 @@ def keypoint_candidates(maps, stride, radius, options):
     keep = greedy_keep((types[:, tf.newaxis] == types[tf.newaxis]) & (distance < options.candidate_radius))
     points, types = tf.boolean_mask(points, keep), tf.boolean_mask(types, keep)
     scores = tf.gather(peak_mass(hough, points, stride), types, batch_dims=1)
-    rank = tf.gather(tf.cumsum(tf.one_hot(types, NUM_KEYPOINTS, dtype=tf.int32), axis=0), types, batch_dims=1) - 1
+    rank = tf.gather(tf.cumsum(tf.one_hot(types, num_keypoints, dtype=tf.int32), axis=0), types, batch_dims=1) - 1
     kept = rank < options.max_candidates
     slot = tf.boolean_mask(types * options.max_candidates + rank, kept)[:, tf.newaxis]
-    size = [NUM_KEYPOINTS * options.max_candidates]
-    shape = [NUM_KEYPOINTS, options.max_candidates]
+    size = [num_keypoints * options.max_candidates]
+    shape = [num_keypoints, options.max_candidates]
     positions = tf.scatter_nd(slot, tf.boolean_mask(points, kept), size + [2])
     scores = tf.scatter_nd(slot, tf.boolean_mask(scores, kept), size)
     valid = tf.scatter_nd(slot, tf.ones_like(slot[:, 0], tf.bool), size)
     return tf.reshape(positions, shape + [2]), tf.reshape(scores, shape), tf.reshape(valid, shape)
 
 
-def limb_connections(limb_maps, positions, valid, stride, options):
+def limb_connections(limb_maps, positions, valid, stride, limbs, options):
     """Connections of every limb: the matching (`options.matcher`) of its candidates' connection scores
     of at least `limb_threshold`, all limbs in one batched call.
+
+    Args:
+      limb_maps: [h, w, L]; positions: [K, M, 2]; valid: [K, M] bool; stride: s of the limb maps;
+      limbs: the L (k, l) keypoint pairs of the limb maps' channels; options: PartsDecoding.
 
     Returns:
       (connections [L, M, M] bool, scores [L, M, M]): candidate i of the limb's first keypoint type is
       joined to candidate j of its second.
     """
-    first, second = [k for k, _ in LIMBS], [l for _, l in LIMBS]
+    first, second = limb_ends(limbs)
     scores = connection_scores(limb_maps[tf.newaxis], tf.gather(positions, first)[tf.newaxis],
                                tf.gather(positions, second)[tf.newaxis], stride)[0]
     usable = (tf.gather(valid, first)[:, :, tf.newaxis] & tf.gather(valid, second)[:, tf.newaxis, :]
@@ -189,26 +205,26 @@ def limb_connections(limb_maps, positions, valid, stride, options):
     return matching.match(scores, usable, options.matcher), scores
 
 
-def assemble(connections, scores, max_candidates):
-    """Groups connected candidates into persons, limb by limb from head to feet (part_sets.LIMBS order),
-    each limb's connections by descending score (the conventional assembly, §3.3).
+def assemble(connections, scores, max_candidates, limbs, num_keypoints):
+    """Groups connected candidates into persons, limb by limb in the order of `limbs` (the skeleton's, from
+    the root outwards), each limb's connections by descending score (the conventional assembly, §3.3).
 
     For a connection (k, i) - (l, j): two free candidates start a person; a free candidate joins the
     other's person when that person has no type yet; two persons merge when they share no keypoint type.
 
     Args:
-      connections: [L, M, M] bool; scores: [L, M, M] float32; max_candidates: M.
+      connections: [L, M, M] bool; scores: [L, M, M] float32; max_candidates: M; limbs: the L (k, l)
+      keypoint pairs; num_keypoints: K.
 
     Returns:
       [P, K] int32 candidate index of each person's keypoint (-1 none), P = K M / 2 slots (unused slots
       all -1).
     """
-    slots = NUM_KEYPOINTS * max_candidates // 2
+    slots = num_keypoints * max_candidates // 2
     found = tf.cast(tf.where(connections), tf.int32)                               # [C, 3] (limb, i, j)
     order = tf.argsort(tf.cast(found[:, 0], tf.float32) * 2.0 - tf.gather_nd(scores, found), stable=True)
     found = tf.gather(found, order)
-    first = tf.constant([k for k, _ in LIMBS], tf.int32)
-    second = tf.constant([l for _, l in LIMBS], tf.int32)
+    first, second = (tf.constant(ends, tf.int32) for ends in limb_ends(limbs))
 
     def body(index, owner, persons, count):
         limb, i, j = found[index, 0], found[index, 1], found[index, 2]
@@ -216,8 +232,8 @@ def assemble(connections, scores, max_candidates):
         a, b = owner[k, i], owner[l, j]
 
         def start():
-            person = tf.stack([tf.one_hot(k, NUM_KEYPOINTS, on_value=i + 1, off_value=0, dtype=tf.int32)
-                               + tf.one_hot(l, NUM_KEYPOINTS, on_value=j + 1, off_value=0, dtype=tf.int32) - 1])
+            person = tf.stack([tf.one_hot(k, num_keypoints, on_value=i + 1, off_value=0, dtype=tf.int32)
+                               + tf.one_hot(l, num_keypoints, on_value=j + 1, off_value=0, dtype=tf.int32) - 1])
             return (tf.tensor_scatter_nd_update(owner, [[k, i], [l, j]], [count, count]),
                     tf.tensor_scatter_nd_update(persons, [[count]], person), count + 1)
 
@@ -244,8 +260,8 @@ def assemble(connections, scores, max_candidates):
         ], default=merge)
         return index + 1, owner, persons, count
 
-    initial = (tf.constant(0), -tf.ones([NUM_KEYPOINTS, max_candidates], tf.int32),
-               -tf.ones([slots, NUM_KEYPOINTS], tf.int32), tf.constant(0))
+    initial = (tf.constant(0), -tf.ones([num_keypoints, max_candidates], tf.int32),
+               -tf.ones([slots, num_keypoints], tf.int32), tf.constant(0))
     _, _, persons, _ = tf.while_loop(lambda index, *_: index < tf.shape(found)[0], body, initial)
     return persons
 
@@ -262,7 +278,7 @@ def person_keypoints(persons, positions, scores, max_detections):
     """
     present = persons >= 0
     index = tf.maximum(persons, 0)
-    types = tf.broadcast_to(tf.range(NUM_KEYPOINTS), tf.shape(persons))
+    types = tf.broadcast_to(tf.range(tf.shape(persons)[1]), tf.shape(persons))
     points = tf.where(present[..., tf.newaxis], tf.gather_nd(positions, tf.stack([types, index], -1)), 0.0)
     point_scores = tf.where(present, tf.gather_nd(scores, tf.stack([types, index], -1)), 0.0)
     instance = tf.reduce_mean(point_scores, axis=-1)
@@ -304,7 +320,7 @@ def assign_pixels(points, projections, detections):
     scale = (scores + instance[:, tf.newaxis]) * instance_scales(keypoints, present)[:, tf.newaxis]   # [D, K]
     targets = points + projections
     nearest = tf.fill([tf.shape(points)[0], slots], float("inf"))
-    for k in range(NUM_KEYPOINTS):  # one keypoint type at a time keeps memory at [N, D]
+    for k in range(static_keypoints(keypoints, axis=1)):  # one keypoint type at a time keeps memory at [N, D]
         distance = tf.norm(targets[:, tf.newaxis, :] - keypoints[tf.newaxis, :, k, :], axis=-1)
         distance = distance / tf.maximum(scale[tf.newaxis, :, k], 1e-12)
         nearest = tf.minimum(nearest, tf.where(valid[tf.newaxis, :, k], distance, float("inf")))
@@ -313,18 +329,20 @@ def assign_pixels(points, projections, detections):
 
 
 @tf.autograph.experimental.do_not_convert
-def decode_poses(maps, stride, radius, options=PartsDecoding()):
+def decode_poses(maps, stride, radius, limbs, options=PartsDecoding()):
     """Persons of one image from its keypoint and limb maps (candidates, matching, assembly).
 
     Args:
-      maps: the module docstring's maps; stride: s; radius: the targets' disk radius R; options: PartsDecoding.
+      maps: the module docstring's maps; stride: s; radius: the targets' disk radius R; limbs: the skeleton's
+        limbs (the LIMB_HEATMAPS channels); options: PartsDecoding.
 
     Returns:
       `person_keypoints` dict, positions in the maps' input pixels.
     """
     positions, scores, valid = keypoint_candidates(maps, stride, radius, options)
-    connections, limb_scores = limb_connections(maps[keys.Map.LIMB_HEATMAPS], positions, valid, stride, options)
-    persons = assemble(connections, limb_scores, options.max_candidates)
+    connections, limb_scores = limb_connections(maps[keys.Map.LIMB_HEATMAPS], positions, valid, stride, limbs,
+                                                options)
+    persons = assemble(connections, limb_scores, options.max_candidates, limbs, static_keypoints(positions, axis=0))
     return person_keypoints(persons, positions, scores, options.max_detections)
 
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 from personlab_tf import keys
 from personlab_tf.inference import geometry, serving
 from personlab_tf.inference import maps as maps_lib
+from personlab_tf.skeleton import Skeleton
 from personlab_tf.tasks.parts import decode
 from personlab_tf.tasks.parts.targets import PYRAMID_STRIDES
 
@@ -60,14 +61,15 @@ def probability_maps(outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     }
 
 
-def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding(), part_stride=STRIDE):
+def parse_image(maps, scale, image_size, radius, limbs, options=decode.PartsDecoding(), part_stride=STRIDE):
     """Persons and part maps of one image from its maps over the frame of scale f (stride 4; the part
     probabilities at `part_stride`).
 
     Args:
       maps: dict of [h, w, ...] maps (`probability_maps` of one image), frame pixels.
       scale: f; image_size: [2] int32 (H, W) of the original image; radius: the targets' disk radius R;
-      options: decode.PartsDecoding; part_stride: stride of the part probabilities (targets.PART_STRIDES).
+      limbs: the skeleton's limbs (Skeleton.limbs, the limb maps' channels); options: decode.PartsDecoding;
+      part_stride: stride of the part probabilities (targets.PART_STRIDES).
 
     Returns:
       dict of keys.Detection: KEYPOINTS [D, K, 2] original pixels, KEYPOINT_SCORES [D, K], INSTANCE_SCORES
@@ -79,7 +81,7 @@ def parse_image(maps, scale, image_size, radius, options=decode.PartsDecoding(),
     # of stride 4 at cell (4 / part_stride) i of the part stride.
     step = STRIDE // part_stride
     pose_maps = dict(maps, **{keys.Map.PART_PROBABILITIES: maps[keys.Map.PART_PROBABILITIES][::step, ::step]})
-    detections = decode.decode_poses(pose_maps, STRIDE, radius, options)
+    detections = decode.decode_poses(pose_maps, STRIDE, radius, limbs, options)
     detections[keys.Detection.KEYPOINTS] = geometry.to_original(detections[keys.Detection.KEYPOINTS], scale)
     lattice = maps_lib.lattice_scale(scale, LATTICE_FINENESS)
     size = maps_lib.lattice_size(image_size, lattice)
@@ -107,21 +109,24 @@ class PartsDetector:
     Args:
       model: Keras model mapping images [1, H, W, 3] (RGB, 0..255) to model.PREDICTION_KEYS.
       radius: the training targets' disk radius R.
+      skeleton: the model's keypoints and limbs (personlab_tf/skeleton.py).
       inference: PartsInference; decoding: decode.PartsDecoding.
       part_stride: stride of the model's part logits (targets.PART_STRIDES).
     """
 
-    def __init__(self, model: keras.Model, radius: float, inference: PartsInference = PartsInference(),
-                 decoding: decode.PartsDecoding = decode.PartsDecoding(), part_stride: int = STRIDE):
+    def __init__(self, model: keras.Model, radius: float, skeleton: Skeleton,
+                 inference: PartsInference = PartsInference(), decoding: decode.PartsDecoding = decode.PartsDecoding(),
+                 part_stride: int = STRIDE):
         self.model = model
         self.radius = radius
+        self.skeleton = skeleton
         self.inference = inference
         self.decoding = decoding
         self.part_stride = part_stride
 
     def output_specs(self):
         """{key: (shape, dtype)} of the fixed-size outputs of `detect` (serving.ServingModule)."""
-        return serving.pose_output_specs(self.decoding.max_detections)
+        return serving.pose_output_specs(self.decoding.max_detections, self.skeleton.num_keypoints)
 
     def image_map_specs(self):
         """{key: (leading shape, dtype)} of the outputs of `detect` shaped [*leading, H, W] like the image."""
@@ -141,4 +146,5 @@ class PartsDetector:
         """`parse_image` of one [H, W, 3] RGB image (uint8 or float 0..255): image maps on its lattice
         (`serving.detect_image` gives them at the image's pixels)."""
         maps, scale = self.frame_maps(image)
-        return parse_image(maps, scale, tf.shape(image)[:2], self.radius, self.decoding, self.part_stride)
+        return parse_image(maps, scale, tf.shape(image)[:2], self.radius, self.skeleton.limbs, self.decoding,
+                           self.part_stride)

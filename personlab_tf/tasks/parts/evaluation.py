@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.data import coco, coco_format, part_labels
+from personlab_tf.skeleton import Skeleton
 from personlab_tf.task import EvaluationImage, Evaluator
 from personlab_tf.tasks.parts import metrics
 from personlab_tf.tasks.parts.part_sets import PartSet
@@ -22,7 +23,7 @@ METRICS_FILE = "metrics.json"
 
 
 def part_images(annotations: str, images_dir: str, part_labels_dir: Optional[str], part_set: PartSet,
-                problems: coco.ProblemCounter) -> Iterator[EvaluationImage]:
+                problems: coco.ProblemCounter, skeleton: Optional[Skeleton] = None) -> Iterator[EvaluationImage]:
     """The images of a COCO JSON with usable part label maps, with their records.
 
     Images whose map is unusable are skipped (counted in `problems` by data/part_labels.py), as are
@@ -30,11 +31,13 @@ def part_images(annotations: str, images_dir: str, part_labels_dir: Optional[str
 
     Args:
       part_labels_dir: the maps' folder; None: `part_labels` beside the annotations (data/coco_format.py).
+      skeleton: the keypoints the annotations must hold (the task's); None: the file's own.
 
     Raises:
-      coco.AnnotationError: the annotations, the images or the part labels directory is unusable.
+      coco.AnnotationError: the annotations, the images or the part labels directory is unusable, or the
+        annotations declare keypoints other than `skeleton`'s.
     """
-    dataset = coco.load_dataset(annotations, problems)
+    dataset = coco.load_dataset(annotations, problems, skeleton=skeleton)
     labels_dir = coco_format.default_part_labels_dir(annotations, part_labels_dir)
     if not tf.io.gfile.isdir(labels_dir):
         raise coco.AnnotationError(f"part labels directory {labels_dir} does not exist")

@@ -13,8 +13,8 @@ valid positions (this replica's share of the global mean, 0 when nothing is vali
 Two terms read more than one map and are computed beside the table:
 - projection: L1 of the DSPF f_l (Eqs. 2-3) in cells of its level, averaged over the four levels;
 - matching (second stage): cross-entropy of the relaxed assignment (Eqs. 13-15, training settings)
-  computed from the predicted limb heatmaps between the ground-truth keypoints of the crop's persons,
-  against "same person" (`matching_loss`).
+  computed from the predicted limb heatmaps (one per limb of the skeleton, `Skeleton.limbs`) between the
+  ground-truth keypoints of the crop's persons, against "same person" (`matching_loss`).
 Predictions at stride 4 are resized (corner aligned) to the target grid when it differs; the matching
 loss reads the limb heatmaps at their own stride 4.
 
@@ -44,8 +44,7 @@ from personlab_tf.losses import (
 )
 from personlab_tf.tasks.parts import matching
 from personlab_tf.tasks.parts.limb_scores import connection_scores
-from personlab_tf.tasks.parts.part_sets import LIMBS
-from personlab_tf.tasks.parts.targets import PYRAMID_STRIDES
+from personlab_tf.tasks.parts.targets import PYRAMID_STRIDES, limb_ends
 
 BASE_LOSS_KEYS = (keys.Loss.PART, keys.Loss.PROJECTION, keys.Loss.HEATMAP, keys.Loss.SHORT, keys.Loss.LIMB)
 _EPSILON = 1e-4
@@ -112,7 +111,7 @@ def projection_loss(predictions, targets, averaging=AVERAGE_IMAGES):
     return tf.add_n(terms) / len(terms)
 
 
-def matching_loss(limb_logits, points, labelled, stride, settings=matching.TRAINING, averaging=AVERAGE_IMAGES):
+def matching_loss(limb_logits, points, labelled, stride, limbs, settings=matching.TRAINING, averaging=AVERAGE_IMAGES):
     """Differentiable matching loss (§3.3): cross-entropy of the LP assignment against the true one.
 
     For each limb (k, l), the crop's persons are the candidates on both sides (person i's keypoint k
@@ -126,9 +125,10 @@ def matching_loss(limb_logits, points, labelled, stride, settings=matching.TRAIN
       limb_logits: [B, h, w, L] at stride `stride`.
       points: [B, P, K, 2] persons' keypoints (keys.Map.MATCH_POINTS); labelled: [B, P, K] bool.
       stride: s of the limb maps.
+      limbs: the L (k, l) keypoint pairs of the limb maps' channels (Skeleton.limbs).
       settings: matching.SolverSettings.
     """
-    first, second = [k for k, _ in LIMBS], [l for _, l in LIMBS]
+    first, second = limb_ends(limbs)
     starts = tf.transpose(tf.gather(points, first, axis=2), [0, 2, 1, 3])       # [B, L, P, 2]
     ends = tf.transpose(tf.gather(points, second, axis=2), [0, 2, 1, 3])
     rows = tf.transpose(tf.gather(labelled, first, axis=2), [0, 2, 1])         # [B, L, P]
@@ -142,7 +142,7 @@ def matching_loss(limb_logits, points, labelled, stride, settings=matching.TRAIN
     return replica_weighted_mean(errors, tf.cast(valid, tf.float32), averaging)
 
 
-def part_parsing_losses(predictions, targets, radius, with_matching=False, averaging=AVERAGE_IMAGES,
+def part_parsing_losses(predictions, targets, radius, limbs, with_matching=False, averaging=AVERAGE_IMAGES,
                         part_balance=0.0):
     """Every loss term (this replica's share): the table's rows, the projection and the matching loss.
 
@@ -150,6 +150,7 @@ def part_parsing_losses(predictions, targets, radius, with_matching=False, avera
       predictions: model outputs (tasks/parts/model.py PREDICTION_KEYS).
       targets: batched targets (targets.make_part_targets).
       radius: disk radius R of the short-range offset loss.
+      limbs: the L (k, l) keypoint pairs of the limb maps (Skeleton.limbs; the matching loss's).
       with_matching: add keys.Loss.MATCHING.
       averaging: personlab_tf/losses.py AVERAGE_IMAGES (per-image means) or AVERAGE_POOLED.
       part_balance: class-balance exponent of the part loss (`class_balanced_weights`).
@@ -162,7 +163,7 @@ def part_parsing_losses(predictions, targets, radius, with_matching=False, avera
     if with_matching:
         terms[keys.Loss.MATCHING] = matching_loss(predictions[keys.Prediction.LIMB_LOGITS],
                                                   targets[keys.Map.MATCH_POINTS], targets[keys.Map.MATCH_LABELLED],
-                                                  PYRAMID_STRIDES[0], averaging=averaging)
+                                                  PYRAMID_STRIDES[0], limbs, averaging=averaging)
     return terms
 
 

@@ -5,7 +5,7 @@ image --ResNet v1 (no atrous)--> C2..C5 (strides 4..32) --FPN--> P2..P5 (`width`
   P2..P5 --part branch (the paper's part decoder, Eq. 1)--> part logits [B, h4, w4, C]
            (part_stride 2: one more stage over the stem C1 --> [B, h2, w2, C])
   P2..P5 --pose branch (its pose decoder, Eq. 7)--> keypoint heatmap logits [.., K], short offsets [.., K, 2],
-           limb logits [.., L]
+           limb logits [.., L]            (K keypoints and L limbs of the skeleton, personlab_tf/skeleton.py)
   P5 --> f_5; for l = 4, 3, 2: flow D_l = conv([up(P_{l+1}), P_l])                         (Eq. 4)
                               X~ = W(P_{l+1}, D_l), f~ = 2 W(f_{l+1}, D_l)                     (Eqs. 5-6)
                               f_l = f~ + r_l([P_l, X~, f~])                                    (Eq. 3)
@@ -26,14 +26,13 @@ import keras
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import NUM_KEYPOINTS
 from personlab_tf.losses import AVERAGE_IMAGES
 from personlab_tf.model.layers import OUTPUT_DTYPE, Scale, SplitXY, UpsampleLike
 from personlab_tf.model.resnet import build_resnet_pyramid, check_initialisation, initial_weights, load_backbone_weights
 from personlab_tf.model.training import LossModel
+from personlab_tf.skeleton import Skeleton
 from personlab_tf.tasks.parts import losses as parts_losses
 from personlab_tf.tasks.parts.layers import FlowWarp
-from personlab_tf.tasks.parts.part_sets import NUM_LIMBS
 from personlab_tf.tasks.parts.targets import PART_STRIDES, PYRAMID_STRIDES
 
 PREDICTION_KEYS = (keys.Prediction.PART_LOGITS, keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SHORT_OFFSETS,
@@ -150,6 +149,9 @@ class PartParsingModel(LossModel):
     Args:
       backbone: a key of resnet.BACKBONES.
       num_parts: C, part classes including the background.
+      num_keypoints: K, the skeleton's keypoints (heatmap and short-offset channels).
+      limbs: the skeleton's limbs (Skeleton.limbs), L (k, l) keypoint pairs: the limb logits' channels and
+        the matching loss's limbs.
       width: channels of the pyramid and the decoders (256 in the paper's FPN).
       freeze_batch_norm: see resnet.build_resnet.
       matching_loss: add the differentiable matching loss (the second training stage).
@@ -162,11 +164,14 @@ class PartParsingModel(LossModel):
 
     prediction_keys = PREDICTION_KEYS
 
-    def __init__(self, backbone="resnet101", num_parts=15, width=256, freeze_batch_norm=True, matching_loss=False,
-                 radius=32.0, loss_averaging=AVERAGE_IMAGES, part_stride=PART_STRIDES[0], part_balance=0.0,
-                 name="part_parsing", **kwargs):
+    def __init__(self, backbone, num_parts, num_keypoints, limbs, width=256, freeze_batch_norm=True,
+                 matching_loss=False, radius=32.0, loss_averaging=AVERAGE_IMAGES, part_stride=PART_STRIDES[0],
+                 part_balance=0.0, name="part_parsing", **kwargs):
         if part_stride not in PART_STRIDES:
             raise ValueError(f"part stride {part_stride} must be one of {PART_STRIDES}")
+        limbs = tuple((int(k), int(l)) for k, l in limbs)
+        if not limbs or not all(0 <= k < num_keypoints and 0 <= l < num_keypoints for k, l in limbs):
+            raise ValueError(f"limbs {list(limbs)} must be pairs of the {num_keypoints} keypoints")
         with_stem = part_stride < PYRAMID_STRIDES[0]
         resnet = build_resnet_pyramid(backbone, freeze_batch_norm, with_stem)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
@@ -176,10 +181,10 @@ class PartParsingModel(LossModel):
         pose = branch(pyramid, width, "pose_decoder")
         outputs = {
             keys.Prediction.PART_LOGITS: _conv(parts, num_parts, 1, "part_head", dtype=OUTPUT_DTYPE),
-            keys.Prediction.HEATMAP_LOGITS: _conv(pose, NUM_KEYPOINTS, 1, "heatmap_head", dtype=OUTPUT_DTYPE),
+            keys.Prediction.HEATMAP_LOGITS: _conv(pose, num_keypoints, 1, "heatmap_head", dtype=OUTPUT_DTYPE),
             keys.Prediction.SHORT_OFFSETS: SplitXY(dtype=OUTPUT_DTYPE)(
-                _conv(pose, 2 * NUM_KEYPOINTS, 1, "short_offset_head", dtype=OUTPUT_DTYPE)),
-            keys.Prediction.LIMB_LOGITS: _conv(pose, NUM_LIMBS, 1, "limb_head", dtype=OUTPUT_DTYPE),
+                _conv(pose, 2 * num_keypoints, 1, "short_offset_head", dtype=OUTPUT_DTYPE)),
+            keys.Prediction.LIMB_LOGITS: _conv(pose, len(limbs), 1, "limb_head", dtype=OUTPUT_DTYPE),
         }
         fields = projection_fields(pyramid, width)
         outputs.update({keys.Prediction.projection(stride): field for stride, field in fields.items()})
@@ -190,6 +195,8 @@ class PartParsingModel(LossModel):
         self.backbone = resnet
         self.backbone_name = backbone
         self.num_parts = num_parts
+        self.num_keypoints = num_keypoints
+        self.limbs = limbs
         self.width = width
         self.freeze_batch_norm = freeze_batch_norm
         self.matching_loss = matching_loss
@@ -201,7 +208,8 @@ class PartParsingModel(LossModel):
         self.track_losses(parts_losses.loss_keys(matching_loss) + (keys.Loss.TOTAL,))
 
     def get_config(self):
-        return {"backbone": self.backbone_name, "num_parts": self.num_parts, "width": self.width,
+        return {"backbone": self.backbone_name, "num_parts": self.num_parts, "num_keypoints": self.num_keypoints,
+                "limbs": [list(limb) for limb in self.limbs], "width": self.width,
                 "freeze_batch_norm": self.freeze_batch_norm, "matching_loss": self.matching_loss,
                 "radius": self.radius, "loss_averaging": self.loss_averaging, "part_stride": self.part_stride,
                 "part_balance": self.part_balance, "name": self.name}
@@ -212,21 +220,22 @@ class PartParsingModel(LossModel):
 
     def compute_losses(self, predictions, targets):
         """losses.py terms and their uncertainty-weighted total (replica shares)."""
-        terms = parts_losses.part_parsing_losses(predictions, targets, self.radius, self.matching_loss,
+        terms = parts_losses.part_parsing_losses(predictions, targets, self.radius, self.limbs, self.matching_loss,
                                                  self.loss_averaging, self.part_balance)
         terms[keys.Loss.TOTAL] = self.uncertainty(terms)
         return terms
 
 
-def build_model(network: PartsNetwork, num_parts: int, radius: float, initial: bool = True,
+def build_model(network: PartsNetwork, num_parts: int, skeleton: Skeleton, radius: float, initial: bool = True,
                 part_stride: int = PART_STRIDES[0]) -> PartParsingModel:
-    """A PartParsingModel of `network` for `num_parts` classes (background included) whose short-range
-    offset loss divides by the targets' disk radius `radius` and whose part logits have the targets'
-    `part_stride`; the ImageNet weights of `network.weights_path` are loaded into the backbone when it is
-    given and `initial` (a model whose weights a checkpoint will replace skips them)."""
-    model = PartParsingModel(network.backbone, num_parts, network.width, network.freeze_batch_norm,
-                             network.matching_loss, radius, network.loss_averaging, part_stride,
-                             network.part_balance)
+    """A PartParsingModel of `network` for `num_parts` classes (background included) and the keypoints and
+    limbs of `skeleton`, whose short-range offset loss divides by the targets' disk radius `radius` and whose
+    part logits have the targets' `part_stride`; the ImageNet weights of `network.weights_path` are loaded
+    into the backbone when it is given and `initial` (a model whose weights a checkpoint will replace skips
+    them)."""
+    model = PartParsingModel(network.backbone, num_parts, skeleton.num_keypoints, skeleton.limbs, network.width,
+                             network.freeze_batch_norm, network.matching_loss, radius, network.loss_averaging,
+                             part_stride, network.part_balance)
     weights = initial_weights(network.weights_path, network.backbone) if initial else None
     if weights:
         load_backbone_weights(model.backbone, weights)

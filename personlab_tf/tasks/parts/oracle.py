@@ -11,7 +11,7 @@ Coordinates: pixel centres at integer coordinates, (x, y) order; targets in fram
 original-image pixels.
 """
 
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -19,21 +19,23 @@ from personlab_tf import keys
 from personlab_tf.inference import maps as maps_lib
 from personlab_tf.inference import serving
 from personlab_tf.inference.oracle import frame_grid
+from personlab_tf.skeleton import Edge
 from personlab_tf.tasks.parts import decode, detector, part_sets, targets
 
 
-def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, part_set: part_sets.PartSet, radius: float,
-                limb_sigma: float = targets.LIMB_SIGMA,
+def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, part_set: part_sets.PartSet, limbs: Sequence[Edge],
+                radius: float, limb_sigma: float = targets.LIMB_SIGMA,
                 part_stride: int = targets.PART_STRIDES[0]) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
     """The target maps of a decoded sample (with parts) on the stride-4 grid of its inference frame, the
-    part probabilities on the grid of `part_stride` (targets.PART_STRIDES).
+    part probabilities on the grid of `part_stride` (targets.PART_STRIDES); `limbs`: the skeleton's (the limb
+    heatmaps' channels).
 
     Returns:
       (maps, scale): dict of [h, w, ...] decoding maps (detector.probability_maps layout, one image) and f
       of the frame.
     """
     frame = frame_grid(sample, max_side, detector.FRAME_MULTIPLE, detector.STRIDE)
-    made = targets.make_part_targets(frame.sample, frame.side, part_set, detector.STRIDE, radius, limb_sigma,
+    made = targets.make_part_targets(frame.sample, frame.side, part_set, limbs, detector.STRIDE, radius, limb_sigma,
                                      part_stride=part_stride)
     maps = frame.crop({
         keys.Map.HEATMAPS: made[keys.Map.HEATMAPS],
@@ -47,11 +49,12 @@ def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, part_set: part_sets
     return maps, frame.scale
 
 
-def parsing_function(radius: float, options: decode.PartsDecoding, part_stride: int = targets.PART_STRIDES[0]):
+def parsing_function(radius: float, limbs: Sequence[Edge], options: decode.PartsDecoding,
+                     part_stride: int = targets.PART_STRIDES[0]):
     """A tf.function (maps of one image, scale f, image_size [2]) -> detector.parse_image results at the
-    image's pixels, the part probabilities at `part_stride`."""
+    image's pixels, the part probabilities at `part_stride`, the limb maps those of `limbs`."""
     def parse(maps, scale, image_size):
-        detections = detector.parse_image(maps, scale, image_size, radius, options, part_stride)
+        detections = detector.parse_image(maps, scale, image_size, radius, limbs, options, part_stride)
         return maps_lib.detections_at_image(detections, image_size, serving.IMAGE_MAP_KEYS)
 
     return tf.function(parse, reduce_retracing=True)

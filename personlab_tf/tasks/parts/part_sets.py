@@ -1,8 +1,10 @@
-"""Part label sets of the instance-aware part parsing datasets, and the limbs of the pose graph.
+"""Part label sets of the instance-aware part parsing datasets.
 
 A part set names the classes of a dataset's part labels (class 0 is always the background) and gives
-the class each one becomes under a horizontal flip (left <-> right). Keypoints are the 17 COCO ones
-(personlab_tf/constants.py) for every dataset; the converters map other joint sets onto them
+the class each one becomes under a horizontal flip (left <-> right). The keypoints, and the limbs of the
+pose graph the part parser scores and assembles (`Skeleton.limbs`), are the experiment's skeleton's
+(personlab_tf/skeleton.py), independent of the part set: DensePose-COCO's are coco17, MHP v2's its 16
+joints (mhp_v2), PASCAL-Person-Part's the 14 joints of pascal_person_part when a joint file gives them
 (converters.py).
 """
 
@@ -19,7 +21,7 @@ class PartSet:
       name: key in PART_SETS.
       classes: class names, index = label value; classes[0] is the background.
       flip_permutation: FLIP[c] is the class that becomes class c after a horizontal flip (as
-        constants.FLIP_PERMUTATION for keypoints), derived from "left"/"right" in the names.
+        Skeleton.flip_permutation for keypoints), derived from "left"/"right" in the names.
     """
 
     name: str
@@ -72,16 +74,3 @@ def part_set(name):
         raise ValueError(f"unknown part set {name!r}; expected one of {sorted(PART_SETS)}")
     return PART_SETS[name]
 
-
-# Limbs of the pose graph, ordered from head to feet (paper §3.3: assembly starts at the head, whose
-# estimates are the most reliable): the 16 edges of the kinematic tree (constants.TREE_EDGES) level by
-# level, with the shoulder and hip bars that hold the left and right halves together when the nose is
-# not found. A limb (k, l) scores candidates of keypoint k against candidates of keypoint l.
-LIMBS = (
-    (0, 1), (0, 2), (1, 3), (2, 4),              # face
-    (0, 5), (0, 6), (5, 6),                      # nose - shoulders, shoulder bar
-    (5, 7), (6, 8), (7, 9), (8, 10),             # arms
-    (5, 11), (6, 12), (11, 12),                  # torso sides, hip bar
-    (11, 13), (12, 14), (13, 15), (14, 16),      # legs
-)
-NUM_LIMBS = len(LIMBS)

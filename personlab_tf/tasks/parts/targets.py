@@ -9,11 +9,14 @@ coordinates. Which persons count where:
   mask (and no crowd region) of a person with labelled keypoints, the offset from x to that person's
   nearest labelled keypoint, in cells of the level (the paper's f_l, Eqs. 2-3), at every pyramid level;
 - keypoint heatmaps and short-range offsets: PersonLab's (data/keypoint_targets.py), disk radius R;
-- limb heatmaps: for every limb (k, l) of part_sets.LIMBS whose two keypoints a person has labelled, an
+- limb heatmaps: for every limb (k, l) of the skeleton's limbs (`Skeleton.limbs`, personlab_tf/skeleton.py)
+  whose two keypoints a person has labelled, an
   unnormalised elliptical Gaussian between them (`limb_heatmaps`), the maximum over persons; where the
   heatmap of either keypoint ignores negatives (`limb_ignore`) only the limbs' support (values of at least
   LIMB_SUPPORT, 3 sigma of the ellipse) is trained;
 - the matching supervision: each person's keypoints, padded to a fixed number of persons.
+The number of keypoints K is the sample's (its keypoints [N, K, 3], static); `limbs` are (k, l) index pairs
+into them, L = len(limbs).
 """
 
 import dataclasses
@@ -145,29 +148,34 @@ def limb_gaussian(points, start, end, sigma):
     return tf.exp(-along * along / (2.0 * spread * spread) - across * across / (2.0 * sigma * sigma))
 
 
-def limb_heatmaps(keypoints, labelled, points, sigma=LIMB_SIGMA):
+def limb_ends(limbs):
+    """([L] first keypoints, [L] second keypoints) of the limbs ((k, l) pairs)."""
+    return [int(k) for k, _ in limbs], [int(l) for _, l in limbs]
+
+
+def limb_heatmaps(keypoints, labelled, points, limbs, sigma=LIMB_SIGMA):
     """Limb heatmaps [h, w, L]: the maximum over persons of `limb_gaussian` of each limb both of whose
     keypoints the person has labelled (second paper §3.3, limb scoring).
 
     Args:
-      keypoints: [N, K, 2]; labelled: [N, K] bool; points: [h, w, 2]; sigma: across-limb spread.
+      keypoints: [N, K, 2]; labelled: [N, K] bool; points: [h, w, 2]; limbs: L (k, l) keypoint pairs
+        (Skeleton.limbs); sigma: across-limb spread.
     """
-    starts = tf.gather(keypoints, [k for k, _ in part_sets.LIMBS], axis=1)                 # [N, L, 2]
-    ends = tf.gather(keypoints, [l for _, l in part_sets.LIMBS], axis=1)
-    valid = (tf.gather(labelled, [k for k, _ in part_sets.LIMBS], axis=1)
-             & tf.gather(labelled, [l for _, l in part_sets.LIMBS], axis=1))               # [N, L]
+    first, second = limb_ends(limbs)
+    starts = tf.gather(keypoints, first, axis=1)                                             # [N, L, 2]
+    ends = tf.gather(keypoints, second, axis=1)
+    valid = tf.gather(labelled, first, axis=1) & tf.gather(labelled, second, axis=1)         # [N, L]
     grid = points[:, :, tf.newaxis, tf.newaxis, :]                                           # [h, w, 1, 1, 2]
     values = limb_gaussian(grid, starts, ends, sigma)                                        # [h, w, N, L]
     values = tf.where(valid, values, 0.0)
     return tf.reduce_max(tf.concat([values, tf.zeros_like(values[:, :, :1])], axis=2), axis=2)
 
 
-def limb_ignore(ignore):
+def limb_ignore(ignore, limbs):
     """[h, w, L] bool: limb negatives are not trained where either keypoint's heatmap negatives are not
-    (ignore: [h, w, K], keypoint_targets.heatmap_ignore)."""
-    first = tf.gather(ignore, [k for k, _ in part_sets.LIMBS], axis=-1)
-    second = tf.gather(ignore, [l for _, l in part_sets.LIMBS], axis=-1)
-    return first | second
+    (ignore: [h, w, K], keypoint_targets.heatmap_ignore; limbs: L (k, l) pairs)."""
+    first, second = limb_ends(limbs)
+    return tf.gather(ignore, first, axis=-1) | tf.gather(ignore, second, axis=-1)
 
 
 def matching_persons(keypoints, labelled, crop_size, max_persons=MAX_PERSONS):
@@ -176,9 +184,13 @@ def matching_persons(keypoints, labelled, crop_size, max_persons=MAX_PERSONS):
     A keypoint counts when it is labelled and inside the crop; persons with such keypoints come first (in
     their order), so a cut drops persons the loss would ignore before any other.
 
+    Args:
+      keypoints: [N, K, 2] with K static; labelled: [N, K] bool.
+
     Returns:
       (points [P, K, 2] float32, labelled [P, K] bool), P = max_persons.
     """
+    num_keypoints = keypoints.shape[1]
     inside = tf.reduce_all((keypoints >= 0.0) & (keypoints <= crop_size - 1.0), axis=-1)
     usable = labelled & inside
     order = tf.argsort(tf.cast(~tf.reduce_any(usable, axis=-1), tf.int32), stable=True)
@@ -187,18 +199,20 @@ def matching_persons(keypoints, labelled, crop_size, max_persons=MAX_PERSONS):
     padding = [[0, max_persons - count], [0, 0]]
     points = tf.pad(keypoints[:count], padding + [[0, 0]])
     usable = tf.pad(usable[:count], padding)
-    return (tf.ensure_shape(points, [max_persons, constants.NUM_KEYPOINTS, 2]),
-            tf.ensure_shape(usable, [max_persons, constants.NUM_KEYPOINTS]))
+    return (tf.ensure_shape(points, [max_persons, num_keypoints, 2]),
+            tf.ensure_shape(usable, [max_persons, num_keypoints]))
 
 
-def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constants.DISK_RADIUS,
+def make_part_targets(sample, crop_size, part_set, limbs, pose_stride=4, radius=constants.DISK_RADIUS,
                       limb_sigma=LIMB_SIGMA, max_persons=MAX_PERSONS, part_stride=PART_STRIDES[0]):
     """All part-parsing targets and weights of one augmented sample (shapes in keys.Map).
 
     Args:
-      sample: augmented sample (data/augment.py) with the part keys (keys.Sample.PART_LABELS, HAS_PARTS).
+      sample: augmented sample (data/augment.py) with the part keys (keys.Sample.PART_LABELS, HAS_PARTS);
+        its keypoints [N, K, 3] are those of the skeleton (K static).
       crop_size: S, with S - 1 a multiple of 32 (the coarsest pyramid level).
       part_set: part_sets.PartSet of the labels.
+      limbs: the skeleton's limbs (Skeleton.limbs), L (k, l) keypoint pairs: the limb heatmaps' channels.
       pose_stride: stride of the keypoint and limb targets (4, the pose branch's resolution).
       radius: disk radius R of the keypoint heatmaps and short-range offsets.
       limb_sigma: across-limb sigma of the limb heatmaps.
@@ -218,14 +232,14 @@ def make_part_targets(sample, crop_size, part_set, pose_stride=4, radius=constan
 
     size, masks, points = levels[pose_stride]
     ignore = keypoint_targets.heatmap_ignore(masks, sample)
-    limbs = limb_heatmaps(keypoints, labelled, points, limb_sigma)
+    limb_maps = limb_heatmaps(keypoints, labelled, points, limbs, limb_sigma)
     result = keypoint_targets.heatmap_and_short_range(keypoints, labelled, points, ignore, pose_stride, radius)
     part_size, part_masks, _ = levels[part_stride]
     result.update({
         keys.Map.PART_CLASSES: part_labels_on_grid(sample, part_size, part_stride, part_set.flip_permutation),
         keys.Map.PART_WEIGHTS: part_weights(part_masks, is_crowd, sample[keys.Sample.HAS_PARTS]),
-        keys.Map.LIMB_HEATMAPS: limbs,
-        keys.Map.LIMB_WEIGHTS: tf.cast((limbs >= LIMB_SUPPORT) | ~limb_ignore(ignore), tf.float32),
+        keys.Map.LIMB_HEATMAPS: limb_maps,
+        keys.Map.LIMB_WEIGHTS: tf.cast((limb_maps >= LIMB_SUPPORT) | ~limb_ignore(ignore, limbs), tf.float32),
     })
     for stride in PYRAMID_STRIDES:
         _, level, level_points = levels[stride]
