@@ -1,13 +1,17 @@
 """Writes the procedural synthetic-people dataset in COCO person-keypoint format.
 
   python scripts/make_synthetic_coco.py --output DIR --num_images N --seed S [--min_side 256 --max_side 448] \
-      [--scene coco|parts]
+      [--scene coco|parts] [--skeleton coco17|crowdpose|mhp_v2|pascal_person_part|FILE.json]
 
 Writes DIR/images/<id:012d>.jpg, DIR/person_keypoints.json, DIR/hidden_keypoints.json and the part label
 maps DIR/part_labels/<id:012d>.png (see personlab_tf/data/synthetic.py). `--scene coco` (default): COCO-like
 scenes of 0-30 persons, small ones without keypoints, crowd regions; `--scene parts`: MHP-like scenes of
-1-8 larger persons, all with keypoints (the part-parsing dataset). Progress goes to stderr; the last line of stdout is the summary as
-one-line JSON: images, persons, persons_with_keypoints, crowd_regions, images_without_people, seconds.
+1-8 larger persons, all with keypoints (the part-parsing dataset). `--skeleton`: the keypoints annotated, a
+built-in skeleton's name (default coco17) or a COCO-format JSON whose categories[].keypoints / skeleton declare
+one; its keypoint names must be points of the synthetic figures (synthetic.FIGURE_POINTS). The scene does not
+depend on the skeleton. Stdout names the skeleton used; progress goes to stderr; the last line of stdout is
+the summary as one-line JSON: images, persons, persons_with_keypoints, crowd_regions, images_without_people,
+skeleton, seconds.
 """
 
 import json
@@ -16,6 +20,7 @@ import time
 
 from absl import app, flags
 
+from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.data import synthetic
 
 _OUTPUT = flags.DEFINE_string("output", None, "Output directory.", required=True)
@@ -24,7 +29,21 @@ _SEED = flags.DEFINE_integer("seed", 0, "Random seed; image i depends only on (s
 _MIN_SIDE = flags.DEFINE_integer("min_side", 256, "Smallest image height or width.", lower_bound=16)
 _MAX_SIDE = flags.DEFINE_integer("max_side", 448, "Largest image height or width.", lower_bound=16)
 _SCENE = flags.DEFINE_enum("scene", "coco", sorted(synthetic.SCENES), "Scene statistics.")
+_SKELETON = flags.DEFINE_string(
+    "skeleton", skeleton_lib.COCO17.name,
+    f"Keypoints annotated: a built-in skeleton ({', '.join(sorted(skeleton_lib.BUILTIN))}) or the path of a "
+    "COCO-format JSON declaring one (categories[].keypoints and skeleton).")
 _PROGRESS_STEPS = 10  # progress lines per run
+
+
+def _skeleton(value):
+    """The skeleton `--skeleton` names (a built-in one, or a COCO JSON's); UsageError when unusable."""
+    try:
+        found = skeleton_lib.resolve(value)
+        synthetic.check_skeleton(found)
+    except ValueError as error:
+        raise app.UsageError(f"--skeleton {value}: {error}") from None
+    return found
 
 
 def main(argv):
@@ -33,6 +52,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if _MIN_SIDE.value > _MAX_SIDE.value:
         raise app.UsageError("--min_side must not exceed --max_side")
+    skeleton = _skeleton(_SKELETON.value)
+    print(f"skeleton: {skeleton.describe()}: {', '.join(skeleton.keypoints)}", flush=True)
     every = max(1, _NUM_IMAGES.value // _PROGRESS_STEPS)
 
     def progress(done, total):
@@ -42,7 +63,8 @@ def main(argv):
     start = time.perf_counter()
     summary = synthetic.generate_dataset(_OUTPUT.value, _NUM_IMAGES.value, _SEED.value,
                                          _MIN_SIDE.value, _MAX_SIDE.value, progress_fn=progress,
-                                         scene=synthetic.SCENES[_SCENE.value])
+                                         skeleton=skeleton, scene=synthetic.SCENES[_SCENE.value])
+    summary["skeleton"] = skeleton.name
     summary["seconds"] = round(time.perf_counter() - start, 2)
     print(json.dumps(summary))
 

@@ -10,7 +10,8 @@ import pytest
 import tensorflow_datasets as tfds
 from pycocotools import mask as mask_utils
 
-from personlab_tf.data import coco_format, synthetic
+from personlab_tf import skeleton as skeleton_lib
+from personlab_tf.data import coco, coco_format, synthetic
 from personlab_tf.evaluation import ground_truth
 from personlab_tf.tfds_builders import coco_person
 from personlab_tf.tfds_builders.coco_person import features, layout
@@ -40,10 +41,16 @@ def test_builds_both_splits_offline(builder):
     assert builder.info.splits[layout.TRAIN].num_examples == 36
     assert builder.info.splits[layout.VALIDATION].num_examples == 4
     assert builder.skipped_splits == {}
+    # COCO's skeleton, stated in the metadata and the description.
+    assert builder.skeleton == skeleton_lib.COCO17
+    assert builder.info.metadata[coco_person.SKELETON]["name"] == "coco17"
+    assert "Keypoints: skeleton coco17 (17 keypoints), nose, left_eye" in builder.info.description
+    assert builder.info.features[features.PERSONS][features.KEYPOINTS].shape == (17, 3)
     # Once prepared, evaluate.py can open it by name from the data directory (importing the package
     # registers the builder).
     again = tfds.builder("coco_person", data_dir=Path(builder.data_dir).parents[1])
     assert again.info.splits[layout.VALIDATION].num_examples == 4
+    assert again.skeleton == skeleton_lib.COCO17
 
 
 @pytest.mark.parametrize("split", SPLITS)
@@ -216,3 +223,36 @@ def test_a_dataset_built_from_other_annotations_is_refused(tmp_path):
                                                             r"of SHA-256 \w+, .*val2017.json has \w+. Delete"):
         coco_person.prepare(manual_dir, tmp_path / "tfds")
     assert {path.name: path.read_bytes() for path in Path(builder.data_dir).iterdir()} == before
+
+
+def test_a_dataset_of_another_skeleton(tmp_path):
+    """Synthetic crowdpose data: prepare takes the file's skeleton, stores [14, 3] keypoints, names it; the data
+    directory reopens with it and refuses another; a build told another skeleton than the file's fails."""
+    crowdpose = skeleton_lib.CROWDPOSE
+    out = tmp_path / "synthetic"
+    synthetic.generate_dataset(str(out), num_images=2, seed=5, min_side=96, max_side=128, skeleton=crowdpose)
+    layout.arrange_coco_tree(tmp_path / "coco", "val", out / coco_format.ANNOTATIONS_FILE, out / coco_format.IMAGES_DIR)
+    assert coco_person.manual_skeleton(str(tmp_path / "coco")) == crowdpose
+    builder = coco_person.prepare(tmp_path / "coco", tmp_path / "tfds")
+    assert builder.skeleton == crowdpose
+    assert builder.info.features[features.PERSONS][features.KEYPOINTS].shape == (14, 3)
+    assert "skeleton crowdpose (14 keypoints), left_shoulder" in builder.info.description
+    original = json.loads((out / coco_format.ANNOTATIONS_FILE).read_text())
+    by_id = {a["id"]: a for a in original["annotations"]}
+    examples = _examples(builder, layout.VALIDATION)
+    assert len(examples) == 2 and by_id
+    for example in examples.values():
+        persons = example[features.PERSONS]
+        for n, annotation_id in enumerate(persons[features.ANNOTATION_ID]):
+            np.testing.assert_array_equal(persons[features.KEYPOINTS][n],
+                                          np.float32(by_id[annotation_id]["keypoints"]).reshape(14, 3))
+
+    again = tfds.builder("coco_person", data_dir=tmp_path / "tfds")  # the recorded skeleton
+    assert again.skeleton == crowdpose and coco_person.recorded_skeleton(tmp_path / "tfds") == crowdpose
+    assert again.info.metadata[coco_person.SKELETON] == json.loads(json.dumps(crowdpose.to_config()))
+    assert coco_person.prepare(tmp_path / "coco", tmp_path / "tfds").skeleton == crowdpose  # reused
+    with pytest.raises(coco_person.StaleDatasetError, match=r"skeleton mismatch: .* holds crowdpose \(14 keypoints\), "
+                                                            r"the builder holds coco17 \(17 keypoints\)"):
+        coco_person.Builder(data_dir=tmp_path / "tfds", skeleton=skeleton_lib.COCO17)
+    with pytest.raises(coco.AnnotationError, match="skeleton mismatch"):
+        coco_person.prepare(tmp_path / "coco", tmp_path / "other", skeleton=skeleton_lib.COCO17)

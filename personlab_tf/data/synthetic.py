@@ -22,18 +22,31 @@ Part labels (instance-aware part parsing): every drawn polygon also belongs to a
 left/right; the part set "synthetic" of tasks/parts/part_sets.py), rendered into one label map per image,
 `part_labels/<image file stem>.png` (data/part_labels.py). A person's parts are the map under its mask. Drawing the map uses no
 random numbers, so the images do not depend on it.
+
+Skeletons: the keypoints written are those of a `Skeleton` (personlab_tf/skeleton.py; coco17 by default),
+each a named point of the figure (`FIGURE_POINTS`): the 17 COCO keypoints, the drawing's own points
+('neck_top', 'head' the head centre, '<side>_hand', '<side>_foot') and points derived from them without
+random numbers: 'head_top' = 'top_head' (the top of the head ellipse along the head's up axis),
+'upper_neck' (= 'neck_top'), 'neck' (midway between the shoulder centre and 'neck_top', the middle of the
+drawn neck), 'thorax' (the shoulder centre) and 'pelvis' (the hip centre). A skeleton naming anything else
+is refused (`check_skeleton`). The scene (poses, sizes, clothes, everything drawn from the random numbers)
+does not depend on the skeleton: the 17 COCO keypoints' pixels always belong to their figure's silhouette,
+and so do the pixels of the skeleton's other keypoints; those extra pixels are the only difference between
+the images of two skeletons of the same seed. The annotations file declares the skeleton's category; the
+keypoint lists hold K (x, y, v) triples in the skeleton's order.
 """
 
 import dataclasses
 import json
 import os
+from typing import Tuple
 
 import cv2
 import numpy as np
 
-from personlab_tf import constants
 from personlab_tf.data import coco_format
 from personlab_tf.data import part_labels as part_labels_lib
+from personlab_tf.skeleton import COCO17, Skeleton
 
 HIDDEN_KEYPOINTS_FILE = "hidden_keypoints.json"
 # The body-part classes of the part label maps, class 0 the background (no left/right distinction).
@@ -109,14 +122,44 @@ LONG_SLEEVES = 2
 SKIN_TONES = ((255, 224, 196), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36),
               (92, 56, 32))
 
-_KP = {name: k for k, name in enumerate(constants.KEYPOINT_NAMES)}
 # Body-part classes (BODY_PART_CLASSES) of the drawn pieces, and of a keypoint's own pixel when it
 # falls outside every piece of its figure.
 (HEAD_PART, TORSO_PART, UPPER_ARM_PART, LOWER_ARM_PART, HAND_PART, UPPER_LEG_PART, LOWER_LEG_PART,
  FOOT_PART) = range(1, len(BODY_PART_CLASSES))
-KEYPOINT_PARTS = (HEAD_PART,) * 5 + (UPPER_ARM_PART,) * 4 + (LOWER_ARM_PART,) * 2 + (UPPER_LEG_PART,) * 4 + (
-    LOWER_LEG_PART,) * 2
 _SIDES = (("left", 1.0), ("right", -1.0))  # the person's side and its image x direction
+# The named points of a figure a skeleton's keypoints may be (module docstring), with the body part of each.
+FIGURE_POINT_PARTS = {
+    "nose": HEAD_PART, "left_eye": HEAD_PART, "right_eye": HEAD_PART, "left_ear": HEAD_PART, "right_ear": HEAD_PART,
+    "left_shoulder": UPPER_ARM_PART, "right_shoulder": UPPER_ARM_PART, "left_elbow": UPPER_ARM_PART,
+    "right_elbow": UPPER_ARM_PART, "left_wrist": LOWER_ARM_PART, "right_wrist": LOWER_ARM_PART,
+    "left_hip": UPPER_LEG_PART, "right_hip": UPPER_LEG_PART, "left_knee": UPPER_LEG_PART,
+    "right_knee": UPPER_LEG_PART, "left_ankle": LOWER_LEG_PART, "right_ankle": LOWER_LEG_PART,
+    "neck_top": TORSO_PART, "head": HEAD_PART, "left_hand": HAND_PART, "right_hand": HAND_PART,
+    "left_foot": FOOT_PART, "right_foot": FOOT_PART,
+    "head_top": HEAD_PART, "top_head": HEAD_PART, "upper_neck": TORSO_PART, "neck": TORSO_PART,
+    "thorax": TORSO_PART, "pelvis": TORSO_PART,
+}
+FIGURE_POINTS = tuple(FIGURE_POINT_PARTS)
+# The points whose pixels always belong to their figure whatever the skeleton (they did before skeletons
+# existed; the images of a seed stay as they were).
+_ANCHORS = COCO17.keypoints
+
+
+def check_skeleton(skeleton: Skeleton) -> None:
+    """ValueError (one line) naming the keypoints of `skeleton` that are not figure points (FIGURE_POINTS)."""
+    unknown = [name for name in skeleton.keypoints if name not in FIGURE_POINT_PARTS]
+    if unknown:
+        raise ValueError(f"skeleton {skeleton.name!r}: the synthetic figures have no keypoint {', '.join(unknown)} "
+                         f"(figure points: {', '.join(FIGURE_POINTS)})")
+
+
+def keypoint_parts(skeleton: Skeleton) -> Tuple[int, ...]:
+    """The body-part class (BODY_PART_CLASSES) of each of the skeleton's K keypoints (`check_skeleton` first)."""
+    check_skeleton(skeleton)
+    return tuple(FIGURE_POINT_PARTS[name] for name in skeleton.keypoints)
+
+
+KEYPOINT_PARTS = keypoint_parts(COCO17)  # coco17's, as before skeletons
 
 
 # --------------------------------------------------------------------------------------- geometry
@@ -223,6 +266,24 @@ def _place(points, shape, height_px, rotation, origin):
     placed_shape = dict(shape, head_radii=shape["head_radii"] * height_px,
                         head_angle=shape["head_angle"] + rotation, width=shape["width"] * height_px)
     return placed, placed_shape
+
+
+def _figure_points(p, shape, names):
+    """The named figure points `names` (FIGURE_POINTS) of a placed figure: those of `p` (from `_place`) and
+    the derived ones (module docstring), from `p` and the placed `shape` alone.
+
+    Returns:
+      dict name -> [2] float (x, y) image pixels.
+    """
+    derived = {
+        "head_top": lambda: p["head"] - shape["head_radii"][1] * _direction(shape["head_angle"]),
+        "upper_neck": lambda: p["neck_top"],
+        "neck": lambda: ((p["left_shoulder"] + p["right_shoulder"]) / 2 + p["neck_top"]) / 2,
+        "thorax": lambda: (p["left_shoulder"] + p["right_shoulder"]) / 2,
+        "pelvis": lambda: (p["left_hip"] + p["right_hip"]) / 2,
+    }
+    derived["top_head"] = derived["head_top"]
+    return {name: p[name] if name in p else derived[name]() for name in names}
 
 
 def _figure_parts(p, shape, style):
@@ -351,7 +412,7 @@ def _sample_style(rng):
 # --------------------------------------------------------------------------------------- rendering
 
 
-def _draw_figure(image, owner, body_parts, parts, keypoints, style, owner_id, rng):
+def _draw_figure(image, owner, body_parts, figure, owner_id, rng):
     """Draws a figure over `image` and marks its pixels in `owner` and its body parts in `body_parts`.
 
     Args:
@@ -359,9 +420,9 @@ def _draw_figure(image, owner, body_parts, parts, keypoints, style, owner_id, rn
       owner: [H, W] int16, index of the figure shown at each pixel (-1 none), modified in place.
       body_parts: [H, W] uint8, body-part class shown at each pixel (0 none), modified in place; an
         outline pixel belongs to the piece it outlines.
-      parts: list of (label, body part, polygon, outlined) from `_figure_parts`, image pixels (x, y).
-      keypoints: [17, 2] float (x, y); their pixels always belong to the figure's silhouette.
-      style: dict from `_sample_style`.
+      figure: a `_sample_figure` dict: its 'parts' (label, body part, polygon, outlined), image pixels
+        (x, y); its 'anchors' [A, 2] float (x, y), whose pixels always belong to the figure's silhouette
+        (with the body parts 'anchor_parts' [A] where no piece covers them); its 'style'.
       owner_id: value written to `owner`.
       rng: np.random.Generator for the clothing textures.
 
@@ -370,6 +431,7 @@ def _draw_figure(image, owner, body_parts, parts, keypoints, style, owner_id, rn
       is entirely outside the image.
     """
     height, width = owner.shape
+    parts, style = figure["parts"], figure["style"]
     corners = np.concatenate([poly for _, _, poly, _ in parts])
     x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 2, (width, height))
@@ -385,9 +447,9 @@ def _draw_figure(image, owner, body_parts, parts, keypoints, style, owner_id, rn
         if outline and outlined:
             cv2.polylines(labels, [fixed], True, OUTLINE, 1, cv2.LINE_8, shift=SUBPIXEL_BITS)
             cv2.polylines(bodies, [fixed], True, body_part, 1, cv2.LINE_8, shift=SUBPIXEL_BITS)
-    pixels = np.floor(keypoints + 0.5).astype(int) - (x0, y0)
+    pixels = np.floor(figure["anchors"] + 0.5).astype(int) - (x0, y0)
     inside = np.all((pixels >= 0) & (pixels < (x1 - x0, y1 - y0)), axis=1)
-    for (px, py), body_part in zip(pixels[inside], np.array(KEYPOINT_PARTS)[inside]):
+    for (px, py), body_part in zip(pixels[inside], np.array(figure["anchor_parts"])[inside]):
         labels[py, px] = labels[py, px] or OUTLINE
         bodies[py, px] = bodies[py, px] or body_part
 
@@ -465,21 +527,32 @@ def _sample_person_count(rng, scene):
     return int(rng.integers(low, high, endpoint=True))
 
 
-def _sample_figure(rng, height_px, origin):
+def _anchor_names(skeleton):
+    """The figure points whose pixels belong to the figure: the 17 COCO keypoints, then the skeleton's others."""
+    return _ANCHORS + tuple(name for name in skeleton.keypoints if name not in _ANCHORS)
+
+
+def _sample_figure(rng, height_px, origin, skeleton):
     """A posed, styled figure of `height_px` pixels with its hip centre at `origin` (x, y).
 
     Returns:
-      dict with 'keypoints' [17, 2] float (x, y) image pixels, 'parts' (see `_figure_parts`), 'style'.
+      dict with 'keypoints' [K, 2] float (x, y) image pixels of the skeleton's keypoints, 'anchors' [A, 2]
+      and 'anchor_parts' [A] (see `_draw_figure`), 'parts' (see `_figure_parts`), 'style'.
     """
     points, shape = _sample_body(rng)
     rotation = float(np.clip(rng.normal(0.0, 0.08), -0.3, 0.3))
     placed, placed_shape = _place(points, shape, height_px, rotation, np.asarray(origin, float))
     style = _sample_style(rng)
-    keypoints = np.round([placed[name] for name in constants.KEYPOINT_NAMES], 2)  # as written to json
-    return {"keypoints": keypoints, "parts": _figure_parts(placed, placed_shape, style), "style": style}
+    anchor_names = _anchor_names(skeleton)
+    named = _figure_points(placed, placed_shape, anchor_names)
+    rounded = {name: np.round(point, 2) for name, point in named.items()}  # as written to json
+    return {"keypoints": np.array([rounded[name] for name in skeleton.keypoints]).reshape(-1, 2),
+            "anchors": np.array([rounded[name] for name in anchor_names]),
+            "anchor_parts": tuple(FIGURE_POINT_PARTS[name] for name in anchor_names),
+            "parts": _figure_parts(placed, placed_shape, style), "style": style}
 
 
-def _sample_persons(rng, height, width, scene, count=None):
+def _sample_persons(rng, height, width, scene, skeleton, count=None):
     """The persons of an image, back to front (list of `_sample_figure` dicts); `count` None: random."""
     count = _sample_person_count(rng, scene) if count is None else count
     cap = float(np.clip(1.3 / np.sqrt(max(count, 1)), 0.25, scene.max_height_fraction))
@@ -491,11 +564,11 @@ def _sample_persons(rng, height, width, scene, count=None):
         figure_px = fraction * height
         top = rng.uniform(-0.2 * figure_px, max(height - 0.8 * figure_px, 1.0 - 0.2 * figure_px))
         origin = (rng.uniform(-0.15 * figure_px, width + 0.15 * figure_px), top + 0.5 * figure_px)
-        persons.append(_sample_figure(rng, figure_px, origin))
+        persons.append(_sample_figure(rng, figure_px, origin, skeleton))
     return persons
 
 
-def _sample_crowd(rng, height, width):
+def _sample_crowd(rng, height, width, skeleton):
     """A dense cluster of small figures, back to front (list of `_sample_figure` dicts)."""
     count = rng.integers(*CROWD_FIGURES, endpoint=True)
     figure_px = rng.uniform(*CROWD_HEIGHT_FRACTION) * height
@@ -503,7 +576,7 @@ def _sample_crowd(rng, height, width):
     spread = (0.12 * count * figure_px / 4, 0.25 * figure_px)
     origins = centre + rng.normal(0.0, 1.0, (count, 2)) * spread
     origins = origins[np.argsort(origins[:, 1], kind="stable")]
-    return [_sample_figure(rng, figure_px * rng.uniform(0.85, 1.15), origin) for origin in origins]
+    return [_sample_figure(rng, figure_px * rng.uniform(0.85, 1.15), origin, skeleton) for origin in origins]
 
 
 # --------------------------------------------------------------------------------------- annotations
@@ -562,7 +635,7 @@ def _box(mask, x0=0, y0=0):
 
 
 def _visibility(keypoints, owner, owner_id):
-    """COCO visibility [17] int of a figure's keypoints [17, 2] (x, y): 2 where `owner` [H, W] shows the
+    """COCO visibility [K] int of a figure's keypoints [K, 2] (x, y): 2 where `owner` [H, W] shows the
     figure at the keypoint's pixel, 1 where another figure covers it, 0 outside the image."""
     height, width = owner.shape
     pixels = np.floor(keypoints + 0.5).astype(int)
@@ -574,14 +647,14 @@ def _visibility(keypoints, owner, owner_id):
 
 
 def _coco_keypoints(keypoints, visibility):
-    """Flat COCO list [x, y, v] * 17 with x = y = 0 where v = 0; coordinates rounded to 0.01 px."""
+    """Flat COCO list [x, y, v] * K with x = y = 0 where v = 0; coordinates rounded to 0.01 px."""
     values = []
     for (x, y), v in zip(keypoints, visibility):
         values += [round(float(x), 2), round(float(y), 2), int(v)] if v else [0, 0, 0]
     return values
 
 
-def _person_annotation(person, owner, owner_id, box, unlabelled, small_area):
+def _person_annotation(person, owner, owner_id, box, unlabelled, small_area, category_id):
     """The COCO annotation (without ids) and hidden keypoints of one drawn person, or None when none of
     it is visible.
 
@@ -601,7 +674,7 @@ def _person_annotation(person, owner, owner_id, box, unlabelled, small_area):
     polygons = [(np.array(poly).reshape(-1, 2) + (x0, y0)).ravel().tolist()
                 for poly in mask_to_polygons(visible)]
     annotation = {
-        "category_id": constants.PERSON_CATEGORY_ID, "iscrowd": 0, "segmentation": polygons,
+        "category_id": category_id, "iscrowd": 0, "segmentation": polygons,
         "area": area, "bbox": _box(visible, x0, y0),
         "keypoints": _coco_keypoints(person["keypoints"], visibility),
         "num_keypoints": int(np.count_nonzero(visibility)),
@@ -609,58 +682,63 @@ def _person_annotation(person, owner, owner_id, box, unlabelled, small_area):
     return annotation, (true_keypoints if annotation["num_keypoints"] == 0 else None)
 
 
-def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, size=None, scene=COCO_SCENE):
+def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, size=None, scene=COCO_SCENE,
+                     skeleton=COCO17):
     """Renders image `index` of the dataset of `seed`.
 
     `num_persons` and `size` ((height, width)) fix the person count and the image size instead of
     drawing them (benchmarks); an image with a fixed count has no crowd region. `scene`: a `Scene`.
+    `skeleton`: the `Skeleton` whose K keypoints are annotated (`check_skeleton`; ValueError otherwise).
 
     Returns:
       dict with 'image' [H, W, 3] uint8 RGB, 'jpeg_quality' int, 'annotations' (COCO dicts without ids;
-      the crowd region, if any, last), 'hidden_keypoints' (one flat list [x, y, v] * 17 of true keypoints,
+      the crowd region, if any, last), 'hidden_keypoints' (one flat list [x, y, v] * K of true keypoints,
       or None, per annotation), 'part_labels' [H, W] uint8 (BODY_PART_CLASSES).
     """
+    check_skeleton(skeleton)
     rng = np.random.default_rng([seed, index])
     height, width = (int(v) for v in rng.integers(min_side, max_side, 2, endpoint=True))
     if size is not None:
         height, width = size
     image = _background(rng, height, width)
-    persons = _sample_persons(rng, height, width, scene, num_persons)
+    persons = _sample_persons(rng, height, width, scene, skeleton, num_persons)
     with_crowd = persons and num_persons is None and rng.random() < scene.crowd_probability
-    crowd = _sample_crowd(rng, height, width) if with_crowd else []
+    crowd = _sample_crowd(rng, height, width, skeleton) if with_crowd else []
     unlabelled = rng.random(len(persons)) < scene.unlabelled_fraction
 
     owner = np.full((height, width), -1, np.int16)
     body_parts = np.zeros((height, width), np.uint8)
     crowd_id = len(persons)
     for figure in crowd:
-        _draw_figure(image, owner, body_parts, figure["parts"], figure["keypoints"], figure["style"], crowd_id, rng)
-    boxes = [_draw_figure(image, owner, body_parts, person["parts"], person["keypoints"], person["style"], n, rng)
-             for n, person in enumerate(persons)]
+        _draw_figure(image, owner, body_parts, figure, crowd_id, rng)
+    boxes = [_draw_figure(image, owner, body_parts, person, n, rng) for n, person in enumerate(persons)]
 
     annotations, hidden = [], []
     for n, (person, box) in enumerate(zip(persons, boxes)):
-        result = None if box is None else _person_annotation(person, owner, n, box, unlabelled[n], scene.small_area)
+        result = None if box is None else _person_annotation(person, owner, n, box, unlabelled[n], scene.small_area,
+                                                             skeleton.category_id)
         if result is not None:
             annotations.append(result[0])
             hidden.append(result[1])
     crowd_mask = owner == crowd_id
     if crowd_mask.any():
         annotations.append({
-            "category_id": constants.PERSON_CATEGORY_ID, "iscrowd": 1,
+            "category_id": skeleton.category_id, "iscrowd": 1,
             "segmentation": mask_to_uncompressed_rle(crowd_mask), "area": int(crowd_mask.sum()),
-            "bbox": _box(crowd_mask), "keypoints": [0] * (3 * constants.NUM_KEYPOINTS), "num_keypoints": 0,
+            "bbox": _box(crowd_mask), "keypoints": [0] * (3 * skeleton.num_keypoints), "num_keypoints": 0,
         })
         hidden.append(None)
     return {"image": _finish(rng, image), "jpeg_quality": int(rng.integers(*JPEG_QUALITY, endpoint=True)),
             "annotations": annotations, "hidden_keypoints": hidden, "part_labels": body_parts}
 
 
-def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, progress_fn=None, **scene_options):
+def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, progress_fn=None, skeleton=COCO17,
+                     **scene_options):
     """Writes a synthetic COCO person-keypoint dataset.
 
     Files: `output_dir/images/<image id:012d>.jpg` (image ids 1..num_images), `person_keypoints.json`
-    (COCO), `hidden_keypoints.json`: a list of {"id": annotation id, "keypoints": [x, y, v] * 17} with
+    (COCO, the skeleton's category), `hidden_keypoints.json`: a list of {"id": annotation id,
+    "keypoints": [x, y, v] * K} with
     the true keypoints of every non-crowd person annotated without keypoints (true x, y even outside the
     image; v as it would have been labelled), and `part_labels/<image id:012d>.png`, the part label maps.
 
@@ -670,17 +748,20 @@ def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, p
       seed: int; image i depends only on (seed, i).
       min_side, max_side: image height and width are drawn uniformly from [min_side, max_side].
       progress_fn: optional callable(done, total) called after each image.
+      skeleton: the `Skeleton` whose keypoints are annotated (default coco17); ValueError naming the
+        keypoints that are not figure points (`check_skeleton`), before anything is written.
       **scene_options: `num_persons`, `size` and `scene` of `synthesize_image`.
 
     Returns:
       dict summary: images, persons (non-crowd annotations), persons_with_keypoints, crowd_regions,
       images_without_people (images with no annotation at all).
     """
+    check_skeleton(skeleton)
     os.makedirs(os.path.join(output_dir, coco_format.IMAGES_DIR), exist_ok=True)
     images, annotations, hidden = [], [], []
     for index in range(num_images):
         image_id = index + 1
-        sample = synthesize_image(seed, index, min_side, max_side, **scene_options)
+        sample = synthesize_image(seed, index, min_side, max_side, skeleton=skeleton, **scene_options)
         file_name = f"{image_id:012d}.jpg"
         bgr = cv2.cvtColor(sample["image"], cv2.COLOR_RGB2BGR)
         ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, sample["jpeg_quality"]])
@@ -701,7 +782,10 @@ def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, p
         if progress_fn:
             progress_fn(index + 1, num_images)
 
-    coco_format.write_annotations(output_dir, images, annotations, f"personlab_tf synthetic people, seed {seed}")
+    description = f"personlab_tf synthetic people, seed {seed}"
+    if skeleton.name != COCO17.name:
+        description += f", skeleton {skeleton.describe()}"
+    coco_format.write_annotations(output_dir, images, annotations, description, skeleton)
     with open(os.path.join(output_dir, HIDDEN_KEYPOINTS_FILE), "w") as f:
         json.dump(hidden, f)
     persons = [a for a in annotations if not a["iscrowd"]]

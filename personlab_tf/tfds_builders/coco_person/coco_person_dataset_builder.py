@@ -35,6 +35,15 @@ SHA-256 of the annotations file, the images skipped (count and ids) and the warn
 evaluation of the cached dataset still reports them, and `prepare` refuses a dataset built from another
 annotations file (`StaleDatasetError`; docs/operations.md).
 
+Skeleton: the keypoints follow one `Skeleton` (personlab_tf/skeleton.py), coco17 for COCO: a builder holds
+one (`Builder(skeleton=...)`, `builder.skeleton`), stores K keypoints per person (features [K, 3]), names it
+in its description and records it in `builder.info.metadata["skeleton"]` (`Skeleton.to_config`). A builder
+made without one takes the skeleton recorded in its data directory (so `tfds.builder("coco_person",
+data_dir=...)` reopens any prepared dataset), else coco17; given one that differs from the recorded one it
+raises `StaleDatasetError`. `prepare` builds with the skeleton the manual directory's annotation files
+declare (`coco.file_skeleton`) unless told one; the build refuses a file declaring other keypoints. One
+data directory holds one skeleton's `coco_person`.
+
 Coordinates: keypoints as in COCO, pixel centres at integer coordinates, x right, y down, (x, y) order;
 boxes and polygons (here the RLE) use pixel corners, as in COCO.
 """
@@ -48,7 +57,9 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 from PIL import Image
+from tensorflow_datasets.core.utils import file_utils
 
+from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.data import coco
 from personlab_tf.tfds_builders.coco_person import features, layout
 
@@ -60,6 +71,10 @@ ANNOTATIONS_SHA256 = "annotations_sha256"
 IMAGES_SKIPPED = "images_skipped"
 SKIPPED_IMAGE_IDS = "skipped_image_ids"
 WARNINGS = "warnings"
+# Key of the dataset's skeleton (`Skeleton.to_config`) in `builder.info.metadata`.
+SKELETON = "skeleton"
+_DATASET_INFO_FILE = "dataset_info.json"
+_METADATA_FILE = "metadata.json"
 
 
 class StaleDatasetError(ValueError):
@@ -122,20 +137,43 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
         `importlib_resources`, which tensorflow-datasets 4.9.10 does not install on Python >= 3.9."""
         return epath.Path(__file__)
 
-    def __init__(self, **kwargs):
+    def __init__(self, skeleton=None, **kwargs):
+        """`skeleton`: the `Skeleton` of the keypoints; None: the one recorded in the prepared dataset of
+        `data_dir`, else coco17. `kwargs`: those of `tfds.core.GeneratorBasedBuilder` (`data_dir`, ...).
+
+        Raises:
+          StaleDatasetError: `skeleton` differs from the one of the dataset prepared in `data_dir`.
+        """
+        recorded = recorded_skeleton(kwargs.get("data_dir"))
+        if skeleton is None:
+            skeleton = recorded or skeleton_lib.COCO17
+        elif recorded is not None:
+            try:
+                skeleton_lib.check_same(recorded, skeleton, f"the coco_person dataset in {kwargs.get('data_dir')}",
+                                        "the builder")
+            except ValueError as error:
+                raise StaleDatasetError(f"{error}; delete the dataset to build it with {skeleton.name}") from None
+        self._skeleton = skeleton
         super().__init__(**kwargs)
         # split name -> why it was skipped, filled by download_and_prepare.
         self.skipped_splits = {}
 
+    @property
+    def skeleton(self):
+        """The `Skeleton` of the keypoints."""
+        return self._skeleton
+
     def _info(self):
         """Dataset metadata, built directly (no README/CITATIONS lookup: tfds looks for them beside the module)."""
+        skeleton = self._skeleton
         return tfds.core.DatasetInfo(
             builder=self,
-            description=_DESCRIPTION,
-            features=features.features_dict(),
+            description=(f"{_DESCRIPTION}Keypoints: skeleton {skeleton.describe()}, "
+                         f"{', '.join(skeleton.keypoints)}.\n"),
+            features=features.features_dict(skeleton.num_keypoints),
             homepage="https://cocodataset.org/#keypoints-2017",
             citation=_CITATION,
-            metadata=tfds.core.MetadataDict(),
+            metadata=tfds.core.MetadataDict({SKELETON: skeleton.to_config()}),
         )
 
     def _split_generators(self, dl_manager):
@@ -162,7 +200,7 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
         """Yields (image id, example) in JSON order (see the module docstring for what is kept); records
         what the build saw in `self.info.metadata[split]`."""
         problems = coco.ProblemCounter()
-        valid = coco.load_dataset(annotations_path, problems)
+        valid = coco.load_dataset(annotations_path, problems, skeleton=self._skeleton)
         with open(annotations_path, "rb") as f:
             raw = json.load(f)["annotations"]
         by_id = _first_by_id(raw, {p.annotation_id for persons in valid.persons.values() for p in persons})
@@ -188,7 +226,8 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
                 features.HEIGHT: info.height,
                 features.WIDTH: info.width,
                 features.FILE_NAME: info.file_name,
-                features.PERSONS: features.encode_persons([by_id[p.annotation_id] for p in persons], rles),
+                features.PERSONS: features.encode_persons([by_id[p.annotation_id] for p in persons], rles,
+                                                          self._skeleton.num_keypoints),
             }
         self.info.metadata[split] = {ANNOTATIONS_SHA256: annotations_fingerprint(annotations_path),
                                      IMAGES_SKIPPED: problems.images_skipped, SKIPPED_IMAGE_IDS: skipped_ids,
@@ -257,12 +296,49 @@ def stale_splits(builder, manual_dir):
     return found
 
 
-def prepare(manual_dir, data_dir):
+def recorded_skeleton(data_dir):
+    """The skeleton of the `coco_person` dataset prepared in `data_dir` (None: tfds' default directories):
+    the one its metadata records, coco17 for a dataset built before skeletons were recorded; None when no
+    dataset is prepared there."""
+    try:
+        _, dataset_dir = file_utils.get_data_dir_and_dataset_dir(
+            given_data_dir=None if data_dir is None else os.fspath(data_dir), builder_name=Builder.name,
+            config_name=None, version=Builder.VERSION)
+    except Exception:  # no data directory to look in
+        return None
+    if not os.path.isfile(os.path.join(dataset_dir, _DATASET_INFO_FILE)):
+        return None
+    metadata_path = os.path.join(dataset_dir, _METADATA_FILE)
+    config = None
+    if os.path.isfile(metadata_path):
+        with open(metadata_path) as f:
+            config = json.load(f).get(SKELETON)
+    return skeleton_lib.Skeleton.from_config(config) if config else skeleton_lib.COCO17
+
+
+def manual_skeleton(manual_dir):
+    """The skeleton the annotation files of the splits present in `manual_dir` declare (`coco.file_skeleton`),
+    coco17 when none is present; ValueError when two splits declare different ones."""
+    found = None
+    for split in layout.SPLIT_FILES:
+        if layout.missing_paths(manual_dir, split):
+            continue
+        annotations, _ = layout.split_paths(manual_dir, split)
+        declared = coco.file_skeleton(coco.load_json(annotations, "annotations"), annotations)
+        if found is not None:
+            skeleton_lib.check_same(found[0], declared, found[1], annotations)
+        found = found or (declared, annotations)
+    return found[0] if found else skeleton_lib.COCO17
+
+
+def prepare(manual_dir, data_dir, skeleton=None):
     """Builds (or reuses) the dataset offline and returns the prepared `Builder`.
 
     Args:
       manual_dir: root of the local COCO 2017 tree (see `layout.py`).
       data_dir: tfds data directory receiving `coco_person/<VERSION>/`.
+      skeleton: the `Skeleton` of the keypoints; None: the prepared dataset's, else the one the manual
+        directory's annotation files declare (`manual_skeleton`; coco17 for COCO).
 
     Returns:
       `Builder`; `builder.as_dataset(split=...)` reads it, `builder.info.splits` lists the built splits,
@@ -271,9 +347,13 @@ def prepare(manual_dir, data_dir):
 
     Raises:
       StaleDatasetError: the dataset in `data_dir` was built from other annotations than `manual_dir`'s
-        (`stale_splits`); it is left as it is.
+        (`stale_splits`) or with another skeleton than `skeleton`; it is left as it is.
+      ValueError: the splits' annotation files declare different skeletons (`skeleton` None).
+      coco.AnnotationError: an annotations file declares other keypoints than `skeleton`.
     """
-    builder = Builder(data_dir=data_dir)
+    if skeleton is None and recorded_skeleton(data_dir) is None:
+        skeleton = manual_skeleton(os.fspath(manual_dir))
+    builder = Builder(data_dir=data_dir, skeleton=skeleton)
     if builder.is_prepared():
         stale = stale_splits(builder, os.fspath(manual_dir))
         if stale:

@@ -10,11 +10,12 @@ One example per image:
 | `file_name` | Text | the JSON `file_name` |
 | `persons` | Sequence, length N >= 0 | every person annotation of the image, crowd regions included |
 
-Per person (`persons/...`), with the values of the annotations JSON unchanged:
+Per person (`persons/...`), with the values of the annotations JSON unchanged (K: the builder's skeleton, 17
+for coco17):
 
 | key | dtype, shape | value |
 | --- | --- | --- |
-| `keypoints` | float32 [17, 3] | (x, y, v), pixel centres at integer coordinates (the COCO convention) |
+| `keypoints` | float32 [K, 3] | (x, y, v) of the skeleton's K keypoints, pixel centres at integer coordinates |
 | `bbox` | float64 [4] | COCO box (x, y, width, height), pixel corners |
 | `area` | float64 [] | COCO area (the OKS scale s^2 and the area range of the evaluation) |
 | `iscrowd` | bool [] | crowd region |
@@ -36,7 +37,7 @@ than 1e-5 px.
 import numpy as np
 import tensorflow_datasets as tfds
 
-from personlab_tf import constants
+from personlab_tf.skeleton import COCO17
 
 IMAGE = "image"
 IMAGE_ID = "image_id"
@@ -53,13 +54,12 @@ ANNOTATION_ID = "annotation_id"
 SEGMENTATION_COUNTS = "segmentation_counts"
 SEGMENTATION_SIZE = "segmentation_size"
 
-_K = constants.NUM_KEYPOINTS
 # tf.train.Example has no float64: a plain float64 feature is stored as float32. Raw bytes keep it exact.
 _RAW_BYTES = tfds.features.Encoding.BYTES
 
 
-def features_dict():
-    """The `tfds.features.FeaturesDict` of one example (see the module docstring)."""
+def features_dict(num_keypoints=COCO17.num_keypoints):
+    """The `tfds.features.FeaturesDict` of one example (see the module docstring), of K = `num_keypoints`."""
     return tfds.features.FeaturesDict({
         IMAGE: tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
         IMAGE_ID: np.int64,
@@ -67,7 +67,7 @@ def features_dict():
         WIDTH: np.int32,
         FILE_NAME: tfds.features.Text(),
         PERSONS: tfds.features.Sequence({
-            KEYPOINTS: tfds.features.Tensor(shape=(_K, 3), dtype=np.float32),
+            KEYPOINTS: tfds.features.Tensor(shape=(num_keypoints, 3), dtype=np.float32),
             BBOX: tfds.features.Tensor(shape=(4,), dtype=np.float64, encoding=_RAW_BYTES),
             AREA: tfds.features.Tensor(shape=(), dtype=np.float64, encoding=_RAW_BYTES),
             IS_CROWD: np.bool_,
@@ -87,22 +87,23 @@ def _num_keypoints(annotation, keypoints):
     return int(np.count_nonzero(keypoints[:, 2] > 0))
 
 
-def encode_persons(annotations, rles):
+def encode_persons(annotations, rles, num_keypoints=COCO17.num_keypoints):
     """The `persons` feature value (dict of stacked arrays) of an image's COCO annotation dicts.
 
     Args:
       annotations: list of N >= 0 person annotations as in the JSON (already validated).
       rles: their N masks as compressed COCO RLE dicts (`coco.segmentation_rle` of the validated
         segmentations, whose degenerate polygons are dropped).
+      num_keypoints: K, the keypoints of the dataset's skeleton (3 K numbers per annotation).
 
     Returns:
       dict of numpy arrays with a leading N axis (see the module docstring).
     """
-    keypoints = np.zeros((len(annotations), _K, 3), np.float32)
+    keypoints = np.zeros((len(annotations), num_keypoints, 3), np.float32)
     persons = {BBOX: [], AREA: [], IS_CROWD: [], NUM_KEYPOINTS: [], ANNOTATION_ID: [],
                SEGMENTATION_COUNTS: [], SEGMENTATION_SIZE: []}
     for n, (annotation, rle) in enumerate(zip(annotations, rles)):
-        keypoints[n] = np.reshape(annotation[KEYPOINTS], (_K, 3))
+        keypoints[n] = np.reshape(annotation[KEYPOINTS], (num_keypoints, 3))
         persons[BBOX].append(annotation[BBOX])
         persons[AREA].append(annotation[AREA])
         persons[IS_CROWD].append(bool(annotation[IS_CROWD]))
