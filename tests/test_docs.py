@@ -1,9 +1,14 @@
 """The commands the documentation shows run as written: every `python scripts/NAME.py ...` in README.md,
 docs/*.md and the scripts' docstrings names a script that exists and only flags that script defines, and
-every training command's gin files and bindings parse into a task."""
+every training command's gin files and bindings parse into a task; docs/skeletons.md's "Your own keypoints" runs
+as written."""
 
+import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
@@ -106,8 +111,21 @@ def gin_arguments(arguments: str) -> Tuple[List[str], List[str]]:
     return files, bindings
 
 
+def own_keypoints_start() -> int:
+    """The line of docs/skeletons.md's "Your own keypoints" heading: its commands are run for real
+    (`test_your_own_keypoints_runs_as_written`), on files they make first."""
+    lines = (REPO / "docs" / "skeletons.md").read_text().splitlines()
+    return lines.index("## Your own keypoints") + 1
+
+
+def run_for_real(where: str) -> bool:
+    """Whether the command at `where` (document:line) is one of "Your own keypoints"."""
+    document, line = where.rsplit(":", 1)
+    return document == "docs/skeletons.md" and int(line) > own_keypoints_start()
+
+
 TRAINING_COMMANDS = [(where, arguments, after) for where, script, arguments, after in COMMANDS
-                     if script == "train" and "--gin_file" in arguments]
+                     if script == "train" and "--gin_file" in arguments and not run_for_real(where)]
 
 
 def test_the_documents_show_the_recipes_training_commands():
@@ -133,3 +151,36 @@ def test_documented_training_commands_parse_into_a_task(where, arguments, after)
             network.check_initialisation()
     finally:
         gin.clear_config()
+
+
+def own_keypoints_section() -> Tuple[str, List[str]]:
+    """(the skeleton file's JSON, the commands) of docs/skeletons.md's "Your own keypoints", as shown."""
+    text = (REPO / "docs" / "skeletons.md").read_text().split("## Your own keypoints")[1].split("\n## ")[0]
+    skeleton_file = text.split("```json\n")[1].split("```")[0]
+    block = text.split("```json\n")[1].split("```\n", 1)[1].split("```\n")[1]
+    commands = block.replace("\\\n", " ").splitlines()
+    return skeleton_file, [command for command in commands if command.startswith("python scripts/")]
+
+
+def test_your_own_keypoints_runs_as_written(tmp_path):
+    """The walkthrough from a COCO file declaring 5 keypoints of its own to overlay pictures, every command as
+    the page shows it (run from a folder holding the repository's scripts/ and gin/): each exits 0, and the
+    records, the oracle and the evaluation name the file's skeleton."""
+    skeleton_file, commands = own_keypoints_section()
+    assert len(commands) == 8 and [shlex.split(c)[1] for c in commands][-1] == "scripts/predict.py"
+    (tmp_path / "figure_skeleton.json").write_text(skeleton_file)
+    for folder in ("scripts", "gin"):
+        (tmp_path / folder).symlink_to(REPO / folder)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
+    summaries = {}
+    for command in commands:
+        arguments = shlex.split(command)
+        process = subprocess.run([sys.executable, *arguments[1:]], cwd=tmp_path, env=env, capture_output=True,
+                                 text=True, timeout=600)
+        assert process.returncode == 0, f"{command}\n{process.stderr[-3000:]}"
+        summaries[Path(arguments[1]).stem] = json.loads(process.stdout.strip().splitlines()[-1])
+    for script in ("make_synthetic_coco", "create_tfrecords", "oracle_eval", "evaluate"):
+        assert summaries[script]["skeleton"] == "figure", script
+    assert summaries["oracle_eval"]["keypoints_AP"] > 0.8
+    assert summaries["predict"]["images_processed"] == 3
+    assert len(list((tmp_path / "figures" / "pictures").glob("*.png"))) == 3
