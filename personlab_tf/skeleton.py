@@ -374,9 +374,8 @@ def from_category(category: Dict[str, Any], source: str, root: Optional[int] = N
                          category=str(category.get("name") or "person"), category_id=int(category.get("id", 1)))
 
 
-def read_annotations_skeleton(path: str, **options) -> Skeleton:
-    """The skeleton of a COCO-format annotation file (`keypoint_category`, `from_category` with `options`);
-    ValueError naming the file when it has none."""
+def _read_coco(path: str) -> Dict[str, Any]:
+    """The parsed COCO JSON object at `path`; ValueError naming the file when it is not one."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -384,7 +383,19 @@ def read_annotations_skeleton(path: str, **options) -> Skeleton:
         raise ValueError(f"{path}: cannot read a COCO JSON ({error})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a COCO JSON object")
-    return from_category(keypoint_category(data, path), path, **options)
+    return data
+
+
+def declares_keypoints(data: Any) -> bool:
+    """Whether a parsed COCO JSON has a category with keypoint names."""
+    categories = data.get("categories") if isinstance(data, dict) else None
+    return isinstance(categories, list) and any(isinstance(c, dict) and c.get("keypoints") for c in categories)
+
+
+def read_annotations_skeleton(path: str, **options) -> Skeleton:
+    """The skeleton of a COCO-format annotation file (`keypoint_category`, `from_category` with `options`);
+    ValueError naming the file when it has none."""
+    return from_category(keypoint_category(_read_coco(path), path), path, **options)
 
 
 @gin.configurable
@@ -410,24 +421,17 @@ def is_bound() -> bool:
     return False
 
 
-def declares_keypoints(path: str) -> bool:
-    """Whether the COCO file at `path` has a category with keypoint names (False when it does not read)."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return False
-    categories = data.get("categories") if isinstance(data, dict) else None
-    return isinstance(categories, list) and any(isinstance(c, dict) and c.get("keypoints") for c in categories)
-
-
 def bind_annotations_skeleton(annotations: str) -> str:
     """For the commands that read an annotation file: when gin binds no skeleton and the file declares
     keypoints, binds `keypoint_skeleton.annotations` to it. Returns where the skeleton comes from, for the
     command to say: 'gin', `annotations`, or 'the default'."""
     if is_bound():
         return "gin"
-    if declares_keypoints(annotations):
+    try:
+        data = _read_coco(annotations)
+    except ValueError:  # the command's own reading of the file says what is wrong with it
+        return "the default"
+    if declares_keypoints(data):
         with gin.unlock_config():
             gin.bind_parameter("keypoint_skeleton.annotations", annotations)
         return annotations

@@ -549,17 +549,11 @@ def load_dataset(annotations_path, problems, imputed_path=None, skeleton=None):
     return dataset
 
 
-def _declares_keypoints(data):
-    """Whether a parsed COCO JSON has a category with keypoint names."""
-    categories = data.get("categories") if isinstance(data, dict) else None
-    return isinstance(categories, list) and any(isinstance(c, dict) and c.get("keypoints") for c in categories)
-
-
 def file_skeleton(data, source):
     """The skeleton of a parsed COCO JSON: its category's (skeleton.keypoint_category, from_category), or
     coco17 when no category declares keypoints; AnnotationError naming `source` when its declaration is
     unusable."""
-    if not _declares_keypoints(data):
+    if not skeleton_lib.declares_keypoints(data):
         return skeleton_lib.COCO17
     try:
         return skeleton_lib.from_category(skeleton_lib.keypoint_category(data, source), source)
@@ -570,8 +564,10 @@ def file_skeleton(data, source):
 def check_file_skeleton(data, source, skeleton):
     """AnnotationError naming both when a parsed COCO JSON declares keypoint names other than `skeleton`'s (a
     file that declares none fits any skeleton)."""
+    if not skeleton_lib.declares_keypoints(data):
+        return
     declared = file_skeleton(data, source)
-    if _declares_keypoints(data) and declared.keypoints != skeleton.keypoints:
+    if declared.keypoints != skeleton.keypoints:
         raise AnnotationError(f"skeleton mismatch: {source} declares {declared.describe()}, "
                               f"the task (its configuration or SavedModel) holds {skeleton.describe()}")
 

@@ -9,6 +9,7 @@ import math
 import tensorflow as tf
 
 from personlab_tf.constants import DISK_RADIUS
+from personlab_tf.ops.sampling import static_keypoints
 
 
 def hough_voting(heatmaps, short_offsets, stride, radius=DISK_RADIUS):
@@ -33,7 +34,7 @@ def hough_voting(heatmaps, short_offsets, stride, radius=DISK_RADIUS):
       [h, w, K] float32 Hough scores h_k on the same grid.
     """
     height, width = tf.shape(heatmaps)[0], tf.shape(heatmaps)[1]
-    num_keypoints = heatmaps.shape[-1] or tf.shape(heatmaps)[2]
+    num_keypoints = static_keypoints(heatmaps)
     rows, cols = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
     # Vote targets in cell units (u = column, v = row). The votes go to a grid with a border of 2 cells on
     # every side, where targets outside the map are clamped, so that all 4 corners of an outside vote land

@@ -6,6 +6,8 @@ Positions in input pixels, (x, y) order; a map of stride s has cell (i, j) at (x
 
 import tensorflow as tf
 
+from personlab_tf.ops.sampling import static_keypoints
+
 
 def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
     """Local maxima of h_k with h_k >= threshold, by descending score (PersonLab's seed queue).
@@ -29,7 +31,7 @@ def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
       scores: [S] float32 h_k(x_i), descending; S <= max_seeds.
     """
     width = tf.shape(hough)[1]
-    num_keypoints = hough.shape[-1] or tf.shape(hough)[2]
+    num_keypoints = static_keypoints(hough)
     pooled = tf.nn.max_pool2d(hough[tf.newaxis], window, 1, "SAME")[0]
     is_seed = (hough >= pooled) & (hough >= threshold)
     # The local maxima in flat-index order, then the best of them (top_k keeps equal scores in index order).

@@ -10,6 +10,15 @@ import tensorflow as tf
 from personlab_tf.ops.bilinear import bilinear_sample_per_field
 
 
+def static_keypoints(tensor, axis=-1):
+    """K: the static size of `tensor`'s keypoint axis (the skeleton's, fixed by the network's heads); ValueError
+    when the graph does not know it."""
+    size = tensor.shape[axis]
+    if size is None:
+        raise ValueError(f"the keypoint axis of a {tensor.shape} tensor must have a static size")
+    return int(size)
+
+
 def map_extent(field, stride):
     """[2] float32 largest input-pixel coordinates (x, y) = (s (w - 1), s (h - 1)) of `field` [h, w, ...]."""
     size = tf.shape(field)

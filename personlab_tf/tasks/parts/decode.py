@@ -27,6 +27,7 @@ from personlab_tf.constants import MAX_DETECTIONS
 from personlab_tf.inference.detections import best, pad_to
 from personlab_tf.ops.hough import hough_voting
 from personlab_tf.ops.peaks import find_peaks
+from personlab_tf.ops.sampling import static_keypoints
 from personlab_tf.ops.suppression import greedy_keep
 from personlab_tf.tasks.parts import matching
 from personlab_tf.tasks.parts.limb_scores import connection_scores
@@ -68,14 +69,6 @@ class PartsDecoding:
             raise ValueError(f"candidates must be one of {CANDIDATES}, got {self.candidates!r}")
         if self.matcher not in matching.MATCHERS:
             raise ValueError(f"matcher must be one of {tuple(matching.MATCHERS)}, got {self.matcher!r}")
-
-
-def static_keypoints(tensor, axis=-1):
-    """K: the static size of `tensor`'s keypoint axis; ValueError when the graph does not know it."""
-    size = tensor.shape[axis]
-    if size is None:
-        raise ValueError(f"the keypoint axis of a {tensor.shape} tensor must have a static size")
-    return int(size)
 
 
 def peak_mass(hough, points, stride):

@@ -6,6 +6,8 @@ are at the maps' resolution (the caller upsamples the maps first for finer masks
 
 import tensorflow as tf
 
+from personlab_tf.ops.sampling import static_keypoints
+
 
 def embedding_distances(embeddings, keypoints, weights, areas):
     """Embedding distance of pixels to persons (Eq. 6).
@@ -23,7 +25,7 @@ def embedding_distances(embeddings, keypoints, weights, areas):
       [P, N] float32 distances D (transposed: person first).
     """
     total = tf.zeros([tf.shape(keypoints)[0], tf.shape(embeddings)[0]])
-    for k in range(keypoints.shape[1]):  # one keypoint at a time keeps memory at [P, N]
+    for k in range(static_keypoints(keypoints, axis=1)):  # one keypoint at a time keeps memory at [P, N]
         dx = embeddings[tf.newaxis, :, k, 0] - keypoints[:, k, 0, tf.newaxis]
         dy = embeddings[tf.newaxis, :, k, 1] - keypoints[:, k, 1, tf.newaxis]
         total += weights[:, k, tf.newaxis] * tf.sqrt(tf.square(dx) + tf.square(dy))

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf.constants import DISK_RADIUS
-from personlab_tf.ops.sampling import sample_each
+from personlab_tf.ops.sampling import sample_each, static_keypoints
 
 # Smallest person area lambda^2 in input pixels^2, so that a person whose keypoints coincide keeps a
 # finite scale (Eq. 3, Eq. 6 and OKS divide by it).
@@ -97,7 +97,7 @@ def expected_oks_scores(heatmaps, hough, keypoints, stride, kappas, radius=DISK_
       [P, K] float32 scores in [0, 1].
     """
     kappas = tf.constant(kappas, tf.float32)
-    num_keypoints = keypoints.shape[1]
+    num_keypoints = static_keypoints(keypoints, axis=1)
     height, width = tf.shape(hough)[0], tf.shape(hough)[1]
     window_x, window_y = (tf.constant(steps)[tf.newaxis, tf.newaxis] for steps in disk_window(radius / stride))
 
