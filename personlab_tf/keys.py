@@ -30,7 +30,7 @@ class Sample:
     IMPUTED = "imputed"                # [N] bool, the keypoints are imputed (PersonLab §3.3)
     PACKED_MASKS = "packed_masks"      # [H, W, max(1, ceil(N/8))] uint8, bit n % 8 of byte n // 8 is person n
     NUM_PERSONS = "num_persons"        # [] int32
-    CROP_TO_IMAGE = "crop_to_image"    # [4] float32 (ax, bx, ay, by): image x = ax u + bx, y = ay v + by
+    CROP_TO_IMAGE = "crop_to_image"    # [6] float32 (a, b, c, d, e, f): image x = a u + b v + c, y = d u + e v + f
     PART_LABELS = "image_part_labels"  # [H, W] uint8 part class per pixel (0 background)
     HAS_PARTS = "has_parts"            # [N] bool, the person's pixels carry part labels
 

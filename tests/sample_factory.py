@@ -46,7 +46,7 @@ def decoded_sample(keypoints, masks, is_crowd=None, annotated=None, imputed=None
 def identity_crop(sample):
     """The sample as if augmented with the crop equal to the image (crop pixel = image pixel)."""
     out = dict(sample)
-    out[keys.Sample.CROP_TO_IMAGE] = tf.constant([1.0, 0.0, 1.0, 0.0])
+    out[keys.Sample.CROP_TO_IMAGE] = tf.constant([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
     return out
 
 

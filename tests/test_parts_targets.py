@@ -23,7 +23,7 @@ def part_sample(keypoints, masks, labels, has_parts=None, is_crowd=None, flip=Fa
     sample[keys.Sample.PART_LABELS] = tf.constant(labels, tf.uint8)
     sample[keys.Sample.HAS_PARTS] = tf.constant(np.ones(len(masks), bool) if has_parts is None else has_parts)
     if flip:  # crop pixel u is image pixel SIZE - 1 - u
-        sample[keys.Sample.CROP_TO_IMAGE] = tf.constant([-1.0, SIZE - 1.0, 1.0, 0.0])
+        sample[keys.Sample.CROP_TO_IMAGE] = tf.constant([-1.0, 0.0, SIZE - 1.0, 0.0, 1.0, 0.0])
     return sample
 
 

@@ -116,7 +116,7 @@ def test_evaluation_pass_is_ordered_complete_and_unaugmented(record_file):
     ids = [i for f, _ in dataset for i in f[keys.Sample.IMAGE_ID].numpy()]
     assert ids == list(range(100, 106))
     maps = [m for f, _ in dataset for m in f[keys.Sample.CROP_TO_IMAGE].numpy()]
-    assert all(m[0] > 0 and m[0] == m[2] for m in maps)
+    assert all(m[0] > 0 and m[0] == m[4] and m[1] == m[3] == 0 for m in maps)
 
 
 def test_crop_must_fit_the_stride():

@@ -50,7 +50,7 @@ def test_targets_follow_the_coco_annotations(converted):
     checked_keypoints = checked_cells = 0
     for features, targets in evaluation_batches(prefix):
         image_id = int(features[keys.Sample.IMAGE_ID][0])
-        ax, bx, ay, by = features[keys.Sample.CROP_TO_IMAGE][0].numpy()
+        ax, _, bx, _, ay, by = features[keys.Sample.CROP_TO_IMAGE][0].numpy()
         info = coco.imgs[image_id]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
         heat = targets[keys.Map.HEATMAPS][0].numpy()

@@ -50,6 +50,26 @@ def test_the_paper_values_are_pinned(name, backbone):
     assert task.inference.max_side == 1401 and task.decoding.rejection_radius == 10.0
 
 
+def test_the_part_parsers_paper_values_are_pinned():
+    """Second paper §4.1: SGD momentum 0.9, weight decay 1e-5, 5e-2 then 5e-3, batch norm frozen at the
+    ImageNet statistics, flips, scales [0.5, 2], rotations in [-10, 10] degrees and colour jitter (values of
+    the released code: brightness and saturation 0.4, hue 0.1, no contrast); the DSPF of Table 4's last row;
+    the second stage adds the matching loss at a fixed 1e-4."""
+    task, train, optimizer = parsed("parts_resnet101.gin")
+    assert task.network.backbone == "resnet101" and task.network.freeze_batch_norm and task.network.width == 256
+    assert task.network.projection_field == "warped" and not task.network.matching_loss
+    assert (task.box.min_scale, task.box.max_scale, task.box.flip_probability, task.box.max_rotation) == (
+        0.5, 2.0, 0.5, 10.0)
+    assert (task.color.brightness, task.color.contrast, task.color.saturation, task.color.hue) == (0.4, 0.0, 0.4, 0.1)
+    assert isinstance(optimizer, keras.optimizers.SGD) and float(optimizer.momentum) == pytest.approx(0.9)
+    assert optimizer.weight_decay == pytest.approx(1e-5)
+    schedule = optimizer._learning_rate       # the schedule itself (`learning_rate` is its current value)
+    assert [float(schedule(step)) for step in (0, 100_001)] == pytest.approx([0.05, 0.005])
+    second, _, second_optimizer = parsed("parts_resnet101_matching.gin")
+    assert second.network.matching_loss and float(second_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert (second.box, second.color) == (task.box, task.color)
+
+
 def test_a_frozen_network_without_weights_is_refused_in_one_line(tmp_path):
     start = time.time()
     last = script_error("train.py", "--gin_file", str(REPO / "gin" / "personlab_resnet101.gin"), "--model_dir",

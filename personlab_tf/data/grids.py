@@ -40,22 +40,21 @@ def sample_on_grid(image_map: tf.Tensor, image_size: tf.Tensor, crop_to_image: t
     Args:
       image_map: [H, W, C] map at image resolution (any dtype).
       image_size: [2] int32 (height, width).
-      crop_to_image: [4] float32 (ax, bx, ay, by) crop-to-image map (keys.Sample.CROP_TO_IMAGE).
+      crop_to_image: [6] float32 (a, b, c, d, e, f) affine crop-to-image map (keys.Sample.CROP_TO_IMAGE).
       size, stride: grid cells per side and stride.
 
     Returns:
       [size, size, C], the dtype of `image_map`.
     """
-    ax, bx, ay, by = tf.unstack(crop_to_image)
-    coords = tf.range(size, dtype=tf.float32) * stride
-    cols = tf.cast(tf.round(ax * coords + bx), tf.int32)
-    rows = tf.cast(tf.round(ay * coords + by), tf.int32)
-    col_ok = (cols >= 0) & (cols < image_size[1])
-    row_ok = (rows >= 0) & (rows < image_size[0])
-    rows_grid, cols_grid = tf.meshgrid(tf.clip_by_value(rows, 0, image_size[0] - 1),
-                                       tf.clip_by_value(cols, 0, image_size[1] - 1), indexing="ij")
-    sampled = tf.gather_nd(image_map, tf.stack([rows_grid, cols_grid], axis=-1))
-    inside = row_ok[:, tf.newaxis] & col_ok[tf.newaxis, :]
+    a, b, c, d, e, f = tf.unstack(crop_to_image)
+    points = grid_points(size, stride)
+    u, v = points[..., 0], points[..., 1]
+    cols = tf.cast(tf.round(a * u + b * v + c), tf.int32)
+    rows = tf.cast(tf.round(d * u + e * v + f), tf.int32)
+    inside = (cols >= 0) & (cols < image_size[1]) & (rows >= 0) & (rows < image_size[0])
+    indices = tf.stack([tf.clip_by_value(rows, 0, image_size[0] - 1), tf.clip_by_value(cols, 0, image_size[1] - 1)],
+                       axis=-1)
+    sampled = tf.gather_nd(image_map, indices)
     return tf.where(inside[..., tf.newaxis], sampled, tf.zeros_like(sampled))
 
 

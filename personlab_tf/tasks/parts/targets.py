@@ -26,7 +26,7 @@ import gin
 import tensorflow as tf
 
 from personlab_tf import constants, keys
-from personlab_tf.data import grids, keypoint_targets
+from personlab_tf.data import augment, grids, keypoint_targets
 from personlab_tf.tasks.parts import part_sets
 
 PYRAMID_STRIDES = (4, 8, 16, 32)    # feature pyramid levels 2..5
@@ -86,7 +86,7 @@ def part_labels_on_grid(sample, size, stride, flip_permutation):
     labels = grids.sample_on_grid(sample[keys.Sample.PART_LABELS][..., tf.newaxis], sample[keys.Sample.ORIGINAL_SIZE],
                                   sample[keys.Sample.CROP_TO_IMAGE], size, stride)[..., 0]
     labels = tf.cast(labels, tf.int32)
-    flipped = sample[keys.Sample.CROP_TO_IMAGE][0] < 0
+    flipped = augment.is_flipped(sample[keys.Sample.CROP_TO_IMAGE])
     return tf.where(flipped, tf.gather(tf.constant(flip_permutation, tf.int32), labels), labels)
 
 

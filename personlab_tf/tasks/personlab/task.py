@@ -5,7 +5,8 @@ Its options, each a frozen dataclass configured by gin (gin/personlab_resnet101.
 | options | module | what |
 | --- | --- | --- |
 | `PersonLabData` | targets.py | crops, target stride, disk radius, imputed keypoints |
-| `BoxOptions` | data/augment.py | the random box of the augmentation |
+| `BoxOptions` | data/augment.py | the random box of the augmentation (scale, translation, rotation, flip) |
+| `ColorJitter` | data/augment.py | the colour jitter of the training crop (off by default) |
 | `PersonLabNetwork` | model.py | backbone, output stride, refinement, heads, loss weights |
 | `PersonLabDecoding` | decode.py | seeds, rejection, scoring, NMS, masks |
 | `PersonLabInference` | detector.py | the exported model's frame, stride, scales, mask resolution |
@@ -41,9 +42,11 @@ class PersonLabTask(Task):
 
     def __init__(self, data: Optional[targets.PersonLabData] = None, box: Optional[augment.BoxOptions] = None,
                  network: Optional[model.PersonLabNetwork] = None, decoding: Optional[PersonLabDecoding] = None,
-                 inference: Optional[detector.PersonLabInference] = None, skeleton: Optional[Skeleton] = None):
+                 inference: Optional[detector.PersonLabInference] = None, skeleton: Optional[Skeleton] = None,
+                 color: Optional[augment.ColorJitter] = None):
         self.data = data or targets.PersonLabData()
         self.box = box or augment.BoxOptions()
+        self.color = color or augment.ColorJitter()
         self.network = network or model.PersonLabNetwork()
         self.decoding = decoding or PersonLabDecoding()
         self.inference = inference or detector.PersonLabInference()
@@ -53,8 +56,9 @@ class PersonLabTask(Task):
                              f"{self.network.output_stride}")
 
     def config(self) -> Dict[str, Any]:
-        return {**dataclass_config(data=self.data, box=self.box, network=self.network, decoding=self.decoding,
-                                   inference=self.inference), skeleton_lib.CONFIG_KEY: self.skeleton.to_config()}
+        return {**dataclass_config(data=self.data, box=self.box, color=self.color, network=self.network,
+                                   decoding=self.decoding, inference=self.inference),
+                skeleton_lib.CONFIG_KEY: self.skeleton.to_config()}
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "PersonLabTask":
@@ -63,11 +67,12 @@ class PersonLabTask(Task):
                    network=dataclass_from_config(model.PersonLabNetwork, config["network"]),
                    decoding=dataclass_from_config(PersonLabDecoding, config["decoding"]),
                    inference=dataclass_from_config(detector.PersonLabInference, config["inference"]),
-                   skeleton=skeleton_lib.of_task_config(config))
+                   skeleton=skeleton_lib.of_task_config(config),
+                   color=dataclass_from_config(augment.ColorJitter, config.get("color", {})))
 
     def with_inference(self, **overrides: Any) -> "PersonLabTask":
         return PersonLabTask(self.data, self.box, self.network, self.decoding,
-                             replace_options(self.inference, overrides, self.name), self.skeleton)
+                             replace_options(self.inference, overrides, self.name), self.skeleton, self.color)
 
     # ---------------------------------------------------------------- training
     def make_example(self, serialized, seed, training):
@@ -75,7 +80,7 @@ class PersonLabTask(Task):
         if not self.data.use_imputed_keypoints:
             sample = decoder.drop_imputed_keypoints(sample)
         sample = augment.augment(sample, self.data.crop_size, self.skeleton.flip_permutation, seed=seed,
-                                 training=training, box=self.box)
+                                 training=training, box=self.box, color=self.color)
         features = {k: sample[k] for k in (keys.Sample.IMAGE, keys.Sample.IMAGE_ID, keys.Sample.CROP_TO_IMAGE)}
         return features, targets.make_targets(sample, self.data.crop_size, self.skeleton.directed_edges,
                                               self.data.target_stride, self.data.disk_radius)
