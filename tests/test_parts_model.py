@@ -1,5 +1,6 @@
 """The part-parsing network and its losses (personlab_tf/tasks/parts/model.py, layers.py, losses.py)."""
 
+import io
 import math
 
 import numpy as np
@@ -174,6 +175,7 @@ def test_fit_lowers_every_task_loss_on_real_targets(tmp_path):
     import keras
 
     from personlab_tf.data import augment, synthetic, writer
+    from personlab_tf.train import callbacks
     from personlab_tf.tasks.parts.targets import PartsData
     from personlab_tf.tasks.parts.task import PartsTask
     keras.utils.set_random_seed(0)
@@ -187,8 +189,65 @@ def test_fit_lowers_every_task_loss_on_real_targets(tmp_path):
     model = tiny_model(matching_loss=True)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     before = model.evaluate(dataset, steps=1, verbose=0, return_dict=True)
-    model.fit(dataset, steps_per_epoch=40, epochs=1, verbose=0, shuffle=False)
+    assert set(model.learned_values().values()) == {0.0}
+    progress = io.StringIO()
+    model.fit(dataset, steps_per_epoch=40, epochs=1, verbose=0, shuffle=False,
+              callbacks=[callbacks.Progress(40, 20, stream=progress)])
     after = model.evaluate(dataset, steps=1, verbose=0, return_dict=True)
     assert set(losses.loss_keys(True)) < set(after)
     for key in (keys.Loss.PART, keys.Loss.PROJECTION, keys.Loss.HEATMAP, keys.Loss.LIMB):
         assert after[key] < 0.5 * before[key], (key, before[key], after[key])
+    # The log-variances learn: each s_i starts at 0 and follows its gradient (1 - exp(-s_i) L_i) / 2, about
+    # the learning rate per Adam step; its optimum log L_i moves as the terms fall (here L_part 8.2 -> 0.5,
+    # L_projection 34 -> 0.8), so a term's s_i can turn back, but none stays within 0.01 (3 steps) of 0;
+    # one that does not train (frozen, or cut from the total) stays at exactly 0.
+    learned = model.learned_values()
+    assert sorted(learned) == sorted(f"log_variance/{k.removesuffix('_loss')}" for k in losses.loss_keys(True))
+    assert min(abs(value) for value in learned.values()) > 0.01, learned
+    last = progress.getvalue().strip().splitlines()[-1]
+    assert last.startswith("step 40/40") and f"log_variance/part={learned['log_variance/part']:.4f}" in last
+
+
+@pytest.mark.parametrize("variant", ["none", "direct", "coarse_to_fine", "residual"])
+def test_projection_field_variants_of_table_4(variant):
+    """The DSPF ablations: the outputs each variant predicts and the loss terms it trains."""
+    from personlab_tf.tasks.parts.model import prediction_keys
+    model = tiny_model(projection_field=variant)
+    outputs = model(images())
+    assert set(outputs) == set(model.prediction_keys) == set(prediction_keys(variant))
+    assert set(model.inference_model()(images())) == set(prediction_keys(variant))
+    levels = {"none": (), "direct": (4,)}.get(variant, (4, 8, 16, 32))
+    assert [s for s in (4, 8, 16, 32) if keys.Prediction.projection(s) in outputs] == list(levels)
+    field = outputs[keys.Prediction.PROJECTION_FIELD].numpy()
+    assert field.shape == (2, 17, 17, 2)
+    if variant == "none":
+        assert not field.any()
+    else:
+        np.testing.assert_allclose(field, 4.0 * outputs[keys.Prediction.projection(4)].numpy(), rtol=1e-6)
+    targets = empty_targets()
+    targets[keys.Map.projection_weights(4)] = tf.ones([2, 17, 17])       # error |f_4 - 0| at every cell
+    terms = model.compute_losses(outputs, targets)
+    assert (keys.Loss.PROJECTION in terms) == (variant != "none")
+    assert (keys.Loss.PROJECTION in model.loss_trackers) == (variant != "none")
+    if variant != "none":
+        # The mean over the levels predicted; the coarser levels' weights are 0, so their terms are 0.
+        error = np.abs(outputs[keys.Prediction.projection(4)].numpy()).sum(-1).mean()
+        np.testing.assert_allclose(float(terms[keys.Loss.PROJECTION]), error / len(levels), rtol=1e-4)
+    assert model.get_config()["projection_field"] == variant
+
+
+def test_without_flow_the_warped_field_is_the_residual_variants():
+    """The flow convolution starts at zero, where Eq. 6's warp is plain aligned upsampling: with the same
+    weights the paper's model and the "residual" row of Table 4 give the same fields."""
+    warped, residual = tiny_model(), tiny_model(projection_field="residual")
+    shared = {layer.name: layer for layer in warped.layers}
+    for layer in residual.layers:
+        if layer.weights:
+            layer.set_weights(shared[layer.name].get_weights())
+    first, second = warped(images()), residual(images())
+    for stride in (4, 8, 16, 32):
+        np.testing.assert_allclose(first[keys.Prediction.projection(stride)].numpy(),
+                                   second[keys.Prediction.projection(stride)].numpy(), rtol=1e-5, atol=1e-4)
+    assert not any("flow" in layer.name for layer in residual.layers)
+    with pytest.raises(ValueError, match="projection_field 'bogus'"):
+        PartsNetwork(projection_field="bogus")

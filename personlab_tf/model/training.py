@@ -34,6 +34,11 @@ class LossModel(keras.Model):
         """[B, h, w, 1] probability that a cell shows a person (TensorBoard pictures)."""
         raise NotImplementedError
 
+    def learned_values(self):
+        """{name: float} learned scalars that training reports beside the losses (progress lines and
+        TensorBoard, train/callbacks.Progress), e.g. the part parser's loss log-variances; none by default."""
+        return {}
+
     def summary_maps(self, outputs):
         """(keypoint probability [B, h, w, 1] = max_k sigmoid(heatmap logit k), person probability
         [B, h, w, 1]) for TensorBoard images."""

@@ -24,9 +24,11 @@ class StopAtStep(keras.callbacks.Callback):
 
 class Progress(keras.callbacks.Callback):
     """After the first step and every `every` steps: the step, the loss terms (means since the last
-    checkpoint interval began), steps/s and the estimated time left.
+    checkpoint interval began), the model's learned values (LossModel.learned_values, e.g. the part
+    parser's loss log-variances), steps/s and the estimated time left.
 
-    Also writes the loss terms, the learning rate and steps/s as TensorBoard scalars when `writer` is given.
+    Also writes the loss terms, the learned values ("learned/..."), the learning rate and steps/s as
+    TensorBoard scalars when `writer` is given.
     """
 
     def __init__(self, num_steps, every, writer=None, stream=sys.stdout):
@@ -50,7 +52,9 @@ class Progress(keras.callbacks.Callback):
         self._last_time, self._last_step = now, step
         logs = {k: float(v) for k, v in (logs or {}).items()}
         eta = (self.num_steps - step) / rate if rate > 0 else float("inf")
-        terms = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if not k.startswith(keys.Prediction.AUXILIARY_PREFIX[:-1]))
+        learned = self.model.learned_values() if hasattr(self.model, "learned_values") else {}
+        terms = " ".join(f"{k}={v:.4f}" for k, v in list(logs.items()) + list(learned.items())
+                         if not k.startswith(keys.Prediction.AUXILIARY_PREFIX[:-1]))
         print(f"step {step}/{self.num_steps} {terms} {rate:.2f} steps/s ETA {format_seconds(eta)}",
               file=self.stream, flush=True)
         if self.writer is not None:
@@ -58,6 +62,8 @@ class Progress(keras.callbacks.Callback):
             with self.writer.as_default(step=step):
                 for key, value in logs.items():
                     tf.summary.scalar(f"loss/{key}", value)
+                for key, value in learned.items():
+                    tf.summary.scalar(f"learned/{key}", value)
                 tf.summary.scalar("learning_rate", learning_rate)
                 tf.summary.scalar("steps_per_second", rate)
 

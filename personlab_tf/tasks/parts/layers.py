@@ -40,3 +40,15 @@ class FlowWarp(keras.layers.Layer):
 
     def compute_output_shape(self, coarse_shape, flow_shape):
         return (flow_shape[0], flow_shape[1], flow_shape[2], coarse_shape[3])
+
+
+@keras.saving.register_keras_serializable(package="personlab_tf")
+class ZeroField(keras.layers.Layer):
+    """call(like [B, h, w, C]) -> zeros [B, h, w, 2]: the projection field of a network without one (the
+    `PartsNetwork.projection_field = 'none'` ablation), with which every pixel projects onto itself."""
+
+    def call(self, like):
+        return tf.zeros(tf.concat([tf.shape(like)[:3], [2]], axis=0), self.compute_dtype)
+
+    def compute_output_shape(self, like_shape):
+        return (like_shape[0], like_shape[1], like_shape[2], 2)

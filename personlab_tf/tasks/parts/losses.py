@@ -11,7 +11,8 @@ valid positions (this replica's share of the global mean, 0 when nothing is vali
 | limb | limb logits | elliptical Gaussians, limb weights | logistic against soft labels |
 
 Two terms read more than one map and are computed beside the table:
-- projection: L1 of the DSPF f_l (Eqs. 2-3) in cells of its level, averaged over the four levels;
+- projection: L1 of the DSPF f_l (Eqs. 2-3) in cells of its level, averaged over the levels predicted
+  (four; one for the "direct" ablation; none without a field);
 - matching (second stage): cross-entropy of the relaxed assignment (Eqs. 13-15, training settings)
   computed from the predicted limb heatmaps (one per limb of the skeleton, `Skeleton.limbs`) between the
   ground-truth keypoints of the crop's persons, against "same person" (`matching_loss`).
@@ -50,9 +51,10 @@ BASE_LOSS_KEYS = (keys.Loss.PART, keys.Loss.PROJECTION, keys.Loss.HEATMAP, keys.
 _EPSILON = 1e-4
 
 
-def loss_keys(with_matching):
-    """The loss terms of a model with or without the matching loss."""
-    return BASE_LOSS_KEYS + ((keys.Loss.MATCHING,) if with_matching else ())
+def loss_keys(with_matching, with_projection=True):
+    """The loss terms of a model with or without the matching loss, with or without a projection field."""
+    base = BASE_LOSS_KEYS if with_projection else tuple(key for key in BASE_LOSS_KEYS if key != keys.Loss.PROJECTION)
+    return base + ((keys.Loss.MATCHING,) if with_matching else ())
 
 
 def class_balanced_weights(labels, weights, num_classes, balance):
@@ -97,14 +99,15 @@ def loss_table(radius, averaging=AVERAGE_IMAGES, part_balance=0.0):
 
 def projection_loss(predictions, targets, averaging=AVERAGE_IMAGES):
     """DSPF loss (§3.2, §3.4): L1 (|dx| + |dy|) of each level's field in its cells, mean over valid cells,
-    averaged over the pyramid levels (deep supervision of the coarse-to-fine estimates).
+    averaged over the pyramid levels the network predicts (deep supervision of the coarse-to-fine
+    estimates; stride 4 alone for the "direct" field of Table 4's baseline).
 
     Args:
-      predictions: dict with keys.Prediction.projection(s) [B, h, w, 2]; targets: dict with
-        keys.Map.projection(s) [B, h, w, 2] and keys.Map.projection_weights(s) [B, h, w], s in PYRAMID_STRIDES.
+      predictions: dict with keys.Prediction.projection(s) [B, h, w, 2] for some s in PYRAMID_STRIDES;
+        targets: dict with keys.Map.projection(s) [B, h, w, 2] and keys.Map.projection_weights(s) [B, h, w].
     """
     terms = []
-    for stride in PYRAMID_STRIDES:
+    for stride in (s for s in PYRAMID_STRIDES if keys.Prediction.projection(s) in predictions):
         field = tf.cast(predictions[keys.Prediction.projection(stride)], tf.float32)
         error = tf.reduce_sum(tf.abs(field - targets[keys.Map.projection(stride)]), axis=-1)
         terms.append(replica_weighted_mean(error, targets[keys.Map.projection_weights(stride)], averaging))
@@ -156,10 +159,12 @@ def part_parsing_losses(predictions, targets, radius, limbs, with_matching=False
       part_balance: class-balance exponent of the part loss (`class_balanced_weights`).
 
     Returns:
-      dict loss_keys(with_matching) -> [] float32.
+      dict loss_keys(with_matching, with_projection) -> [] float32, the projection term only when the
+      predictions hold a field (not for PartsNetwork.projection_field "none").
     """
     terms = table_losses(loss_table(radius, averaging, part_balance), predictions, targets)
-    terms[keys.Loss.PROJECTION] = projection_loss(predictions, targets, averaging)
+    if keys.Prediction.projection(PYRAMID_STRIDES[0]) in predictions:
+        terms[keys.Loss.PROJECTION] = projection_loss(predictions, targets, averaging)
     if with_matching:
         terms[keys.Loss.MATCHING] = matching_loss(predictions[keys.Prediction.LIMB_LOGITS],
                                                   targets[keys.Map.MATCH_POINTS], targets[keys.Map.MATCH_LABELLED],
@@ -195,6 +200,10 @@ class UncertaintyWeights(keras.layers.Layer):
         super().__init__(**kwargs)
         self.term_keys = loss_keys(with_matching=True)
         self.log_variances = self.add_weight(shape=(len(self.term_keys),), initializer="zeros", name="log_variances")
+
+    def values(self):
+        """{loss key: s_i} as floats, every term's (keys of loss_keys(True))."""
+        return dict(zip(self.term_keys, (float(value) for value in self.log_variances.numpy())))
 
     def call(self, terms):
         present = [index for index, key in enumerate(self.term_keys) if key in terms]

@@ -10,6 +10,10 @@ image --ResNet v1 (no atrous)--> C2..C5 (strides 4..32) --FPN--> P2..P5 (`width`
                               X~ = W(P_{l+1}, D_l), f~ = 2 W(f_{l+1}, D_l)                     (Eqs. 5-6)
                               f_l = f~ + r_l([P_l, X~, f~])                                    (Eq. 3)
 ```
+(`PartsNetwork.projection_field`, the rows of the paper's Table 4: "warped", above, the paper's model;
+"residual" without the feature flow, D_l = 0; "coarse_to_fine" a complete field at every level,
+f_l = g_l([P_l, up(P_{l+1}), 2 up(f_{l+1})]); "direct" one field at stride 4 regressed from
+[P2, up(P3), up(P4), up(P5)]; "none" no field: every pixel projects onto itself.)
 
 Outputs (dict, keys.Prediction), grids corner aligned (cell (i, j) of stride s at input pixel
 (s j, s i)), inputs of S = 32 n + 1 pixels: PART_LOGITS at the part stride (4, or 2), HEATMAP_LOGITS,
@@ -32,12 +36,25 @@ from personlab_tf.model.resnet import build_resnet_pyramid, check_initialisation
 from personlab_tf.model.training import LossModel
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.tasks.parts import losses as parts_losses
-from personlab_tf.tasks.parts.layers import FlowWarp
+from personlab_tf.tasks.parts.layers import FlowWarp, ZeroField
 from personlab_tf.tasks.parts.targets import PART_STRIDES, PYRAMID_STRIDES
 
+# The DSPF variants of the paper's Table 4, from its baseline to its model, and "none" (no field).
+PROJECTION_FIELDS = ("none", "direct", "coarse_to_fine", "residual", "warped")
+# The variants with a field at every pyramid level (the others: "direct" at stride 4 only, "none" none).
+PYRAMID_FIELDS = ("coarse_to_fine", "residual", "warped")
 PREDICTION_KEYS = (keys.Prediction.PART_LOGITS, keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SHORT_OFFSETS,
                    keys.Prediction.LIMB_LOGITS, keys.Prediction.PROJECTION_FIELD) + tuple(
                        keys.Prediction.projection(s) for s in PYRAMID_STRIDES)
+
+
+def prediction_keys(projection_field: str) -> tuple:
+    """The outputs of a network whose DSPF is the `projection_field` variant (PREDICTION_KEYS for those
+    with a field per level)."""
+    if projection_field in PYRAMID_FIELDS:
+        return PREDICTION_KEYS
+    levels = (keys.Prediction.projection(PYRAMID_STRIDES[0]),) if projection_field == "direct" else ()
+    return PREDICTION_KEYS[:5] + levels
 
 
 @gin.configurable
@@ -56,6 +73,8 @@ class PartsNetwork:
       allow_random_init: start from random weights although batch norm is frozen (refused otherwise).
       part_balance: class-balance exponent of the part loss (losses.class_balanced_weights): 0, the paper's
         plain cross-entropy; 1, every part class present in an image weighs the same.
+      projection_field: the DSPF, a row of the paper's Table 4 (PROJECTION_FIELDS; module docstring):
+        "warped" (the paper's model, default), "residual", "coarse_to_fine", "direct" or "none".
     """
 
     backbone: str = "resnet101"
@@ -66,6 +85,12 @@ class PartsNetwork:
     loss_averaging: str = AVERAGE_IMAGES
     allow_random_init: bool = False
     part_balance: float = 0.0
+    projection_field: str = "warped"
+
+    def __post_init__(self):
+        if self.projection_field not in PROJECTION_FIELDS:
+            raise ValueError(f"PartsNetwork.projection_field {self.projection_field!r} must be one of "
+                             f"{', '.join(PROJECTION_FIELDS)}")
 
     def check_initialisation(self) -> None:
         """Refuses a frozen-batch-norm network from random weights (model/resnet.check_initialisation)."""
@@ -113,12 +138,24 @@ def part_decoder(pyramid, width, stem=None):
     return keras.layers.SeparableConv2D(width, 3, padding="same", activation="relu", name="part_decoder_sepconv1")(y)
 
 
-def projection_fields(pyramid, width):
-    """The coarse-to-fine DSPF with residual refinement and learnable feature warping (Eqs. 3-6).
+def projection_fields(pyramid, width, variant="warped"):
+    """The DSPF (Eqs. 2-6) of one of the paper's Table 4 rows (PROJECTION_FIELDS, module docstring).
+
+    "warped": coarse to fine with residual refinement and learnable feature warping (Eqs. 3-6), the
+    paper's model; "residual": the same with plain upsampling (D_l = 0); "coarse_to_fine": a complete field
+    at every level from [P_l, up(P_{l+1}), 2 up(f_{l+1})]; "direct": one field at stride 4 from the
+    concatenated pyramid. ("none" has no field: see PartParsingModel.)
 
     Returns:
-      {stride: f_l [B, h, w, 2] in cells of the level} for the strides 4..32.
+      {stride: f_l [B, h, w, 2] in cells of the level}: the strides 4..32, or only 4 for "direct".
     """
+    if variant == "direct":
+        finest = pyramid[0]
+        stacked = keras.layers.Concatenate(name="dspf_direct_input")(
+            [finest] + [UpsampleLike(name=f"dspf_direct_up{index + 2}")(level, finest)
+                        for index, level in enumerate(pyramid) if index])
+        hidden = _conv(stacked, width, 3, "dspf_direct_hidden", "relu")
+        return {PYRAMID_STRIDES[0]: _conv(hidden, 2, 1, "dspf_direct_field", dtype=OUTPUT_DTYPE)}
     coarsest = pyramid[-1]
     hidden = _conv(coarsest, width, 3, "dspf_head5", "relu")
     field = _conv(hidden, 2, 1, "dspf_field5", dtype=OUTPUT_DTYPE)
@@ -127,16 +164,24 @@ def projection_fields(pyramid, width):
     for index in reversed(range(len(pyramid) - 1)):
         level, fine = index + 2, pyramid[index]
         up = UpsampleLike(name=f"dspf_up{level}")(features, fine)
-        flow = keras.layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name=f"dspf_flow{level}",
-                                   dtype=OUTPUT_DTYPE)(
-            keras.layers.Concatenate(name=f"dspf_flow_input{level}")([up, fine]))
-        warped = FlowWarp(name=f"dspf_warp_features{level}", dtype=OUTPUT_DTYPE)(features, flow)
-        coarse_field = Scale(2.0, name=f"dspf_double{level}", dtype=OUTPUT_DTYPE)(
-            FlowWarp(name=f"dspf_warp_field{level}", dtype=OUTPUT_DTYPE)(field, flow))
+        if variant == "warped":
+            flow = keras.layers.Conv2D(2, 3, padding="same", kernel_initializer="zeros", name=f"dspf_flow{level}",
+                                       dtype=OUTPUT_DTYPE)(
+                keras.layers.Concatenate(name=f"dspf_flow_input{level}")([up, fine]))
+            warped = FlowWarp(name=f"dspf_warp_features{level}", dtype=OUTPUT_DTYPE)(features, flow)
+            coarse_field = Scale(2.0, name=f"dspf_double{level}", dtype=OUTPUT_DTYPE)(
+                FlowWarp(name=f"dspf_warp_field{level}", dtype=OUTPUT_DTYPE)(field, flow))
+        else:
+            warped = up
+            coarse_field = Scale(2.0, name=f"dspf_double{level}", dtype=OUTPUT_DTYPE)(
+                UpsampleLike(name=f"dspf_up_field{level}", dtype=OUTPUT_DTYPE)(field, fine))
         residual_input = keras.layers.Concatenate(name=f"dspf_residual_input{level}")([fine, warped, coarse_field])
         residual = _conv(_conv(residual_input, width, 3, f"dspf_residual_hidden{level}", "relu"), 2, 1,
                          f"dspf_residual{level}", dtype=OUTPUT_DTYPE)
-        field = keras.layers.Add(name=f"dspf_field{level}", dtype=OUTPUT_DTYPE)([coarse_field, residual])
+        if variant == "coarse_to_fine":
+            field = residual
+        else:
+            field = keras.layers.Add(name=f"dspf_field{level}", dtype=OUTPUT_DTYPE)([coarse_field, residual])
         fields[PYRAMID_STRIDES[index]] = field
         features = fine
     return fields
@@ -160,13 +205,12 @@ class PartParsingModel(LossModel):
       part_stride: stride of the part logits, targets.PART_STRIDES (4: the paper's part decoder; 2: one
         more stage over the backbone's stem).
       part_balance: class-balance exponent of the part loss (losses.class_balanced_weights).
+      projection_field: the DSPF variant (PROJECTION_FIELDS; PartsNetwork.projection_field).
     """
-
-    prediction_keys = PREDICTION_KEYS
 
     def __init__(self, backbone, num_parts, num_keypoints, limbs, width=256, freeze_batch_norm=True,
                  matching_loss=False, radius=32.0, loss_averaging=AVERAGE_IMAGES, part_stride=PART_STRIDES[0],
-                 part_balance=0.0, name="part_parsing", **kwargs):
+                 part_balance=0.0, projection_field="warped", name="part_parsing", **kwargs):
         if part_stride not in PART_STRIDES:
             raise ValueError(f"part stride {part_stride} must be one of {PART_STRIDES}")
         limbs = tuple((int(k), int(l)) for k, l in limbs)
@@ -186,12 +230,16 @@ class PartParsingModel(LossModel):
                 _conv(pose, 2 * num_keypoints, 1, "short_offset_head", dtype=OUTPUT_DTYPE)),
             keys.Prediction.LIMB_LOGITS: _conv(pose, len(limbs), 1, "limb_head", dtype=OUTPUT_DTYPE),
         }
-        fields = projection_fields(pyramid, width)
-        outputs.update({keys.Prediction.projection(stride): field for stride, field in fields.items()})
-        outputs[keys.Prediction.PROJECTION_FIELD] = Scale(float(PYRAMID_STRIDES[0]), name="dspf_pixels",
-                                                          dtype=OUTPUT_DTYPE)(
-            fields[PYRAMID_STRIDES[0]])
+        if projection_field == "none":
+            outputs[keys.Prediction.PROJECTION_FIELD] = ZeroField(name="dspf_none", dtype=OUTPUT_DTYPE)(pose)
+        else:
+            fields = projection_fields(pyramid, width, projection_field)
+            outputs.update({keys.Prediction.projection(stride): field for stride, field in fields.items()})
+            outputs[keys.Prediction.PROJECTION_FIELD] = Scale(float(PYRAMID_STRIDES[0]), name="dspf_pixels",
+                                                              dtype=OUTPUT_DTYPE)(fields[PYRAMID_STRIDES[0]])
         super().__init__(images, outputs, name=name, **kwargs)
+        self.prediction_keys = prediction_keys(projection_field)
+        self.projection_field = projection_field
         self.backbone = resnet
         self.backbone_name = backbone
         self.num_parts = num_parts
@@ -205,18 +253,23 @@ class PartParsingModel(LossModel):
         self.part_stride = part_stride
         self.part_balance = part_balance
         self.uncertainty = parts_losses.UncertaintyWeights(name="uncertainty", dtype=OUTPUT_DTYPE)
-        self.track_losses(parts_losses.loss_keys(matching_loss) + (keys.Loss.TOTAL,))
+        self.track_losses(parts_losses.loss_keys(matching_loss, projection_field != "none") + (keys.Loss.TOTAL,))
 
     def get_config(self):
         return {"backbone": self.backbone_name, "num_parts": self.num_parts, "num_keypoints": self.num_keypoints,
                 "limbs": [list(limb) for limb in self.limbs], "width": self.width,
                 "freeze_batch_norm": self.freeze_batch_norm, "matching_loss": self.matching_loss,
                 "radius": self.radius, "loss_averaging": self.loss_averaging, "part_stride": self.part_stride,
-                "part_balance": self.part_balance, "name": self.name}
+                "part_balance": self.part_balance, "projection_field": self.projection_field, "name": self.name}
 
     def person_probability(self, outputs):
         """1 - P(background) of the part logits, [B, h, w, 1]."""
         return 1.0 - tf.nn.softmax(tf.cast(outputs[keys.Prediction.PART_LOGITS], tf.float32))[..., :1]
+
+    def learned_values(self):
+        """{"log_variance/<term>": s_i} of the terms this model trains (losses.UncertaintyWeights)."""
+        return {f"log_variance/{key.removesuffix('_loss')}": value
+                for key, value in self.uncertainty.values().items() if key in self.loss_trackers}
 
     def compute_losses(self, predictions, targets):
         """losses.py terms and their uncertainty-weighted total (replica shares)."""
@@ -235,7 +288,7 @@ def build_model(network: PartsNetwork, num_parts: int, skeleton: Skeleton, radiu
     them)."""
     model = PartParsingModel(network.backbone, num_parts, skeleton.num_keypoints, skeleton.limbs, network.width,
                              network.freeze_batch_norm, network.matching_loss, radius, network.loss_averaging,
-                             part_stride, network.part_balance)
+                             part_stride, network.part_balance, network.projection_field)
     weights = initial_weights(network.weights_path, network.backbone) if initial else None
     if weights:
         load_backbone_weights(model.backbone, weights)
