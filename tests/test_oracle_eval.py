@@ -1,15 +1,20 @@
 """scripts/oracle_eval.py for both tasks: ground-truth maps through the inference path reach the documented
 figures (PersonLab on the real COCO sample, docs/inference.md; part parsing on synthetic scenes, docs/parts.md)."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 
 from personlab_tf.skeleton import COCO17
 from personlab_tf.data import coco_format, synthetic
+from personlab_tf.tasks.parts import metrics, part_sets, submission
 from personlab_tf.tasks.personlab import oracle
 
 from inference_fixtures import run_script
 from sample_factory import SHARED_DATA
+from test_parts_submission import cihp_region_ap
 
 
 def test_complete_skeleton_places_unlabelled_keypoints_between_their_neighbours():
@@ -41,10 +46,25 @@ def test_personlab_oracle_on_the_coco_val_sample():
 
 @pytest.mark.slow
 def test_parts_oracle_of_synthetic_scenes(tmp_path):
-    """docs/parts.md: every person parsed from the ground-truth maps."""
-    data = tmp_path / "val"
+    """docs/parts.md: every person parsed from the ground-truth maps; with --output_dir, the submission files
+    (docs/parts.md "Submission formats"), whose CIHP files read as test_inst_part_ap.py reads them give the
+    reported AP^r, and the keypoint AP in metrics.json."""
+    data, output = tmp_path / "val", tmp_path / "eval"
     synthetic.generate_dataset(str(data), 4, seed=1, scene=synthetic.PARTS_SCENE)
     _, summary = run_script("oracle_eval.py", "--task", "parts", "--annotations",
-                            str(data / coco_format.ANNOTATIONS_FILE), "--images", str(data / coco_format.IMAGES_DIR))
+                            str(data / coco_format.ANNOTATIONS_FILE), "--images", str(data / coco_format.IMAGES_DIR),
+                            "--output_dir", str(output))
     assert {"APp_50", "APp_vol", "PCP50", "mIoU", "images"} <= set(summary) and summary["images"] == 4
     assert summary["APp_50"] >= 0.9 and summary["PCP50"] >= 0.9 and summary["mIoU"] >= 0.9
+    names = [f"{image_id:012d}" for image_id in range(1, 5)]
+    lines = (output / submission.MHP_DIR / submission.MHP_RESULTS_FILE).read_text().splitlines()
+    assert [line.split()[0] for line in lines] == names
+    for folder in (submission.MHP_SEG_DIR, submission.MHP_TAG_DIR):
+        assert sorted(os.listdir(output / submission.MHP_DIR / folder)) == [name + ".png" for name in names]
+    found = json.loads((output / "metrics.json").read_text())
+    assert found["pose_AP50"] >= 0.9
+    cihp = output / submission.CIHP_DIR
+    for t in metrics.THRESHOLDS:
+        ap = cihp_region_ap(cihp / submission.CIHP_PREDICTIONS_DIR, cihp / submission.CIHP_TRUTH_DIR,
+                            part_sets.SYNTHETIC.num_classes, t)
+        assert found["APr"][str(t)] == pytest.approx(ap, abs=1e-6), t

@@ -1,5 +1,7 @@
 """Part parsing's evaluation: the images of a COCO JSON with part label maps, their ground truth, and the
-second paper's metrics over the detections (metrics.py; scripts/evaluate.py, scripts/oracle_eval.py).
+second paper's metrics over the detections (metrics.py; scripts/evaluate.py, scripts/oracle_eval.py), with
+the COCO keypoint AP of the parser's keypoints (the paper's mAP_pose, Table 5) and, given an output
+directory, the official tools' submission files (submission.py; docs/parts.md "Submission formats").
 
 The headline is `{"APp_50": ..., "APp_vol": ..., "PCP50": ..., "mIoU": ...}`.
 """
@@ -13,13 +15,17 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.data import coco, coco_format, part_labels
+from personlab_tf.evaluation import backends
+from personlab_tf.evaluation import metrics as coco_metrics
+from personlab_tf.evaluation import results as coco_results
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.task import EvaluationImage, Evaluator
-from personlab_tf.tasks.parts import metrics
+from personlab_tf.tasks.parts import metrics, submission
 from personlab_tf.tasks.parts.part_sets import PartSet
 
 HEADLINE = ("APp_50", "APp_vol", "PCP50", "mIoU")
 METRICS_FILE = "metrics.json"
+POSE_PREFIX = "pose_"   # the keypoint rows (evaluation/metrics.py) in the results: pose_AP, pose_AP50, ...
 
 
 def part_images(annotations: str, images_dir: str, part_labels_dir: Optional[str], part_set: PartSet,
@@ -63,22 +69,52 @@ def prediction(detections: Dict[str, np.ndarray]) -> metrics.Prediction:
 
 
 class PartsEvaluator(Evaluator):
-    """The second paper's metrics (metrics.PartParsingEvaluator) over images with their records; with an
-    `output_dir`, `results()` also writes them to metrics.json there."""
+    """The second paper's metrics (metrics.PartParsingEvaluator) and the keypoint AP over images with their
+    records; with an `output_dir`, the submission files (submission.SubmissionWriter) as the images come and,
+    at `results()`, metrics.json there.
 
-    def __init__(self, part_set: PartSet, output_dir: Optional[str] = None):
+    Args:
+      part_set: the records' part set; skeleton: the keypoints of the detections and the ground truth.
+      ground_truth: the COCO dict of the images (coco.ground_truth), for the keypoint AP.
+      output_dir: where the files go (None: nowhere).
+      coco_backend: the COCOeval implementation (evaluation/backends.py).
+
+    Raises:
+      OSError: `output_dir` cannot take the submission files (one line naming it).
+    """
+
+    def __init__(self, part_set: PartSet, skeleton: Skeleton, ground_truth: Dict[str, Any],
+                 output_dir: Optional[str] = None, coco_backend: str = backends.PYCOCOTOOLS):
         self._metrics = metrics.PartParsingEvaluator(part_set.num_classes)
+        self._skeleton = skeleton
+        self._ground_truth = ground_truth
+        self._coco_backend = backends.check_evaluator(coco_backend)
         self._output_dir = output_dir
+        self._submission = submission.SubmissionWriter(output_dir) if output_dir else None
+        self._keypoint_results = []
+        self._image_ids = []
 
     def add(self, image: EvaluationImage, detections: Dict[str, np.ndarray]) -> None:
         if image.record is None or image.record.part_labels is None:
             raise ValueError(f"image {image.image_id} has no part labels to evaluate against")
-        self._metrics.add(ground_truth(image.record), prediction(detections))
+        truth, predicted = ground_truth(image.record), prediction(detections)
+        keypoints = coco_results.keypoint_results(image.image_id, detections, self._skeleton)
+        self._metrics.add(truth, predicted)
+        if self._submission is not None:
+            self._submission.add(image.image_id, image.record.file_name, truth, predicted)
+        self._keypoint_results.extend(keypoints)
+        self._image_ids.append(image.image_id)
 
     def results(self) -> Dict[str, Any]:
+        """metrics.PartParsingEvaluator's results and `pose_<row>` for every COCO keypoint row (pose_AP,
+        pose_AP50, ..., evaluation/metrics.py) over the images added (those with part labels; the same images
+        as every other figure), at most coco_metrics.MAX_DETECTIONS (20) persons per image by score."""
         results = self._metrics.results()
-        if self._output_dir:
-            os.makedirs(self._output_dir, exist_ok=True)
+        pose = coco_metrics.evaluate_keypoints(self._ground_truth, self._keypoint_results, self._coco_backend,
+                                               coco_metrics.MAX_DETECTIONS, self._image_ids,
+                                               sigmas=self._skeleton.sigmas)
+        results.update({POSE_PREFIX + name: value for name, value in pose.items()})
+        if self._output_dir:   # made by the submission writer
             with open(os.path.join(self._output_dir, METRICS_FILE), "w") as f:
                 json.dump(results, f, indent=1)
         return results

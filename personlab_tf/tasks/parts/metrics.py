@@ -122,6 +122,18 @@ def _label_areas(maps: np.ndarray, classes: int) -> np.ndarray:
     return np.array([np.bincount(m.ravel(), minlength=classes) for m in maps], np.int64).reshape(len(maps), classes)
 
 
+def truth_instances(ground_truth: GroundTruth) -> np.ndarray:
+    """[G, H, W] int64: the label maps of an image's instances, in annotation order: its non-crowd persons with
+    part labels whose map (the image's part map under the mask, 0 elsewhere) has a part pixel (module
+    docstring)."""
+    truth_map = np.asarray(ground_truth.part_map, np.int64)
+    masks = np.asarray(ground_truth.masks, bool).reshape((-1,) + truth_map.shape)
+    labelled = ~np.asarray(ground_truth.is_crowd, bool) & np.asarray(ground_truth.has_parts, bool)
+    truths = np.array([np.where(mask, truth_map, 0) for mask in masks[labelled]], np.int64).reshape(
+        (-1,) + truth_map.shape)
+    return truths[(truths > 0).any(axis=(1, 2))]              # persons without part pixels: not instances
+
+
 class PartParsingEvaluator:
     """Accumulates images (`add`) and computes every metric (`results`); `num_classes` includes background."""
 
@@ -163,10 +175,7 @@ class PartParsingEvaluator:
         inside = (supports & ignored).sum(axis=(1, 2))
         counted = (area > 0) & (inside < IGNORED_FRACTION * area)   # empty instances are not submitted either
         predictions, scores = predictions[counted], scores[counted]
-        truths = np.array([np.where(mask, truth_map, 0) for mask in masks[labelled]], np.int64).reshape(
-            (-1, height, width))
-        truths = truths[(truths > 0).any(axis=(1, 2))]              # persons without part pixels: not instances
-        self.images.append(self._image_result(predictions, scores, truths))
+        self.images.append(self._image_result(predictions, scores, truth_instances(ground_truth)))
 
     def _image_result(self, predictions, scores, truths):
         classes, pixels = self.num_classes, truths.shape[1] * truths.shape[2]

@@ -5,7 +5,8 @@ Its options, each a frozen dataclass configured by gin (gin/parts_resnet101.gin 
 | options | module | what |
 | --- | --- | --- |
 | `PartsData` | targets.py | part set, crops, pose and part strides, disk radius, limb sigma |
-| `BoxOptions` | data/augment.py | the random box of the augmentation (flips also swap left/right parts) |
+| `BoxOptions` | data/augment.py | the random box of the augmentation (rotation too; flips also swap left/right parts) |
+| `ColorJitter` | data/augment.py | the colour jitter of the training crop |
 | `PartsNetwork` | model.py | backbone, FPN width, matching loss |
 | `PartsDecoding` | decode.py | candidates, limb threshold, matcher |
 | `PartsInference` | detector.py | the exported model's frame |
@@ -48,9 +49,11 @@ class PartsTask(Task):
 
     def __init__(self, data: Optional[targets.PartsData] = None, box: Optional[augment.BoxOptions] = None,
                  network: Optional[model.PartsNetwork] = None, decoding: Optional[decode.PartsDecoding] = None,
-                 inference: Optional[detector.PartsInference] = None, skeleton: Optional[Skeleton] = None):
+                 inference: Optional[detector.PartsInference] = None, skeleton: Optional[Skeleton] = None,
+                 color: Optional[augment.ColorJitter] = None):
         self.data = data or targets.PartsData()
         self.box = box or augment.BoxOptions()
+        self.color = color or augment.ColorJitter()
         self.network = network or model.PartsNetwork()
         self.decoding = decoding or decode.PartsDecoding()
         self.inference = inference or detector.PartsInference()
@@ -58,8 +61,9 @@ class PartsTask(Task):
         self.part_set = part_sets.part_set(self.data.part_set)
 
     def config(self) -> Dict[str, Any]:
-        return {**dataclass_config(data=self.data, box=self.box, network=self.network, decoding=self.decoding,
-                                   inference=self.inference), skeleton_lib.CONFIG_KEY: self.skeleton.to_config()}
+        return {**dataclass_config(data=self.data, box=self.box, color=self.color, network=self.network,
+                                   decoding=self.decoding, inference=self.inference),
+                skeleton_lib.CONFIG_KEY: self.skeleton.to_config()}
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "PartsTask":
@@ -69,17 +73,18 @@ class PartsTask(Task):
                    network=dataclass_from_config(model.PartsNetwork, config["network"]),
                    decoding=dataclass_from_config(decode.PartsDecoding, config["decoding"]),
                    inference=dataclass_from_config(detector.PartsInference, config["inference"]),
-                   skeleton=skeleton_lib.of_task_config(config))
+                   skeleton=skeleton_lib.of_task_config(config),
+                   color=dataclass_from_config(augment.ColorJitter, config.get("color", {})))
 
     def with_inference(self, **overrides: Any) -> "PartsTask":
         return PartsTask(self.data, self.box, self.network, self.decoding,
-                         replace_options(self.inference, overrides, self.name), self.skeleton)
+                         replace_options(self.inference, overrides, self.name), self.skeleton, self.color)
 
     # ---------------------------------------------------------------- training
     def make_example(self, serialized, seed, training):
         sample = decoder.decode_example(serialized, self.skeleton.num_keypoints, with_parts=True)
         sample = augment.augment(sample, self.data.crop_size, self.skeleton.flip_permutation, seed=seed,
-                                 training=training, box=self.box)
+                                 training=training, box=self.box, color=self.color)
         features = {k: sample[k] for k in (keys.Sample.IMAGE, keys.Sample.IMAGE_ID, keys.Sample.CROP_TO_IMAGE)}
         return features, targets.make_part_targets(sample, self.data.crop_size, self.part_set, self.skeleton.limbs,
                                                    self.data.pose_stride, self.data.disk_radius, self.data.limb_sigma,
@@ -131,4 +136,6 @@ class PartsTask(Task):
 
     def evaluator(self, ground_truth: Dict[str, Any], output_dir: Optional[str] = None,
                   coco_backend: str = "pycocotools", only_added_images: bool = False) -> Evaluator:
-        return evaluation.PartsEvaluator(self.part_set, output_dir)
+        """evaluation.PartsEvaluator; every figure, the keypoint AP too, covers the images added (those with
+        part labels), whatever `only_added_images`."""
+        return evaluation.PartsEvaluator(self.part_set, self.skeleton, ground_truth, output_dir, coco_backend)
