@@ -1,7 +1,7 @@
 """Converts a part-parsing dataset to the project's layout: COCO JSON + part label PNGs (+ its images).
 
   python scripts/convert_parts_dataset.py --format densepose --annotations densepose_coco_2014_train.json \
-      --output parts/densepose_train
+      [--densepose_parts box|mask] --output parts/densepose_train
   python scripts/convert_parts_dataset.py --format mhp_v2 --root LV-MHP-v2 --split train --output parts/mhp_train
   python scripts/convert_parts_dataset.py --format pascal_person_part --root pascal_person_part --split train \
       [--list LIST] [--pascal_part PASCAL_PART/Annotations_Part] [--joints JOINTS_DIR] --output parts/pascal_train
@@ -12,8 +12,11 @@ train2014 for DensePose, ROOT/SPLIT/images for MHP v2, ROOT for PASCAL, whose fi
 image paths). The keypoints are DensePose's COCO 17 (skeleton coco17), MHP v2's 16 joints (mhp_v2) and
 PASCAL-Person-Part's 14 joints (pascal_person_part) read from per-image joint files when there are any; the
 JSON's category declares them, and training binds the same skeleton (`keypoint_skeleton.name`). MHP v2 and
-PASCAL-Person-Part need scipy (`pip install -e '.[parts]'`). Formats and the
-problems counted: personlab_tf/tasks/parts/converters.py. The last stdout line is a JSON summary
+PASCAL-Person-Part need scipy (`pip install -e '.[parts]'`). DensePose's parts: `--densepose_parts box`
+(default), as the part parser's released code builds them (dp_masks placed in the integer box, not clipped
+to the COCO mask; a person without dp_masks is background), or `mask` (kept only inside the COCO mask; a
+person without dp_masks has no parts). Formats, readings and the problems counted:
+personlab_tf/tasks/parts/converters.py. The last stdout line is a JSON summary
 (images, persons, persons_with_keypoints, persons_with_parts, overlap_pixels, part_pixels_outside_persons,
 warnings); an unusable input ends with a one-line error and exit code 1.
 """
@@ -39,6 +42,10 @@ flags.DEFINE_string("split", "train", "mhp_v2: the split (list/SPLIT.txt); pasca
 flags.DEFINE_string("list", None, "pascal_person_part: list file of ids or 'IMAGE LABEL' paths relative to ROOT.")
 flags.DEFINE_string("pascal_part", None, "pascal_person_part: PASCAL-Part's Annotations_Part directory "
                                          "(default ROOT/Annotations_Part).")
+flags.DEFINE_enum("densepose_parts", converters.DENSEPOSE_BOX, converters.DENSEPOSE_READINGS,
+                  "densepose: box = the released code's ground truth (dp_masks placed in the integer box, not clipped; "
+                  "persons without dp_masks are background); mask = dp_masks kept only inside the COCO mask, persons "
+                  "without dp_masks unlabelled (converters.py).")
 flags.DEFINE_string("joints", None, "pascal_person_part: directory of the per-image joint files {id}.mat "
                                     "(layout: converters.py; default ROOT/Joints).")
 
@@ -51,7 +58,7 @@ def main(argv):
         return 1
     try:
         if FLAGS.format == "densepose":
-            summary = converters.convert_densepose(FLAGS.annotations, FLAGS.output)
+            summary = converters.convert_densepose(FLAGS.annotations, FLAGS.output, reading=FLAGS.densepose_parts)
         elif FLAGS.format == "mhp_v2":
             summary = converters.convert_mhp(FLAGS.root, FLAGS.split, FLAGS.output)
         else:

@@ -10,13 +10,14 @@ import shutil
 import numpy as np
 import pytest
 import scipy.io
+import scipy.ndimage
 from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from personlab_tf import skeleton
 from personlab_tf.data import coco_format, synthetic, writer
-from personlab_tf.tasks.parts import converters, part_sets
+from personlab_tf.tasks.parts import converters, metrics, part_sets
 
 from inference_fixtures import run_script, script_error
 
@@ -80,11 +81,18 @@ def assert_one_definition(data, maps):
 # --------------------------------------------------------------------------------------- DensePose
 
 
-def dp_masks(part_map, mask, bbox):
-    """The 14 dp_masks RLEs of one person: its parts in its box, resampled to 256 x 256 (nearest)."""
+def dp_masks(part_map, mask, bbox, integer_box=False):
+    """The 14 dp_masks RLEs of one person: its parts in its box, resampled to 256 x 256 (nearest): cell i at
+    the pixel of x + (i + 0.5) w / 256 (the inverse of `place_in_box`), or with `integer_box` at pixel
+    int(x) + ceil(i int(w) / 256) (the inverse of `place_in_integer_box` for boxes up to 256 pixels)."""
     x, y, w, h = bbox
-    rows = (y + (np.arange(256) + 0.5) * h / 256).astype(int)
-    columns = (x + (np.arange(256) + 0.5) * w / 256).astype(int)
+    if integer_box:
+        x, y, w, h = (int(v) for v in bbox)
+        rows = y + np.minimum(-(-np.arange(256) * h // 256), h - 1)
+        columns = x + np.minimum(-(-np.arange(256) * w // 256), w - 1)
+    else:
+        rows = (y + (np.arange(256) + 0.5) * h / 256).astype(int)
+        columns = (x + (np.arange(256) + 0.5) * w / 256).astype(int)
     grid = np.where(mask, part_map, 0)[np.ix_(rows, columns)]
     out = []
     for index in range(14):
@@ -94,7 +102,8 @@ def dp_masks(part_map, mask, bbox):
     return out
 
 
-def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path):
+@pytest.mark.parametrize("reading", converters.DENSEPOSE_READINGS)
+def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path, reading):
     path, api, maps = scene
     data = json.loads((path / coco_format.ANNOTATIONS_FILE).read_text())
     persons = [a for a in data["annotations"] if not a["iscrowd"]]
@@ -104,15 +113,20 @@ def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path):
         annotation.update(dp_x=[1.0], dp_y=[2.0], dp_I=[1.0], dp_U=[0.5], dp_V=[0.5])
     persons[1]["dp_masks"] = [[]] * 13                     # malformed: 13 entries
     (tmp_path / "dp.json").write_text(json.dumps(data))
-    summary = converters.convert_densepose(str(tmp_path / "dp.json"), str(tmp_path / "out"))
+    summary = converters.convert_densepose(str(tmp_path / "dp.json"), str(tmp_path / "out"), reading=reading)
     assert summary["warnings"] == {converters.BAD_DP_MASKS: 1}
-    assert summary["persons_with_parts"] == len(persons) - 2
     out, out_maps = converted(tmp_path / "out")
     assert out["categories"] == [skeleton.COCO17.category_entry()]
     assert {a["category_id"] for a in out["annotations"]} == {skeleton.COCO17.category_id}
     flags = {a["id"]: a["has_parts"] for a in out["annotations"]}
-    assert flags[persons[0]["id"]] == 0 and flags[persons[1]["id"]] == 0 and flags[persons[2]["id"]] == 1
+    # persons[0] has no dp_masks: without parts under `mask`; background under `box` (its image has parts).
+    assert flags[persons[0]["id"]] == (reading == converters.DENSEPOSE_BOX)
+    assert flags[persons[1]["id"]] == 0 and flags[persons[2]["id"]] == 1
+    assert summary["persons_with_parts"] == len(persons) - 2 + (reading == converters.DENSEPOSE_BOX)
     assert not any(key.startswith("dp_") for a in out["annotations"] for key in a)
+    if reading == converters.DENSEPOSE_BOX:
+        first = next(a for a in out["annotations"] if a["id"] == persons[0]["id"])
+        assert decoded(first).any() and not out_maps[first["image_id"]][decoded(first)].any()
     truth = {a["id"]: a for a in data["annotations"]}
     for annotation in out["annotations"]:                  # COCO's box, area and keypoints are kept
         assert annotation["bbox"] == pytest.approx(truth[annotation["id"]]["bbox"], abs=0.01)
@@ -128,36 +142,79 @@ def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path):
     assert_one_definition(out, out_maps)
 
 
-def test_densepose_one_definition_of_a_persons_parts(tmp_path):
-    # An 8 x 8 image; A's COCO mask is rows 0-5 of columns 0-4, its box the full columns 0-4 (dp_masks:
-    # torso everywhere); B's mask and box are columns 3-7 (dp_masks: right hand everywhere).
-    a, b = np.zeros((8, 8), bool), np.zeros((8, 8), bool)
-    a[0:6, 0:5], b[:, 3:8] = True, True
+def hand_made_densepose(tmp_path):
+    """Image 1 (8 x 10): A's COCO mask is rows 0-5 of columns 0-4, its box the full columns 0-4 (dp_masks:
+    torso everywhere); B's mask and box are columns 3-7 (dp_masks: right hand everywhere); C's mask is rows
+    6-7, and C has no dp_masks. Image 2 (4 x 4): D, columns 0-1, has no dp_masks either."""
+    a, b, c, d = np.zeros((8, 10), bool), np.zeros((8, 10), bool), np.zeros((8, 10), bool), np.zeros((4, 4), bool)
+    a[0:6, 0:5], b[:, 3:8], c[6:8, :], d[:, 0:2] = True, True, True, True
     full = converters.rle(np.ones((256, 256), bool))
-    empty = []
 
-    def entry(annotation_id, mask, bbox, part):
-        return {"id": annotation_id, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": converters.rle(mask),
-                "area": float(mask.sum()), "bbox": bbox, "keypoints": [0] * 51, "num_keypoints": 0,
-                "dp_masks": [full if i == part - 1 else empty for i in range(14)]}
+    def entry(annotation_id, image_id, mask, bbox, part=None):
+        annotation = {"id": annotation_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+                      "segmentation": converters.rle(mask), "area": float(mask.sum()), "bbox": bbox,
+                      "keypoints": [0] * 51, "num_keypoints": 0}
+        if part:
+            annotation["dp_masks"] = [full if i == part - 1 else [] for i in range(14)]
+        return annotation
 
-    data = {"images": [{"id": 1, "file_name": "x.jpg", "height": 8, "width": 8}],
-            "annotations": [entry(1, a, [0, 0, 5, 8], 1), entry(2, b, [3, 0, 5, 8], 2)],
+    data = {"images": [{"id": 1, "file_name": "x.jpg", "height": 8, "width": 10},
+                       {"id": 2, "file_name": "y.jpg", "height": 4, "width": 4}],
+            "annotations": [entry(1, 1, a, [0, 0, 5, 8], 1), entry(2, 1, b, [3, 0, 5, 8], 2),
+                            entry(3, 1, c, [0, 6, 10, 2]), entry(4, 2, d, [0, 0, 2, 4])],
             "categories": [{"id": 1, "name": "person"}]}
     (tmp_path / "dp.json").write_text(json.dumps(data))
-    summary = converters.convert_densepose(str(tmp_path / "dp.json"), str(tmp_path / "out"))
-    # A's torso below its mask (rows 6-7, columns 0-4: 10 pixels) is dropped; the 12 pixels in both masks
-    # (rows 0-5, columns 3-4) go to B, the later person.
-    assert summary["part_pixels_outside_persons"] == 10 and summary["overlap_pixels"] == 12
+    return tmp_path / "dp.json", (a, b, c, d)
+
+
+def test_densepose_box_reading_is_the_released_codes(tmp_path):
+    path, (a, b, c, d) = hand_made_densepose(tmp_path)
+    summary = converters.convert_densepose(str(path), str(tmp_path / "out"))     # the default: box
+    # A's torso below its COCO mask (rows 6-7, columns 0-4: 10 pixels) is kept: its mask grows to hold it.
+    # B's hand (later) takes columns 3-4 from A (16 pixels); the part pixels take rows 6-7 of columns 0-7
+    # from C, which has no dp_masks (16 pixels): C keeps columns 8-9 as background, has_parts 1.
+    assert summary["part_pixels_outside_persons"] == 10 and summary["overlap_pixels"] == 32
+    assert summary["persons_with_parts"] == 3 and summary["warnings"] == {}
     out, maps = converted(tmp_path / "out")
-    expected = np.zeros((8, 8), np.uint8)
+    expected = np.zeros((8, 10), np.uint8)
+    expected[:, 0:3], expected[:, 3:8] = 1, 2
+    np.testing.assert_array_equal(maps[1], expected)
+    first, second, third, fourth = (decoded(x) for x in out["annotations"])
+    expected_first = np.zeros((8, 10), bool)
+    expected_first[:, 0:3] = True
+    np.testing.assert_array_equal(first, expected_first)
+    np.testing.assert_array_equal(second, b)
+    np.testing.assert_array_equal(third, c & ~(a | b) & (expected == 0))
+    assert third.sum() == 4 and not maps[1][third].any()
+    # Image 2: no person has dp_masks, so the image has no part labels; D keeps its mask.
+    np.testing.assert_array_equal(fourth, d)
+    assert not maps[2].any()
+    assert [x["has_parts"] for x in out["annotations"]] == [1, 1, 1, 0]
+    assert [x["area"] for x in out["annotations"]] == [30, 40, 20, 8]              # COCO's area is kept
+    assert_one_definition(out, maps)
+
+
+def test_densepose_mask_reading_keeps_parts_inside_the_coco_mask(tmp_path):
+    path, (a, b, c, d) = hand_made_densepose(tmp_path)
+    summary = converters.convert_densepose(str(path), str(tmp_path / "out"), reading=converters.DENSEPOSE_MASK)
+    # A's torso below its mask (10 pixels) is dropped; the 12 pixels in both A's and B's masks (rows 0-5,
+    # columns 3-4) go to B, the later person; C (no dp_masks) has no parts and keeps its mask.
+    assert summary["part_pixels_outside_persons"] == 10 and summary["overlap_pixels"] == 12
+    assert summary["persons_with_parts"] == 2
+    out, maps = converted(tmp_path / "out")
+    expected = np.zeros((8, 10), np.uint8)
     expected[0:6, 0:3], expected[:, 3:8] = 1, 2
     np.testing.assert_array_equal(maps[1], expected)
-    first, second = (decoded(x) for x in out["annotations"])
+    first, second, third, fourth = (decoded(x) for x in out["annotations"])
     np.testing.assert_array_equal(first, a & ~b)
     np.testing.assert_array_equal(second, b)
+    np.testing.assert_array_equal(third, c)
+    np.testing.assert_array_equal(fourth, d)
+    assert [x["has_parts"] for x in out["annotations"]] == [1, 1, 0, 0]
     assert (maps[1][first] == 1).all() and (maps[1][second] == 2).all()  # each person's map is its own parts
     assert_one_definition(out, maps)
+    with pytest.raises(ValueError, match="'clip' is not one of"):
+        converters.convert_densepose(str(path), str(tmp_path / "x"), reading="clip")
 
 
 def test_place_in_box_hand_values():
@@ -166,6 +223,152 @@ def test_place_in_box_hand_values():
     placed = converters.place_in_box(grid, [2, 1, 4, 2], 5, 8)
     np.testing.assert_array_equal(placed[1:3, 2:6], [[0, 0, 3, 3], [0, 0, 3, 3]])
     assert placed.sum() == 3 * 4
+    # A fractional box: `mask` samples pixel centres in [2.9, 7.8) x [1.7, 4.2); `box` truncates the box to
+    # columns 2-5, rows 1-2 (int(2.9) = 2, int(4.9) = 4; int(1.7) = 1, int(2.5) = 2).
+    placed = converters.place_in_box(grid, [2.9, 1.7, 4.9, 2.5], 5, 8)
+    np.testing.assert_array_equal(placed[2:4, 3:8], [[0, 0, 3, 3, 3]] * 2)
+    assert placed.sum() == 3 * 6
+    placed = converters.place_in_integer_box(grid, [2.9, 1.7, 4.9, 2.5], 5, 8)
+    np.testing.assert_array_equal(placed[1:3, 2:6], [[0, 0, 3, 3]] * 2)
+    assert placed.sum() == 3 * 4
+    # A box past the right border: the whole grid is squeezed into the 2 columns left (cells 0 and 128).
+    np.testing.assert_array_equal(converters.place_in_integer_box(grid, [6, 0, 4, 1], 2, 8),
+                                  [[0, 0, 0, 0, 0, 0, 0, 3], [0] * 8])
+    assert not converters.place_in_integer_box(grid, [3.5, 0, 0.9, 2], 2, 8).any()   # int(0.9) = 0: empty
+
+
+def test_place_in_integer_box_is_opencvs_nearest_resize():
+    cv2 = pytest.importorskip("cv2")
+    random = np.random.default_rng(3)
+    grid = random.integers(0, 15, (256, 256)).astype(np.uint8)
+    for _ in range(200):
+        height, width = (int(v) for v in random.integers(20, 700, 2))
+        x, y = random.uniform(0, width - 1), random.uniform(0, height - 1)
+        bbox = [x, y, random.uniform(0.5, 1.2 * (width - x)), random.uniform(0.5, 1.2 * (height - y))]
+        # The released code's steps: an int box, its right and bottom ends cut at the border, cv2's resize.
+        x0, y0, w, h = np.array(bbox).astype(int)
+        x1, y1 = min(x0 + w, width), min(y0 + h, height)
+        expected = np.zeros((height, width), np.uint8)
+        if x0 < x1 and y0 < y1:
+            expected[y0:y1, x0:x1] = cv2.resize(grid, (int(x1 - x0), int(y1 - y0)), interpolation=cv2.INTER_NEAREST)
+        np.testing.assert_array_equal(converters.place_in_integer_box(grid, bbox, height, width), expected)
+
+
+def test_script_densepose_readings(tmp_path):
+    path, _ = hand_made_densepose(tmp_path)
+    _, box = run_script("convert_parts_dataset.py", "--format", "densepose", "--annotations", str(path),
+                        "--output", str(tmp_path / "box"))
+    _, mask = run_script("convert_parts_dataset.py", "--format", "densepose", "--annotations", str(path),
+                         "--densepose_parts", "mask", "--output", str(tmp_path / "mask"))
+    assert (box["overlap_pixels"], box["persons_with_parts"]) == (32, 3)
+    assert (mask["overlap_pixels"], mask["persons_with_parts"]) == (12, 2)
+
+
+def reading_ground_truth(output):
+    """{image id: metrics.GroundTruth} of a converted DensePose file, and {person id: its map under its mask}."""
+    data, maps = converted(output)
+    truths, persons = {}, {}
+    for image in data["images"]:
+        annotations = [a for a in data["annotations"] if a["image_id"] == image["id"]]
+        masks = np.array([decoded(a) for a in annotations], bool).reshape(-1, image["height"], image["width"])
+        truths[image["id"]] = metrics.GroundTruth(maps[image["id"]], masks,
+                                                  np.array([a["iscrowd"] for a in annotations], bool),
+                                                  np.array([a["has_parts"] for a in annotations], bool))
+        persons.update({a["id"]: np.where(mask, maps[image["id"]], 0) for a, mask in zip(annotations, masks)
+                        if a["has_parts"]})
+    return truths, persons
+
+
+def scored_against(predicted, truth):
+    """The metrics of one reading's ground truth (its part-labelled persons' maps as instances, score 1)
+    scored against the other's."""
+    evaluator = metrics.PartParsingEvaluator(part_sets.DENSEPOSE.num_classes)
+    for image_id, target in truth.items():
+        source = predicted[image_id]
+        instances = np.array([np.where(mask, source.part_map, 0) for mask in source.masks[source.has_parts]],
+                             np.uint8).reshape(-1, *source.part_map.shape)
+        instances = instances[(instances > 0).any(axis=(1, 2))]
+        evaluator.add(target, metrics.Prediction(source.part_map, instances, np.ones(len(instances))))
+    results = evaluator.results()
+    return {key: round(results[key], 4) for key in ("mIoU", "APp_50", "APp_vol", "PCP50", "APr_vol")}
+
+
+def measure_readings(tmp_path, images=12, min_side=160, max_side=200):
+    """The two readings of the same synthetic DensePose-layout files, measured: the figures of docs/parts.md
+    (Data) as a dict. Every fifth person has no dp_masks; the others' are its parts under its COCO mask,
+    written (`dp_masks`) at pixel centres of the box (centre_) or from the integer box (box_), as they are
+    (_inside) or with the labels spread 2 pixels outward (_spilling_2px), as coarser annotations would."""
+    generated = tmp_path / "scene"
+    synthetic.generate_dataset(str(generated), images, seed=11, min_side=min_side, max_side=max_side,
+                               scene=synthetic.PARTS_SCENE)
+    api = COCO(str(generated / coco_format.ANNOTATIONS_FILE))
+    maps = {i: np.asarray(Image.open(coco_format.part_labels_path(generated / coco_format.PART_LABELS_DIR,
+                                                                  api.imgs[i]["file_name"]))) for i in api.imgs}
+    figures = {}
+    for variant, integer_box, spill in (("centre_written_inside", False, 0), ("centre_written_spilling_2px", False, 2),
+                                        ("box_written_inside", True, 0), ("box_written_spilling_2px", True, 2)):
+        data = json.loads((generated / coco_format.ANNOTATIONS_FILE).read_text())
+        persons = [a for a in data["annotations"] if not a["iscrowd"]]
+        with_dp = set()
+        for number, annotation in enumerate(persons):
+            if number % 5 == 4:
+                continue
+            parts = np.where(api.annToMask(annotation).astype(bool), maps[annotation["image_id"]], 0)
+            if spill:   # the person's labels spread `spill` pixels outward, as coarse annotations do
+                parts = np.where(parts > 0, parts, scipy.ndimage.grey_dilation(parts, size=2 * spill + 1))
+            annotation["dp_masks"] = dp_masks(parts, np.ones(parts.shape, bool), annotation["bbox"], integer_box)
+            with_dp.add(annotation["id"])
+        (tmp_path / f"{variant}.json").write_text(json.dumps(data))
+        truths, person_maps = {}, {}
+        for reading in converters.DENSEPOSE_READINGS:
+            converters.convert_densepose(str(tmp_path / f"{variant}.json"), str(tmp_path / variant / reading),
+                                         reading=reading)
+            truths[reading], person_maps[reading] = reading_ground_truth(tmp_path / variant / reading)
+            assert_one_definition(*converted(tmp_path / variant / reading))
+        box, mask = truths[converters.DENSEPOSE_BOX], truths[converters.DENSEPOSE_MASK]
+        box_maps = np.concatenate([box[i].part_map.ravel() for i in sorted(box)])
+        mask_maps = np.concatenate([mask[i].part_map.ravel() for i in sorted(mask)])
+        agree = {reading: 0 for reading in truths}              # COCO-mask pixels of persons with dp_masks
+        total = 0                                                 # whose label is the synthetic truth's
+        for annotation in persons:
+            if annotation["id"] in with_dp:
+                coco_mask = api.annToMask(annotation).astype(bool)
+                total += coco_mask.sum()
+                for reading in truths:
+                    agree[reading] += np.sum(truths[reading][annotation["image_id"]].part_map[coco_mask]
+                                             == maps[annotation["image_id"]][coco_mask])
+        changed_sets = changed_maps = 0
+        for person in with_dp:
+            a, b = person_maps[converters.DENSEPOSE_BOX][person], person_maps[converters.DENSEPOSE_MASK][person]
+            changed_sets += set(np.unique(a[a > 0])) != set(np.unique(b[b > 0]))
+            changed_maps += not np.array_equal(a, b)
+        figures[variant] = {
+            "truth_agreement_under_coco_masks": {reading: round(agree[reading] / total, 4) for reading in truths},
+            "part_pixels_per_image": {"box": round(np.count_nonzero(box_maps) / len(box), 1),
+                                      "mask": round(np.count_nonzero(mask_maps) / len(mask), 1)},
+            "pixels_changed_per_image": round(np.count_nonzero(box_maps != mask_maps) / len(box), 1),
+            "box_only": int(np.count_nonzero((box_maps > 0) & (mask_maps == 0))),
+            "mask_only": int(np.count_nonzero((box_maps == 0) & (mask_maps > 0))),
+            "relabelled": int(np.count_nonzero((box_maps > 0) & (mask_maps > 0) & (box_maps != mask_maps))),
+            "changed_of_part_pixels": round(np.count_nonzero(box_maps != mask_maps)
+                                            / np.count_nonzero((box_maps > 0) | (mask_maps > 0)), 4),
+            "persons_part_set_changed": int(changed_sets), "persons_part_map_changed": int(changed_maps),
+            "box_scored_against_mask": scored_against(box, mask), "mask_scored_against_box": scored_against(mask, box)}
+    return {"images": len(api.imgs), "persons": len(persons), "persons_with_dp_masks": len(with_dp), **figures}
+
+
+def test_densepose_readings_measured_on_synthetic_files(tmp_path):
+    figures = measure_readings(tmp_path)
+    print(json.dumps(figures))                             # one line: docs/parts.md, Data
+    assert figures["persons"] >= 20
+    # Each reading inverts its own way of writing dp_masks: the synthetic truth comes back under the masks.
+    assert figures["centre_written_inside"]["truth_agreement_under_coco_masks"]["mask"] == 1
+    assert figures["box_written_inside"]["truth_agreement_under_coco_masks"]["box"] == 1
+    for written in ("centre_written", "box_written"):
+        inside, spilling = figures[f"{written}_inside"], figures[f"{written}_spilling_2px"]
+        # Labels spilling past the COCO masks are kept by `box`, dropped by `mask`.
+        assert spilling["box_only"] > inside["box_only"] and spilling["mask_only"] == 0
+        assert spilling["part_pixels_per_image"]["box"] > 1.3 * spilling["part_pixels_per_image"]["mask"]
 
 
 def test_exclusive_masks_give_each_pixel_to_the_last_mask():
