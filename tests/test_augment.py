@@ -75,14 +75,14 @@ def test_evaluation_mode_resizes_the_centred_square_box():
     height, width, crop = 60, 100, 201
     sample = decoded_sample(keypoint_array(1, {(0, 0): (0, 0)}), np.zeros([1, height, width], bool))
     out = augment.augment(sample, crop, COCO17.flip_permutation, training=False)
-    ax, b, bx, d, ay, by = out[keys.Sample.CROP_TO_IMAGE].numpy()
+    a, b, c, d, e, f = out[keys.Sample.CROP_TO_IMAGE].numpy()
     assert b == d == 0
-    assert ax == ay == pytest.approx(100 / 201)
+    assert a == e == pytest.approx(100 / 201)
     # The crop centre sees the image centre; the image's left column edge (x = -0.5) sits at u = -0.5.
-    assert ax * 100 + bx == pytest.approx((width - 1) / 2)
-    assert ay * 100 + by == pytest.approx((height - 1) / 2)
-    assert (-0.5 - bx) / ax == pytest.approx(-0.5, abs=1e-4)
-    np.testing.assert_allclose(out[keys.Sample.KEYPOINTS][0, 0, :2], [-bx / ax, -by / ay], rtol=1e-5)
+    assert a * 100 + c == pytest.approx((width - 1) / 2)
+    assert e * 100 + f == pytest.approx((height - 1) / 2)
+    assert (-0.5 - c) / a == pytest.approx(-0.5, abs=1e-4)
+    np.testing.assert_allclose(out[keys.Sample.KEYPOINTS][0, 0, :2], [-c / a, -f / e], rtol=1e-5)
 
 
 def test_rotation_by_a_quarter_turn_moves_image_keypoints_and_masks_together():
@@ -160,7 +160,12 @@ def test_rotated_crops_keep_keypoints_masks_and_part_labels_aligned():
 
 
 def test_without_rotation_the_box_draws_are_those_of_the_axis_aligned_box():
-    """The rotation takes a fourth seed: a seed's scale, shift and flip do not depend on max_rotation."""
+    """The rotation takes a fourth seed: a seed's scale, shift and flip do not depend on max_rotation, and
+    are those of the three streams the box drew from before rotation existed."""
+    for seed in range(5):
+        seed = tf.constant([seed, 9])
+        np.testing.assert_array_equal(tf.random.experimental.stateless_split(seed, 3).numpy(),
+                                      tf.random.experimental.stateless_split(seed, augment.SEED_STREAMS + 1)[:3].numpy())
     for seed in range(5):
         plain = augment.sample_box(tf.constant([seed, 9]), augment.BoxOptions())
         turned = augment.sample_box(tf.constant([seed, 9]), augment.BoxOptions(max_rotation=10.0))
@@ -193,3 +198,23 @@ def test_colour_jitter_changes_colours_only():
                                       keys.Sample.IMAGE].numpy())
     with pytest.raises(ValueError, match="contrast"):
         augment.ColorJitter(contrast=1.5)
+
+
+def test_saturation_and_contrast_blend_as_torchvision():
+    """Saturation blends each pixel with its own grey value (PIL's luma), contrast with the crop's mean grey:
+    a grey pixel keeps its value under saturation, and every pixel moves on the line to its grey by one factor."""
+    rng = np.random.default_rng(1)
+    crop = rng.integers(30, 220, [33, 33, 3]).astype(np.uint8)
+    crop[0, 0] = (90, 90, 90)
+    pixels = crop.astype(float) / 255
+    grey = pixels @ [0.2989, 0.5870, 0.1140]
+    seed = tf.constant([5, 5])
+    for options, other in ((augment.ColorJitter(saturation=0.4), grey[..., np.newaxis]),
+                           (augment.ColorJitter(contrast=0.4), grey.mean())):
+        out = augment.jitter_colors(tf.constant(crop), seed, options).numpy().astype(float) / 255
+        moved, towards = (out - other).ravel(), (pixels - other).ravel()
+        factor = np.sum(moved * towards) / np.sum(towards ** 2)
+        assert 0.6 <= factor <= 1.4 and abs(factor - 1) > 0.01
+        np.testing.assert_allclose(out, np.clip(other + factor * (pixels - other), 0, 1), atol=1.01 / 255)
+    saturated = augment.jitter_colors(tf.constant(crop), seed, augment.ColorJitter(saturation=0.4)).numpy()
+    np.testing.assert_array_equal(saturated[0, 0], [90, 90, 90])

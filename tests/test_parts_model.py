@@ -251,3 +251,22 @@ def test_without_flow_the_warped_field_is_the_residual_variants():
     assert not any("flow" in layer.name for layer in residual.layers)
     with pytest.raises(ValueError, match="projection_field 'bogus'"):
         PartsNetwork(projection_field="bogus")
+
+
+def test_a_network_without_a_field_exports_and_decodes(tmp_path):
+    """projection_field 'none' (Table 4's ablation): the detector decodes it, every pixel projecting onto
+    itself, and its SavedModel gives the eager detector's outputs."""
+    from personlab_tf.inference import serving
+    from personlab_tf.tasks.parts.detector import PartsInference
+    from personlab_tf.tasks.parts.task import PartsTask
+    task = PartsTask(network=PartsNetwork("resnet_tiny", width=16, freeze_batch_norm=False, projection_field="none"),
+                     inference=PartsInference(max_side=65))
+    detector = task.build_detector(task.build_model(inference=True).inference_model())
+    image = np.random.default_rng(0).integers(0, 255, (50, 60, 3)).astype(np.uint8)
+    eager = serving.detect_image(detector, tf.constant(image))
+    assert eager[keys.Detection.INSTANCE_PART_MAPS].shape[-2:] == (50, 60)
+    serving.export(detector, str(tmp_path / "none"), {"task": task.name})
+    served = tf.saved_model.load(str(tmp_path / "none")).signatures[serving.SERVING_IMAGE](
+        images=tf.constant(image[np.newaxis]))
+    for key, value in eager.items():
+        np.testing.assert_allclose(served[key][0].numpy(), value.numpy(), atol=1e-4, err_msg=key)

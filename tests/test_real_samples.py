@@ -50,7 +50,8 @@ def test_targets_follow_the_coco_annotations(converted):
     checked_keypoints = checked_cells = 0
     for features, targets in evaluation_batches(prefix):
         image_id = int(features[keys.Sample.IMAGE_ID][0])
-        ax, _, bx, _, ay, by = features[keys.Sample.CROP_TO_IMAGE][0].numpy()
+        a, b, c, d, e, f = features[keys.Sample.CROP_TO_IMAGE][0].numpy()
+        assert b == d == 0           # evaluation crops are axis aligned
         info = coco.imgs[image_id]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
         heat = targets[keys.Map.HEATMAPS][0].numpy()
@@ -58,7 +59,7 @@ def test_targets_follow_the_coco_annotations(converted):
         for ann in anns:
             kp = np.reshape(ann["keypoints"], [17, 3])
             for k in np.flatnonzero((kp[:, 2] > 0) & (ann["iscrowd"] == 0)):
-                u, v = (kp[k, 0] - bx) / ax, (kp[k, 1] - by) / ay
+                u, v = (kp[k, 0] - c) / a, (kp[k, 1] - f) / e
                 assert heat[int(round(v / STRIDE)), int(round(u / STRIDE)), k] == 1
                 checked_keypoints += 1
         # Segmentation at a grid cell = union of the non-crowd masks at the image pixel under it;
@@ -70,9 +71,9 @@ def test_targets_follow_the_coco_annotations(converted):
         seg = targets[keys.Map.SEGMENTATION][0, ..., 0].numpy()
         seg_weight = targets[keys.Map.SEGMENTATION_WEIGHTS][0, ..., 0].numpy()
         for i in range(seg.shape[0]):
-            row = int(round(ay * STRIDE * i + by))
+            row = int(round(e * STRIDE * i + f))
             for j in range(seg.shape[1]):
-                col = int(round(ax * STRIDE * j + bx))
+                col = int(round(a * STRIDE * j + c))
                 if 0 <= row < info["height"] and 0 <= col < info["width"]:
                     assert seg[i, j] == person[row, col]
                     assert seg_weight[i, j] == (0 if crowd[row, col] and not person[row, col] else 1)

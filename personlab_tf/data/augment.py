@@ -15,11 +15,15 @@ for crop pixel (u, v). Without rotation it is axis-aligned (b = d = 0); a flippe
 
 import dataclasses
 import math
+from typing import Tuple
 
 import gin
 import tensorflow as tf
 
 from personlab_tf import keys
+
+# The random streams of a training seed that sample_box draws from (scale, shift, flip, rotation).
+SEED_STREAMS = 4
 
 
 @gin.configurable
@@ -48,13 +52,14 @@ class ColorJitter:
     """Random photometric changes of the training crop (gin: `ColorJitter.brightness = 0.4`, ...); 0 turns
     a change off, and all zeros (the default) leaves the crop untouched.
 
-    Applied in this order, each with its own stateless seed, on the crop as float RGB in [0, 1]
-    (tf.image), then rounded back to uint8; the part parser's released code uses torchvision's ColorJitter
-    with the same definitions of the four factors (in a random order per image: a fixed order here):
-      brightness: multiplies every value by a factor drawn uniformly in [1 - brightness, 1 + brightness].
-      contrast: scales each channel's deviation from its mean by a factor in [1 - contrast, 1 + contrast].
-      saturation: scales the HSV saturation by a factor in [1 - saturation, 1 + saturation].
-      hue: turns the hue by a fraction of a full turn in [-hue, hue] (at most 0.5).
+    The definitions of torchvision's ColorJitter (which the part parser's released code applies), each on
+    RGB in [0, 1] with a factor f drawn uniformly in [1 - amount, 1 + amount] and clipped to [0, 1] after
+    it, in this order (torchvision draws a random order per image: a fixed one here), each with its own
+    stateless seed; the result is rounded to uint8:
+      brightness: x f (`blend` with black).
+      contrast: `blend` with the mean grey value of the crop (ITU-R 601-2 luma, as PIL's "L").
+      saturation: `blend` with the crop's own grey image (the same luma).
+      hue: the hue turned by a fraction h of a full turn, h uniform in [-hue, hue] (at most 0.5).
     """
 
     brightness: float = 0.0
@@ -73,7 +78,8 @@ class ColorJitter:
         return any((self.brightness, self.contrast, self.saturation, self.hue))
 
 
-def sample_box(seed, options=BoxOptions()):
+def sample_box(seed: tf.Tensor, options: BoxOptions = BoxOptions()
+               ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """Draws the random box parameters with stateless ops.
 
     The box centre moves by up to max(|L - L s| / 2, max_translation L s) along each axis, so a box
@@ -85,9 +91,10 @@ def sample_box(seed, options=BoxOptions()):
 
     Returns:
       (scale [] float32, shift [2] float32 in units of L (x, y), flip [] bool, angle [] float32 in radians).
-      The first three are the draws of the box without rotation (the rotation has the fourth seed).
+      The first three are the draws of the box without rotation: stateless_split's streams do not depend on
+    their number, so the rotation's fourth stream (and the colour jitter's fifth) leave them unchanged.
     """
-    seeds = tf.random.experimental.stateless_split(seed, 4)
+    seeds = tf.random.experimental.stateless_split(seed, SEED_STREAMS)
     scale = tf.random.stateless_uniform([], seeds[0], options.min_scale, options.max_scale)
     half_range = tf.maximum(tf.abs(1.0 - scale) / 2.0, options.max_translation * scale)
     shift = tf.random.stateless_uniform([2], seeds[1], -1.0, 1.0) * half_range
@@ -97,7 +104,8 @@ def sample_box(seed, options=BoxOptions()):
     return scale, shift, flip, angle
 
 
-def crop_to_image_map(image_size, crop_size, scale, shift, flip, angle=0.0):
+def crop_to_image_map(image_size: tf.Tensor, crop_size: int, scale: tf.Tensor, shift: tf.Tensor, flip: tf.Tensor,
+                      angle: tf.Tensor = 0.0) -> tf.Tensor:
     """The affine map from crop pixels to image pixels.
 
     Crop pixel (u, v), taken relative to the crop centre (mirrored first when `flip`), is turned by `angle`
@@ -127,13 +135,14 @@ def crop_to_image_map(image_size, crop_size, scale, shift, flip, angle=0.0):
                      d, e, centre_y - d * crop_centre - e * crop_centre])
 
 
-def is_flipped(crop_to_image):
-    """[] bool: the crop map mirrors (its linear part has a negative determinant)."""
+def is_flipped(crop_to_image: tf.Tensor) -> tf.Tensor:
+    """[] bool: the crop map `crop_to_image` ([6] float32, keys.Sample.CROP_TO_IMAGE) mirrors (its linear
+    part has a negative determinant)."""
     a, b, _, d, e, _ = tf.unstack(crop_to_image)
     return a * e - b * d < 0
 
 
-def warp_image(image, crop_to_image, crop_size):
+def warp_image(image: tf.Tensor, crop_to_image: tf.Tensor, crop_size: int) -> tf.Tensor:
     """Bilinearly resamples `image` [H, W, 3] uint8 under the crop map into [S, S, 3] uint8 (zero fill)."""
     transform = tf.concat([crop_to_image, tf.zeros([2])], axis=0)[tf.newaxis]
     warped = tf.raw_ops.ImageProjectiveTransformV3(
@@ -142,8 +151,8 @@ def warp_image(image, crop_to_image, crop_size):
     return tf.ensure_shape(warped[0], [crop_size, crop_size, 3])
 
 
-def image_to_crop_points(points, crop_to_image):
-    """Maps [..., 2] image points (x, y) to crop pixels with the inverse of the crop map.
+def image_to_crop_points(points: tf.Tensor, crop_to_image: tf.Tensor) -> tf.Tensor:
+    """Maps [..., 2] image points (x, y) to crop pixels with the inverse of the crop map ([6]).
 
     An axis-aligned map (b = d = 0) is inverted as u = (x - c) / a, v = (y - f) / e, which Cramer's rule
     equals only up to rounding: the points of unrotated crops stay bit for bit what they were before
@@ -157,20 +166,30 @@ def image_to_crop_points(points, crop_to_image):
     return tf.where((b == 0) & (d == 0), aligned, rotated)
 
 
-def jitter_colors(image, seed, options: ColorJitter):
+def blend(image: tf.Tensor, other: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """other + f (image - other) clipped to [0, 1]: torchvision's (and PIL ImageEnhance's) adjustment by a
+    factor f towards (f < 1) or away from (f > 1) `other`; image [S, S, 3] float32 in [0, 1]."""
+    return tf.clip_by_value(other + factor * (image - other), 0.0, 1.0)
+
+
+def jitter_colors(image: tf.Tensor, seed: tf.Tensor, options: ColorJitter) -> tf.Tensor:
     """`options`' random photometric changes of an [S, S, 3] uint8 crop (see ColorJitter), uint8 out."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    pixels = tf.image.convert_image_dtype(image, tf.float32)
+
+    def factor(amount, index):
+        return tf.random.stateless_uniform([], seeds[index], 1.0 - amount, 1.0 + amount)
+
+    pixels = tf.cast(image, tf.float32) / 255.0
     if options.brightness:
-        pixels = pixels * tf.random.stateless_uniform([], seeds[0], 1.0 - options.brightness, 1.0 + options.brightness)
+        pixels = blend(pixels, tf.zeros_like(pixels), factor(options.brightness, 0))
     if options.contrast:
-        pixels = tf.image.stateless_random_contrast(pixels, 1.0 - options.contrast, 1.0 + options.contrast, seeds[1])
+        pixels = blend(pixels, tf.reduce_mean(tf.image.rgb_to_grayscale(pixels)), factor(options.contrast, 1))
     if options.saturation:
-        pixels = tf.image.stateless_random_saturation(pixels, 1.0 - options.saturation, 1.0 + options.saturation,
-                                                      seeds[2])
+        pixels = blend(pixels, tf.image.rgb_to_grayscale(pixels), factor(options.saturation, 2))
     if options.hue:
-        pixels = tf.image.stateless_random_hue(pixels, options.hue, seeds[3])
-    return tf.image.convert_image_dtype(tf.clip_by_value(pixels, 0.0, 1.0), tf.uint8, saturate=True)
+        turn = tf.random.stateless_uniform([], seeds[3], -options.hue, options.hue)
+        pixels = tf.clip_by_value(tf.image.adjust_hue(pixels, turn), 0.0, 1.0)
+    return tf.cast(tf.round(pixels * 255.0), tf.uint8)
 
 
 def transform_keypoints(keypoints, crop_to_image, flip, flip_permutation):
@@ -206,9 +225,11 @@ def augment(sample, crop_size, flip_permutation, seed=None, training=True, box=B
     out = dict(sample)
     out[keys.Sample.IMAGE] = warp_image(sample[keys.Sample.IMAGE], crop_map, crop_size)
     if training and color.active:
-        # A seed of its own, so that the box of a seed is the same with and without jitter.
+        # The seed's fifth stream (sample_box draws from the first four): a seed's box is the same with and
+        # without jitter.
         out[keys.Sample.IMAGE] = jitter_colors(out[keys.Sample.IMAGE],
-                                               tf.random.experimental.stateless_fold_in(seed, 1), color)
+                                               tf.random.experimental.stateless_split(seed, SEED_STREAMS + 1)[-1],
+                                               color)
     out[keys.Sample.KEYPOINTS] = transform_keypoints(sample[keys.Sample.KEYPOINTS], crop_map, flip,
                                                     flip_permutation)
     out[keys.Sample.CROP_TO_IMAGE] = crop_map

@@ -83,6 +83,7 @@ def to_frame(points, scale):
 
 
 def crop_to_image(scale):
-    """[6] float32 (a, b, c, d, e, f) of keys.Sample.CROP_TO_IMAGE for the frame: image x = u / f, y = v / f."""
+    """[6] float32 (1 / scale, 0, 0, 0, 1 / scale, 0), keys.Sample.CROP_TO_IMAGE of the frame: original pixel
+    (x, y) = (u, v) / scale."""
     inverse = 1.0 / tf.cast(scale, tf.float32)
     return tf.stack([inverse, 0.0, 0.0, 0.0, inverse, 0.0])

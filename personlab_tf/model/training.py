@@ -6,6 +6,8 @@ replica's share of every term (losses.replica_weighted_mean) and `person_probabi
 data: `(images, targets)` pairs or single dicts holding keys.Sample.IMAGE and the target keys.
 """
 
+from typing import Dict
+
 import keras
 import tensorflow as tf
 
@@ -34,7 +36,7 @@ class LossModel(keras.Model):
         """[B, h, w, 1] probability that a cell shows a person (TensorBoard pictures)."""
         raise NotImplementedError
 
-    def learned_values(self):
+    def learned_values(self) -> Dict[str, float]:
         """{name: float} learned scalars that training reports beside the losses (progress lines and
         TensorBoard, train/callbacks.Progress), e.g. the part parser's loss log-variances; none by default."""
         return {}

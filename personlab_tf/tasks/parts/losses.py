@@ -29,6 +29,7 @@ with one learnable s_i per term (`UncertaintyWeights`), so the table's loss weig
 """
 
 import functools
+from typing import Dict, Tuple
 
 import keras
 import tensorflow as tf
@@ -51,7 +52,7 @@ BASE_LOSS_KEYS = (keys.Loss.PART, keys.Loss.PROJECTION, keys.Loss.HEATMAP, keys.
 _EPSILON = 1e-4
 
 
-def loss_keys(with_matching, with_projection=True):
+def loss_keys(with_matching: bool, with_projection: bool = True) -> Tuple[str, ...]:
     """The loss terms of a model with or without the matching loss, with or without a projection field."""
     base = BASE_LOSS_KEYS if with_projection else tuple(key for key in BASE_LOSS_KEYS if key != keys.Loss.PROJECTION)
     return base + ((keys.Loss.MATCHING,) if with_matching else ())
@@ -201,7 +202,7 @@ class UncertaintyWeights(keras.layers.Layer):
         self.term_keys = loss_keys(with_matching=True)
         self.log_variances = self.add_weight(shape=(len(self.term_keys),), initializer="zeros", name="log_variances")
 
-    def values(self):
+    def values(self) -> Dict[str, float]:
         """{loss key: s_i} as floats, every term's (keys of loss_keys(True))."""
         return dict(zip(self.term_keys, (float(value) for value in self.log_variances.numpy())))
 

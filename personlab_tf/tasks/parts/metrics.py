@@ -122,13 +122,19 @@ def _label_areas(maps: np.ndarray, classes: int) -> np.ndarray:
     return np.array([np.bincount(m.ravel(), minlength=classes) for m in maps], np.int64).reshape(len(maps), classes)
 
 
+def labelled_persons(ground_truth: GroundTruth) -> np.ndarray:
+    """[N] bool: the persons whose pixels the part labels describe, non-crowd with part labels (the others'
+    pixels are ignored regions, module docstring)."""
+    return ~np.asarray(ground_truth.is_crowd, bool) & np.asarray(ground_truth.has_parts, bool)
+
+
 def truth_instances(ground_truth: GroundTruth) -> np.ndarray:
     """[G, H, W] int64: the label maps of an image's instances, in annotation order: its non-crowd persons with
     part labels whose map (the image's part map under the mask, 0 elsewhere) has a part pixel (module
     docstring)."""
     truth_map = np.asarray(ground_truth.part_map, np.int64)
     masks = np.asarray(ground_truth.masks, bool).reshape((-1,) + truth_map.shape)
-    labelled = ~np.asarray(ground_truth.is_crowd, bool) & np.asarray(ground_truth.has_parts, bool)
+    labelled = labelled_persons(ground_truth)
     truths = np.array([np.where(mask, truth_map, 0) for mask in masks[labelled]], np.int64).reshape(
         (-1,) + truth_map.shape)
     return truths[(truths > 0).any(axis=(1, 2))]              # persons without part pixels: not instances
@@ -164,7 +170,7 @@ class PartParsingEvaluator:
         if ((predictions > 0).sum(axis=0) > 1).any():
             raise ValueError("predicted instances overlap: instance part maps must have disjoint supports")
 
-        labelled = ~np.asarray(ground_truth.is_crowd, bool) & np.asarray(ground_truth.has_parts, bool)
+        labelled = labelled_persons(ground_truth)
         ignored = masks[~labelled].any(axis=0)
         keep = ~ignored
         self.confusion += np.bincount(truth_map[keep] * classes + predicted_map[keep],

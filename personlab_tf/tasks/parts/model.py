@@ -23,7 +23,7 @@ The branches upsample stage by stage with one depthwise-separable 3x3 convolutio
 """
 
 import dataclasses
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 import gin
 import keras
@@ -41,20 +41,29 @@ from personlab_tf.tasks.parts.targets import PART_STRIDES, PYRAMID_STRIDES
 
 # The DSPF variants of the paper's Table 4, from its baseline to its model, and "none" (no field).
 PROJECTION_FIELDS = ("none", "direct", "coarse_to_fine", "residual", "warped")
+DEFAULT_PROJECTION_FIELD = "warped"
 # The variants with a field at every pyramid level (the others: "direct" at stride 4 only, "none" none).
 PYRAMID_FIELDS = ("coarse_to_fine", "residual", "warped")
-PREDICTION_KEYS = (keys.Prediction.PART_LOGITS, keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SHORT_OFFSETS,
-                   keys.Prediction.LIMB_LOGITS, keys.Prediction.PROJECTION_FIELD) + tuple(
-                       keys.Prediction.projection(s) for s in PYRAMID_STRIDES)
+# The outputs of every variant; those with a field add its level(s), keys.Prediction.projection(s).
+BASE_PREDICTION_KEYS = (keys.Prediction.PART_LOGITS, keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SHORT_OFFSETS,
+                        keys.Prediction.LIMB_LOGITS, keys.Prediction.PROJECTION_FIELD)
+PREDICTION_KEYS = BASE_PREDICTION_KEYS + tuple(keys.Prediction.projection(s) for s in PYRAMID_STRIDES)
 
 
-def prediction_keys(projection_field: str) -> tuple:
+def check_projection_field(name: str) -> str:
+    """`name` if it is one of PROJECTION_FIELDS, else ValueError naming the choices."""
+    if name not in PROJECTION_FIELDS:
+        raise ValueError(f"PartsNetwork.projection_field {name!r} must be one of {', '.join(PROJECTION_FIELDS)}")
+    return name
+
+
+def prediction_keys(projection_field: str) -> Tuple[str, ...]:
     """The outputs of a network whose DSPF is the `projection_field` variant (PREDICTION_KEYS for those
     with a field per level)."""
-    if projection_field in PYRAMID_FIELDS:
+    if check_projection_field(projection_field) in PYRAMID_FIELDS:
         return PREDICTION_KEYS
     levels = (keys.Prediction.projection(PYRAMID_STRIDES[0]),) if projection_field == "direct" else ()
-    return PREDICTION_KEYS[:5] + levels
+    return BASE_PREDICTION_KEYS + levels
 
 
 @gin.configurable
@@ -85,12 +94,10 @@ class PartsNetwork:
     loss_averaging: str = AVERAGE_IMAGES
     allow_random_init: bool = False
     part_balance: float = 0.0
-    projection_field: str = "warped"
+    projection_field: str = DEFAULT_PROJECTION_FIELD
 
     def __post_init__(self):
-        if self.projection_field not in PROJECTION_FIELDS:
-            raise ValueError(f"PartsNetwork.projection_field {self.projection_field!r} must be one of "
-                             f"{', '.join(PROJECTION_FIELDS)}")
+        check_projection_field(self.projection_field)
 
     def check_initialisation(self) -> None:
         """Refuses a frozen-batch-norm network from random weights (model/resnet.check_initialisation)."""
@@ -138,7 +145,8 @@ def part_decoder(pyramid, width, stem=None):
     return keras.layers.SeparableConv2D(width, 3, padding="same", activation="relu", name="part_decoder_sepconv1")(y)
 
 
-def projection_fields(pyramid, width, variant="warped"):
+def projection_fields(pyramid: List[tf.Tensor], width: int, variant: str = DEFAULT_PROJECTION_FIELD
+                      ) -> Dict[int, tf.Tensor]:
     """The DSPF (Eqs. 2-6) of one of the paper's Table 4 rows (PROJECTION_FIELDS, module docstring).
 
     "warped": coarse to fine with residual refinement and learnable feature warping (Eqs. 3-6), the
@@ -210,7 +218,8 @@ class PartParsingModel(LossModel):
 
     def __init__(self, backbone, num_parts, num_keypoints, limbs, width=256, freeze_batch_norm=True,
                  matching_loss=False, radius=32.0, loss_averaging=AVERAGE_IMAGES, part_stride=PART_STRIDES[0],
-                 part_balance=0.0, projection_field="warped", name="part_parsing", **kwargs):
+                 part_balance=0.0, projection_field=DEFAULT_PROJECTION_FIELD, name="part_parsing", **kwargs):
+        check_projection_field(projection_field)
         if part_stride not in PART_STRIDES:
             raise ValueError(f"part stride {part_stride} must be one of {PART_STRIDES}")
         limbs = tuple((int(k), int(l)) for k, l in limbs)
@@ -266,7 +275,7 @@ class PartParsingModel(LossModel):
         """1 - P(background) of the part logits, [B, h, w, 1]."""
         return 1.0 - tf.nn.softmax(tf.cast(outputs[keys.Prediction.PART_LOGITS], tf.float32))[..., :1]
 
-    def learned_values(self):
+    def learned_values(self) -> Dict[str, float]:
         """{"log_variance/<term>": s_i} of the terms this model trains (losses.UncertaintyWeights)."""
         return {f"log_variance/{key.removesuffix('_loss')}": value
                 for key, value in self.uncertainty.values().items() if key in self.loss_trackers}

@@ -7,7 +7,7 @@ Its options, each a frozen dataclass configured by gin (gin/parts_resnet101.gin 
 | `PartsData` | targets.py | part set, crops, pose and part strides, disk radius, limb sigma |
 | `BoxOptions` | data/augment.py | the random box of the augmentation (rotation too; flips also swap left/right parts) |
 | `ColorJitter` | data/augment.py | the colour jitter of the training crop |
-| `PartsNetwork` | model.py | backbone, FPN width, matching loss |
+| `PartsNetwork` | model.py | backbone, FPN width, matching loss, projection field variant (Table 4) |
 | `PartsDecoding` | decode.py | candidates, limb threshold, matcher |
 | `PartsInference` | detector.py | the exported model's frame |
 
