@@ -52,7 +52,7 @@ class Progress(keras.callbacks.Callback):
         self._last_time, self._last_step = now, step
         logs = {k: float(v) for k, v in (logs or {}).items()}
         eta = (self.num_steps - step) / rate if rate > 0 else float("inf")
-        learned = self.model.learned_values() if hasattr(self.model, "learned_values") else {}
+        learned = self.model.learned_values()
         terms = " ".join(f"{k}={v:.4f}" for k, v in list(logs.items()) + list(learned.items())
                          if not k.startswith(keys.Prediction.AUXILIARY_PREFIX[:-1]))
         print(f"step {step}/{self.num_steps} {terms} {rate:.2f} steps/s ETA {format_seconds(eta)}",
