@@ -11,8 +11,8 @@ OUTPUT/part_labels --part_set FORMAT's part set`, IMAGES being the dataset's own
 train2014 for DensePose, ROOT/SPLIT/images for MHP v2, ROOT for PASCAL, whose file names are the list's
 image paths). The keypoints are DensePose's COCO 17 (skeleton coco17), MHP v2's 16 joints (mhp_v2) and
 PASCAL-Person-Part's 14 joints (pascal_person_part) read from per-image joint files when there are any; the
-JSON's category declares them, and training binds the same skeleton (`keypoint_skeleton.name`). MHP v2 and
-PASCAL-Person-Part need scipy (`pip install -e '.[parts]'`). DensePose's parts: `--densepose_parts box`
+JSON's category declares them, and training binds the same skeleton (`keypoint_skeleton.name`). The joint files of MHP v2 and
+PASCAL-Person-Part are MATLAB files, read with scipy. DensePose's parts: `--densepose_parts box`
 (default), as the part parser's released code builds them (dp_masks placed in the integer box, not clipped
 to the COCO mask; a person without dp_masks is background), or `mask` (kept only inside the COCO mask; a
 person without dp_masks has no parts). Formats, readings and the problems counted:

@@ -634,7 +634,6 @@ def test_pascal_joint_files_hand_made(tmp_path):
     """The project's reading of a joint file: `joints` P x 14 x 3 (14 x 3 for one person), x and y in
     pixels, visible 1 -> v 2, 0 -> v 1; negative or NaN coordinates and other flags unlabelled; rows taken
     in the order of the person objects, missing ones warned about."""
-    loadmat = converters.mat_reader("test")
     joints = -np.ones((14, 3))
     joints[0] = (10.0, 4.5, 1)           # head, visible
     joints[1] = (10.0, 9.0, 0)           # neck, occluded
@@ -647,22 +646,22 @@ def test_pascal_joint_files_hand_made(tmp_path):
     scipy.io.savemat(tmp_path / "two.mat", {"joints": np.stack([joints, -np.ones((14, 3))])})
     scipy.io.savemat(tmp_path / "bad.mat", {"joints": np.zeros((1, 17, 3))})
     scipy.io.savemat(tmp_path / "other.mat", {"keypoints": joints})
-    one = converters.read_pascal_joints(str(tmp_path / "one.mat"), loadmat)
+    one = converters.read_pascal_joints(str(tmp_path / "one.mat"))
     assert one.shape == (1, 14, 3)
     np.testing.assert_allclose(one[0], expected)
-    two = converters.read_pascal_joints(str(tmp_path / "two.mat"), loadmat)
+    two = converters.read_pascal_joints(str(tmp_path / "two.mat"))
     np.testing.assert_allclose(two, [expected, np.zeros((14, 3))])
     with pytest.raises(converters.BadPartAnnotation, match=r"joints is \(1, 17, 3\)"):
-        converters.read_pascal_joints(str(tmp_path / "bad.mat"), loadmat)
+        converters.read_pascal_joints(str(tmp_path / "bad.mat"))
     with pytest.raises(converters.BadPartAnnotation, match="no variable 'joints'"):
-        converters.read_pascal_joints(str(tmp_path / "other.mat"), loadmat)
+        converters.read_pascal_joints(str(tmp_path / "other.mat"))
     conversion = converters.Conversion(str(tmp_path / "out"), skeleton.PASCAL_PERSON_PART)
-    three = converters.pascal_persons_keypoints(str(tmp_path), "two", 3, conversion, loadmat)   # 2 rows, 3 persons
+    three = converters.pascal_persons_keypoints(str(tmp_path), "two", 3, conversion)   # 2 rows, 3 persons
     np.testing.assert_allclose(three, [expected, np.zeros((14, 3)), np.zeros((14, 3))])
-    first = converters.pascal_persons_keypoints(str(tmp_path), "two", 1, conversion, loadmat)   # 2 rows, 1 person
+    first = converters.pascal_persons_keypoints(str(tmp_path), "two", 1, conversion)   # 2 rows, 1 person
     np.testing.assert_allclose(first, [expected])
     assert conversion.problems.warnings == {converters.MISSING_POSE: 1, converters.BAD_KEYPOINTS: 1}
-    none = converters.pascal_persons_keypoints(str(tmp_path), "absent", 2, conversion, loadmat)
+    none = converters.pascal_persons_keypoints(str(tmp_path), "absent", 2, conversion)
     assert np.shape(none) == (2, 14, 3) and not np.any(none)
     assert conversion.problems.warnings[converters.MISSING_POSE] == 2
 

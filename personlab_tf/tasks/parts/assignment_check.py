@@ -1,7 +1,7 @@
 """How often a matcher of parts.matching gives the exact maximum-weight assignment.
 
 Used by tests/test_parts_matching.py and `scripts/benchmark.py matching`; the exact assignment comes from
-the caller (scipy's Hungarian solver there), so the package itself does not depend on scipy.
+the caller (scipy's Hungarian solver there).
 """
 
 import numpy as np

@@ -74,11 +74,12 @@ counted by kind (DensePose's JSON also gets data/coco.py's checks and kinds):
 
 import os
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
+from scipy.io import loadmat
 
 from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.data import coco, coco_format, part_labels
@@ -170,15 +171,6 @@ def image_size(path: str) -> Optional[Tuple[int, int]]:
             return picture.size[1], picture.size[0]
     except Exception:  # PIL raises many types
         return None
-
-
-def mat_reader(dataset: str) -> Callable:
-    """scipy.io.loadmat (the `parts` extra of setup.py), or AnnotationError naming the dataset."""
-    try:
-        from scipy.io import loadmat  # only the MATLAB files of MHP v2 and PASCAL-Part need scipy
-    except ImportError:
-        raise coco.AnnotationError(f"reading {dataset} needs scipy: pip install -e '.[parts]'") from None
-    return loadmat
 
 
 class Conversion:
@@ -419,11 +411,11 @@ def mhp_keypoints(rows) -> np.ndarray:
     return keypoints
 
 
-def read_mhp_pose(path: str, load_mat: Callable) -> Optional[Dict[int, np.ndarray]]:
+def read_mhp_pose(path: str) -> Optional[Dict[int, np.ndarray]]:
     """{person index: mhp_v2 keypoints [16, 3]} of an MHP pose file (`person_0`, `person_1`, ...), or None if
     unreadable; entries that are not rows of 3 numbers are left out."""
     try:
-        content = load_mat(path)
+        content = loadmat(path)
     except Exception:  # scipy raises several types for missing or malformed files
         return None
     poses = {}
@@ -457,7 +449,6 @@ def convert_mhp(root: str, split: str, output_dir: str) -> Dict:
     Returns:
       the summary dict.
     """
-    load_mat = mat_reader("MHP v2")
     split_dir = os.path.join(root, split)
     ids = read_list(os.path.join(root, "list", f"{split}.txt"))
     conversion = Conversion(output_dir, skeleton_lib.MHP_V2)
@@ -471,7 +462,7 @@ def convert_mhp(root: str, split: str, output_dir: str) -> Dict:
             problems.warn(MISSING_IMAGE, f"MHP image {name}: {file_name} is missing or does not decode; skipped")
             continue
         pose_path = os.path.join(split_dir, "pose_annos", f"{name}.mat")
-        poses = read_mhp_pose(pose_path, load_mat)
+        poses = read_mhp_pose(pose_path)
         if poses is None:
             problems.warn(MISSING_POSE, f"MHP image {name}: {pose_path} is not a readable pose file; "
                                         f"persons without keypoints")
@@ -541,7 +532,7 @@ def _field(element, name, where):
     return element[name]
 
 
-def pascal_part_persons(path: str, size: Tuple[int, int], load_mat: Callable) -> List[Tuple[int, np.ndarray]]:
+def pascal_part_persons(path: str, size: Tuple[int, int]) -> List[Tuple[int, np.ndarray]]:
     """The person objects of a PASCAL-Part annotation file: [(object number, mask [H, W] bool)].
 
     The file holds a struct `anno` whose `objects` array has, per object, `class` (a string such as
@@ -552,7 +543,7 @@ def pascal_part_persons(path: str, size: Tuple[int, int], load_mat: Callable) ->
       BadPartAnnotation: the file does not load or lacks a field; the message names the field.
     """
     try:
-        content = load_mat(path)
+        content = loadmat(path)
     except Exception as error:  # scipy raises several types for malformed files
         raise BadPartAnnotation(f"does not load as a MATLAB file ({type(error).__name__})") from None
     if "anno" not in content:
@@ -589,7 +580,7 @@ def pascal_joint_keypoints(joints) -> np.ndarray:
     return keypoints
 
 
-def read_pascal_joints(path: str, load_mat: Callable) -> np.ndarray:
+def read_pascal_joints(path: str) -> np.ndarray:
     """The keypoints [P, 14, 3] of a PASCAL-Person-Part joint file (module docstring; `pascal_joint_keypoints`
     of each person).
 
@@ -599,7 +590,7 @@ def read_pascal_joints(path: str, load_mat: Callable) -> np.ndarray:
     """
     count = skeleton_lib.PASCAL_PERSON_PART.num_keypoints
     try:
-        content = load_mat(path)
+        content = loadmat(path)
     except Exception as error:  # scipy raises several types for malformed files
         raise BadPartAnnotation(f"does not load as a MATLAB file ({type(error).__name__})") from None
     if PASCAL_JOINTS_KEY not in content:
@@ -614,8 +605,7 @@ def read_pascal_joints(path: str, load_mat: Callable) -> np.ndarray:
     return np.stack([pascal_joint_keypoints(person) for person in joints])
 
 
-def pascal_persons_keypoints(joints_dir: str, name: str, persons: int, conversion: Conversion,
-                             load_mat: Callable) -> List[np.ndarray]:
+def pascal_persons_keypoints(joints_dir: str, name: str, persons: int, conversion: Conversion) -> List[np.ndarray]:
     """The keypoints [14, 3] of each of an image's `persons` person objects from its joint file
     `{joints_dir}/{name}.mat`; zeros, with a counted warning, when there is no (usable) file or no row for a
     person."""
@@ -626,7 +616,7 @@ def pascal_persons_keypoints(joints_dir: str, name: str, persons: int, conversio
                                                "keypoints")
         return empty
     try:
-        joints = read_pascal_joints(path, load_mat)
+        joints = read_pascal_joints(path)
     except BadPartAnnotation as error:
         conversion.problems.warn(BAD_KEYPOINTS, f"PASCAL image {name}: {path}: {error}; persons without keypoints")
         return empty
@@ -654,7 +644,6 @@ def convert_pascal_person_part(root: str, list_path: str, output_dir: str, annot
     Returns:
       the summary dict.
     """
-    load_mat = mat_reader("PASCAL-Part")
     entries = read_pascal_list(list_path)
     annotations_dir = annotations_dir or os.path.join(root, PASCAL_PART_ANNOTATIONS_DIR)
     if not os.path.isdir(annotations_dir):
@@ -679,7 +668,7 @@ def convert_pascal_person_part(root: str, list_path: str, output_dir: str, annot
             problems.warn(MISSING_PART_FILE, f"PASCAL image {name}: {mat_path} does not exist; image skipped")
             continue
         try:
-            persons = pascal_part_persons(mat_path, size, load_mat)
+            persons = pascal_part_persons(mat_path, size)
         except BadPartAnnotation as error:
             problems.warn(BAD_PART_ANNOTATION, f"PASCAL image {name}: {mat_path}: {error}; image skipped")
             continue
@@ -687,7 +676,7 @@ def convert_pascal_person_part(root: str, list_path: str, output_dir: str, annot
         masks, moved = exclusive_masks(np.array([mask for _, mask in persons], bool).reshape(-1, *size))
         conversion.overlap_pixels += moved
         conversion.outside_pixels += int(np.count_nonzero((parts > 0) & ~masks.any(axis=0)))
-        keypoints = pascal_persons_keypoints(joints_dir, name, len(persons), conversion, load_mat) if persons else []
+        keypoints = pascal_persons_keypoints(joints_dir, name, len(persons), conversion) if persons else []
         conversion.add_image(image_id, image_path, parts, [
             conversion.person(image_id * PERSON_ID_STRIDE + number, image_id, mask, points)
             for (number, _), mask, points in zip(persons, masks, keypoints)])
