@@ -20,15 +20,17 @@ setup(
         "tensorflow-datasets==4.9.10",
         "tqdm==4.70.1",
         "tensorboard==2.21.0",
+        # Video (docs/video.md): PyAV's wheel carries FFmpeg's libraries and codecs (no system ffmpeg);
+        # the tracker's optimal assignment (scipy) and the tracking metrics (py-motmetrics).
+        "av==18.1.0",
+        "scipy==1.17.1",
+        "motmetrics==1.4.0",
     ],
     extras_require={
         # GPU machines: `pip install -e .[gpu]`, then replace tensorflow-cpu's files with the GPU build's
         # (docs/training.md, On a multi-GPU machine): both wheels install the `tensorflow` module.
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
         "fast_eval": ["faster-coco-eval==1.8.0"],
-        # MHP v2's pose files and PASCAL-Part's annotations are MATLAB files
-        # (scripts/convert_parts_dataset.py --format mhp_v2 | pascal_person_part).
-        "parts": ["scipy==1.17.1"],
-        "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "scipy==1.17.1", "faster-coco-eval==1.8.0"],
+        "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "faster-coco-eval==1.8.0"],
     },
 )

@@ -21,6 +21,12 @@ Modes:
            weights, exported to a temporary directory with max_side 801; and the inference network's
            forward (backbone and heads) plain and compiled by XLA on the same image; interleaved runs, medians
            (and each forward's first call: tracing, plus XLA's compilation, which every new image size repeats).
+  video    frames/s of the video path (scripts/track_video.py: decoding the MP4, the SavedModel's serving_image,
+           the tracker, results, overlay drawn and encoded) with reading, inference and writing overlapped in
+           threads, the same path one stage after the other, and the same frames predicted as separate
+           images the way scripts/predict.py does (JPEG files -> serving_default -> results, overlay PNGs), on
+           a synthetic clip (data/synthetic_video.py) of each --video_sizes, the three ways interleaved,
+           medians of --video_rounds; and the median milliseconds per frame of each stage, run in turn.
   matching the part parser's limb matching (personlab_tf/tasks/parts/matching.py), for each matcher of
            matching.MATCHERS (and the LP without acceleration): how often its matching equals the Hungarian
            assignment (scipy) on 1000 random score matrices of sizes 1..20 x 1..20, U(0, 1) scores; and the
@@ -32,6 +38,7 @@ Modes:
 """
 
 import dataclasses
+import glob
 import json
 import os
 import statistics
@@ -46,8 +53,9 @@ from absl import app, flags
 
 from personlab_tf import config, keys, registry
 from personlab_tf.skeleton import COCO17
-from personlab_tf.data import coco_format, synthetic, writer
-from personlab_tf.inference import serving
+from personlab_tf.data import coco_format, synthetic, synthetic_video, writer
+from personlab_tf.evaluation import results
+from personlab_tf.inference import overlay, serving
 from personlab_tf.tasks.parts import assignment_check, matching
 from personlab_tf.tasks.parts.decode import PartsDecoding, limb_connections
 from personlab_tf.tasks.personlab import detector, oracle, synthetic_maps
@@ -57,6 +65,9 @@ from personlab_tf.tasks.personlab.targets import PersonLabData
 from personlab_tf.tasks.personlab.task import PersonLabTask
 from personlab_tf.train import trainer
 from personlab_tf.train.optimizer import build_optimizer
+from personlab_tf.video import io as video_io
+from personlab_tf.video import pipeline as video_pipeline
+from personlab_tf.video.tracker import Tracker, TrackerOptions
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("repeats", 30, "Timed runs per setting (the median is reported).")
@@ -85,7 +96,12 @@ flags.DEFINE_integer("matching_repeats", 10, "matching: timed solver calls per s
 flags.DEFINE_list("matching_lp_settings", [], "matching: more LP settings to measure as matchers, "
                   "PGD_STEPSxDYKSTRA_SWEEPSxSTEP_SIZE, e.g. 100x10x0.1.")
 
-MODES = ("targets", "train", "decode", "serve", "matching")
+flags.DEFINE_string("video_saved_model", "outputs/demo/saved_model", "video: the SavedModel (default: make demo's).")
+flags.DEFINE_integer("video_frames", 40, "video: frames of the synthetic clip (10 frames/s).")
+flags.DEFINE_list("video_sizes", ["360x480", "720x1280"], "video: frame sizes (HEIGHTxWIDTH) of the clips timed.")
+flags.DEFINE_integer("video_rounds", 5, "video: timed runs of each way (interleaved, median).")
+
+MODES = ("targets", "train", "decode", "serve", "matching", "video")
 DECODE_HEIGHT, DECODE_WIDTH, DECODE_STRIDE = 529, 801, 8
 
 
@@ -437,11 +453,107 @@ def benchmark_matching():
                          "evaluation": dataclasses.asdict(matching.EVALUATION)}}
 
 
+def separate_images(serve, task, image_dir, output_dir):
+    """scripts/predict.py's work on every JPEG of `image_dir`: the file's bytes through `serving_default`, the
+    decoded image, COCO results, the overlay PNG. Returns the number of images."""
+    paths = sorted(glob.glob(os.path.join(image_dir, "*.jpg")))
+    for image_id, path in enumerate(paths, 1):
+        with open(path, "rb") as f:
+            data = f.read()
+        detections = serving.image_outputs(serve(**{serving.INPUT_NAME: tf.constant([data])}))
+        image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+        detections[keys.Detection.MASKS] = task.instance_masks(detections)
+        results.keypoint_results(image_id, detections, task.skeleton)
+        results.segmentation_results(image_id, detections, task.skeleton.category_id)
+        for suffix, picture in task.pictures(image, detections).items():
+            overlay.write_png(os.path.join(output_dir, f"{os.path.basename(path)}{suffix}.png"), picture)
+    return len(paths)
+
+
+def video_path(loaded, task, video, output_dir, overlap):
+    """The video command's work (scripts/track_video.py) on `video`; returns the number of frames."""
+    with video_io.VideoSource(video) as source, \
+            video_io.VideoWriter(os.path.join(output_dir, "tracked.mp4"), source.fps) as out:
+        recorder = video_pipeline.Recorder(task.skeleton, out)
+        return video_pipeline.run(source.frames(), video_pipeline.saved_model_detector(loaded, task),
+                                  Tracker(task.skeleton, TrackerOptions()), recorder, overlap=overlap)
+
+
+def video_stage_ms(loaded, task, video, output_dir):
+    """Median milliseconds per frame of each stage of the video path run one after the other: decoding the
+    frame, the SavedModel, the tracker, the COCO results, drawing the overlay, encoding it."""
+    detect = video_pipeline.saved_model_detector(loaded, task)
+    tracker = Tracker(task.skeleton, TrackerOptions())
+    times = {name: [] for name in ("decode", "inference", "tracker", "results", "overlay", "encode")}
+
+    def timed(name, function):
+        start = time.perf_counter()
+        value = function()
+        times[name].append((time.perf_counter() - start) * 1e3)
+        return value
+
+    with video_io.VideoSource(video) as source, \
+            video_io.VideoWriter(os.path.join(output_dir, "stages.mp4"), source.fps) as out:
+        frames = source.frames()
+        for index in range(source.frames_expected):
+            image = timed("decode", lambda: next(frames))
+            detections = timed("inference", lambda: detect(image))
+            tracked = video_pipeline.TrackedFrame(index, image, detections,
+                                                  timed("tracker", lambda: tracker.update(detections)))
+            timed("results", lambda: video_pipeline.frame_results(tracked, task.skeleton))
+            picture = timed("overlay", lambda: video_pipeline.overlay_frame(tracked, task.skeleton, 0.1))
+            timed("encode", lambda: out.write(picture))
+    return {name: round(statistics.median(values), 2) for name, values in times.items()}
+
+
+def benchmark_video():
+    if not os.path.isdir(FLAGS.video_saved_model):
+        raise app.UsageError(f"video: no SavedModel at {FLAGS.video_saved_model} (run make demo, or give "
+                             "--video_saved_model)")
+    loaded = tf.saved_model.load(FLAGS.video_saved_model)
+    task = registry.task_of_saved_model(loaded)
+    serve = loaded.signatures[serving.SERVING_DEFAULT]
+    measured = {}
+    for size in FLAGS.video_sizes:
+        height, width = (int(side) for side in size.split("x"))
+        with tempfile.TemporaryDirectory() as directory:
+            clip = os.path.join(directory, "clip")
+            synthetic_video.generate_clip(clip, seed=0, index=0, num_frames=FLAGS.video_frames, size=(height, width))
+            video = os.path.join(clip, "video.mp4")
+            image_dir = os.path.join(clip, coco_format.IMAGES_DIR)
+            ways = {
+                "video_overlapped": lambda out: video_path(loaded, task, video, out, overlap=True),
+                "video_sequential": lambda out: video_path(loaded, task, video, out, overlap=False),
+                "separate_images": lambda out: separate_images(serve, task, image_dir, out),
+            }
+            seconds = {name: [] for name in ways}
+            for way in ways.values():  # warm-up: tracing of both signatures at this size
+                way(tempfile.mkdtemp(dir=directory))
+            for round_ in range(FLAGS.video_rounds):
+                for name, way in ways.items():
+                    out = tempfile.mkdtemp(dir=directory)
+                    start = time.perf_counter()
+                    frames = way(out)
+                    seconds[name].append(time.perf_counter() - start)
+                    print(f"{size} round {round_ + 1} {name}: {frames / seconds[name][-1]:.2f} frames/s",
+                          file=sys.stderr)
+            stages = video_stage_ms(loaded, task, video, directory)
+        rates = {name: round(frames / statistics.median(times), 2) for name, times in seconds.items()}
+        measured[size] = {"frames_per_s": rates, "stage_ms": stages,
+                          "overlapped_over_separate": round(rates["video_overlapped"] / rates["separate_images"], 3),
+                          "overlapped_over_sequential": round(rates["video_overlapped"] / rates["video_sequential"], 3)}
+        print(f"{size}: {measured[size]}", file=sys.stderr)
+    first = measured[FLAGS.video_sizes[0]]
+    return {"frames": FLAGS.video_frames, "overlapped_over_separate": first["overlapped_over_separate"],
+            "overlapped_over_sequential": first["overlapped_over_sequential"], "sizes": measured,
+            "saved_model": FLAGS.video_saved_model, "cpus": os.cpu_count()}
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"usage: benchmark.py {{{'|'.join(MODES)}}} [flags]")
     summary = {"targets": benchmark_targets, "train": benchmark_train, "decode": benchmark_decode,
-               "serve": benchmark_serve, "matching": benchmark_matching}[argv[1]]()
+               "serve": benchmark_serve, "matching": benchmark_matching, "video": benchmark_video}[argv[1]]()
     print(json.dumps(summary))
 
 

@@ -4,7 +4,9 @@
   python scripts/demo.py --task parts [--num_steps N] [--matching_steps M]      (what `make demo-parts` runs)
 
 `--task personlab` (default): COCO-like synthetic people, gin/demo.gin, the COCO metrics over a tfds split;
-the last stdout line is `{"keypoints_AP": ..., "segm_AP": ..., "wall_s": ...}`.
+it ends with a synthetic video (`make_synthetic_video.py`: people walking, crossing, entering and leaving)
+tracked by the exported model (`track_video.py`; docs/video.md): `video_tracked/video_tracked.mp4`; the last
+stdout line is `{"keypoints_AP": ..., "segm_AP": ..., "MOTA": ..., "IDF1": ..., "wall_s": ...}`.
 `--task parts`: the part-parsing scenes (`make_synthetic_coco.py --scene parts`), records with their part
 labels, two training stages (gin/parts_demo.gin, then gin/parts_demo_matching.gin from the first stage's
 weights), the part metrics over the validation JSON; the last stdout line is
@@ -44,6 +46,7 @@ class Demo:
         weights (`train.init_checkpoint`).
       max_side: default larger side of the exported model's frame.
       headline: the evaluation summary's figures printed on the last line.
+      video_frames: default frames of the closing synthetic video (0: none).
     """
 
     output_dir: str
@@ -51,14 +54,15 @@ class Demo:
     stages: Tuple[str, ...]
     max_side: int
     headline: Tuple[str, ...]
+    video_frames: int
 
 
 DEMOS = {
     # 641: the ~350 px validation images upscaled about 1.8x, which small figures need (docs/demo.md).
-    "personlab": Demo("demo", "coco", ("demo.gin",), 641, ("keypoints_AP", "segm_AP")),
+    "personlab": Demo("demo", "coco", ("demo.gin",), 641, ("keypoints_AP", "segm_AP"), 60),
     # 385: about 1x the 256-448 px images, the magnifications the part parser sees in training (docs/parts.md).
     "parts": Demo("demo_parts", "parts", ("parts_demo.gin", "parts_demo_matching.gin"), 385,
-                  ("APp_50", "APp_vol", "PCP50", "mIoU")),
+                  ("APp_50", "APp_vol", "PCP50", "mIoU"), 0),
 }
 PART_SET = "synthetic"  # the part classes of the synthetic people (personlab_tf/tasks/parts/part_sets.py)
 
@@ -77,7 +81,10 @@ flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings for every trai
 flags.DEFINE_integer("num_pictures", 8, "Validation images drawn with their predictions.")
 flags.DEFINE_integer("max_side", None, "Larger side of the frame the exported model sees (default: 641 for "
                      "PersonLab, 385 for part parsing; docs/demo.md and docs/parts.md have the measured choices).")
-flags.DEFINE_integer("seed", 0, "Seed of the synthetic data (validation uses seed + 1).")
+flags.DEFINE_integer("seed", 0, "Seed of the synthetic data (validation uses seed + 1, the video seed + 2).")
+flags.DEFINE_integer("video_frames", None, "Frames of the closing synthetic video tracked by the exported model "
+                     "(default: 60 for PersonLab, 0 = none for part parsing, whose demo keeps to its 20 minutes).")
+VIDEO_FPS = 10
 
 
 class StageError(RuntimeError):
@@ -150,6 +157,21 @@ def picture_inputs(root: Path, data: Path, count: int) -> Path:
     return folder
 
 
+def tracked_video(root: Path, export_dir: Path, num_frames: int, seed: int) -> Dict[str, Any]:
+    """A synthetic clip with ground-truth identities (reused when present), tracked by the exported model;
+    returns scripts/track_video.py's summary (MOTA, IDF1, identity switches against the clip's truth)."""
+    clip = root / "video" / "clip_000"
+    annotations = clip / "person_keypoints.json"
+    if annotations.exists() and len(json.loads(annotations.read_text())["images"]) == num_frames:
+        print(f"=== synthetic video: reusing {clip}", flush=True)
+    else:
+        run_stage("synthetic video", [SCRIPTS / "make_synthetic_video.py", "--output", root / "video",
+                                      "--num_clips", 1, "--num_frames", num_frames, "--fps", VIDEO_FPS, "--seed", seed])
+    return run_stage("tracked video", [SCRIPTS / "track_video.py", "--saved_model", export_dir,
+                                       "--video", clip / "video.mp4", "--annotations", annotations,
+                                       "--output_dir", root / "video_tracked"])
+
+
 def train_stages(demo: Demo, root: Path, bindings: Sequence[str],
                  steps: Sequence[Optional[int]]) -> Tuple[List[Path], List[Any]]:
     """Runs the training stages, each after the first from the previous one's weights.
@@ -201,6 +223,8 @@ def main(argv):
         run_stage("pictures", [SCRIPTS / "predict.py", "--saved_model", export_dir,
                                "--images", picture_inputs(root, val_data, FLAGS.num_pictures),
                                "--output_dir", root / "predictions"])
+        video_frames = demo.video_frames if FLAGS.video_frames is None else FLAGS.video_frames
+        video = tracked_video(root, export_dir, video_frames, FLAGS.seed + 2) if video_frames else None
     except StageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -211,7 +235,11 @@ def main(argv):
                         ("pictures of predictions", root / "predictions")):
         print(f"  {what:<34} {where}")
     headline = {key: round(float(metrics[key]), 4) for key in demo.headline}
-    print("  " + ", ".join(f"{key} {value:.3f}" for key, value in headline.items()))
+    if video:
+        print(f"  {'tracked video (open it)':<34} {video['overlay']}")
+        headline.update({name: None if video[key] is None else round(float(video[key]), 4)
+                         for name, key in (("MOTA", "mota"), ("IDF1", "idf1"))})  # None: no person in the clip
+    print("  " + ", ".join(f"{key} {value:.3f}" for key, value in headline.items() if value is not None))
     print(json.dumps({**headline, "wall_s": round(time.perf_counter() - start, 1)}))
     return 0
 

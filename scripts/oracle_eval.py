@@ -22,7 +22,7 @@ import time
 
 from absl import app, flags, logging
 
-from personlab_tf import config, errors, registry, skeleton
+from personlab_tf import errors, registry
 from personlab_tf.data import coco
 from personlab_tf.evaluation import EVALUATORS, PYCOCOTOOLS
 
@@ -40,26 +40,11 @@ flags.DEFINE_enum("map_noise", "none", ["none", "realistic"], "Perfect maps, or 
 flags.DEFINE_integer("noise_seed", 0, "With --map_noise realistic: the seed of the degradation.")
 
 
-def configured_task():
-    """The task of the gin files and bindings, or of --task with gin defaults."""
-    bindings = list(FLAGS.gin_bindings)
-    if FLAGS.task:
-        bindings.append(f"experiment.task = @{registry.task_class(FLAGS.task).__name__}()")
-    registry.parse_gin(FLAGS.gin_file, bindings)
-    source = skeleton.bind_annotations_skeleton(FLAGS.annotations)
-    try:
-        task = config.experiment()
-    except RuntimeError:
-        raise ValueError("no task: give --task or a gin file binding experiment.task") from None
-    logging.info("skeleton %s, from %s", task.skeleton.describe(), source)
-    return task
-
-
 def main(argv):
     del argv
     problems = coco.ProblemCounter()
     try:
-        task = configured_task()
+        task = registry.configured_task(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.task, FLAGS.annotations)
         ground_truth = coco.ground_truth(coco.load_dataset(FLAGS.annotations, coco.ProblemCounter(),
                                                            skeleton=task.skeleton))
         evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator)

@@ -1,5 +1,5 @@
-"""scripts/demo.py: the part-parsing demo end to end at toy size (every stage through its script), and its
-flag checks. The full-size demos are measured in docs/demo.md and docs/parts.md."""
+"""scripts/demo.py: the part-parsing demo end to end at toy size (every stage through its script, the closing
+tracked video included), and its flag checks. The full-size demos are measured in docs/demo.md and docs/parts.md."""
 
 import json
 import os
@@ -28,11 +28,11 @@ def test_parts_demo_runs_every_stage(tmp_path):
     bindings = [item for binding in TOY_BINDINGS for item in ("--gin_bindings", binding)]
     result = run_demo("--task", "parts", "--output_dir", str(tmp_path), "--train_images", "4", "--val_images", "2",
                       "--num_steps", "2", "--matching_steps", "1", "--num_pictures", "1", "--max_side", "129",
-                      *bindings)
+                      "--video_frames", "4", *bindings)
     assert result.returncode == 0, result.stderr[-3000:]
     last = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(last) == {"APp_50", "APp_vol", "PCP50", "mIoU", "wall_s"}
-    assert all(isinstance(value, float) for value in last.values())
+    assert set(last) == {"APp_50", "APp_vol", "PCP50", "mIoU", "MOTA", "IDF1", "wall_s"}
+    assert all(isinstance(value, float) for value in last.values())   # a clip with people: MOTA and IDF1 defined
     assert tf.train.latest_checkpoint(str(tmp_path / "model_stage1")).endswith("ckpt-2")
     assert tf.train.latest_checkpoint(str(tmp_path / "model_stage2")).endswith("ckpt-1")
     assert f"starting from the weights of {tmp_path / 'model_stage1'}/ckpt-2" in result.stdout
@@ -41,6 +41,12 @@ def test_parts_demo_runs_every_stage(tmp_path):
     assert metrics["images"] == 2
     assert (tmp_path / "predictions" / "000000000001.jpg.png").exists()      # scripts/predict.py: file name + .png
     assert (tmp_path / "predictions" / "000000000001.jpg_parts.png").exists()
+    # the closing video: a 4-frame synthetic clip tracked by the exported model, scored against its identities
+    tracking = json.loads((tmp_path / "video_tracked" / "tracking_metrics.json").read_text())
+    assert tracking["num_frames"] == 4 and tracking["num_objects"] > 0
+    assert (last["MOTA"], last["IDF1"]) == (round(tracking["mota"], 4), round(tracking["idf1"], 4))
+    assert len(json.loads((tmp_path / "video_tracked" / "frames.json").read_text())) == 4
+    assert (tmp_path / "video_tracked" / "video_tracked.mp4").exists()
 
 
 def test_matching_steps_belong_to_the_parts_demo(tmp_path):

@@ -198,35 +198,96 @@ def _fixed_point(poly, origin):
 
 
 def _sample_body(rng):
-    """Samples a pose and body proportions of a figure facing the camera.
+    """Samples a pose and body proportions of a figure facing the camera (`_pose_body` of `_sample_build`
+    and `_sample_limbs`).
 
     Returns:
       points: dict name -> [2] float (x, y) in figure heights, origin at the hip centre, y down; the
         17 COCO keypoints (person's left at +x) plus 'neck_top', 'head', '<side>_hand', '<side>_foot'.
       shape: dict with 'head_radii' (rx, ry), 'head_angle' (radians) and 'width' (scale of all radii).
     """
+    build = _sample_build(rng)
+    return _pose_body(build, _sample_limbs(rng))
+
+
+def _sample_build(rng):
+    """Samples a figure's proportions, lean and head pose: all of a body but its limbs' pose.
+
+    Returns:
+      dict: 'length' (name of SEGMENT_LENGTHS -> length in figure heights), 'width' (scale of all radii),
+      'lean' (radians, the torso's tilt, as `_direction`), 'torso' and 'neck' (factors of TORSO_LENGTH and
+      NECK_LENGTH), 'shoulder_half' and 'hip_half' (figure heights), 'head_radii' [2] (rx, ry) figure heights,
+      'head_tilt' (radians, the head's tilt from the torso's), 'yaw' (radians, the face turned towards +x when
+      positive).
+    """
     length = {name: value * rng.uniform(0.9, 1.1) for name, value in SEGMENT_LENGTHS.items()}
     width = rng.uniform(0.8, 1.25)
     lean = float(np.clip(rng.normal(0.0, 0.12), -0.35, 0.35))
-    up, right = -_direction(lean), _direction(lean + np.pi / 2)  # right = towards the person's left
-    points = {}
-    shoulder_centre = up * TORSO_LENGTH * rng.uniform(0.9, 1.1)
+    torso = rng.uniform(0.9, 1.1)
     shoulder_half = SHOULDER_HALF_WIDTH * width ** 0.5 * rng.uniform(0.9, 1.1)
     hip_half = HIP_HALF_WIDTH * width ** 0.5 * rng.uniform(0.9, 1.15)
-    for side, sign in _SIDES:
-        points[f"{side}_shoulder"] = shoulder_centre + sign * shoulder_half * right
-        points[f"{side}_hip"] = sign * hip_half * right
-    points["neck_top"] = shoulder_centre + up * NECK_LENGTH * rng.uniform(0.8, 1.2)
-
+    neck = rng.uniform(0.8, 1.2)
     head_radii = np.array(HEAD_RADII) * rng.uniform(0.9, 1.25)
-    head_angle = lean + float(np.clip(rng.normal(0.0, 0.15), -0.4, 0.4))
+    head_tilt = float(np.clip(rng.normal(0.0, 0.15), -0.4, 0.4))
+    yaw = rng.uniform(-0.5, 0.5)
+    return {"length": length, "width": width, "lean": lean, "torso": torso, "neck": neck,
+            "shoulder_half": shoulder_half, "hip_half": hip_half, "head_radii": head_radii, "head_tilt": head_tilt,
+            "yaw": yaw}
+
+
+def _sample_limbs(rng):
+    """Samples a still pose of the limbs: arms hanging or raised, legs standing or kicking.
+
+    Returns:
+      dict side ('left', 'right') -> limb dict of `_pose_body`.
+    """
+    limbs = {}
+    for side, _ in _SIDES:
+        raised = rng.random() < 0.3
+        shoulder_angle = rng.uniform(0.8, 2.9) if raised else rng.uniform(-0.3, 0.8)
+        elbow_angle = shoulder_angle + rng.choice((-1.0, 1.0)) * rng.uniform(0.0, 2.4)
+        upper_arm, forearm = rng.uniform(0.7, 1.0), rng.uniform(0.6, 1.0)
+        kick = rng.random() < 0.1
+        hip_angle = rng.uniform(0.45, 1.2) if kick else rng.uniform(-0.12, 0.45)
+        knee_angle = hip_angle + rng.choice((-1.0, 1.0)) * rng.uniform(0.0, 0.7)
+        thigh, shin = rng.uniform(0.75, 1.0), rng.uniform(0.8, 1.0)
+        limbs[side] = {"shoulder_angle": shoulder_angle, "elbow_angle": elbow_angle, "hip_angle": hip_angle,
+                       "knee_angle": knee_angle, "upper_arm": upper_arm, "forearm": forearm, "thigh": thigh,
+                       "shin": shin}
+    return limbs
+
+
+def _pose_body(build, limbs):
+    """The points of a figure of proportions `build` (`_sample_build`) posed by `limbs`; no random numbers.
+
+    Args:
+      build: dict of `_sample_build`.
+      limbs: dict side ('left', 'right') -> dict of the side's 'shoulder_angle', 'elbow_angle' (directions of
+        the upper arm and forearm, radians from the torso's down, positive outwards: towards the image's +x
+        for the left side, -x for the right), 'hip_angle', 'knee_angle' (directions of the thigh and shin,
+        radians from straight down, positive outwards) and 'upper_arm', 'forearm', 'thigh', 'shin' (drawn
+        fractions of the segments' lengths: foreshortening).
+
+    Returns:
+      (points, shape) as `_sample_body`.
+    """
+    length, lean = build["length"], build["lean"]
+    up, right = -_direction(lean), _direction(lean + np.pi / 2)  # right = towards the person's left
+    points = {}
+    shoulder_centre = up * TORSO_LENGTH * build["torso"]
+    for side, sign in _SIDES:
+        points[f"{side}_shoulder"] = shoulder_centre + sign * build["shoulder_half"] * right
+        points[f"{side}_hip"] = sign * build["hip_half"] * right
+    points["neck_top"] = shoulder_centre + up * NECK_LENGTH * build["neck"]
+
+    head_radii = build["head_radii"]
+    head_angle = lean + build["head_tilt"]
     head_up, head_right = -_direction(head_angle), _direction(head_angle + np.pi / 2)
     points["head"] = points["neck_top"] + head_up * 0.85 * head_radii[1]
-    yaw = rng.uniform(-0.5, 0.5)
 
     def face_point(around, height):
         """A point on the face at `around` radians from the front and `height` head radii above centre."""
-        return (points["head"] + head_radii[0] * np.sin(around + yaw) * head_right
+        return (points["head"] + head_radii[0] * np.sin(around + build["yaw"]) * head_right
                 + height * head_radii[1] * head_up)
 
     points["nose"] = face_point(0.0, -0.2)
@@ -235,26 +296,19 @@ def _sample_body(rng):
         points[f"{side}_ear"] = face_point(sign * 1.35, 0.0)
 
     for side, sign in _SIDES:
-        raised = rng.random() < 0.3
-        shoulder_angle = rng.uniform(0.8, 2.9) if raised else rng.uniform(-0.3, 0.8)
-        elbow_angle = shoulder_angle + rng.choice((-1.0, 1.0)) * rng.uniform(0.0, 2.4)
-        points[f"{side}_elbow"] = points[f"{side}_shoulder"] + length["upper_arm"] * rng.uniform(
-            0.7, 1.0) * _direction(sign * shoulder_angle + lean)
-        forearm = _direction(sign * elbow_angle + lean)
-        points[f"{side}_wrist"] = points[f"{side}_elbow"] + length["forearm"] * rng.uniform(
-            0.6, 1.0) * forearm
+        limb = limbs[side]
+        points[f"{side}_elbow"] = points[f"{side}_shoulder"] + length["upper_arm"] * limb["upper_arm"] * _direction(
+            sign * limb["shoulder_angle"] + lean)
+        forearm = _direction(sign * limb["elbow_angle"] + lean)
+        points[f"{side}_wrist"] = points[f"{side}_elbow"] + length["forearm"] * limb["forearm"] * forearm
         points[f"{side}_hand"] = points[f"{side}_wrist"] + 0.6 * HAND_RADIUS * forearm
-
-        kick = rng.random() < 0.1
-        hip_angle = rng.uniform(0.45, 1.2) if kick else rng.uniform(-0.12, 0.45)
-        knee_angle = hip_angle + rng.choice((-1.0, 1.0)) * rng.uniform(0.0, 0.7)
-        points[f"{side}_knee"] = points[f"{side}_hip"] + length["thigh"] * rng.uniform(
-            0.75, 1.0) * _direction(sign * hip_angle)
-        points[f"{side}_ankle"] = points[f"{side}_knee"] + length["shin"] * rng.uniform(
-            0.8, 1.0) * _direction(sign * knee_angle)
+        points[f"{side}_knee"] = points[f"{side}_hip"] + length["thigh"] * limb["thigh"] * _direction(
+            sign * limb["hip_angle"])
+        points[f"{side}_ankle"] = points[f"{side}_knee"] + length["shin"] * limb["shin"] * _direction(
+            sign * limb["knee_angle"])
         points[f"{side}_foot"] = points[f"{side}_ankle"] + np.array([sign * 0.6 * FOOT_RADII[0],
                                                                      0.5 * FOOT_RADII[1]])
-    shape = {"head_radii": head_radii, "head_angle": head_angle, "width": width}
+    shape = {"head_radii": head_radii, "head_angle": head_angle, "width": build["width"]}
     return points, shape
 
 
@@ -422,9 +476,10 @@ def _draw_figure(image, owner, body_parts, figure, owner_id, rng):
         outline pixel belongs to the piece it outlines.
       figure: a `_sample_figure` dict: its 'parts' (label, body part, polygon, outlined), image pixels
         (x, y); its 'anchors' [A, 2] float (x, y), whose pixels always belong to the figure's silhouette
-        (with the body parts 'anchor_parts' [A] where no piece covers them); its 'style'.
+        (with the body parts 'anchor_parts' [A] where no piece covers them); its 'style'; optionally its
+        'textures' (`_clothing`), which paint its clothes instead of fresh random textures.
       owner_id: value written to `owner`.
-      rng: np.random.Generator for the clothing textures.
+      rng: np.random.Generator for the clothing textures (unused for a figure with 'textures').
 
     Returns:
       (x0, y0, x1, y1) the clipped pixel box that was drawn into (exclusive end), or None if the figure
@@ -458,16 +513,32 @@ def _draw_figure(image, owner, body_parts, figure, owner_id, rng):
     palette[EYE], palette[FEATURE] = (25, 20, 30), 0.7 * style["skin"]
     palette[OUTLINE] = style["outline"]
     colours = palette.astype(np.uint8)[labels]
-    feature_px = 0.1 * (y1 - y0)
     for label in (TOP, BOTTOM):
         region = labels == label
         if region.any():
-            colours[region] = _texture(rng, y1 - y0, x1 - x0, feature_px)[region]
+            colours[region] = _clothing(figure, label, (x0, y0, x1, y1), rng)[region]
     drawn = labels > 0
     image[y0:y1, x0:x1][drawn] = colours[drawn]
     owner[y0:y1, x0:x1][drawn] = owner_id
     body_parts[y0:y1, x0:x1][drawn] = bodies[drawn]
     return x0, y0, x1, y1
+
+
+def _clothing(figure, label, box, rng):
+    """The texture of clothing `label` (TOP or BOTTOM) over the pixel box `box` (x0, y0, x1, y1), exclusive end:
+    [y1 - y0, x1 - x0, 3] uint8 RGB.
+
+    A figure with 'textures' (dict label -> (canvas [h, w, 3] uint8 RGB, (x, y) int image pixel of the canvas's
+    pixel (0, 0))) gets the crop of its canvas under the box (edge pixels repeated outside it), so its clothes
+    keep their pattern wherever it is drawn; any other figure a fresh random texture from `rng`.
+    """
+    x0, y0, x1, y1 = box
+    if "textures" not in figure:
+        return _texture(rng, y1 - y0, x1 - x0, 0.1 * (y1 - y0))
+    canvas, (left, top) = figure["textures"][label]
+    rows = np.clip(np.arange(y0, y1) - top, 0, canvas.shape[0] - 1)
+    columns = np.clip(np.arange(x0, x1) - left, 0, canvas.shape[1] - 1)
+    return canvas[rows[:, None], columns]
 
 
 def _background(rng, height, width):
@@ -541,8 +612,18 @@ def _sample_figure(rng, height_px, origin, skeleton):
     """
     points, shape = _sample_body(rng)
     rotation = float(np.clip(rng.normal(0.0, 0.08), -0.3, 0.3))
+    return _posed_figure(points, shape, _sample_style(rng), height_px, rotation, origin, skeleton)
+
+
+def _posed_figure(points, shape, style, height_px, rotation, origin, skeleton):
+    """The figure of body `points`, `shape` (`_sample_body`) and `style` (`_sample_style`), placed by
+    `_place` (`height_px` pixels, turned by `rotation` radians, hip centre at `origin` (x, y)); no random
+    numbers.
+
+    Returns:
+      dict as `_sample_figure`.
+    """
     placed, placed_shape = _place(points, shape, height_px, rotation, np.asarray(origin, float))
-    style = _sample_style(rng)
     anchor_names = _anchor_names(skeleton)
     named = _figure_points(placed, placed_shape, anchor_names)
     rounded = {name: np.round(point, 2) for name, point in named.items()}  # as written to json
@@ -732,6 +813,15 @@ def synthesize_image(seed, index, min_side=256, max_side=448, num_persons=None, 
             "annotations": annotations, "hidden_keypoints": hidden, "part_labels": body_parts}
 
 
+def write_jpeg(path: str, image: np.ndarray, quality: int) -> None:
+    """Writes `image` [H, W, 3] uint8 RGB to `path` as a JPEG of `quality` (1-100) with cv2's encoder."""
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError(f"JPEG encoding failed for {path}")
+    with open(path, "wb") as f:
+        f.write(encoded.tobytes())
+
+
 def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, progress_fn=None, skeleton=COCO17,
                      **scene_options):
     """Writes a synthetic COCO person-keypoint dataset.
@@ -763,12 +853,7 @@ def generate_dataset(output_dir, num_images, seed, min_side=256, max_side=448, p
         image_id = index + 1
         sample = synthesize_image(seed, index, min_side, max_side, skeleton=skeleton, **scene_options)
         file_name = f"{image_id:012d}.jpg"
-        bgr = cv2.cvtColor(sample["image"], cv2.COLOR_RGB2BGR)
-        ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, sample["jpeg_quality"]])
-        if not ok:
-            raise RuntimeError(f"JPEG encoding failed for image {image_id}")
-        with open(os.path.join(output_dir, coco_format.IMAGES_DIR, file_name), "wb") as f:
-            f.write(encoded.tobytes())
+        write_jpeg(os.path.join(output_dir, coco_format.IMAGES_DIR, file_name), sample["image"], sample["jpeg_quality"])
         part_labels_lib.write_png(coco_format.part_labels_path(os.path.join(output_dir, coco_format.PART_LABELS_DIR),
                                                                file_name), sample["part_labels"])
         height, width = sample["image"].shape[:2]

@@ -4,6 +4,8 @@ and part maps.
 Keypoints in original-image pixels, pixel centres at integer coordinates, (x, y) order.
 """
 
+from typing import Dict, Optional, Sequence
+
 import cv2
 import numpy as np
 
@@ -19,9 +21,11 @@ PALETTE = np.array([
 ], np.uint8)
 
 
-def draw_detections(image, detections, skeleton: Skeleton, min_score=0.1, min_keypoint_score=0.05, mask_alpha=0.45):
+def draw_detections(image: np.ndarray, detections: Dict[str, np.ndarray], skeleton: Skeleton, min_score: float = 0.1,
+                    min_keypoint_score: float = 0.05, mask_alpha: float = 0.45,
+                    track_ids: Optional[Sequence[int]] = None) -> np.ndarray:
     """An RGB picture of one image's detections: masks and tree edges in the person's colour, keypoint dots
-    in the skeleton's colours (Skeleton.colors).
+    in the skeleton's colours (Skeleton.colors), and the person's score, or with `track_ids` its identity.
 
     Args:
       image: [H, W, 3] uint8 RGB.
@@ -31,6 +35,8 @@ def draw_detections(image, detections, skeleton: Skeleton, min_score=0.1, min_ke
       min_score: detections scoring below are not drawn.
       min_keypoint_score: skeleton edges whose two keypoints both reach it are drawn.
       mask_alpha: opacity of the masks.
+      track_ids: optional identity per slot (video/tracker.py): the person's colour is its identity's
+        (`identity_colour`), its label "#id"; slots with a negative id are not drawn.
 
     Returns:
       [H, W, 3] uint8 RGB.
@@ -38,16 +44,18 @@ def draw_detections(image, detections, skeleton: Skeleton, min_score=0.1, min_ke
     picture = np.array(image, np.float32)
     count = int(np.asarray(detections[keys.Detection.NUM_DETECTIONS]))
     scores = np.asarray(detections[keys.Detection.INSTANCE_SCORES])[:count]
-    shown = [slot for slot in range(count) if scores[slot] >= min_score]
+    shown = [slot for slot in range(count) if scores[slot] >= min_score and (track_ids is None or track_ids[slot] >= 0)]
+    colours = {slot: PALETTE[slot % len(PALETTE)] if track_ids is None else identity_colour(track_ids[slot])
+               for slot in shown}
     masks = detections.get(keys.Detection.MASKS)
     if masks is not None:
         for slot in reversed(shown):  # the best person on top
             mask = np.asarray(masks[slot], bool)[:image.shape[0], :image.shape[1]]
-            picture[mask] = (1 - mask_alpha) * picture[mask] + mask_alpha * PALETTE[slot % len(PALETTE)]
+            picture[mask] = (1 - mask_alpha) * picture[mask] + mask_alpha * colours[slot]
     canvas = np.ascontiguousarray(picture.astype(np.uint8))
     thickness = max(1, round(max(image.shape[:2]) / 400))
     for slot in shown:
-        colour = tuple(int(c) for c in PALETTE[slot % len(PALETTE)])
+        colour = tuple(int(c) for c in colours[slot])
         points = np.asarray(detections[keys.Detection.KEYPOINTS][slot])
         visible = np.asarray(detections[keys.Detection.KEYPOINT_SCORES][slot]) >= min_keypoint_score
         for a, b in skeleton.tree:
@@ -56,9 +64,16 @@ def draw_detections(image, detections, skeleton: Skeleton, min_score=0.1, min_ke
         for k in np.flatnonzero(visible):
             cv2.circle(canvas, _pixel(points[k]), thickness + 1, skeleton.colors[k], -1, cv2.LINE_AA)
         anchor = points[visible].min(axis=0) if visible.any() else points.min(axis=0)
-        cv2.putText(canvas, f"{scores[slot]:.2f}", _pixel(anchor - (0, 4 * thickness)), cv2.FONT_HERSHEY_SIMPLEX,
+        label = f"{scores[slot]:.2f}" if track_ids is None else f"#{track_ids[slot]}"
+        cv2.putText(canvas, label, _pixel(anchor - (0, 4 * thickness)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.4 * thickness, colour, thickness, cv2.LINE_AA)
     return canvas
+
+
+def identity_colour(track_id: int) -> np.ndarray:
+    """The RGB colour [3] uint8 of a track id (ids from 1): PALETTE in order, cycled, so an identity keeps its
+    colour in every frame."""
+    return PALETTE[(int(track_id) - 1) % len(PALETTE)]
 
 
 def draw_part_map(image, part_map, alpha=0.6):

@@ -1,0 +1,1 @@
+"""Video: reading and writing frames, tracking people across them (docs/video.md)."""

@@ -1,0 +1,103 @@
+"""Tracking measured on clips with ground-truth identities: MOTA, IDF1, identity switches (docs/video.md).
+
+    python scripts/evaluate_tracking.py --clips outputs/clips --saved_model outputs/demo/saved_model \
+        [--sweep "oks_weight=0,0.5,1"] [--gin_bindings "TrackerOptions.max_missed = 5"]
+    python scripts/evaluate_tracking.py --clips outputs/clips --oracle none|realistic --task personlab \
+        [--gin_bindings "PersonLabInference.max_side = 641"]
+
+`--clips` is one clip folder or a folder of them (scripts/make_synthetic_video.py). The detections of every
+frame come from `--saved_model` on the clip's `video.mp4`, or from the task's oracle (`--oracle none`: perfect
+maps, the tracker's upper bound; `realistic`: maps degraded as a trained network errs, docs/decoding.md); they
+are computed once, then the tracker (options by gin) runs on them. Each `--sweep NAME=V1,V2,...` varies one
+TrackerOptions field over the values with the others as configured; every configuration's overall figures are
+printed as a table on stderr. The line before the last holds every metric of every configuration; the last
+line is the configured tracker's overall MOTA, IDF1 and identity switches, with the clips and frames.
+"""
+
+import ast
+import dataclasses
+import json
+import sys
+
+import tensorflow as tf
+from absl import app, flags
+
+from personlab_tf import errors, registry
+from personlab_tf.video import evaluation, pipeline
+from personlab_tf.video.tracker import TrackerOptions
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("clips", None, "A clip folder or a folder of clip folders.", required=True)
+flags.DEFINE_string("saved_model", None, "SavedModel whose detections are tracked.")
+flags.DEFINE_enum("oracle", None, ["none", "realistic"], "Track the task's oracle detections instead (map noise).")
+flags.DEFINE_enum("task", None, sorted(registry.TASKS), "With --oracle: the task, when no gin file binds one.")
+flags.DEFINE_integer("noise_seed", 0, "With --oracle realistic: the seed of the degradation.")
+flags.DEFINE_multi_string("gin_file", [], "Gin files (tracker options; with --oracle the task's too).")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. \"TrackerOptions.max_missed = 5\".")
+flags.DEFINE_multi_string("sweep", [], "NAME=V1,V2,...: also evaluate TrackerOptions.NAME at each value.")
+
+HEADLINE = ("mota", "idf1", "num_switches")
+
+
+def sweep_options(base: TrackerOptions, sweeps):
+    """[(label, options)]: the configured options, then one per swept value.
+
+    Raises:
+      ValueError: a sweep that is not NAME=V1,V2,... of a TrackerOptions field.
+    """
+    names = {field.name for field in dataclasses.fields(TrackerOptions)}
+    variants = [("configured", base)]
+    for sweep in sweeps:
+        name, _, values = sweep.partition("=")
+        name = name.strip()
+        if name not in names or not values:
+            raise ValueError(f"--sweep {sweep!r}: expected NAME=V1,V2,... with NAME one of {', '.join(sorted(names))}")
+        for text in values.split(","):
+            try:
+                value = ast.literal_eval(text.strip())
+            except (ValueError, SyntaxError):
+                raise ValueError(f"--sweep {sweep!r}: {text.strip()!r} is not a number or literal") from None
+            variants.append((f"{name}={value!r}", dataclasses.replace(base, **{name: value})))
+    return variants
+
+
+def main(argv):
+    del argv
+    if (FLAGS.saved_model is None) == (FLAGS.oracle is None):
+        print("error: give either --saved_model or --oracle", file=sys.stderr)
+        return 1
+    try:
+        paths = evaluation.clip_dirs(FLAGS.clips)
+        if FLAGS.oracle:
+            task = registry.configured_task(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.task,
+                                            f"{paths[0]}/{evaluation.CLIP_ANNOTATIONS}")
+        else:
+            registry.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+        variants = sweep_options(TrackerOptions(), FLAGS.sweep)
+        if FLAGS.oracle:
+            seed = None if FLAGS.oracle == "none" else FLAGS.noise_seed
+            clips = [evaluation.oracle_clip(path, task, seed) for path in paths]
+        else:
+            loaded = tf.saved_model.load(FLAGS.saved_model)
+            task = registry.task_of_saved_model(loaded)
+            detect = pipeline.saved_model_detector(loaded, task)
+            clips = [evaluation.network_clip(path, detect) for path in paths]
+    except (OSError, ValueError) as error:
+        print(f"error: {errors.one_line(error)}", file=sys.stderr)
+        return 1
+    measured = {}
+    print(f"{'configuration':<28} {'MOTA':>7} {'IDF1':>7} {'IDsw':>5} {'FP':>5} {'FN':>5}", file=sys.stderr)
+    for label, options in variants:
+        overall = evaluation.evaluate(clips, task.skeleton, options)["overall"]
+        measured[label] = {"options": dataclasses.asdict(options), "overall": overall}
+        print(f"{label:<28} {overall['mota']:7.4f} {overall['idf1']:7.4f} {overall['num_switches']:5d} "
+              f"{overall['num_false_positives']:5d} {overall['num_misses']:5d}", file=sys.stderr)
+    print(json.dumps({"source": FLAGS.saved_model or f"oracle:{FLAGS.oracle}", "variants": measured}))
+    headline = measured["configured"]["overall"]
+    print(json.dumps({**{name: headline[name] for name in HEADLINE}, "clips": len(clips),
+                      "frames": sum(len(clip.detections) for clip in clips)}))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
