@@ -11,3 +11,7 @@ DISK_RADIUS = 32.0
 # Detections kept per image, best first: the COCO keypoint evaluation's limit, which the paper also uses
 # for its segmentation proposals (PersonLab §4.3); the SavedModels pad their outputs to it.
 MAX_DETECTIONS = 20
+
+# The floor of a person's area s^2 (pixels^2) in every OKS (Eq. 3's lambda^2, OKS-NMS, the tracker) and of the
+# part parser's person scale, so that a person whose keypoints coincide divides by no zero.
+MIN_AREA = 1.0

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf.data import coco, pipeline
+from personlab_tf.inference import overlay
 from personlab_tf.inference.serving import Detector
 from personlab_tf.model.training import LossModel
 from personlab_tf.skeleton import Skeleton, keypoint_skeleton
@@ -112,7 +113,7 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray],
-                 min_score: float = 0.1) -> Dict[str, np.ndarray]:
+                 min_score: float = overlay.MIN_SCORE) -> Dict[str, np.ndarray]:
         """{file name suffix: RGB picture} drawn from one image's detections (scripts/predict.py);
         detections scoring below `min_score` are not drawn."""
 

@@ -45,13 +45,16 @@ import statistics
 import sys
 import tempfile
 import time
+from typing import Any, Dict
 
 import gin
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
+from scipy.optimize import linear_sum_assignment
 
 from personlab_tf import config, keys, registry
+from personlab_tf.task import Task
 from personlab_tf.skeleton import COCO17
 from personlab_tf.data import coco_format, synthetic, synthetic_video, writer
 from personlab_tf.evaluation import results
@@ -67,7 +70,7 @@ from personlab_tf.train import trainer
 from personlab_tf.train.optimizer import build_optimizer
 from personlab_tf.video import io as video_io
 from personlab_tf.video import pipeline as video_pipeline
-from personlab_tf.video.tracker import Tracker, TrackerOptions
+from personlab_tf.video.tracker import Tracker
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("repeats", 30, "Timed runs per setting (the median is reported).")
@@ -407,10 +410,6 @@ def limb_matching_inputs(seed=1):
 
 def benchmark_matching():
     """Each matcher's agreement with the Hungarian assignment and milliseconds per image."""
-    try:
-        from scipy.optimize import linear_sum_assignment
-    except ImportError:
-        raise app.UsageError("benchmark.py matching needs scipy (pip install -e '.[test]')") from None
     scores, valid = assignment_check.random_score_matrices(FLAGS.matching_matrices, 20, seed=0)
     settings = {"lp_plain_pgd": dataclasses.replace(matching.EVALUATION, accelerated=False)}
     for spec in FLAGS.matching_lp_settings:
@@ -453,7 +452,7 @@ def benchmark_matching():
                          "evaluation": dataclasses.asdict(matching.EVALUATION)}}
 
 
-def separate_images(serve, task, image_dir, output_dir):
+def separate_images(serve: Any, task: Task, image_dir: str, output_dir: str) -> int:
     """scripts/predict.py's work on every JPEG of `image_dir`: the file's bytes through `serving_default`, the
     decoded image, COCO results, the overlay PNG. Returns the number of images."""
     paths = sorted(glob.glob(os.path.join(image_dir, "*.jpg")))
@@ -470,20 +469,20 @@ def separate_images(serve, task, image_dir, output_dir):
     return len(paths)
 
 
-def video_path(loaded, task, video, output_dir, overlap):
+def video_path(loaded: Any, task: Task, video: str, output_dir: str, overlap: bool) -> int:
     """The video command's work (scripts/track_video.py) on `video`; returns the number of frames."""
     with video_io.VideoSource(video) as source, \
             video_io.VideoWriter(os.path.join(output_dir, "tracked.mp4"), source.fps) as out:
         recorder = video_pipeline.Recorder(task.skeleton, out)
         return video_pipeline.run(source.frames(), video_pipeline.saved_model_detector(loaded, task),
-                                  Tracker(task.skeleton, TrackerOptions()), recorder, overlap=overlap)
+                                  Tracker(task.skeleton), recorder, overlap=overlap)
 
 
-def video_stage_ms(loaded, task, video, output_dir):
+def video_stage_ms(loaded: Any, task: Task, video: str, output_dir: str) -> Dict[str, float]:
     """Median milliseconds per frame of each stage of the video path run one after the other: decoding the
     frame, the SavedModel, the tracker, the COCO results, drawing the overlay, encoding it."""
     detect = video_pipeline.saved_model_detector(loaded, task)
-    tracker = Tracker(task.skeleton, TrackerOptions())
+    tracker = Tracker(task.skeleton)
     times = {name: [] for name in ("decode", "inference", "tracker", "results", "overlay", "encode")}
 
     def timed(name, function):
@@ -495,18 +494,22 @@ def video_stage_ms(loaded, task, video, output_dir):
     with video_io.VideoSource(video) as source, \
             video_io.VideoWriter(os.path.join(output_dir, "stages.mp4"), source.fps) as out:
         frames = source.frames()
-        for index in range(source.frames_expected):
-            image = timed("decode", lambda: next(frames))
+        while True:
+            read = timed("decode", lambda: next(frames, None))
+            if read is None:
+                times["decode"].pop()   # the end of the stream, not a frame
+                break
+            index, image = read
             detections = timed("inference", lambda: detect(image))
             tracked = video_pipeline.TrackedFrame(index, image, detections,
                                                   timed("tracker", lambda: tracker.update(detections)))
             timed("results", lambda: video_pipeline.frame_results(tracked, task.skeleton))
-            picture = timed("overlay", lambda: video_pipeline.overlay_frame(tracked, task.skeleton, 0.1))
+            picture = timed("overlay", lambda: video_pipeline.overlay_frame(tracked, task.skeleton, overlay.MIN_SCORE))
             timed("encode", lambda: out.write(picture))
     return {name: round(statistics.median(values), 2) for name, values in times.items()}
 
 
-def benchmark_video():
+def benchmark_video() -> Dict[str, Any]:
     if not os.path.isdir(FLAGS.video_saved_model):
         raise app.UsageError(f"video: no SavedModel at {FLAGS.video_saved_model} (run make demo, or give "
                              "--video_saved_model)")
@@ -519,7 +522,7 @@ def benchmark_video():
         with tempfile.TemporaryDirectory() as directory:
             clip = os.path.join(directory, "clip")
             synthetic_video.generate_clip(clip, seed=0, index=0, num_frames=FLAGS.video_frames, size=(height, width))
-            video = os.path.join(clip, "video.mp4")
+            video = os.path.join(clip, synthetic_video.VIDEO_FILE)
             image_dir = os.path.join(clip, coco_format.IMAGES_DIR)
             ways = {
                 "video_overlapped": lambda out: video_path(loaded, task, video, out, overlap=True),

@@ -84,7 +84,6 @@ flags.DEFINE_integer("max_side", None, "Larger side of the frame the exported mo
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic data (validation uses seed + 1, the video seed + 2).")
 flags.DEFINE_integer("video_frames", None, "Frames of the closing synthetic video tracked by the exported model "
                      "(default: 60 for PersonLab, 0 = none for part parsing, whose demo keeps to its 20 minutes).")
-VIDEO_FPS = 10
 
 
 class StageError(RuntimeError):
@@ -160,15 +159,16 @@ def picture_inputs(root: Path, data: Path, count: int) -> Path:
 def tracked_video(root: Path, export_dir: Path, num_frames: int, seed: int) -> Dict[str, Any]:
     """A synthetic clip with ground-truth identities (reused when present), tracked by the exported model;
     returns scripts/track_video.py's summary (MOTA, IDF1, identity switches against the clip's truth)."""
-    clip = root / "video" / "clip_000"
-    annotations = clip / "person_keypoints.json"
+    from personlab_tf.data import coco_format, synthetic_video
+    clip = root / "video" / synthetic_video.clip_folder(0)
+    annotations = clip / coco_format.ANNOTATIONS_FILE
     if annotations.exists() and len(json.loads(annotations.read_text())["images"]) == num_frames:
         print(f"=== synthetic video: reusing {clip}", flush=True)
     else:
         run_stage("synthetic video", [SCRIPTS / "make_synthetic_video.py", "--output", root / "video",
-                                      "--num_clips", 1, "--num_frames", num_frames, "--fps", VIDEO_FPS, "--seed", seed])
+                                      "--num_clips", 1, "--num_frames", num_frames, "--seed", seed])
     return run_stage("tracked video", [SCRIPTS / "track_video.py", "--saved_model", export_dir,
-                                       "--video", clip / "video.mp4", "--annotations", annotations,
+                                       "--video", clip / synthetic_video.VIDEO_FILE, "--annotations", annotations,
                                        "--output_dir", root / "video_tracked"])
 
 

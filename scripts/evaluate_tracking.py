@@ -18,6 +18,7 @@ import ast
 import dataclasses
 import json
 import sys
+from typing import List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 from absl import app, flags
@@ -39,7 +40,7 @@ flags.DEFINE_multi_string("sweep", [], "NAME=V1,V2,...: also evaluate TrackerOpt
 HEADLINE = ("mota", "idf1", "num_switches")
 
 
-def sweep_options(base: TrackerOptions, sweeps):
+def sweep_options(base: TrackerOptions, sweeps: Sequence[str]) -> List[Tuple[str, TrackerOptions]]:
     """[(label, options)]: the configured options, then one per swept value.
 
     Raises:
@@ -59,6 +60,11 @@ def sweep_options(base: TrackerOptions, sweeps):
                 raise ValueError(f"--sweep {sweep!r}: {text.strip()!r} is not a number or literal") from None
             variants.append((f"{name}={value!r}", dataclasses.replace(base, **{name: value})))
     return variants
+
+
+def rate(value: Optional[float]) -> str:
+    """A metric for the table, 7 wide; "-" where it is undefined (no person in the clips)."""
+    return f"{value:7.4f}" if value is not None else f"{'-':>7}"
 
 
 def main(argv):
@@ -82,7 +88,7 @@ def main(argv):
             task = registry.task_of_saved_model(loaded)
             detect = pipeline.saved_model_detector(loaded, task)
             clips = [evaluation.network_clip(path, detect) for path in paths]
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, tf.errors.OpError) as error:
         print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     measured = {}
@@ -90,7 +96,7 @@ def main(argv):
     for label, options in variants:
         overall = evaluation.evaluate(clips, task.skeleton, options)["overall"]
         measured[label] = {"options": dataclasses.asdict(options), "overall": overall}
-        print(f"{label:<28} {overall['mota']:7.4f} {overall['idf1']:7.4f} {overall['num_switches']:5d} "
+        print(f"{label:<28} {rate(overall['mota'])} {rate(overall['idf1'])} {overall['num_switches']:5d} "
               f"{overall['num_false_positives']:5d} {overall['num_misses']:5d}", file=sys.stderr)
     print(json.dumps({"source": FLAGS.saved_model or f"oracle:{FLAGS.oracle}", "variants": measured}))
     headline = measured["configured"]["overall"]

@@ -56,7 +56,7 @@ def main(argv):
     start = time.perf_counter()
     summary = {"clips": _NUM_CLIPS.value, **{name: 0 for name in SUMMED}}
     for index in range(_NUM_CLIPS.value):
-        name = f"clip_{index:03d}"
+        name = synthetic_video.clip_folder(index)
         clip = synthetic_video.generate_clip(os.path.join(_OUTPUT.value, name), _SEED.value, index,
                                              _NUM_FRAMES.value, size, _FPS.value, skeleton, _MIN_PERSONS.value,
                                              _MAX_PERSONS.value)

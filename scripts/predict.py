@@ -36,7 +36,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "SavedModel directory (scripts/export_saved_model.py).", required=True)
 flags.DEFINE_string("images", None, "An image file, a directory of images, or a glob.", required=True)
 flags.DEFINE_string("output_dir", None, "Where results JSONs and overlay PNGs go.", required=True)
-flags.DEFINE_float("min_score", 0.1, "Overlays: detections scoring below are not drawn (the JSONs keep all).")
+flags.DEFINE_float("min_score", overlay.MIN_SCORE, "Overlays: detections scoring below are not drawn (the JSONs keep all).")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 IMAGES_FILE = "images.json"

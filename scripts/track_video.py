@@ -10,7 +10,7 @@ folder of frames (.jpg/.jpeg/.png, sorted by name, at `--fps`). Each frame goes 
 (docs/video.md):
 - `keypoint_results.json`, `segmentation_results.json`: COCO results of every frame, image id = frame + 1,
   each with `frame` (0-based) and `track_id` (-1: a detection the tracker ignored);
-- `frames.json`: per frame read, its index, size, detections and track ids;
+- `frames.json`: per frame processed, its index, size, detections and track ids;
 - `<video name>_tracked.mp4`: the video with each identity's mask and skeleton in its own colour and its id
   drawn (H.264; `--nooverlay` skips it);
 - with `--annotations` (a COCO JSON whose images carry `frame` and whose persons carry `track_id`, e.g. a
@@ -25,24 +25,25 @@ import json
 import os
 import sys
 import time
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import tensorflow as tf
 import tqdm
 from absl import app, flags
 
 from personlab_tf import errors, registry
+from personlab_tf.inference import overlay
 from personlab_tf.video import evaluation, io, mot, pipeline
-from personlab_tf.video.tracker import Tracker, TrackerOptions
+from personlab_tf.video.tracker import Tracker
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "SavedModel directory (scripts/export_saved_model.py).", required=True)
 flags.DEFINE_string("video", None, "A video file or a folder of frame images.", required=True)
 flags.DEFINE_string("output_dir", None, "Where the results, frames.json and the overlay video go.", required=True)
-flags.DEFINE_float("fps", io.DEFAULT_FOLDER_FPS, "Frame rate of a folder of frames (a video file's own is used).")
-flags.DEFINE_float("min_score", 0.1, "Overlay: detections scoring below are not drawn (the JSONs keep all).")
+flags.DEFINE_float("fps", io.DEFAULT_FPS, "Frame rate of a folder of frames (a video file's own is used).")
+flags.DEFINE_float("min_score", overlay.MIN_SCORE, "Overlay: detections scoring below are not drawn (the JSONs keep all).")
 flags.DEFINE_bool("overlay", True, "Write the overlay video.")
-flags.DEFINE_integer("max_frames", None, "Stop after this many frames.")
+flags.DEFINE_integer("max_frames", None, "Stop after this many frames.", lower_bound=1)
 flags.DEFINE_string("annotations", None, "Ground truth with `frame` and `track_id` (COCO JSON): tracking metrics.")
 flags.DEFINE_multi_string("gin_file", [], "Gin files with tracker options (TrackerOptions).")
 flags.DEFINE_multi_string("gin_bindings", [], "Tracker options, e.g. \"TrackerOptions.max_missed = 5\".")
@@ -68,11 +69,17 @@ def output_paths(video: str, output_dir: str) -> dict:
     return paths
 
 
-def run(source: io.VideoSource, loaded, paths: dict, ground_truth: Optional[dict]) -> dict:
+def run(source: io.VideoSource, loaded: Any, paths: Dict[str, str], ground_truth: Optional[Dict[str, Any]]
+        ) -> Dict[str, Any]:
     """Tracks the source's frames, writes the outputs; returns the summary (with the tracking metrics against
-    `ground_truth` when given)."""
+    `ground_truth` when given).
+
+    Raises:
+      ValueError: no serving_image signature; io.VideoError: the overlay cannot be written;
+      tf.errors.OpError: the SavedModel refuses a frame (e.g. above its pixel limit).
+    """
     task = registry.task_of_saved_model(loaded)
-    tracker = Tracker(task.skeleton, TrackerOptions())
+    detect = pipeline.saved_model_detector(loaded, task)
     writer = io.VideoWriter(paths["overlay"], source.fps) if FLAGS.overlay else None
     recorder = pipeline.Recorder(task.skeleton, writer, FLAGS.min_score)
     expected = source.frames_expected
@@ -80,7 +87,7 @@ def run(source: io.VideoSource, loaded, paths: dict, ground_truth: Optional[dict
     start = time.perf_counter()
     with tqdm.tqdm(total=total, unit="frame", file=sys.stderr, dynamic_ncols=True) as bar:
         try:
-            count = pipeline.run(source.frames(), pipeline.saved_model_detector(loaded, task), tracker, recorder,
+            count = pipeline.run(source.frames(), detect, Tracker(task.skeleton), recorder,
                                  max_frames=FLAGS.max_frames, on_frame=bar.update)
         finally:
             if writer is not None:
@@ -90,15 +97,22 @@ def run(source: io.VideoSource, loaded, paths: dict, ground_truth: Optional[dict
                           ("segmentation_results.json", recorder.segmentation), ("frames.json", recorder.frames)):
         with open(paths[name], "w") as f:
             json.dump(content, f)
+    overlay_path = paths["overlay"] if writer is not None and writer.frames_written else None
+    if writer is not None and overlay_path is None and os.path.exists(paths["overlay"]):
+        os.remove(paths["overlay"])   # no frame: no video
     report = source.report()
-    summary = {"frames_expected": report.frames_expected, "frames_read": report.frames_read,
-               "frames_unread": report.frames_unread if FLAGS.max_frames is None else 0,
+    stopped = FLAGS.max_frames is not None and count >= FLAGS.max_frames
+    summary = {"frames_expected": report.frames_expected,
+               "frames_read": count if stopped else report.frames_read,
+               "frames_unread": report.frames_damaged if stopped else report.frames_unread,
                "frames_processed": count, "detections": len(recorder.segmentation), "tracks": recorder.track_count(),
                "frames_per_s": round(count / wall, 2) if wall > 0 else None, "wall_s": round(wall, 1),
-               "overlay": paths["overlay"] if writer is not None else None, "output_dir": FLAGS.output_dir}
+               "overlay": overlay_path, "output_dir": FLAGS.output_dir}
     if report.problems:
         summary["problems"] = report.problems
     if ground_truth is not None:
+        if stopped:
+            ground_truth = evaluation.frames_until(ground_truth, recorder.frames[-1]["frame"])
         results = evaluation.results_on_ground_truth(recorder.segmentation, ground_truth)
         metrics = mot.tracking_metrics(ground_truth, results)
         with open(paths["tracking_metrics.json"], "w") as f:
@@ -112,15 +126,12 @@ def main(argv):
     try:
         registry.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
         paths = output_paths(FLAGS.video, FLAGS.output_dir)
-        ground_truth = None
-        if FLAGS.annotations:
-            with open(FLAGS.annotations) as f:
-                ground_truth = json.load(f)
+        ground_truth = evaluation.read_ground_truth(FLAGS.annotations) if FLAGS.annotations else None
         with io.VideoSource(FLAGS.video, FLAGS.fps) as source:
             loaded = tf.saved_model.load(FLAGS.saved_model)
             os.makedirs(FLAGS.output_dir, exist_ok=True)
             summary = run(source, loaded, paths, ground_truth)
-    except (OSError, ValueError) as error:  # io.VideoError is a ValueError
+    except (OSError, ValueError, tf.errors.OpError) as error:  # io.VideoError is a ValueError
         print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1
     if summary["frames_unread"]:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from personlab_tf.data import synthetic_video
 from personlab_tf.video import io
 
 from inference_fixtures import TASKS, exported_model, run_script, script_error, textured_image
@@ -43,7 +44,8 @@ def test_a_video_gives_results_frames_and_an_overlay_video(task, tmp_path):
     for result in segments:
         per_frame.setdefault(result["frame"], []).append(result["track_id"])
     assert {frame["frame"]: frame["track_ids"] for frame in frames if frame["track_ids"]} == per_frame
-    assert summary["tracks"] == len({i for ids in per_frame.values() for i in ids if i >= 0})
+    tracked = {i for ids in per_frame.values() for i in ids if i >= 0}
+    assert summary["detections"] > 0 and summary["tracks"] == len(tracked) > 0   # the tiny model finds people
     with io.VideoSource(summary["overlay"]) as overlay:
         assert overlay.size == (72, 96) and overlay.fps == 8.0
         assert len(list(overlay.frames())) == FRAMES
@@ -85,6 +87,8 @@ def test_outputs_never_replace_the_input(tmp_path):
 @pytest.mark.parametrize("make, message", [
     (lambda path: None, "no such file or folder"),
     (lambda path: path.write_bytes(b"\x00\x01 not a video" * 50), "cannot open as video"),
+    (lambda path: (write_clip(path, frames=2), path.write_bytes(path.read_bytes().replace(b"avc1", b"zzz9"))),
+     "unknown video codec"),
 ])
 def test_unusable_videos_end_with_one_line(tmp_path, make, message):
     _, export_dir, _ = exported_model("personlab")
@@ -93,3 +97,23 @@ def test_unusable_videos_end_with_one_line(tmp_path, make, message):
                         "--output_dir", str(tmp_path / "out"))
     assert line.startswith(f"error: {tmp_path / 'in.mp4'}: ") and message in line
     assert not (tmp_path / "out").exists()
+
+
+def test_max_frames_stops_and_scores_only_the_frames_processed(tmp_path):
+    _, export_dir, _ = exported_model("personlab")
+    clip = tmp_path / "clip"
+    synthetic_video.generate_clip(str(clip), seed=50, index=3, num_frames=8, size=(96, 128))
+    _, summary = run_script("track_video.py", "--saved_model", export_dir, "--video", str(clip / "video.mp4"),
+                            "--annotations", str(clip / "person_keypoints.json"), "--max_frames", "3",
+                            "--output_dir", str(tmp_path / "out"))
+    assert (summary["frames_processed"], summary["frames_read"], summary["frames_unread"]) == (3, 3, 0)
+    metrics = json.loads((tmp_path / "out" / "tracking_metrics.json").read_text())
+    truth = json.loads((clip / "person_keypoints.json").read_text())
+    first_three = {image["id"] for image in truth["images"] if image["frame"] < 3}
+    assert metrics["num_frames"] == 3
+    assert metrics["num_objects"] == sum(a["image_id"] in first_three and a["area"] > 0 for a in truth["annotations"])
+    with io.VideoSource(summary["overlay"]) as overlay:
+        assert len(list(overlay.frames())) == 3
+    assert "must be >= 1" in script_error("track_video.py", "--saved_model", export_dir, "--video",
+                                          str(clip / "video.mp4"), "--output_dir", str(tmp_path / "x"),
+                                          "--max_frames", "0")

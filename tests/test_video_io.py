@@ -48,9 +48,10 @@ def test_round_trip_keeps_frames_order_rate_and_pads_odd_sides(tmp_path):
     assert io.write_video(str(path), frames, fps=12.5) == FRAMES
     with io.VideoSource(str(path)) as source:
         assert source.fps == 12.5 and source.size == (64, 82) and source.frames_expected == FRAMES
-        decoded = list(source.frames())
+        indices, decoded = zip(*source.frames())
         report = source.report()
     assert (report.frames_read, report.frames_unread, report.problems) == (FRAMES, 0, [])
+    assert list(indices) == list(range(FRAMES))
     assert [nearest(frame[:63, :81], frames) for frame in decoded] == list(range(FRAMES))
     for frame, original in zip(decoded, frames):
         assert frame.shape == (64, 82, 3)
@@ -75,7 +76,7 @@ def test_a_truncated_video_gives_the_frames_before_the_cut_and_counts_the_rest(t
     data = (tmp_path / "full.mp4").read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[:len(data) // 2])   # the index comes first (faststart)
     with io.VideoSource(str(tmp_path / "cut.mp4")) as source:
-        decoded = list(source.frames())
+        decoded = [frame for _, frame in source.frames()]
         report = source.report()
     assert 10 <= report.frames_read <= 20 and report.frames_read == len(decoded)
     assert report.frames_expected == 30 and report.frames_read + report.frames_unread == 30
@@ -84,34 +85,37 @@ def test_a_truncated_video_gives_the_frames_before_the_cut_and_counts_the_rest(t
 
 def test_a_damaged_stretch_costs_its_frames_only(tmp_path):
     frames = clip_frames(20)
-    write_with(tmp_path / "a.avi", "mjpeg", frames, pixel_format="yuvj420p")   # every frame stands alone
-    data = bytearray((tmp_path / "a.avi").read_bytes())
+    write_with(tmp_path / "a.mkv", "mjpeg", frames, pixel_format="yuvj420p")   # every frame stands alone
+    data = bytearray((tmp_path / "a.mkv").read_bytes())
     middle = len(data) // 2
     data[middle:middle + 1500] = bytes(1500)   # about one frame's bytes
-    (tmp_path / "b.avi").write_bytes(bytes(data))
-    with io.VideoSource(str(tmp_path / "b.avi")) as source:
-        decoded = list(source.frames())
+    (tmp_path / "b.mkv").write_bytes(bytes(data))
+    with io.VideoSource(str(tmp_path / "b.mkv")) as source:
+        indices, decoded = zip(*source.frames())
         report = source.report()
     order = [nearest(frame, frames) for frame in decoded]
     assert order == sorted(set(order)) and 15 <= len(order) < 20   # in order, no frame twice, a few lost
+    assert list(indices) == order   # every frame keeps its index in the video, also after the lost ones
     assert order[:5] == [0, 1, 2, 3, 4] and order[-5:] == [15, 16, 17, 18, 19]   # the damage stays local
     assert report.frames_read == len(decoded) and report.frames_read + report.frames_unread == 20
 
 
-def test_a_frame_folder_reads_sorted_images_and_skips_unreadable_ones(tmp_path):
+def test_a_frame_folder_reads_sorted_images_and_skips_unreadable_or_other_sized_ones(tmp_path):
     frames = clip_frames(4)
     for index, frame in enumerate(frames):
         cv2.imwrite(str(tmp_path / f"{index:03d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     (tmp_path / "002.png").write_bytes(b"not a png")
     (tmp_path / "notes.txt").write_text("ignored")
+    cv2.imwrite(str(tmp_path / "004.png"), np.zeros((32, 32, 3), np.uint8))   # another size
     with io.VideoSource(str(tmp_path), folder_fps=25) as source:
-        decoded = list(source.frames())
+        indices, decoded = zip(*source.frames())
         report = source.report()
         assert source.fps == 25.0 and source.size == (64, 96)
-    assert [nearest(frame, frames) for frame in decoded] == [0, 1, 3]
+    assert [nearest(frame, frames) for frame in decoded] == [0, 1, 3] and list(indices) == [0, 1, 3]
     assert np.array_equal(decoded[0], frames[0])   # PNG: lossless
-    assert (report.frames_expected, report.frames_read, report.frames_unread) == (4, 3, 1)
-    assert report.problems == [f"{tmp_path / '002.png'}: not a readable image"]
+    assert (report.frames_expected, report.frames_read, report.frames_unread) == (5, 3, 2)
+    assert report.problems == [f"{tmp_path / '002.png'}: not a readable image",
+                               f"{tmp_path / '004.png'}: 32x32, the first frame 96x64"]
 
 
 def test_unusable_sources_are_one_line_errors_naming_the_file(tmp_path):
@@ -126,8 +130,11 @@ def test_unusable_sources_are_one_line_errors_naming_the_file(tmp_path):
         for packet in stream.encode():
             container.mux(packet)
     (tmp_path / "empty").mkdir()
+    io.write_video(str(tmp_path / "h264.mp4"), clip_frames(2), fps=10)   # its codec renamed to one nobody has
+    (tmp_path / "codec.mp4").write_bytes((tmp_path / "h264.mp4").read_bytes().replace(b"avc1", b"zzz9"))
     cases = {"missing.mp4": "no such file or folder", "text.mp4": "cannot open as video",
-             "sound.wav": "has no video stream", "empty": "no .jpg/.jpeg/.png frames"}
+             "sound.wav": "has no video stream", "empty": "no .jpg/.jpeg/.png frames",
+             "codec.mp4": "unknown video codec"}
     for name, reason in cases.items():
         with pytest.raises(io.VideoError) as raised:
             io.VideoSource(str(tmp_path / name))

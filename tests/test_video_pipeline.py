@@ -17,12 +17,12 @@ HEIGHT, WIDTH = 40, 60
 
 
 def walking_frames(count):
-    """Frames whose first pixel row encodes the frame index (the fake detector reads it back)."""
+    """(index, frame) pairs whose first pixel encodes the frame index (the fake detector reads it back)."""
     frames = []
     for index in range(count):
         frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
         frame[0, 0] = index
-        frames.append(frame)
+        frames.append((index, frame))
     return frames
 
 
@@ -110,7 +110,7 @@ def test_reading_and_writing_run_in_their_own_threads():
 
 
 def test_the_overlay_keeps_an_identitys_colour():
-    detections = detect(walking_frames(1)[0])
+    detections = detect(walking_frames(1)[0][1])
     detections[keys.Detection.KEYPOINT_SCORES][:] = 0.0      # no skeleton drawn: the masks alone
     tracked = pipeline.TrackedFrame(0, np.zeros((HEIGHT, WIDTH, 3), np.uint8), detections, np.array([7, -1], np.int32))
     picture = pipeline.overlay_frame(tracked, COCO17, min_score=0.1)
@@ -119,3 +119,25 @@ def test_the_overlay_keeps_an_identitys_colour():
     assert np.allclose(inside, 0.45 * colour, atol=1.0)        # the mask blended over black in id 7's colour
     assert not picture[20, 28:35].any()                        # person 1 (id -1) is not drawn
     assert np.array_equal(overlay.identity_colour(7), overlay.identity_colour(7 + len(overlay.PALETTE)))
+
+
+def test_stopping_early_waits_for_the_reader_so_its_source_can_be_closed():
+    """--max_frames, or a detector that fails, stop the run; the reading thread has ended when run returns."""
+    read = []
+
+    def frames():
+        for item in walking_frames(50):
+            read.append(item[0])
+            yield item
+
+    before = threading.active_count()
+    count, _ = run(frames(), overlap=True, max_frames=3)
+    assert count == 3 and threading.active_count() == before
+    assert len(read) <= 3 + pipeline.QUEUE_DEPTH + 1   # read ahead by a queue's depth at most, then stopped
+
+    def failing(frame):
+        raise RuntimeError("pixel limit")
+
+    with pytest.raises(RuntimeError, match="pixel limit"):
+        pipeline.run(walking_frames(50), failing, Tracker(COCO17), lambda tracked: None)
+    assert threading.active_count() == before

@@ -59,6 +59,13 @@ from personlab_tf.skeleton import COCO17, Skeleton
 from personlab_tf.video import io as video_io
 
 VIDEO_FILE = "video.mp4"
+
+
+def clip_folder(index: int) -> str:
+    """The folder name of clip `index` of a set of clips (scripts/make_synthetic_video.py)."""
+    return f"clip_{index:03d}"
+
+
 DEFAULT_SIZE = (360, 480)  # (height, width); both even, as video encoders need
 DEFAULT_FPS = 10.0
 DEFAULT_NUM_FRAMES = 40

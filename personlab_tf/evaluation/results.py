@@ -16,6 +16,8 @@ are written unchanged. The visibility of a result keypoint is not used by COCOev
 x, y); COCO's results format recommends v = 1, which we write. Coordinates are not rounded.
 """
 
+from typing import Any, Dict
+
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -23,8 +25,8 @@ from personlab_tf import keys
 from personlab_tf.skeleton import Skeleton
 
 
-def _count(predictions):
-    """The number of used detection slots."""
+def detection_count(predictions: Dict[str, Any]) -> int:
+    """The number of used detection slots: `num_detections` when given, else every slot."""
     slots = int(np.shape(predictions[keys.Detection.INSTANCE_SCORES])[0])
     if keys.Detection.NUM_DETECTIONS in predictions:
         return min(slots, int(np.asarray(predictions[keys.Detection.NUM_DETECTIONS]).reshape(())))
@@ -51,7 +53,7 @@ def keypoint_results(image_id, predictions, skeleton: Skeleton):
     Raises:
       ValueError: the keypoints are not [M, K, 2].
     """
-    count = _count(predictions)
+    count = detection_count(predictions)
     points = np.asarray(predictions[keys.Detection.KEYPOINTS], np.float64)[:count]
     scores = np.asarray(predictions[keys.Detection.INSTANCE_SCORES], np.float64)[:count]
     if points.shape != (count, skeleton.num_keypoints, 2):
@@ -86,7 +88,7 @@ def segmentation_results(image_id, predictions, category_id: int):
       list of {"image_id", "category_id", "segmentation": compressed RLE with str counts, "score"},
       one per detection. No "bbox" key: COCO's loadRes would then take the box for the area.
     """
-    count = _count(predictions)
+    count = detection_count(predictions)
     scores = np.asarray(predictions[keys.Detection.INSTANCE_SCORES], np.float64)[:count]
     rles = encode_masks(np.asarray(predictions[keys.Detection.MASKS])[:count])
     return [{"image_id": int(image_id), "category_id": int(category_id),

@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 
 from personlab_tf import keys
+from personlab_tf.evaluation import results
 from personlab_tf.skeleton import Skeleton
 
+MIN_SCORE = 0.1  # detections scoring below are not drawn (scripts/predict.py and track_video.py --min_score)
 # RGB colours, one per detection slot (cycled).
 PALETTE = np.array([
     (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -21,7 +23,8 @@ PALETTE = np.array([
 ], np.uint8)
 
 
-def draw_detections(image: np.ndarray, detections: Dict[str, np.ndarray], skeleton: Skeleton, min_score: float = 0.1,
+def draw_detections(image: np.ndarray, detections: Dict[str, np.ndarray], skeleton: Skeleton,
+                    min_score: float = MIN_SCORE,
                     min_keypoint_score: float = 0.05, mask_alpha: float = 0.45,
                     track_ids: Optional[Sequence[int]] = None) -> np.ndarray:
     """An RGB picture of one image's detections: masks and tree edges in the person's colour, keypoint dots
@@ -42,7 +45,7 @@ def draw_detections(image: np.ndarray, detections: Dict[str, np.ndarray], skelet
       [H, W, 3] uint8 RGB.
     """
     picture = np.array(image, np.float32)
-    count = int(np.asarray(detections[keys.Detection.NUM_DETECTIONS]))
+    count = results.detection_count(detections)
     scores = np.asarray(detections[keys.Detection.INSTANCE_SCORES])[:count]
     shown = [slot for slot in range(count) if scores[slot] >= min_score and (track_ids is None or track_ids[slot] >= 0)]
     colours = {slot: PALETTE[slot % len(PALETTE)] if track_ids is None else identity_colour(track_ids[slot])
@@ -65,9 +68,16 @@ def draw_detections(image: np.ndarray, detections: Dict[str, np.ndarray], skelet
             cv2.circle(canvas, _pixel(points[k]), thickness + 1, skeleton.colors[k], -1, cv2.LINE_AA)
         anchor = points[visible].min(axis=0) if visible.any() else points.min(axis=0)
         label = f"{scores[slot]:.2f}" if track_ids is None else f"#{track_ids[slot]}"
-        cv2.putText(canvas, label, _pixel(anchor - (0, 4 * thickness)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4 * thickness, colour, thickness, cv2.LINE_AA)
+        _text(canvas, label, _pixel(anchor - (0, 4 * thickness)), colour, thickness)
     return canvas
+
+
+def _text(canvas: np.ndarray, text: str, origin, colour, thickness: int) -> None:
+    """`text` at `origin` (its baseline's left end) in `colour` over a black outline, readable on any
+    background; drawn into `canvas` [H, W, 3] uint8 RGB."""
+    scale = max(0.5, 0.4 * thickness)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
 
 
 def identity_colour(track_id: int) -> np.ndarray:

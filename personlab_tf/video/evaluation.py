@@ -1,8 +1,8 @@
 """Tracking measured on clips with ground-truth identities (docs/video.md, scripts/evaluate_tracking.py).
 
 A clip is a folder holding `person_keypoints.json` (COCO person keypoints whose images carry `frame`, 0-based,
-and whose persons carry `track_id`), its frames under `images/` and the same frames as `video.mp4`
-(data/synthetic_video.py writes such clips). A clip's detections are computed once per frame, either by a
+and whose persons carry `track_id`: `check_ground_truth`), its frames under `images/` and the same frames as
+`video.mp4` (data/synthetic_video.py writes such clips). A clip's detections are computed once per frame, either by a
 SavedModel on the decoded `video.mp4` (what `scripts/track_video.py` does to a user's video) or by a task's
 oracle on the ground truth (`Task.oracle_detections`: perfect maps, or maps degraded as a trained network errs);
 the tracker then runs on them under each configuration compared, so a sweep of tracker options costs no
@@ -17,15 +17,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from personlab_tf import keys
-from personlab_tf.data import coco
+from personlab_tf.data import coco, coco_format, synthetic_video
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.task import Task
 from personlab_tf.video import io, mot, pipeline
 from personlab_tf.video.tracker import Tracker, TrackerOptions
 
-CLIP_ANNOTATIONS = "person_keypoints.json"
-CLIP_IMAGES = "images"
-CLIP_VIDEO = "video.mp4"
+CLIP_ANNOTATIONS = coco_format.ANNOTATIONS_FILE
+CLIP_IMAGES = coco_format.IMAGES_DIR
 
 
 @dataclasses.dataclass
@@ -34,13 +33,43 @@ class Clip:
 
     Attributes:
       name: the clip folder's name.
-      ground_truth: the COCO dict of `person_keypoints.json`.
-      detections: numpy keys.Detection outputs per frame, in frame order, masks [D, H, W] bool included.
+      ground_truth: the COCO dict of `person_keypoints.json` (`check_ground_truth`).
+      detections: {frame index: numpy keys.Detection outputs of the frame, masks [D, H, W] bool included}; a
+        frame that could not be read has none.
     """
 
     name: str
     ground_truth: Dict[str, Any]
-    detections: List[Dict[str, np.ndarray]]
+    detections: Dict[int, Dict[str, np.ndarray]]
+
+
+def check_ground_truth(ground_truth: Dict[str, Any], source: str) -> Dict[str, Any]:
+    """`ground_truth` if it is a clip's (every image with `frame`, distinct; every person with `track_id`).
+
+    Raises:
+      ValueError: naming `source` and the first entry without them.
+    """
+    images = ground_truth.get("images") if isinstance(ground_truth, dict) else None
+    if not isinstance(images, list) or not isinstance(ground_truth.get("annotations"), list):
+        raise ValueError(f"{source}: not a COCO JSON with images and annotations")
+    for image in images:
+        if not isinstance(image.get("frame"), int):
+            raise ValueError(f"{source}: image {image.get('id')} has no 'frame': not a video's ground truth")
+    if len({image["frame"] for image in images}) != len(images):
+        raise ValueError(f"{source}: two images with the same 'frame'")
+    for annotation in ground_truth["annotations"]:
+        if not annotation.get("iscrowd") and not isinstance(annotation.get("track_id"), int):
+            raise ValueError(f"{source}: annotation {annotation.get('id')} has no 'track_id'")
+    return ground_truth
+
+
+def read_ground_truth(path: str) -> Dict[str, Any]:
+    """The checked ground truth of a JSON file (`check_ground_truth`); ValueError / OSError naming it."""
+    with open(path) as f:
+        try:
+            return check_ground_truth(json.load(f), path)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not JSON ({error})") from None
 
 
 def clip_dirs(root: str) -> List[str]:
@@ -54,48 +83,55 @@ def clip_dirs(root: str) -> List[str]:
     return found
 
 
-def _ground_truth(path: str) -> Dict[str, Any]:
-    with open(os.path.join(path, CLIP_ANNOTATIONS)) as f:
-        return json.load(f)
+def _name(path: str) -> str:
+    return os.path.basename(os.path.normpath(path))
 
 
 def network_clip(path: str, detect: Callable[[np.ndarray], Dict[str, np.ndarray]]) -> Clip:
-    """A clip's detections by `detect` (pipeline.saved_model_detector) on its decoded `video.mp4`."""
-    with io.VideoSource(os.path.join(path, CLIP_VIDEO)) as source:
-        detections = [detect(frame) for frame in pipeline.background(source.frames())]
-    return Clip(os.path.basename(os.path.normpath(path)), _ground_truth(path), detections)
+    """A clip's detections by `detect` (pipeline.saved_model_detector) on its decoded video."""
+    ground_truth = read_ground_truth(os.path.join(path, CLIP_ANNOTATIONS))
+    with io.VideoSource(os.path.join(path, synthetic_video.VIDEO_FILE)) as source:
+        detections = {index: detect(frame) for index, frame in pipeline.background(source.frames())}
+    return Clip(_name(path), ground_truth, detections)
 
 
 def oracle_clip(path: str, task: Task, noise_seed: Optional[int] = None) -> Clip:
     """A clip's detections by `task.oracle_detections` on its ground truth (perfect maps with `noise_seed`
-    None, else realistically degraded maps), with the task's instance masks; frames in `frame` order."""
-    ground_truth = _ground_truth(path)
-    problems = coco.ProblemCounter()
-    by_id = {}
+    None, else realistically degraded maps), with the task's instance masks; images the records skip have
+    none."""
+    ground_truth = read_ground_truth(os.path.join(path, CLIP_ANNOTATIONS))
+    frame_of_image = {image["id"]: image["frame"] for image in ground_truth["images"]}
+    detections = {}
     for image in task.evaluation_images(os.path.join(path, CLIP_ANNOTATIONS), os.path.join(path, CLIP_IMAGES),
-                                        None, problems):
-        detections = task.oracle_detections(image.record, noise_seed)
-        detections[keys.Detection.MASKS] = task.instance_masks(detections)
-        by_id[image.image_id] = detections
-    frames = sorted(ground_truth["images"], key=lambda image: image["frame"])
-    missing = [image["file_name"] for image in frames if image["id"] not in by_id]
-    if missing:
-        raise ValueError(f"{path}: frames without a record ({problems.warnings}): {missing[:3]}")
-    return Clip(os.path.basename(os.path.normpath(path)), ground_truth, [by_id[image["id"]] for image in frames])
+                                        None, coco.ProblemCounter()):
+        found = task.oracle_detections(image.record, noise_seed)
+        found[keys.Detection.MASKS] = task.instance_masks(found)
+        detections[frame_of_image[image.image_id]] = found
+    return Clip(_name(path), ground_truth, detections)
 
 
 def results_on_ground_truth(results: Sequence[Dict[str, Any]], ground_truth: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """`results` (with `frame`) with the image ids of the ground truth's frames (its images' `frame`)."""
+    """`results` (with `frame`) with the image ids of the ground truth's frames (its images' `frame`); results
+    of frames the ground truth does not have are dropped."""
     image_of_frame = {image["frame"]: image["id"] for image in ground_truth["images"]}
     return [dict(result, image_id=image_of_frame[result["frame"]]) for result in results
             if result["frame"] in image_of_frame]
+
+
+def frames_until(ground_truth: Dict[str, Any], last_frame: int) -> Dict[str, Any]:
+    """The ground truth of the frames up to `last_frame` (a run stopped early by --max_frames)."""
+    images = [image for image in ground_truth["images"] if image["frame"] <= last_frame]
+    kept = {image["id"] for image in images}
+    return dict(ground_truth, images=images,
+                annotations=[a for a in ground_truth["annotations"] if a["image_id"] in kept])
 
 
 def tracked_results(clip: Clip, skeleton: Skeleton, options: TrackerOptions) -> List[Dict[str, Any]]:
     """The clip's segmentation results with a fresh tracker's `track_id`, on the ground truth's image ids."""
     tracker = Tracker(skeleton, options)
     found = []
-    for index, detections in enumerate(clip.detections):
+    for index in sorted(clip.detections):
+        detections = clip.detections[index]
         tracked = pipeline.TrackedFrame(index, np.zeros((0, 0, 3), np.uint8), detections, tracker.update(detections))
         found += pipeline.frame_results(tracked, skeleton)["segmentation"]
     return results_on_ground_truth(found, clip.ground_truth)

@@ -1,17 +1,24 @@
 """Reading and writing video with PyAV (FFmpeg's libraries in its wheel: no system ffmpeg needed).
 
 A source is a video file (any container and codec FFmpeg decodes: .mp4, .webm, .avi, .mov, .mkv, ...) or a
-folder of frames (.jpg/.jpeg/.png files, in the order of their sorted names). Frames are [H, W, 3] uint8 RGB.
+folder of frames (.jpg/.jpeg/.png files, in the order of their sorted names). Frames are [H, W, 3] uint8 RGB,
+each with its index in the source: a video frame's from its timestamp (pts x time base x frame rate), a
+folder frame's from its position in the sorted list, so the frames after a damaged stretch keep their places
+(in containers with timestamps: MP4, MOV, MKV, WebM; AVI numbers the packets it finds).
 
 Damaged input (docs/video.md): a video is decoded packet by packet, so a packet that does not decode costs its
-frames only, and a truncated file gives the frames before the cut. `VideoSource.report()` counts what was read
-and what was not: the frames the container declares (or its duration times its frame rate when it declares
-none) minus those decoded. A missing file, a file FFmpeg cannot open, or one without a video stream raises
-`VideoError` with a one-line message naming the file, before any frame is read.
+frames only, and a truncated file gives the frames before the cut when its index comes first (streamable
+formats: WebM, MKV, AVI, MPEG-TS, and MP4s written with the index first, as ours are; an MP4 whose index is at
+its end, as cameras write them, cannot be opened once cut). A folder frame that does not read, or whose size
+differs from the first frame's, is skipped. `VideoSource.report()` counts what was read and what was not: the
+frames the container declares (or its duration times its frame rate when it declares none) minus those read.
+A missing file, a file FFmpeg cannot open, one without a video stream or with a codec FFmpeg does not know
+raises `VideoError` with a one-line message naming the file, before any frame is read.
 
-Writing: H.264 (libx264, yuv420p, constant quality CRF, preset PRESET) in an MP4 whose index comes first (`faststart`), so a file cut short by a
-killed job still plays up to the cut; odd frame sides are padded by one black row or column (yuv420p needs even
-sides).
+Writing: H.264 (libx264, yuv420p, constant quality CRF, preset PRESET) in an MP4 whose index comes first
+(`faststart`, so players start before the whole file has arrived); the index is written when the file is
+closed, so the file of a killed job does not play. Odd frame sides are padded by one black row or column
+(yuv420p needs even sides).
 """
 
 import dataclasses
@@ -25,7 +32,7 @@ import numpy as np
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg")
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
-DEFAULT_FOLDER_FPS = 10.0  # a folder of frames has no frame rate; the video command's --fps overrides it
+DEFAULT_FPS = 10.0  # the rate of a folder of frames (the video command's --fps), and of a video declaring none
 CODEC = "libx264"
 PIXEL_FORMAT = "yuv420p"
 CRF = "20"  # x264's constant quality: visually lossless for overlays
@@ -45,15 +52,21 @@ class ReadReport:
     Attributes:
       frames_read: frames decoded and yielded.
       frames_expected: frames the source declares (a folder: its image files), None when unknown.
-      frames_unread: frames declared but not decoded (expected - read, at least the undecodable packets or
-        files seen).
-      problems: one line per damaged packet run or unreadable file, at most MAX_PROBLEMS.
+      frames_damaged: packets that did not decode and folder files skipped, as they were met.
+      problems: one line per damaged packet, early end or skipped file, at most MAX_PROBLEMS.
     """
 
     frames_read: int = 0
     frames_expected: Optional[int] = None
-    frames_unread: int = 0
+    frames_damaged: int = 0
     problems: List[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def frames_unread(self) -> int:
+        """Frames declared but not read (at least the damaged ones met): once the source is read to its end,
+        what it lost."""
+        declared = 0 if self.frames_expected is None else self.frames_expected - self.frames_read
+        return max(declared, self.frames_damaged)
 
 
 MAX_PROBLEMS = 20
@@ -65,10 +78,10 @@ class VideoSource:
     Attributes:
       path: the file or folder.
       fps: frames per second (the container's average rate; a folder's `folder_fps`).
-      size: (height, width) of the first frame, None for an empty folder.
+      size: (height, width) of the video, of a folder's first frame (None when it does not read).
     """
 
-    def __init__(self, path: str, folder_fps: float = DEFAULT_FOLDER_FPS):
+    def __init__(self, path: str, folder_fps: float = DEFAULT_FPS):
         """Opens `path`.
 
         Raises:
@@ -92,7 +105,7 @@ class VideoSource:
             raise VideoError(f"{self.path}: no such file or folder")
         self._files = None
         try:
-            self._container = av.open(self.path)
+            self._container = av.open(self.path, metadata_errors="ignore")
         except av.error.FFmpegError as error:
             raise VideoError(f"{self.path}: cannot open as video ({_reason(error)})") from None
         if not self._container.streams.video:
@@ -104,8 +117,8 @@ class VideoSource:
             raise VideoError(f"{self.path}: unknown video codec")
         self._stream = stream
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        self.fps = float(rate) if rate else DEFAULT_FOLDER_FPS
-        self.size = (stream.codec_context.height, stream.codec_context.width) or None
+        self.fps = float(rate) if rate else DEFAULT_FPS
+        self.size = (stream.codec_context.height, stream.codec_context.width)
         self._report.frames_expected = _declared_frames(self._container, stream, self.fps)
 
     def __enter__(self) -> "VideoSource":
@@ -124,8 +137,9 @@ class VideoSource:
         """Frames the source declares, None when unknown."""
         return self._report.frames_expected
 
-    def frames(self) -> Iterator[np.ndarray]:
-        """Yields the readable frames, [H, W, 3] uint8 RGB; damaged ones are counted (`report`)."""
+    def frames(self) -> Iterator[Tuple[int, np.ndarray]]:
+        """Yields (index, frame [H, W, 3] uint8 RGB) of the readable frames in order (module docstring);
+        damaged ones are counted (`report`)."""
         if self._files is not None:
             yield from self._folder_frames()
         else:
@@ -133,41 +147,45 @@ class VideoSource:
 
     def report(self) -> ReadReport:
         """The counts of what `frames()` read so far (complete once it is exhausted)."""
-        report = self._report
-        if report.frames_expected is not None:
-            report.frames_unread = max(report.frames_unread, report.frames_expected - report.frames_read)
-        return report
+        return self._report
 
     def _problem(self, text: str) -> None:
         if len(self._report.problems) < MAX_PROBLEMS:
             self._report.problems.append(text)
 
-    def _folder_frames(self) -> Iterator[np.ndarray]:
-        for path in self._files:
+    def _folder_frames(self) -> Iterator[Tuple[int, np.ndarray]]:
+        for index, path in enumerate(self._files):
             image = cv2.imread(path, cv2.IMREAD_COLOR)
-            if image is None:
-                self._report.frames_unread += 1
-                self._problem(f"{path}: not a readable image")
+            if image is None or (self.size is not None and image.shape[:2] != tuple(self.size)):
+                self._report.frames_damaged += 1
+                self._problem(f"{path}: not a readable image" if image is None else
+                              f"{path}: {image.shape[1]}x{image.shape[0]}, the first frame "
+                              f"{self.size[1]}x{self.size[0]}")
                 continue
+            if self.size is None:
+                self.size = image.shape[:2]
             self._report.frames_read += 1
-            yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            yield index, cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
-    def _video_frames(self) -> Iterator[np.ndarray]:
-        damaged = 0
+    def _video_frames(self) -> Iterator[Tuple[int, np.ndarray]]:
+        count = 0
+        time_base = self._stream.time_base
         try:
             for packet in self._container.demux(self._stream):
                 try:
                     decoded = packet.decode()
                 except av.error.FFmpegError as error:
-                    damaged += 1
+                    self._report.frames_damaged += 1
                     self._problem(f"{self.path}: packet at {packet.pts} does not decode ({_reason(error)})")
                     continue
                 for frame in decoded:
+                    index = count if frame.pts is None or not time_base else round(
+                        float(frame.pts * time_base) * self.fps)
+                    count = max(count, index) + 1
                     self._report.frames_read += 1
-                    yield frame.to_ndarray(format="rgb24")
+                    yield index, frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as error:  # the container ends inside a packet: a truncated file
             self._problem(f"{self.path}: stream ends early ({_reason(error)})")
-        self._report.frames_unread = max(self._report.frames_unread, damaged)
 
 
 def _reason(error: BaseException) -> str:
@@ -199,15 +217,24 @@ class VideoWriter:
     """Writes RGB frames to an H.264 MP4 (module docstring); a context manager that finishes the file."""
 
     def __init__(self, path: str, fps: float):
+        """Opens `path` for writing at `fps` frames per second.
+
+        Raises:
+          VideoError: the file cannot be created.
+        """
         self.path = str(path)
         self.frames_written = 0
         try:
             self._container = av.open(self.path, "w", format="mp4", options={"movflags": "faststart"})
         except (av.error.FFmpegError, OSError) as error:
             raise VideoError(f"{self.path}: cannot write ({_reason(error)})") from None
-        self._stream = self._container.add_stream(CODEC, rate=fractions.Fraction(fps).limit_denominator(1001))
-        self._stream.pix_fmt = PIXEL_FORMAT
-        self._stream.options = {"crf": CRF, "preset": PRESET}
+        try:
+            self._stream = self._container.add_stream(CODEC, rate=fractions.Fraction(fps).limit_denominator(1001))
+            self._stream.pix_fmt = PIXEL_FORMAT
+            self._stream.options = {"crf": CRF, "preset": PRESET}
+        except BaseException:
+            self._container.close()
+            raise
         self._size: Optional[Tuple[int, int]] = None
 
     def write(self, frame: np.ndarray) -> None:
@@ -227,11 +254,13 @@ class VideoWriter:
         """Flushes the encoder and finishes the file."""
         if self._container is None:
             return
-        if self._size is not None:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-        self._container.close()
-        self._container = None
+        container, self._container = self._container, None
+        try:
+            if self._size is not None:
+                for packet in self._stream.encode():
+                    container.mux(packet)
+        finally:
+            container.close()
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -249,6 +278,8 @@ def write_video(path: str, frames: Iterable[np.ndarray], fps: float) -> int:
 
 
 def read_frames(path: str) -> Iterator[np.ndarray]:
-    """The readable frames of a video file or frame folder, [H, W, 3] uint8 RGB (`VideoSource.frames`)."""
+    """The readable frames of a video file or frame folder, [H, W, 3] uint8 RGB (`VideoSource.frames` without
+    their indices)."""
     with VideoSource(path) as source:
-        yield from source.frames()
+        for _, frame in source.frames():
+            yield frame

@@ -14,7 +14,7 @@ tracker ignores). Coordinates: original frame pixels, pixel centres at integer c
 import dataclasses
 import queue
 import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +23,7 @@ from personlab_tf import keys
 from personlab_tf.evaluation import results
 from personlab_tf.inference import overlay, serving
 from personlab_tf.skeleton import Skeleton
+from personlab_tf.task import Task
 from personlab_tf.video import io
 from personlab_tf.video.tracker import Tracker
 
@@ -39,24 +40,29 @@ class _Failure:
 
 def background(items: Iterable[Any], depth: int = QUEUE_DEPTH) -> Iterator[Any]:
     """Yields `items`, produced ahead by a daemon thread into a queue of `depth`; the producer's exception is
-    raised here. Stopping early (closing the generator) lets the producer finish its current item and end."""
+    raised here. Stopping early (an exception here, or the generator closed) stops the producer after its
+    current item and waits for it, so whatever it reads from (a video file) can be closed safely after."""
     channel: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
+
+    def offer(item) -> bool:
+        """Puts `item` unless stopped; False when stopped."""
+        while not stop.is_set():
+            try:
+                channel.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def produce():
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        channel.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            channel.put(_DONE)
+            offer(_DONE)
         except BaseException as error:  # carried to the consumer
-            channel.put(_Failure(error))
+            offer(_Failure(error))
 
     thread = threading.Thread(target=produce, daemon=True)
     thread.start()
@@ -70,6 +76,7 @@ def background(items: Iterable[Any], depth: int = QUEUE_DEPTH) -> Iterator[Any]:
             yield item
     finally:
         stop.set()
+        thread.join()
 
 
 class Sink:
@@ -118,7 +125,8 @@ class TrackedFrame:
     """One frame through detector and tracker.
 
     Attributes:
-      index: the frame's 0-based index among the frames read.
+      index: the frame's 0-based index in its source (io.VideoSource.frames: frames after a damaged stretch
+        keep their places).
       image: [H, W, 3] uint8 RGB.
       detections: numpy keys.Detection outputs of the frame, with `masks` [D, H, W] bool (Task.instance_masks).
       track_ids: [num_detections] int32, -1 where the tracker ignored the detection.
@@ -130,9 +138,16 @@ class TrackedFrame:
     track_ids: np.ndarray
 
 
-def saved_model_detector(loaded: Any, task: Any) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
+def saved_model_detector(loaded: Any, task: Task) -> Callable[[np.ndarray], Dict[str, np.ndarray]]:
     """A function frame [H, W, 3] uint8 RGB -> its numpy detections with instance masks, through a loaded
-    SavedModel's `serving_image` signature (docs/inference.md) and `task.instance_masks`."""
+    SavedModel's `serving_image` signature (docs/inference.md) and `task.instance_masks`.
+
+    Raises:
+      ValueError: the SavedModel has no `serving_image` signature.
+    """
+    if serving.SERVING_IMAGE not in loaded.signatures:
+        raise ValueError(f"the SavedModel has no {serving.SERVING_IMAGE} signature (signatures: "
+                         f"{', '.join(sorted(loaded.signatures))}): export it with scripts/export_saved_model.py")
     serve = loaded.signatures[serving.SERVING_IMAGE]
 
     def detect(frame: np.ndarray) -> Dict[str, np.ndarray]:
@@ -143,21 +158,22 @@ def saved_model_detector(loaded: Any, task: Any) -> Callable[[np.ndarray], Dict[
     return detect
 
 
-def track(frames: Iterable[np.ndarray], detect: Callable[[np.ndarray], Dict[str, np.ndarray]],
+def track(frames: Iterable[Tuple[int, np.ndarray]], detect: Callable[[np.ndarray], Dict[str, np.ndarray]],
           tracker: Tracker, overlap: bool = True) -> Iterator[TrackedFrame]:
-    """Runs `detect` and `tracker` on each frame in order, reading the frames ahead in a thread (with
+    """Runs `detect` and `tracker` on each (index, frame) in order, reading the frames ahead in a thread (with
     `overlap`; without, each frame is read when the previous one is done)."""
-    for index, image in enumerate(background(frames) if overlap else frames):
+    for index, image in (background(frames) if overlap else frames):
         detections = detect(image)
         yield TrackedFrame(index, image, detections, tracker.update(detections))
 
 
-def run(frames: Iterable[np.ndarray], detect: Callable[[np.ndarray], Dict[str, np.ndarray]], tracker: Tracker,
-        consume: Callable[[TrackedFrame], None], overlap: bool = True, max_frames: Optional[int] = None,
-        on_frame: Optional[Callable[[], None]] = None) -> int:
-    """Tracks the frames and hands each `TrackedFrame` to `consume` (in its own thread with `overlap`, the
-    reading too; without, all in the caller's thread, one frame at a time); stops after `max_frames`.
-    `on_frame` is called after each frame is tracked (a progress bar). Returns the frames tracked."""
+def run(frames: Iterable[Tuple[int, np.ndarray]], detect: Callable[[np.ndarray], Dict[str, np.ndarray]],
+        tracker: Tracker, consume: Callable[[TrackedFrame], None], overlap: bool = True,
+        max_frames: Optional[int] = None, on_frame: Optional[Callable[[], None]] = None) -> int:
+    """Tracks the (index, frame) pairs and hands each `TrackedFrame` to `consume` (in its own thread with
+    `overlap`, the reading too; without, all in the caller's thread, one frame at a time); stops after
+    `max_frames` (at least 1). `on_frame` is called after each frame is tracked (a progress bar). Returns the
+    frames tracked."""
     sink = Sink(consume, threaded=overlap)
     count = 0
     try:
@@ -182,7 +198,8 @@ class Recorder:
       frames: per frame, {"frame", "image_id", "height", "width", "detections", "track_ids"}.
     """
 
-    def __init__(self, skeleton: Skeleton, writer: Optional[io.VideoWriter] = None, min_score: float = 0.1):
+    def __init__(self, skeleton: Skeleton, writer: Optional[io.VideoWriter] = None,
+                 min_score: float = overlay.MIN_SCORE):
         self.skeleton = skeleton
         self.writer = writer
         self.min_score = min_score

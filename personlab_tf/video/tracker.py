@@ -37,9 +37,10 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from personlab_tf import keys
+from personlab_tf.constants import MIN_AREA
+from personlab_tf.evaluation.results import detection_count
 from personlab_tf.skeleton import Skeleton
 
-MIN_AREA = 1.0  # s^2 floor of the OKS (pixels^2), as PersonLab's person areas (tasks' scoring.MIN_AREA)
 
 
 @gin.configurable
@@ -61,7 +62,7 @@ class TrackerOptions:
         detections continue tracks but do not open them; 0.015-0.023 MOTA above 0.2, 0.4 the same within
         0.003). At least min_score.
       max_missed: a track survives up to this many consecutive unmatched frames and ends at the next one
-        (5: half a second at 10 frames per second; 2 to 20 measure alike, 0 loses identities through
+        (5: half a second at 10 frames per second; 2 to 10 measure alike, 0 loses identities through
         occlusions).
       min_keypoint_score: a keypoint counts in the OKS (and the keypoint box) when its score reaches it in
         both poses (0.1).
@@ -193,7 +194,6 @@ class Track:
     Attributes:
       track_id: its id (>= 1).
       keypoints: [K, 2] (x, y) pixels of its last match; keypoint_scores: [K].
-      score: the instance score of its last match.
       mask: [H, W] bool mask of its last match, None when that frame had no masks.
       area: s^2 of its OKS (the mask's pixel count, or the scaled keypoint box; `Tracker.track_areas`).
       first_frame, last_frame: the frames (Tracker.frame_index) of its first and last match.
@@ -205,7 +205,6 @@ class Track:
     track_id: int
     keypoints: np.ndarray
     keypoint_scores: np.ndarray
-    score: float
     mask: Optional[np.ndarray]
     area: float
     first_frame: int
@@ -221,9 +220,10 @@ class Tracker:
     Usage: `ids = tracker.update(detections)` once per frame, in order; `tracker.tracks` are the live tracks.
     """
 
-    def __init__(self, skeleton: Skeleton, options: TrackerOptions = TrackerOptions()):
+    def __init__(self, skeleton: Skeleton, options: Optional[TrackerOptions] = None):
+        """`options` None: TrackerOptions() with the gin bindings parsed by then."""
         self.skeleton = skeleton
-        self.options = options
+        self.options = TrackerOptions() if options is None else options
         self._kappas = np.asarray(skeleton.kappas, np.float64)
         self._tracks: List[Track] = []
         self._next_id = 1
@@ -316,11 +316,8 @@ class Tracker:
         """
         options = self.options
         self._frame_index += 1
-        scores = np.asarray(detections[keys.Detection.INSTANCE_SCORES], np.float64).reshape(-1)
-        count = len(scores)
-        if detections.get(keys.Detection.NUM_DETECTIONS) is not None:
-            count = min(count, int(np.asarray(detections[keys.Detection.NUM_DETECTIONS]).reshape(())))
-        scores = scores[:count]
+        count = detection_count(detections)
+        scores = np.asarray(detections[keys.Detection.INSTANCE_SCORES], np.float64).reshape(-1)[:count]
         keypoints = np.asarray(detections[keys.Detection.KEYPOINTS], np.float64)[:count]
         keypoint_scores = np.asarray(detections[keys.Detection.KEYPOINT_SCORES], np.float64)[:count]
         masks = detections.get(keys.Detection.MASKS)
@@ -342,7 +339,7 @@ class Tracker:
         for t, track in enumerate(self._tracks):
             if t in matched:
                 slot = matched[t]
-                self._match(track, slot, keypoints, keypoint_scores, scores, masks, areas)
+                self._match(track, slot, keypoints, keypoint_scores, masks, areas)
                 ids[slot] = track.track_id
                 survivors.append(track)
             else:
@@ -353,7 +350,7 @@ class Tracker:
         for slot in candidates:
             if slot not in taken and scores[slot] >= options.birth_score:
                 track = Track(track_id=self._next_id, keypoints=keypoints[slot].copy(),
-                              keypoint_scores=keypoint_scores[slot].copy(), score=float(scores[slot]),
+                              keypoint_scores=keypoint_scores[slot].copy(),
                               mask=None if masks is None else masks[slot].copy(), area=float(areas[slot]),
                               first_frame=self._frame_index, last_frame=self._frame_index)
                 self._next_id += 1
@@ -362,7 +359,7 @@ class Tracker:
         self._tracks = survivors
         return ids
 
-    def _match(self, track: Track, slot: int, keypoints, keypoint_scores, scores, masks, areas) -> None:
+    def _match(self, track: Track, slot: int, keypoints, keypoint_scores, masks, areas) -> None:
         """Moves `track` onto detection `slot` of the current frame."""
         if self.options.velocity:
             shared = ((track.keypoint_scores >= self.options.min_keypoint_score)
@@ -372,7 +369,6 @@ class Tracker:
                               if np.any(shared) else np.zeros(2))
         track.keypoints = keypoints[slot].copy()
         track.keypoint_scores = keypoint_scores[slot].copy()
-        track.score = float(scores[slot])
         track.mask = None if masks is None else masks[slot].copy()
         track.area = float(areas[slot])
         track.last_frame = self._frame_index

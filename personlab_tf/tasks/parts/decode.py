@@ -23,7 +23,7 @@ import gin
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.constants import MAX_DETECTIONS
+from personlab_tf.constants import MAX_DETECTIONS, MIN_AREA
 from personlab_tf.inference.detections import best, pad_to
 from personlab_tf.ops.hough import hough_voting
 from personlab_tf.ops.peaks import find_peaks
@@ -34,7 +34,6 @@ from personlab_tf.tasks.parts.limb_scores import connection_scores
 from personlab_tf.tasks.parts.targets import limb_ends
 
 CANDIDATES = ("hough_peaks", "projections")
-_MIN_AREA = 1.0
 
 
 @gin.configurable
@@ -292,7 +291,7 @@ def instance_scales(keypoints, present):
     low = tf.reduce_min(tf.where(present[..., tf.newaxis], keypoints, big), axis=1)
     high = tf.reduce_max(tf.where(present[..., tf.newaxis], keypoints, -big), axis=1)
     size = tf.where(tf.reduce_any(present, axis=1)[:, tf.newaxis], high - low, 0.0)
-    return tf.sqrt(tf.maximum(size[:, 0] * size[:, 1], _MIN_AREA))
+    return tf.sqrt(tf.maximum(size[:, 0] * size[:, 1], MIN_AREA))
 
 
 def assign_pixels(points, projections, detections):

@@ -120,7 +120,7 @@ class PartsTask(Task):
         return oracle.parsing_function(self.data.disk_radius, self.skeleton.limbs, self.decoding,
                                        self.data.part_stride)
 
-    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = 0.1):
+    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = overlay.MIN_SCORE):
         shown = dict(detections, **{keys.Detection.MASKS: self.instance_masks(detections)})
         return {"": overlay.draw_detections(image, shown, self.skeleton, min_score),
                 "_parts": overlay.draw_part_map(image, detections[keys.Detection.PART_MAP])}

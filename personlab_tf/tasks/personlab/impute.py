@@ -39,7 +39,7 @@ from personlab_tf.data import coco
 from personlab_tf.inference import geometry, serving
 from personlab_tf.tasks.personlab import crops
 from personlab_tf.tasks.personlab.nms import object_keypoint_similarity
-from personlab_tf.tasks.personlab.scoring import MIN_AREA
+from personlab_tf.constants import MIN_AREA
 
 EMPTY_MASK = "empty_mask"
 NO_DETECTION = "no_detection"
@@ -277,7 +277,7 @@ def load_hidden_keypoints(path, num_keypoints):
 
 def keypoint_similarity(keypoints, truth, area, kappas):
     """COCO OKS of imputed keypoints against the truth, over the truth's labelled keypoints (v > 0), with
-    the truth's area s^2 (at least scoring.MIN_AREA; decode.nms.object_keypoint_similarity, kappa_k =
+    the truth's area s^2 (at least constants.MIN_AREA; decode.nms.object_keypoint_similarity, kappa_k =
     2 sigma_k); None when the truth has no labelled keypoint.
 
     Args:

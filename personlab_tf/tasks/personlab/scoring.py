@@ -12,12 +12,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf.constants import DISK_RADIUS
+from personlab_tf.constants import DISK_RADIUS, MIN_AREA
 from personlab_tf.ops.sampling import sample_each, static_keypoints
-
-# Smallest person area lambda^2 in input pixels^2, so that a person whose keypoints coincide keeps a
-# finite scale (Eq. 3, Eq. 6 and OKS divide by it).
-MIN_AREA = 1.0
 
 
 def person_areas(keypoints):

@@ -110,7 +110,7 @@ class PersonLabTask(Task):
         """The oracle's decoding tf.function, traced once per task."""
         return oracle.decoding_function(self.inference, self.data.disk_radius, self.skeleton, self.decoding)
 
-    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = 0.1):
+    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = overlay.MIN_SCORE):
         return {"": overlay.draw_detections(image, detections, self.skeleton, min_score)}
 
     def instance_masks(self, detections: Dict[str, np.ndarray]) -> np.ndarray:
