@@ -43,7 +43,7 @@ flags.DEFINE_string("output_dir", None, "Where the results, frames.json and the 
 flags.DEFINE_float("fps", io.DEFAULT_FPS, "Frame rate of a folder of frames (a video file's own is used).")
 flags.DEFINE_float("min_score", overlay.MIN_SCORE, "Overlay: detections scoring below are not drawn (the JSONs keep all).")
 flags.DEFINE_bool("overlay", True, "Write the overlay video.")
-flags.DEFINE_integer("max_frames", None, "Stop after this many frames.", lower_bound=1)
+flags.DEFINE_integer("max_frames", None, "Stop after this many frames (at least 1).")
 flags.DEFINE_string("annotations", None, "Ground truth with `frame` and `track_id` (COCO JSON): tracking metrics.")
 flags.DEFINE_multi_string("gin_file", [], "Gin files with tracker options (TrackerOptions).")
 flags.DEFINE_multi_string("gin_bindings", [], "Tracker options, e.g. \"TrackerOptions.max_missed = 5\".")
@@ -123,6 +123,9 @@ def run(source: io.VideoSource, loaded: Any, paths: Dict[str, str], ground_truth
 
 def main(argv):
     del argv
+    if FLAGS.max_frames is not None and FLAGS.max_frames < 1:
+        print(f"error: --max_frames must be >= 1, got {FLAGS.max_frames}", file=sys.stderr)
+        return 1
     try:
         registry.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
         paths = output_paths(FLAGS.video, FLAGS.output_dir)
