@@ -31,14 +31,20 @@ def parsed(name, *bindings):
         gin.clear_config()
 
 
-@pytest.mark.parametrize("name, backbone", [("personlab_resnet101.gin", "resnet101"),
-                                            ("personlab_resnet152.gin", "resnet152")])
-def test_the_paper_values_are_pinned(name, backbone):
+@pytest.mark.parametrize("name, backbone, imputed", [
+    ("personlab_resnet101.gin", "resnet101", True), ("personlab_resnet152.gin", "resnet152", True),
+    ("personlab_resnet101_keypoints.gin", "resnet101", False), ("personlab_resnet152_keypoints.gin", "resnet152", False)])
+def test_the_paper_values_are_pinned(name, backbone, imputed):
     """PersonLab §4.1: loss weights, SGD 0.9 at a constant 1e-3, Polyak averaging, batch 8 over 8 GPUs, 801 crops,
-    1M steps, output stride 16 in training and 8 in evaluation, R = 32, refinement twice each."""
+    1M steps, output stride 16 in training and 8 in evaluation, R = 32, refinement twice each; imputed keypoints
+    for the segmentation tables (§3.3, Tables 2, 3, 7, 9), none for the keypoint tables (Tables 1, 4-8, Appendix
+    A.4); and the project's own choices for what the paper leaves open: the auxiliary terms weigh as the main
+    ones, losses are per-image means averaged over the images (docs/model.md)."""
     task, train, optimizer = parsed(name)
     assert task.network.backbone == backbone and task.network.freeze_batch_norm
+    assert task.data.use_imputed_keypoints is imputed
     assert task.network.loss_weights == (4.0, 2.0, 1.0, 0.25, 0.125) and task.network.auxiliary_heads
+    assert task.network.auxiliary_loss_weight == 1.0 and task.network.loss_averaging == "image"
     assert task.network.output_stride == 16 and task.inference.output_stride == 8
     assert task.network.refine_mid_steps == 2 and task.network.refine_long_steps == (2, 2)
     assert task.data.crop_size == 801 and task.data.target_stride == 8 and task.data.disk_radius == 32.0
@@ -48,6 +54,25 @@ def test_the_paper_values_are_pinned(name, backbone):
     assert float(optimizer.learning_rate) == pytest.approx(1e-3)
     assert optimizer.use_ema and optimizer.ema_momentum == pytest.approx(0.9999)
     assert task.inference.max_side == 1401 and task.decoding.rejection_radius == 10.0
+
+
+def test_the_decoding_constants_are_pinned():
+    """PersonLab §3.2-3.4 (docs/decoding.md): seeds are local maxima of the Hough scores above 0.01 in 3 x 3
+    windows at most 512, rejected within r = 10 px of a same-type keypoint of an earlier person; Eq. 3's
+    expected-OKS scores at cell centres; soft-NMS (Eq. 4) with a 10-px radius (hard OKS-NMS at 0.5 when chosen);
+    20 detections; masks (Eq. 6) p_S >= 0.5 and embedding distance <= 0.25; the project's choices for its
+    tables: seeds at their cells (no centroid refinement), decoding on the stride-4 grid with hybrid masks, the
+    pyramid 601-2401 merged with weights (docs/inference.md)."""
+    task, _, _ = parsed("personlab_resnet101.gin")
+    decoding, inference = task.decoding, task.inference
+    assert (decoding.seed_threshold, decoding.seed_window, decoding.max_seeds) == (0.01, 3, 512)
+    assert decoding.rejection_radius == 10.0 and not decoding.refine_seeds
+    assert (decoding.scoring, decoding.oks_cells) == ("expected_oks", "centre")
+    assert (decoding.nms, decoding.nms_radius, decoding.oks_threshold) == ("soft", 10.0, 0.5)
+    assert decoding.max_detections == 20 and decoding.kappas is None   # the skeleton's 2 sigma_k
+    assert (decoding.segmentation_threshold, decoding.mask_threshold) == (0.5, 0.25)
+    assert (inference.decode_stride, inference.mask_resolution) == (4, "hybrid")
+    assert inference.pyramid == (601, 1201, 1801, 2401) and inference.weighted_merge and not inference.multi_scale
 
 
 def test_the_part_parsers_paper_values_are_pinned():
@@ -113,3 +138,21 @@ def test_without_the_file_and_without_network_the_error_says_where_to_place_it(t
         resnet.imagenet_weights("resnet101")
     with pytest.raises(ValueError, match="no ImageNet weights"):
         resnet.imagenet_weights("resnet_tiny")
+
+
+def test_the_demo_recipe_is_pinned():
+    """gin/demo.gin, the configuration of docs/demo.md's tables: resnet_tiny from scratch at output stride 16
+    with batch norm training, 257 crops and R scaled to 12, box scales 0.35-1.0, Adam 2e-3 on a cosine,
+    Polyak 0.99, batch 8, 6000 steps, compiled refinement, pooled loss averaging, the paper's loss weights and
+    imputed keypoints."""
+    task, train, optimizer = parsed("demo.gin")
+    network = task.network
+    assert (network.backbone, network.output_stride, network.freeze_batch_norm) == ("resnet_tiny", 16, False)
+    assert network.auxiliary_heads and network.auxiliary_loss_weight == 1.0 and network.jit_refinement
+    assert network.loss_averaging == "pooled" and network.loss_weights == (4.0, 2.0, 1.0, 0.25, 0.125)
+    assert (task.data.crop_size, task.data.target_stride, task.data.disk_radius) == (257, 8, 12.0)
+    assert task.data.use_imputed_keypoints and (task.box.min_scale, task.box.max_scale) == (0.35, 1.0)
+    assert train == {"num_steps": 6000, "global_batch_size": 8, "strategy": "one_device"}
+    assert isinstance(optimizer, keras.optimizers.Adam) and optimizer.ema_momentum == pytest.approx(0.99)
+    schedule = optimizer._learning_rate
+    assert [float(schedule(step)) for step in (0, 3000, 6000)] == pytest.approx([2e-3, 1e-3, 0.0], abs=1e-9)
