@@ -1,6 +1,4 @@
-"""Keypoint scores: Expected-OKS (Eq. 3) against a direct numpy evaluation, and the plain h_k(y) variant."""
-
-import math
+"""Keypoint scores: Expected-OKS (Eq. 3) against values worked by hand, and the plain h_k(y) variant."""
 
 import numpy as np
 import pytest
@@ -18,42 +16,45 @@ STRIDE = 8
 RADIUS = 32.0
 
 
-def numpy_expected_oks(heatmaps, hough, keypoints, stride, radius, kappas):
-    """Eq. 3 by loops: p_k(y) sum over the disk cells of h / sum(h) * exp(-d^2 / (2 lambda^2 kappa^2))."""
-    height, width, _ = hough.shape
-    scores = np.zeros(keypoints.shape[:2])
-    for j, person in enumerate(keypoints):
-        extent = person.max(axis=0) - person.min(axis=0)
-        area = max(extent[0] * extent[1], 1.0)
-        for k, (x, y) in enumerate(person):
-            mass = weighted = 0.0
-            for i in range(height):
-                for c in range(width):
-                    d2 = (stride * c - x) ** 2 + (stride * i - y) ** 2
-                    if d2 <= radius ** 2:
-                        mass += hough[i, c, k]
-                        weighted += hough[i, c, k] * math.exp(-d2 / (2 * area * kappas[k] ** 2))
-            presence = heatmaps[round(y / stride), round(x / stride), k]  # keypoints on cells in this test
-            scores[j, k] = presence * weighted / mass if mass > 0 else 0.0
-    return scores
-
-
 def test_kappas_are_twice_the_coco_sigmas():
     np.testing.assert_allclose(COCO17.kappas[:3], [0.052, 0.05, 0.05], rtol=1e-6)  # COCO's nose and eyes
     np.testing.assert_allclose(COCO17.kappas, 2 * np.array(COCO17.sigmas), rtol=1e-6)
 
 
-def test_expected_oks_equals_a_numpy_evaluation_of_eq3():
-    rng = np.random.default_rng(0)
-    hough = (rng.random([12, 14, COCO17.num_keypoints]) ** 4).astype(np.float32)
-    heatmaps = rng.random([12, 14, COCO17.num_keypoints]).astype(np.float32)
-    # Person 0 in the middle, person 1 against the top-left border (its disks are cut by the map edge).
-    cells = np.stack([rng.integers(3, 9, [COCO17.num_keypoints, 2]), rng.integers(0, 3, [COCO17.num_keypoints, 2])])
-    keypoints = (cells * STRIDE).astype(np.float32)
-    expected = numpy_expected_oks(heatmaps, hough, keypoints, STRIDE, RADIUS, COCO17.kappas)
-    scores = expected_oks_scores(heatmaps, hough, keypoints, STRIDE, COCO17.kappas, RADIUS).numpy()
-    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-7)
-    assert 0 < scores.min() and scores.max() <= 1
+def test_expected_oks_of_a_hand_computed_case():
+    """Eq. 3 worked by hand. Stride 8, R = 8 px: the disk D_R(y) of a keypoint on a cell centre is that cell
+    and its 4 neighbours (8 px away, d^2 = 64); the diagonal cells (d^2 = 128) and those 2 cells away are
+    outside. Two keypoint types with kappa = (0.25, 0.125), on an 8 x 8 grid (pixels 0..56).
+
+    Hough maps h_k (cell (row, column) = pixel (y, x) / 8):
+      type 0: (2, 2) 0.4, (2, 3) 0.2, (1, 2) 0.2; outside every disk (2 px too far or diagonal): (3, 3) 0.5,
+              (2, 4) 0.5.
+      type 1: (6, 6) 0.2, (6, 5) 0.2, (0, 1) 0.4.
+    Heatmaps p_k: 0.1 everywhere but type 0: (2, 2) 0.9; type 1: (6, 6) 0.5, (0, 0) 0.8.
+
+    Person A: keypoints (16, 16) and (48, 48): lambda^2 = 32 x 32 = 1024.
+      k = 0: 2 lambda^2 kappa^2 = 2 x 1024 x 0.0625 = 128. In the disk of (16, 16) the Hough mass is
+             0.4 + 0.2 + 0.2 = 0.8, normalised 0.5 (d^2 = 0), 0.25 and 0.25 (d^2 = 64):
+             0.5 + 0.5 exp(-64 / 128) = 0.5 + 0.5 x 0.6065307 = 0.8032653; times p = 0.9: 0.7229388.
+      k = 1: 2 x 1024 x 0.015625 = 32. Mass 0.2 + 0.2 at (48, 48) (d^2 = 0) and (40, 48) (d^2 = 64):
+             0.5 + 0.5 exp(-2) = 0.5 + 0.5 x 0.1353353 = 0.5676676; times p = 0.5: 0.2838338.
+    Person B: keypoints (16, 16) and (0, 0): lambda^2 = 16 x 16 = 256.
+      k = 0: 2 x 256 x 0.0625 = 32: the same normalised mass, 0.5 + 0.5 exp(-64 / 32) = 0.5676676; times 0.9:
+             0.5109009.
+      k = 1: 2 x 256 x 0.015625 = 8. The disk of (0, 0) is cut by the map's edge: (0, 0), (8, 0), (0, 8);
+             all its mass (0.4) at (8, 0), d^2 = 64: exp(-64 / 8) = exp(-8) = 0.00033546; times 0.8: 0.00026837.
+    Instance scores (the mean over k): A (0.7229388 + 0.2838338) / 2 = 0.5033863, B (0.5109009 + 0.00026837) / 2
+    = 0.2555846.
+    """
+    hough = np.zeros([8, 8, 2], np.float32)
+    hough[2, 2, 0], hough[2, 3, 0], hough[1, 2, 0], hough[3, 3, 0], hough[2, 4, 0] = 0.4, 0.2, 0.2, 0.5, 0.5
+    hough[6, 6, 1], hough[6, 5, 1], hough[0, 1, 1] = 0.2, 0.2, 0.4
+    heatmaps = np.full([8, 8, 2], 0.1, np.float32)
+    heatmaps[2, 2, 0], heatmaps[6, 6, 1], heatmaps[0, 0, 1] = 0.9, 0.5, 0.8
+    keypoints = np.array([[[16, 16], [48, 48]], [[16, 16], [0, 0]]], np.float32)
+    scores = expected_oks_scores(heatmaps, hough, keypoints, STRIDE, np.array([0.25, 0.125]), radius=8.0).numpy()
+    np.testing.assert_allclose(scores, [[0.7229388, 0.2838338], [0.5109009, 0.00026837]], rtol=1e-5)
+    np.testing.assert_allclose(instance_scores(scores).numpy(), [0.5033863, 0.2555846], rtol=1e-5)
 
 
 def test_expected_oks_of_a_perfect_peak_is_the_presence_probability():

@@ -83,22 +83,53 @@ def test_single_scale(decode_stride, mask_resolution):
     assert min(mask_iou(found, persons, which)) > 0.8
 
 
-@pytest.mark.parametrize("weighted_merge, tolerance", [(True, 1.5), (False, 6.0)])
-def test_multi_scale_merges_maps_before_decoding(weighted_merge, tolerance):
-    """Both persons are the two best detections, in place; the smallest scale (persons ~60 px tall, disks of
-    32 px) adds weak spurious ones, as it does alone. Plain means of the offsets shorten them where one
-    scale's disk ends (a keypoint 5 px off); confidence weights do not."""
-    persons = two_persons()
+def detect(persons, **options):
+    """The detections of the perfect network of `persons` through PersonLabInference(8, decode_stride=4,
+    **options) (max_side 241 unless given), and the larger sides of the frames the network saw."""
     network = PerfectNetwork(persons, 8)
-    inference = detector.PersonLabInference(8, max_side=241, multi_scale=True, pyramid=(121, 241, 361),
-                                            decode_stride=4, weighted_merge=weighted_merge)
+    inference = detector.PersonLabInference(8, decode_stride=4, **{"max_side": 241, **options})
     found = detector.Detector(network, RADIUS, COCO17, inference).detect(tf.zeros([HEIGHT, WIDTH, 3], tf.uint8))
-    assert [max(frame) for frame in network.frames] == [121, 241, 361]
+    return found, [max(frame) for frame in network.frames]
+
+
+# The multi-scale pyramid of the tests: persons ~70, ~120 and ~180 px tall in frames of 137, 241 and 361 px,
+# each of which alone decodes to exactly the two persons (a frame of 121 px no longer does: its 32 px disks
+# overlap enough for weak spurious detections).
+PYRAMID = (137, 241, 361)
+
+
+def test_multi_scale_merges_maps_before_decoding():
+    """Every scale alone detects exactly the two persons; merged (confidence-weighted offsets, the default),
+    so do the three: exactly two detections, every keypoint of each within 0.5 px of the truth (original
+    pixels; a pixel of the common 241 px frame is 0.5 of them), instance scores above 0.8 (perfect maps: the
+    single scales' range from 0.75 at 137 px to 0.91 at 361 px) and masks of IoU above 0.8 with the bodies."""
+    persons = two_persons()
+    for side in PYRAMID:
+        alone, _ = detect(persons, max_side=side)
+        assert int(alone[keys.Detection.NUM_DETECTIONS]) == 2, side
+    found, frames = detect(persons, multi_scale=True, pyramid=PYRAMID)
+    assert frames == list(PYRAMID)
+    assert int(found[keys.Detection.NUM_DETECTIONS]) == 2, found[keys.Detection.INSTANCE_SCORES].numpy()[:5]
+    errors, which = matched_errors(found, persons)
+    assert sorted(which) == [0, 1], which
+    assert errors.max() < 0.5, errors
+    scores = found[keys.Detection.INSTANCE_SCORES].numpy()[:2]
+    assert 0.8 < scores.min() and scores.max() <= 1.0, scores        # expected OKS: at most 1
+    assert min(mask_iou(found, persons, which)) > 0.8
+
+
+def test_plain_means_of_the_offsets_shorten_them_where_one_scale_s_disk_ends():
+    """The merge without confidence weights (`weighted_merge=False`), same pyramid: a scale whose disk has
+    ended votes 0 for its offsets (in original pixels the 32 px disks are 28 px in the 137 px frame, 11 px in
+    the 361 px one), which pulls a keypoint 5 px off and leaves weak extra detections (each below 0.05; the
+    persons' above 0.5): why the weighted merge is the default."""
+    persons = two_persons()
+    found, _ = detect(persons, multi_scale=True, pyramid=PYRAMID, weighted_merge=False)
+    count = int(found[keys.Detection.NUM_DETECTIONS])
+    scores = found[keys.Detection.INSTANCE_SCORES].numpy()[:count]
+    assert scores[:2].min() > 0.5 and scores[2:].max() < 0.05, scores
     errors, which = top_two_errors(found, persons)
-    assert sorted(which) == [0, 1] and errors.max() < tolerance
-    scores = found[keys.Detection.INSTANCE_SCORES].numpy()
-    assert scores[1] > 0.5 and scores[2] < 0.1 * scores[1]
-    assert min(mask_iou(found, persons, which)) > 0.75
+    assert sorted(which) == [0, 1] and 4.0 < errors.max() < 6.0 and errors.min() < 0.5, errors
 
 
 @pytest.mark.parametrize("multi_scale", [False, True])

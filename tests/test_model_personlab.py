@@ -8,11 +8,16 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.skeleton import COCO17
+from personlab_tf.data import augment, coco, decoder
 from personlab_tf.model.training import images_and_targets
-from personlab_tf.tasks.personlab.losses import LOSS_KEYS
+from personlab_tf.tasks.personlab import targets as target_maps
+from personlab_tf.tasks.personlab.losses import LOSS_KEYS, personlab_losses
 from personlab_tf.tasks.personlab.model import PREDICTION_KEYS, PersonLabModel, PersonLabNetwork, build_model
 from personlab_tf.train import checkpoints
 from personlab_tf.train.optimizer import build_optimizer
+from personlab_tf.tfds_builders.coco_person import layout
+
+from coco_samples import sample_images_dir, sample_json_path
 
 K, E = COCO17.num_keypoints, COCO17.num_edges
 
@@ -125,19 +130,72 @@ def test_batches_as_pairs_or_dicts():
         assert split_images is images and split_targets[keys.Map.HEATMAPS] is targets[keys.Map.HEATMAPS]
 
 
+def real_batch(crop=65, radius=16.0, count=2):
+    """A fixed batch of real targets: the first `count` images of the COCO train sample (tests/coco_samples.py),
+    each scaled whole into a crop x crop frame (the augmentation without randomness), and their PersonLab
+    targets at stride 8 with disks of `radius`."""
+    dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco.ProblemCounter())
+    records = coco.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)), coco.ProblemCounter())
+    images, made = [], []
+    for _, record in zip(range(count), records):
+        sample = augment.augment(decoder.decode_record(record, K), crop, COCO17.flip_permutation, training=False)
+        images.append(sample[keys.Sample.IMAGE])
+        made.append(target_maps.make_targets(sample, crop, COCO17.directed_edges, 8, radius))
+    return {keys.Sample.IMAGE: tf.stack(images), **{key: tf.stack([m[key] for m in made]) for key in made[0]}}
+
+
+def constant_prediction_losses(batch):
+    """The loss terms of the best prediction that ignores the image: per channel, the logit of the target's
+    frequency (heatmaps, segmentation) and the median of the supervised offsets (each component)."""
+    predictions = {}
+    for prediction, target, weight in (
+            (keys.Prediction.HEATMAP_LOGITS, keys.Map.HEATMAPS, keys.Map.HEATMAP_WEIGHTS),
+            (keys.Prediction.SEGMENTATION_LOGITS, keys.Map.SEGMENTATION, keys.Map.SEGMENTATION_WEIGHTS)):
+        values, weights = batch[target].numpy(), batch[weight].numpy()
+        frequency = np.clip((values * weights).sum((0, 1, 2)) / weights.sum((0, 1, 2)), 1e-4, 1 - 1e-4)
+        predictions[prediction] = np.broadcast_to(np.log(frequency / (1 - frequency)), values.shape)
+    for prediction, target, weight in (
+            (keys.Prediction.SHORT_OFFSETS, keys.Map.SHORT_OFFSETS, keys.Map.SHORT_WEIGHTS),
+            (keys.Prediction.MID_OFFSETS, keys.Map.MID_OFFSETS, keys.Map.MID_WEIGHTS),
+            (keys.Prediction.LONG_OFFSETS, keys.Map.LONG_OFFSETS, keys.Map.LONG_WEIGHTS)):
+        values, supervised = batch[target].numpy(), batch[weight].numpy() > 0
+        medians = [np.median(values[..., c, :][supervised[..., c]], axis=0) if supervised[..., c].any()
+                   else np.zeros(2) for c in range(values.shape[3])]
+        predictions[prediction] = np.broadcast_to(np.array(medians), values.shape)
+    losses = personlab_losses({key: tf.constant(value, tf.float32) for key, value in predictions.items()}, batch)
+    return {key: float(losses[key]) for key in LOSS_KEYS}
+
+
+# Loss weights that train the probability maps only, and the offsets only (a term of weight 0 gets no gradient).
+PROBABILITIES_ONLY, OFFSETS_ONLY = (4.0, 2.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.25, 0.125)
+
+
 @pytest.mark.slow
-def test_fit_decreases_the_loss():
-    keras.utils.set_random_seed(0)
-    model = tiny(16)
-    model.compile(optimizer=build_optimizer(), jit_compile=False)
-    dataset = tf.data.Dataset.from_tensors({keys.Sample.IMAGE: _images(2), **random_targets(2, 9)}).repeat()
-    history = model.fit(dataset, epochs=5, steps_per_epoch=1, shuffle=False, verbose=0).history
-    expected_keys = set(LOSS_KEYS) | {keys.Prediction.AUXILIARY_PREFIX + k for k in LOSS_KEYS} | {keys.Loss.TOTAL}
-    assert set(history) == expected_keys
-    losses = history[keys.Loss.TOTAL]
-    assert all(b < a for a, b in zip(losses, losses[1:])), losses
-    evaluation = model.evaluate(dataset, steps=1, verbose=0, return_dict=True)
-    assert set(evaluation) == expected_keys and np.isfinite(evaluation[keys.Loss.TOTAL])
+def test_fit_brings_each_trained_loss_term_below_what_a_constant_prediction_gets():
+    """On a fixed batch of two real COCO images (65 px crops, R = 16 px), 40 steps of the demo's optimizer
+    (Adam, 5e-3) train the tiny network twice: once the heatmap and segmentation terms only, once the three
+    offset terms only. Each term is judged against the best constant prediction's loss (which knows how often a
+    keypoint or a person occurs and the median offset, not where they are): a term that is trained ends below
+    1/4 of it (the network has learned where the keypoints and persons are); a term whose gradient is cut (its
+    weight 0) ends above 0.9 of it, although the backbone it reads has changed (measured: trained terms 0.06 to
+    0.14 of the constant's loss, cut terms 1.2 to 5.9)."""
+    batch = real_batch()
+    constant = constant_prediction_losses(batch)
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    final = {}
+    for weights in (PROBABILITIES_ONLY, OFFSETS_ONLY):
+        keras.utils.set_random_seed(0)
+        model = build_model(COCO17, PersonLabNetwork("resnet_tiny", 16, auxiliary_heads=False, allow_random_init=True,
+                                                     loss_weights=weights))
+        model.compile(optimizer=build_optimizer(5e-3, name="adam"), jit_compile=False)
+        history = model.fit(dataset, epochs=40, steps_per_epoch=1, shuffle=False, verbose=0).history
+        assert set(history) == set(LOSS_KEYS) | {keys.Loss.TOTAL}
+        # The last step's losses: those of the weights after 39 updates (batch norm frozen: as in inference).
+        final[weights] = {key: history[key][-1] / constant[key] for key in LOSS_KEYS}
+    for index, key in enumerate(LOSS_KEYS):
+        trained, cut = (PROBABILITIES_ONLY, OFFSETS_ONLY) if index < 2 else (OFFSETS_ONLY, PROBABILITIES_ONLY)
+        assert final[trained][key] < 0.25, (key, "trained", final)
+        assert final[cut][key] > 0.9, (key, "gradient cut", final)
 
 
 def test_batch_norm_trains_only_when_not_frozen():

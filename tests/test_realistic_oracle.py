@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -93,6 +94,101 @@ def test_heatmaps_and_segmentation_are_soft_as_modelled():
     assert person[10, 20] == pytest.approx(0.01 + 0.94 * taps[4:].sum() / taps.sum(), rel=1e-4)
 
 
+# The hand-made network of the calibration tests: maps of a stride-8 grid made, by construction, with known
+# figures (noise.py's model), that the fit must give back. R = 12 px = 1.5 cells: R and the cell differ, so a
+# unit confused between them shows.
+HAND_RADIUS = 12.0
+HAND_LENGTHS = (12.0, 24.0, 48.0, 96.0, 192.0)    # one offset length per length bin of calibration.LENGTH_BINS
+HAND_NOISE = noise.MapNoise(
+    heatmap_blur=0.6, heatmap_peak=0.85,            # disks blurred by 0.6 R = 7.2 px = 0.9 cells
+    segmentation_blur=0.7, segmentation_floor=0.02, segmentation_peak=0.95,
+    short=(0.3, 0.15, 0.8), mid=(0.8, 0.1, 1.3), long=(0.6, 0.05, 1.1),
+    short_gain=tuple(zip(HAND_LENGTHS, (0.9, 0.85, 0.8, 0.7, 0.6))),
+    mid_gain=tuple(zip(HAND_LENGTHS, (0.3, 0.5, 0.65, 0.7, 0.7))),
+    long_gain=tuple(zip(HAND_LENGTHS, (0.55, 0.5, 0.5, 0.45, 0.3))))
+
+
+def correlated_noise(shape, rho, rng):
+    """Unit-variance Gaussian noise [h, w, ...] whose horizontally neighbouring cells correlate by exactly `rho`
+    (an AR(1) chain along every row: n_j = rho n_{j-1} + sqrt(1 - rho^2) e_j), independent of noise.py."""
+    white = rng.standard_normal(shape)
+    field = np.empty(shape)
+    field[:, 0] = white[:, 0]
+    for column in range(1, shape[1]):
+        field[:, column] = rho * field[:, column - 1] + math.sqrt(1.0 - rho ** 2) * white[:, column]
+    return field
+
+
+def hand_made_image(rng, rows=125, columns=100, channels=4):
+    """One image of the hand-made network: (made, predicted, keypoints, labelled) as Statistics.add takes them.
+
+    Two keypoint types at 20 places each (disks of R); a person mask of five 16 x 16-cell squares; offsets of
+    every range in `channels` channels, of length HAND_LENGTHS[b] in the b-th band of 25 rows, random
+    directions. The network's maps, by HAND_NOISE's model: heatmaps peak_h G_{0.9 cells} disks, p_S = floor +
+    (peak - floor) G_{0.7} mask, offsets g(L) o + sqrt((a R)^2 + (b L)^2) n with n of neighbour correlation
+    exp(-1 / (4 c^2)).
+    """
+    ys, xs = np.mgrid[:rows, :columns].astype(np.float64) * calibration.OUTPUT_STRIDE
+    keypoints = np.stack([rng.uniform(0, columns * 8 - 8, (20, 2)), rng.uniform(0, rows * 8 - 8, (20, 2))], -1)
+    labelled = np.ones((20, 2), bool)
+    disks = np.zeros((rows, columns, 2))
+    for person in keypoints:
+        for k, (x, y) in enumerate(person):
+            disks[..., k] = np.maximum(disks[..., k], np.hypot(xs - x, ys - y) <= HAND_RADIUS)
+    mask = np.zeros((rows, columns, 1))
+    for top, left in ((5, 5), (30, 60), (60, 20), (90, 70), (100, 5)):
+        mask[top:top + 16, left:left + 16] = 1.0
+    sigma = HAND_NOISE.heatmap_blur * HAND_RADIUS / calibration.OUTPUT_STRIDE          # 0.9 cells
+    blurred_disks = np.stack([cv2.GaussianBlur(disks[..., k], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+                              for k in range(2)], -1)
+    blurred_mask = cv2.GaussianBlur(mask[..., 0], (0, 0), HAND_NOISE.segmentation_blur,
+                                    borderType=cv2.BORDER_REFLECT)[..., np.newaxis]
+    floor, peak = HAND_NOISE.segmentation_floor, HAND_NOISE.segmentation_peak
+    made = {keys.Map.HEATMAPS: disks, keys.Map.HEATMAP_WEIGHTS: np.ones_like(disks),
+            keys.Map.SEGMENTATION: mask, keys.Map.SEGMENTATION_WEIGHTS: np.ones_like(mask)}
+    predicted = {keys.Map.HEATMAPS: HAND_NOISE.heatmap_peak * blurred_disks,
+                 keys.Map.SEGMENTATION: floor + (peak - floor) * blurred_mask}
+    band = np.repeat(np.arange(len(HAND_LENGTHS)), rows // len(HAND_LENGTHS))[:, np.newaxis, np.newaxis]
+    lengths = np.broadcast_to(np.asarray(HAND_LENGTHS)[band], (rows, columns, channels))
+    for name, key in noise.RANGES.items():
+        a, b, c = getattr(HAND_NOISE, name)
+        gains = np.asarray([gain for _, gain in getattr(HAND_NOISE, f"{name}_gain")])[band]
+        angle = rng.uniform(0, 2 * np.pi, (rows, columns, channels))
+        target = lengths[..., np.newaxis] * np.stack([np.cos(angle), np.sin(angle)], -1)
+        spread = np.hypot(a * HAND_RADIUS, b * lengths)[..., np.newaxis]
+        residual = correlated_noise(target.shape, math.exp(-1.0 / (4.0 * c * c)), rng)
+        made[key] = target
+        made[calibration.WEIGHTS[key]] = np.ones((rows, columns, channels))
+        predicted[key] = gains[..., np.newaxis] * target + spread * residual
+    return made, predicted, keypoints, labelled
+
+
+def test_the_calibration_fits_back_the_figures_a_hand_made_network_was_made_with():
+    """Two hand-made images (`hand_made_image`, 10000 offsets per range and length): the fit gives back
+    HAND_NOISE. Heatmap blur and peak, and the segmentation's blur, floor and peak, are exact (the network's
+    curves are the blurred targets' for a sigma on the fit's grid); each offset gain within 0.03 (3 times the standard
+    error of the median, worst for mid-range offsets of 12 px, is 1.25 sigma / (L sqrt(n)) = 1.25 x 9.7 / (12 x 100)
+    = 0.010, with sigma = sqrt((0.8 x 12)^2 + (0.1 x 12)^2)); a, b and c within 10 % (over 12 seeds the largest
+    error was 4 %, b being rounded to 0.001)."""
+    rng = np.random.default_rng(7)
+    statistics = calibration.Statistics(HAND_RADIUS)
+    for _ in range(2):
+        made, predicted, keypoints, labelled = hand_made_image(rng)
+        statistics.add(made, made, predicted, keypoints, labelled)
+    fitted = statistics.fit(HAND_NOISE.offset_extent)
+    assert fitted.heatmap_blur == pytest.approx(0.6, abs=1e-3)          # 0.9 cells x 8 px / 12 px
+    assert fitted.heatmap_peak == pytest.approx(0.85, abs=1e-3)
+    assert fitted.segmentation_blur == pytest.approx(0.7, abs=1e-6)
+    assert fitted.segmentation_floor == pytest.approx(0.02, abs=1e-3)
+    assert fitted.segmentation_peak == pytest.approx(0.95, abs=1e-3)
+    for name in noise.RANGES:
+        gains = getattr(fitted, f"{name}_gain")
+        assert [length for length, _ in gains] == pytest.approx(HAND_LENGTHS, abs=0.05), name
+        assert [gain for _, gain in gains] == pytest.approx(
+            [gain for _, gain in getattr(HAND_NOISE, f"{name}_gain")], abs=0.03), name
+        assert getattr(fitted, name) == pytest.approx(getattr(HAND_NOISE, name), rel=0.1), name
+
+
 def test_the_calibration_measures_back_the_noise_it_is_given():
     """Targets of the real COCO train sample degraded by a known MapNoise, measured like a network's maps:
     the gains, the residual sigmas and the heatmap blur come back."""
@@ -114,6 +210,35 @@ def test_the_calibration_measures_back_the_noise_it_is_given():
             assert gain == pytest.approx(expected_gain, abs=0.05), name
         assert getattr(fitted, name)[0] == pytest.approx(getattr(given, name)[0], rel=0.15), name
     assert fitted.heatmap_blur == pytest.approx(given.heatmap_blur, abs=0.15)
+
+
+def train_records(count):
+    dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco.ProblemCounter())
+    return list(zip(range(count), coco.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)),
+                                                           coco.ProblemCounter())))
+
+
+def test_the_realistic_noise_of_an_image_depends_on_the_seed_and_the_image_only():
+    """The realistic oracle draws an image's noise from (noise_seed, image id) (oracle.oracle_maps): image A's
+    maps are the same alone, after B and C, and last of C, B, A; they change with the seed; and a twin of A
+    (the same pixels and persons under another id) gets other noise with the same seed."""
+    a, b, c = (record for _, record in train_records(3))
+    twin = dataclasses.replace(a, image_id=a.image_id + 1_000_000)
+
+    def maps(record, seed):
+        return calibration.oracle_maps(record, COCO17, 129, RADIUS, seed)
+
+    alone = maps(a, 0)
+    forward = [maps(record, 0) for record in (a, b, c)]
+    backward = [maps(record, 0) for record in (c, b, a)]
+    for key in alone:
+        np.testing.assert_array_equal(forward[0][key], alone[key], err_msg=key)
+        np.testing.assert_array_equal(backward[2][key], alone[key], err_msg=key)
+        np.testing.assert_array_equal(forward[1][key], backward[1][key], err_msg=key)
+    # The offsets' noise has a floor of a R = 0.68 x 8 = 5.5 px per component: other noise moves them by pixels.
+    offsets = keys.Map.LONG_OFFSETS
+    assert np.abs(maps(a, 1)[offsets] - alone[offsets]).mean() > 2.0, "the seed does not change the noise"
+    assert np.abs(maps(twin, 0)[offsets] - alone[offsets]).mean() > 2.0, "two images share their noise"
 
 
 @pytest.mark.slow
