@@ -82,6 +82,26 @@ def test_config_round_trip():
         np.testing.assert_allclose(clone(images)[key], value, rtol=1e-5, atol=1e-5)
 
 
+def test_offset_losses_are_divided_by_the_radius_of_the_configured_targets():
+    """§3.1-3.2: the offset errors are divided by R, the disk radius the targets were made with
+    (PersonLabData.disk_radius, which the task hands to its model), not by the paper's 32 px: a model whose
+    targets use R = 12 has offset terms 32 / 12 times those of R = 32 on the same maps; the logistic terms
+    are unchanged."""
+    from personlab_tf.tasks.personlab.targets import PersonLabData
+    from personlab_tf.tasks.personlab.task import PersonLabTask
+    network = PersonLabNetwork("resnet_tiny", 16, allow_random_init=True)
+    task = PersonLabTask(data=PersonLabData(crop_size=65, disk_radius=12.0), network=network)
+    model = task.build_model()
+    assert model.disk_radius == 12.0 and PersonLabModel.from_config(model.get_config()).disk_radius == 12.0
+    paper = build_model(COCO17, network)
+    predictions, targets = model(_images()), random_targets(1, 5)
+    scaled, default = model.compute_losses(predictions, targets), paper.compute_losses(predictions, targets)
+    for key in (keys.Loss.SHORT, keys.Loss.MID, keys.Loss.LONG):
+        assert float(scaled[key]) == pytest.approx(float(default[key]) * 32.0 / 12.0, rel=1e-5)
+    for key in (keys.Loss.HEATMAP, keys.Loss.SEGMENTATION):
+        assert float(scaled[key]) == pytest.approx(float(default[key]), rel=1e-6)
+
+
 def test_refinement_is_in_the_graph():
     images = _images()
     refined = tiny(16)

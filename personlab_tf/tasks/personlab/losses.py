@@ -21,6 +21,7 @@ from typing import Dict, Sequence, Tuple
 import tensorflow as tf
 
 from personlab_tf import keys
+from personlab_tf.constants import DISK_RADIUS
 from personlab_tf.losses import AVERAGE_IMAGES, LossTerm, logistic_loss, offset_l1_loss, table_losses, weighted_total
 
 # Loss weights of (heatmap, segmentation, short, mid, long), §4.1.
@@ -28,13 +29,14 @@ DEFAULT_LOSS_WEIGHTS = (4.0, 2.0, 1.0, 0.25, 0.125)
 LOSS_KEYS = (keys.Loss.HEATMAP, keys.Loss.SEGMENTATION, keys.Loss.SHORT, keys.Loss.MID, keys.Loss.LONG)
 
 
-def loss_table(loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS,
-               averaging: str = AVERAGE_IMAGES) -> Tuple[LossTerm, ...]:
+def loss_table(loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS, averaging: str = AVERAGE_IMAGES,
+               radius: float = DISK_RADIUS) -> Tuple[LossTerm, ...]:
     """The five rows, weighted by `loss_weights` (heatmap, segmentation, short, mid, long), each averaged as
-    `averaging` says (personlab_tf/losses.py)."""
+    `averaging` says (personlab_tf/losses.py); the offset terms divided by the targets' disk radius `radius`
+    (§3.1-3.2: R of the configured targets, 32 px at the paper's scale)."""
     heatmap, segmentation, short, mid, long = loss_weights
     logistic = functools.partial(logistic_loss, averaging=averaging)
-    offsets = functools.partial(offset_l1_loss, averaging=averaging)
+    offsets = functools.partial(offset_l1_loss, radius=radius, averaging=averaging)
     return (
         LossTerm(keys.Loss.HEATMAP, keys.Prediction.HEATMAP_LOGITS, keys.Map.HEATMAPS, keys.Map.HEATMAP_WEIGHTS,
                  logistic, heatmap),
@@ -51,7 +53,7 @@ def loss_table(loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS,
 
 def personlab_losses(predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor],
                      loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS, auxiliary_weight: float = 1.0,
-                     averaging: str = AVERAGE_IMAGES) -> Dict[str, tf.Tensor]:
+                     averaging: str = AVERAGE_IMAGES, radius: float = DISK_RADIUS) -> Dict[str, tf.Tensor]:
     """All loss terms and their weighted total.
 
     Args:
@@ -60,12 +62,13 @@ def personlab_losses(predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Te
       loss_weights: weights of (heatmap, segmentation, short, mid, long).
       auxiliary_weight: factor of the auxiliary heads' weighted sum.
       averaging: losses.AVERAGE_IMAGES (per-image means) or AVERAGE_POOLED.
+      radius: R of the targets, which divides the offset errors.
 
     Returns:
       dict: LOSS_KEYS, AUXILIARY_PREFIX + LOSS_KEYS (if auxiliary predictions) and keys.Loss.TOTAL ->
       [] float32, each this replica's share (personlab_tf/losses.py).
     """
-    table = loss_table(loss_weights, averaging)
+    table = loss_table(loss_weights, averaging, radius)
     losses = table_losses(table, predictions, targets)
     total = weighted_total(table, losses)
     prefix = keys.Prediction.AUXILIARY_PREFIX

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from personlab_tf import keys
+from personlab_tf.constants import DISK_RADIUS
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.losses import AVERAGE_IMAGES
 from personlab_tf.model.layers import OUTPUT_DTYPE, SplitXY
@@ -116,7 +117,7 @@ class PersonLabModel(LossModel):
     def __init__(self, skeleton, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
                  auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight=1.0,
                  freeze_batch_norm=True, loss_averaging=AVERAGE_IMAGES, refine_long_gate=None, jit_refinement=False,
-                 name="personlab", **kwargs):
+                 disk_radius=DISK_RADIUS, name="personlab", **kwargs):
         skeleton = skeleton if isinstance(skeleton, Skeleton) else Skeleton.from_config(skeleton)
         resnet = build_resnet(backbone, output_stride, freeze_batch_norm)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
@@ -148,6 +149,7 @@ class PersonLabModel(LossModel):
         self.auxiliary_loss_weight = auxiliary_loss_weight
         self.freeze_batch_norm = freeze_batch_norm
         self.loss_averaging = loss_averaging
+        self.disk_radius = float(disk_radius)
         auxiliary = tuple(keys.Prediction.AUXILIARY_PREFIX + k for k in LOSS_KEYS) if auxiliary_heads else ()
         self.track_losses(LOSS_KEYS + auxiliary + (keys.Loss.TOTAL,))
 
@@ -158,27 +160,30 @@ class PersonLabModel(LossModel):
                 "auxiliary_heads": self.auxiliary_heads, "loss_weights": self.loss_weights,
                 "auxiliary_loss_weight": self.auxiliary_loss_weight, "freeze_batch_norm": self.freeze_batch_norm,
                 "loss_averaging": self.loss_averaging, "refine_long_gate": self.refine_long_gate,
-                "jit_refinement": self.jit_refinement, "name": self.name}
+                "jit_refinement": self.jit_refinement, "disk_radius": self.disk_radius, "name": self.name}
 
     def person_probability(self, outputs):
         """sigmoid of the segmentation logit, [B, h, w, 1]."""
         return tf.sigmoid(tf.cast(outputs[keys.Prediction.SEGMENTATION_LOGITS], tf.float32))
 
     def compute_losses(self, predictions, targets):
-        """personlab_losses with this model's weights: dict of loss terms and keys.Loss.TOTAL (replica shares)."""
+        """personlab_losses with this model's weights and its targets' disk radius (the offsets' R): dict of loss
+        terms and keys.Loss.TOTAL (replica shares)."""
         return personlab_losses(predictions, targets, self.loss_weights, self.auxiliary_loss_weight,
-                                self.loss_averaging)
+                                self.loss_averaging, self.disk_radius)
 
 
 def build_model(skeleton: Skeleton, network: PersonLabNetwork = PersonLabNetwork(),
-                output_stride: Optional[int] = None, initial: bool = True) -> PersonLabModel:
+                output_stride: Optional[int] = None, initial: bool = True,
+                disk_radius: float = DISK_RADIUS) -> PersonLabModel:
     """A PersonLabModel of `network` for `skeleton`'s keypoints, at `output_stride` (default: the network's),
     with the ImageNet weights of `network.weights_path` loaded into the backbone when it is given and
-    `initial` (a model whose weights a checkpoint will replace skips them)."""
+    `initial` (a model whose weights a checkpoint will replace skips them); its offset losses are divided by
+    `disk_radius`, the R of the targets it trains on (PersonLabData.disk_radius)."""
     model = PersonLabModel(skeleton, network.backbone, output_stride or network.output_stride, network.refine_mid_steps,
                            network.refine_long_steps, network.auxiliary_heads, network.loss_weights,
                            network.auxiliary_loss_weight, network.freeze_batch_norm, network.loss_averaging,
-                           network.refine_long_gate, network.jit_refinement)
+                           network.refine_long_gate, network.jit_refinement, disk_radius)
     weights = initial_weights(network.weights_path, network.backbone) if initial else None
     if weights:
         load_backbone_weights(model.backbone, weights)

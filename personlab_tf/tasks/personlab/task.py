@@ -89,7 +89,7 @@ class PersonLabTask(Task):
         if not inference:
             self.network.check_initialisation()
         return model.build_model(self.skeleton, self.network, self.inference.output_stride if inference else None,
-                                 initial=not inference)
+                                 initial=not inference, disk_radius=self.data.disk_radius)
 
     # ---------------------------------------------------------------- inference
     def build_detector(self, inference_model) -> detector.Detector:
