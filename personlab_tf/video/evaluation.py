@@ -18,6 +18,7 @@ import numpy as np
 
 from personlab_tf import keys
 from personlab_tf.data import coco, coco_format, synthetic_video
+from personlab_tf.evaluation import results
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.task import Task
 from personlab_tf.video import io, mot, pipeline
@@ -41,6 +42,9 @@ class Clip:
     name: str
     ground_truth: Dict[str, Any]
     detections: Dict[int, Dict[str, np.ndarray]]
+    # Each frame's segmentation results without track ids: the masks' RLEs do not depend on the tracker, so a
+    # sweep encodes them once (`tracked_results`).
+    segments: Dict[int, List[Dict[str, Any]]] = dataclasses.field(default_factory=dict, repr=False)
 
 
 def check_ground_truth(ground_truth: Dict[str, Any], source: str) -> Dict[str, Any]:
@@ -132,8 +136,11 @@ def tracked_results(clip: Clip, skeleton: Skeleton, options: TrackerOptions) -> 
     found = []
     for index in sorted(clip.detections):
         detections = clip.detections[index]
-        tracked = pipeline.TrackedFrame(index, np.zeros((0, 0, 3), np.uint8), detections, tracker.update(detections))
-        found += pipeline.frame_results(tracked, skeleton)["segmentation"]
+        track_ids = tracker.update(detections)
+        if index not in clip.segments:
+            clip.segments[index] = results.segmentation_results(index + 1, detections, skeleton.category_id)
+        found += [dict(result, frame=index, track_id=int(track_id))
+                  for result, track_id in zip(clip.segments[index], track_ids)]
     return results_on_ground_truth(found, clip.ground_truth)
 
 
