@@ -5,7 +5,7 @@ Nothing else outside personlab_tf/tasks/ imports a task package (tests/test_layo
 adds its import and its class to TASKS here (docs/tasks.md).
 """
 
-from typing import Dict, Optional, Sequence, Type
+from typing import Any, Dict, Optional, Sequence, Type
 
 import gin
 from absl import logging
@@ -44,7 +44,7 @@ def task_class(name: str) -> Type[Task]:
     return TASKS[name]
 
 
-def task_of_saved_model(loaded) -> Task:
+def task_of_saved_model(loaded: Any) -> Task:
     """The task recorded in a loaded SavedModel (inference/serving.read_metadata), with its options."""
     metadata = serving.read_metadata(loaded)
     return task_class(metadata["task"]).from_config(metadata["config"])

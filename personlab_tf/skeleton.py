@@ -199,7 +199,8 @@ def of_task_config(config: Dict[str, Any]) -> Skeleton:
 
 def make_skeleton(name: str, keypoints: Sequence[str], tree: Sequence[Edge], sigmas: Sequence[float],
                   limbs: Optional[Sequence[Edge]] = None, flip_pairs: Optional[Sequence[Edge]] = None,
-                  colors=None, category: str = "person", category_id: int = 1) -> Skeleton:
+                  colors: Optional[Sequence[Tuple[int, int, int]]] = None, category: str = "person",
+                  category_id: int = 1) -> Skeleton:
     """A Skeleton whose flip pairs and colours default to those the names imply (`derived_flip_pairs`,
     `derived_colors`) and whose limbs default to the tree's edges."""
     return Skeleton(name=name, keypoints=tuple(keypoints), tree=tuple(tree), sigmas=tuple(sigmas),
@@ -392,7 +393,7 @@ def declares_keypoints(data: Any) -> bool:
     return isinstance(categories, list) and any(isinstance(c, dict) and c.get("keypoints") for c in categories)
 
 
-def read_annotations_skeleton(path: str, **options) -> Skeleton:
+def read_annotations_skeleton(path: str, **options: Any) -> Skeleton:
     """The skeleton of a COCO-format annotation file (`keypoint_category`, `from_category` with `options`);
     ValueError naming the file when it has none."""
     return from_category(keypoint_category(_read_coco(path), path), path, **options)

@@ -8,13 +8,13 @@ registry (personlab_tf/registry.py) does, so gin and the scripts can name them.
 
 import abc
 import dataclasses
-from typing import Any, ClassVar, Dict, Iterator, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterator, Optional, Sequence, Tuple, Type, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from personlab_tf.data import coco, pipeline
+from personlab_tf.data import coco_problems, coco_records, pipeline
 from personlab_tf.inference import overlay
 from personlab_tf.inference.serving import Detector
 from personlab_tf.model.training import LossModel
@@ -28,7 +28,7 @@ class EvaluationImage:
 
     image_id: int
     encoded: bytes
-    record: Optional[coco.ImageRecord] = None
+    record: Optional[coco_records.ImageRecord] = None
 
 
 class Evaluator(abc.ABC):
@@ -77,12 +77,13 @@ class Task(abc.ABC):
 
     # ---------------------------------------------------------------- training
     @abc.abstractmethod
-    def make_example(self, serialized: tf.Tensor, seed: tf.Tensor, training: bool):
+    def make_example(self, serialized: tf.Tensor, seed: tf.Tensor,
+                     training: bool) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor]]:
         """One record -> (features dict with keys.Sample.IMAGE, targets dict of keys.Map): decode, augment
         (random box when training, else the resized image) and make the targets."""
 
-    def build_dataset(self, file_pattern, batch_size: int, training: bool, seed: Optional[int] = None,
-                      deterministic: bool = False, start_batch: int = 0,
+    def build_dataset(self, file_pattern: Union[str, Sequence[str]], batch_size: int, training: bool,
+                      seed: Optional[int] = None, deterministic: bool = False, start_batch: int = 0,
                       input_context: Optional[tf.distribute.InputContext] = None,
                       options: Optional[pipeline.InputOptions] = None) -> tf.data.Dataset:
         """The batched input pipeline of `make_example` (data/pipeline.py); `start_batch` resumes the
@@ -105,7 +106,8 @@ class Task(abc.ABC):
         """The detector of an inference model (`LossModel.inference_model()`), with the task's options."""
 
     @abc.abstractmethod
-    def oracle_detections(self, record: coco.ImageRecord, noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
+    def oracle_detections(self, record: coco_records.ImageRecord,
+                          noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Detections (keys.Detection, numpy, original-image pixels) decoded from an image's ground-truth
         maps made on its inference frame: the upper bound of the decoder (scripts/oracle_eval.py). With a
         `noise_seed`, the maps are first degraded the way a trained network errs (the realistic oracle);
@@ -124,7 +126,7 @@ class Task(abc.ABC):
     # ---------------------------------------------------------------- evaluation
     @abc.abstractmethod
     def evaluation_images(self, annotations: str, images_dir: str, part_labels_dir: Optional[str],
-                          problems: coco.ProblemCounter) -> Iterator[EvaluationImage]:
+                          problems: coco_problems.ProblemCounter) -> Iterator[EvaluationImage]:
         """The images of a COCO JSON the task evaluates on, with their records; unusable ones are skipped
         and counted in `problems`."""
 
@@ -153,7 +155,7 @@ def dataclass_config(**options: Any) -> Dict[str, Any]:
     return {name: dataclasses.asdict(value) for name, value in options.items()}
 
 
-def dataclass_from_config(cls, values: Dict[str, Any]):
+def dataclass_from_config(cls: Type[Any], values: Dict[str, Any]) -> Any:
     """The `cls` dataclass of a `dataclass_config` entry; JSON lists become tuples again."""
     return cls(**{key: tuple(_tuples(value)) if isinstance(value, list) else value for key, value in values.items()})
 
@@ -163,7 +165,7 @@ def _tuples(values: list) -> list:
     return [tuple(_tuples(value)) if isinstance(value, list) else value for value in values]
 
 
-def replace_options(options, overrides: Dict[str, Any], task_name: str):
+def replace_options(options: Any, overrides: Dict[str, Any], task_name: str) -> Any:
     """`dataclasses.replace(options, **overrides)`; ValueError naming an override the options lack."""
     known = {field.name for field in dataclasses.fields(options)}
     unknown = sorted(set(overrides) - known)

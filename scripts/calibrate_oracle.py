@@ -20,7 +20,7 @@ import sys
 from absl import app, flags
 
 from personlab_tf import config, errors, keys, registry
-from personlab_tf.data import coco
+from personlab_tf.data import coco_problems
 from personlab_tf.inference import export
 from personlab_tf.tasks.personlab import calibration, noise as noise_lib
 
@@ -52,7 +52,7 @@ def main(argv):
         return 1
     radius, extent = task.data.disk_radius, FLAGS.offset_extent
     statistics = calibration.Statistics(radius)
-    problems = coco.ProblemCounter()
+    problems = coco_problems.ProblemCounter()
     count = 0
     for image in task.evaluation_images(FLAGS.annotations, FLAGS.images, None, problems):
         if image.record.keypoints.shape[0] == 0:

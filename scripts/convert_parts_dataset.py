@@ -15,8 +15,8 @@ JSON's category declares them, and training binds the same skeleton (`keypoint_s
 PASCAL-Person-Part are MATLAB files, read with scipy. DensePose's parts: `--densepose_parts box`
 (default), as the part parser's released code builds them (dp_masks placed in the integer box, not clipped
 to the COCO mask; a person without dp_masks is background), or `mask` (kept only inside the COCO mask; a
-person without dp_masks has no parts). Formats, readings and the problems counted:
-personlab_tf/tasks/parts/converters.py. The last stdout line is a JSON summary
+person without dp_masks has no parts). Formats and readings: personlab_tf/tasks/parts/converters/ (one module
+per format; the problems counted: common.py). The last stdout line is a JSON summary
 (images, persons, persons_with_keypoints, persons_with_parts, overlap_pixels, part_pixels_outside_persons,
 warnings); an unusable input ends with a one-line error and exit code 1.
 """
@@ -29,7 +29,7 @@ from absl import app, flags
 
 from personlab_tf import errors
 from personlab_tf.data import coco
-from personlab_tf.tasks.parts import converters
+from personlab_tf.tasks.parts.converters import densepose, mhp_v2, pascal_person_part
 
 FORMATS = ("densepose", "mhp_v2", "pascal_person_part")
 FLAGS = flags.FLAGS
@@ -42,12 +42,12 @@ flags.DEFINE_string("split", "train", "mhp_v2: the split (list/SPLIT.txt); pasca
 flags.DEFINE_string("list", None, "pascal_person_part: list file of ids or 'IMAGE LABEL' paths relative to ROOT.")
 flags.DEFINE_string("pascal_part", None, "pascal_person_part: PASCAL-Part's Annotations_Part directory "
                                          "(default ROOT/Annotations_Part).")
-flags.DEFINE_enum("densepose_parts", converters.DENSEPOSE_BOX, converters.DENSEPOSE_READINGS,
+flags.DEFINE_enum("densepose_parts", densepose.DENSEPOSE_BOX, densepose.DENSEPOSE_READINGS,
                   "densepose: box = the released code's ground truth (dp_masks placed in the integer box, not clipped; "
                   "persons without dp_masks are background); mask = dp_masks kept only inside the COCO mask, persons "
-                  "without dp_masks unlabelled (converters.py).")
+                  "without dp_masks unlabelled (converters/densepose.py).")
 flags.DEFINE_string("joints", None, "pascal_person_part: directory of the per-image joint files {id}.mat "
-                                    "(layout: converters.py; default ROOT/Joints).")
+                                    "(layout: converters/pascal_person_part.py; default ROOT/Joints).")
 
 
 def main(argv):
@@ -58,13 +58,13 @@ def main(argv):
         return 1
     try:
         if FLAGS.format == "densepose":
-            summary = converters.convert_densepose(FLAGS.annotations, FLAGS.output, reading=FLAGS.densepose_parts)
+            summary = densepose.convert_densepose(FLAGS.annotations, FLAGS.output, reading=FLAGS.densepose_parts)
         elif FLAGS.format == "mhp_v2":
-            summary = converters.convert_mhp(FLAGS.root, FLAGS.split, FLAGS.output)
+            summary = mhp_v2.convert_mhp(FLAGS.root, FLAGS.split, FLAGS.output)
         else:
             list_path = FLAGS.list or os.path.join(FLAGS.root, f"{FLAGS.split}_id.txt")
-            summary = converters.convert_pascal_person_part(FLAGS.root, list_path, FLAGS.output, FLAGS.pascal_part,
-                                                            FLAGS.joints)
+            summary = pascal_person_part.convert_pascal_person_part(FLAGS.root, list_path, FLAGS.output,
+                                                                    FLAGS.pascal_part, FLAGS.joints)
     except coco.AnnotationError as error:
         print(f"error: {errors.one_line(error)}", file=sys.stderr)
         return 1

@@ -31,7 +31,7 @@ from absl import app, flags, logging
 from tqdm import tqdm
 
 from personlab_tf import config, errors, registry, skeleton
-from personlab_tf.data import coco
+from personlab_tf.data import coco, coco_problems
 from personlab_tf.evaluation import EVALUATORS, load_ground_truth
 from personlab_tf.inference import export, serving
 from personlab_tf.task import EvaluationImage
@@ -117,7 +117,7 @@ def tfds_source(task, problems):
 def json_source(task, problems):
     """(ground truth, images, count, annotations SHA-256, ids of the images skipped) of a COCO JSON and its
     images directory; the images skipped are counted in `problems`."""
-    ground_truth = coco.ground_truth(coco.load_dataset(FLAGS.annotations, coco.ProblemCounter(),
+    ground_truth = coco.ground_truth(coco.load_dataset(FLAGS.annotations, coco_problems.ProblemCounter(),
                                                        skeleton=task.skeleton))
     images = task.evaluation_images(FLAGS.annotations, FLAGS.images, FLAGS.part_labels, problems)
     return (ground_truth, images, len(ground_truth["images"]),
@@ -161,7 +161,7 @@ def main(argv):
     if bool(FLAGS.saved_model) == bool(FLAGS.model_dir):
         print("error: give exactly one of --saved_model and --model_dir", file=sys.stderr)
         return 1
-    problems = coco.ProblemCounter()
+    problems = coco_problems.ProblemCounter()
     try:
         task, predict = (saved_model_predictor(FLAGS.saved_model) if FLAGS.saved_model
                          else checkpoint_predictor(FLAGS.model_dir))

@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is impor
 from absl import app, flags  # noqa: E402
 
 from personlab_tf import errors  # noqa: E402
-from personlab_tf.data import coco  # noqa: E402
+from personlab_tf.data import coco, coco_problems  # noqa: E402
 from personlab_tf.tasks.personlab import impute  # noqa: E402
 
 _DEFAULTS = impute.Options()
@@ -67,7 +67,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     options = impute.Options(_INPUT_SIZE.value, _MARGIN.value, _MIN_AREA.value, _MIN_MASK_IOU.value,
                              _MIN_KEYPOINT_SCORE.value)
-    problems = coco.ProblemCounter()
+    problems = coco_problems.ProblemCounter()
     try:
         dataset = coco.load_dataset(_ANNOTATIONS.value, problems)
         truth = (impute.load_hidden_keypoints(_HIDDEN_KEYPOINTS.value, dataset.skeleton.num_keypoints)

@@ -8,7 +8,7 @@ maps DIR/part_labels/<id:012d>.png (see personlab_tf/data/synthetic.py). `--scen
 scenes of 0-30 persons, small ones without keypoints, crowd regions; `--scene parts`: MHP-like scenes of
 1-8 larger persons, all with keypoints (the part-parsing dataset). `--skeleton`: the keypoints annotated, a
 built-in skeleton's name (default coco17) or a COCO-format JSON whose categories[].keypoints / skeleton declare
-one; its keypoint names must be points of the synthetic figures (synthetic.FIGURE_POINTS). The scene does not
+one; its keypoint names must be points of the synthetic figures (synthetic_body.FIGURE_POINTS). The scene does not
 depend on the skeleton. Stdout names the skeleton used; progress goes to stderr; the last line of stdout is
 the summary as one-line JSON: images, persons, persons_with_keypoints, crowd_regions, images_without_people,
 skeleton, seconds.
@@ -21,14 +21,14 @@ import time
 from absl import app, flags
 
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.data import synthetic
+from personlab_tf.data import synthetic, synthetic_body, synthetic_scene
 
 _OUTPUT = flags.DEFINE_string("output", None, "Output directory.", required=True)
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 200, "Number of images.", lower_bound=0)
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed; image i depends only on (seed, i).")
 _MIN_SIDE = flags.DEFINE_integer("min_side", 256, "Smallest image height or width.", lower_bound=16)
 _MAX_SIDE = flags.DEFINE_integer("max_side", 448, "Largest image height or width.", lower_bound=16)
-_SCENE = flags.DEFINE_enum("scene", "coco", sorted(synthetic.SCENES), "Scene statistics.")
+_SCENE = flags.DEFINE_enum("scene", "coco", sorted(synthetic_scene.SCENES), "Scene statistics.")
 _SKELETON = flags.DEFINE_string(
     "skeleton", skeleton_lib.COCO17.name,
     f"Keypoints annotated: a built-in skeleton ({', '.join(sorted(skeleton_lib.BUILTIN))}) or the path of a "
@@ -40,7 +40,7 @@ def _skeleton(value):
     """The skeleton `--skeleton` names (a built-in one, or a COCO JSON's); UsageError when unusable."""
     try:
         found = skeleton_lib.resolve(value)
-        synthetic.check_skeleton(found)
+        synthetic_body.check_skeleton(found)
     except ValueError as error:
         raise app.UsageError(f"--skeleton {value}: {error}") from None
     return found
@@ -63,7 +63,7 @@ def main(argv):
     start = time.perf_counter()
     summary = synthetic.generate_dataset(_OUTPUT.value, _NUM_IMAGES.value, _SEED.value,
                                          _MIN_SIDE.value, _MAX_SIDE.value, progress_fn=progress,
-                                         skeleton=skeleton, scene=synthetic.SCENES[_SCENE.value])
+                                         skeleton=skeleton, scene=synthetic_scene.SCENES[_SCENE.value])
     summary["skeleton"] = skeleton.name
     summary["seconds"] = round(time.perf_counter() - start, 2)
     print(json.dumps(summary))

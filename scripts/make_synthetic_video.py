@@ -22,7 +22,7 @@ import time
 from absl import app, flags
 
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.data import synthetic, synthetic_video
+from personlab_tf.data import synthetic_body, synthetic_video
 
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder; clip i goes to OUTPUT/clip_<i:03d>.", required=True)
 _NUM_CLIPS = flags.DEFINE_integer("num_clips", 1, "Number of clips.", lower_bound=0)
@@ -48,7 +48,7 @@ def main(argv):
     try:
         synthetic_video.check_options(_NUM_FRAMES.value, size, _FPS.value, _MIN_PERSONS.value, _MAX_PERSONS.value)
         skeleton = skeleton_lib.resolve(_SKELETON.value)
-        synthetic.check_skeleton(skeleton)
+        synthetic_body.check_skeleton(skeleton)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

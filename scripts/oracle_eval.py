@@ -3,7 +3,7 @@
     python scripts/oracle_eval.py --annotations person_keypoints.json --images images/ \
         [--task personlab|parts] [--gin_file ...] [--gin_bindings ...] [--part_labels DIR]
 
-Every image of the JSON is read as training reads it (data/coco.py -> record -> data/decoder.py); its
+Every image of the JSON is read as training reads it (data/coco.py -> data/coco_records.py -> data/decoder.py); its
 training targets are made on the inference frame the detector would see, at the network's output stride,
 and decoded exactly as the network's maps (tasks/*/oracle.py): the upper bound of the decoder and the
 end-to-end check of targets, geometry, decoding and evaluation. The task's options come from gin
@@ -23,7 +23,7 @@ import time
 from absl import app, flags, logging
 
 from personlab_tf import errors, registry
-from personlab_tf.data import coco
+from personlab_tf.data import coco, coco_problems
 from personlab_tf.evaluation import EVALUATORS, PYCOCOTOOLS
 
 FLAGS = flags.FLAGS
@@ -42,10 +42,10 @@ flags.DEFINE_integer("noise_seed", 0, "With --map_noise realistic: the seed of t
 
 def main(argv):
     del argv
-    problems = coco.ProblemCounter()
+    problems = coco_problems.ProblemCounter()
     try:
         task = registry.configured_task(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.task, FLAGS.annotations)
-        ground_truth = coco.ground_truth(coco.load_dataset(FLAGS.annotations, coco.ProblemCounter(),
+        ground_truth = coco.ground_truth(coco.load_dataset(FLAGS.annotations, coco_problems.ProblemCounter(),
                                                            skeleton=task.skeleton))
         evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator)
         times = []

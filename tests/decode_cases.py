@@ -1,4 +1,4 @@
-"""Hand-made decoding cases shared by the tests/test_decode_*.py files."""
+"""Hand-made decoding cases shared by tests/test_personlab_decode.py and tests/test_personlab_greedy.py."""
 
 import numpy as np
 import tensorflow as tf

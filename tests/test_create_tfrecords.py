@@ -19,7 +19,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from personlab_tf.skeleton import COCO17
-from personlab_tf.data import coco, writer
+from personlab_tf.data import coco, coco_problems, writer
 from personlab_tf.data import record_format as rf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -193,7 +193,8 @@ def test_imputed_keypoints(tmp_path):
     imputed = write_json(tmp_path / "imputed.json", entries)
     summary, records = convert(VAL / JSON_NAME, VAL / IMAGES_NAME, tmp_path, imputed=imputed)
     assert summary[writer.WARNINGS] == {
-        coco.IMPUTED_UNKNOWN_ID: 1, coco.IMPUTED_FOR_LABELLED_PERSON: 1, coco.IMPUTED_MALFORMED: 3}
+        coco_problems.IMPUTED_UNKNOWN_ID: 1, coco_problems.IMPUTED_FOR_LABELLED_PERSON: 1,
+        coco_problems.IMPUTED_MALFORMED: 3}
     assert summary[writer.IMPUTED_PERSONS] == 1
     assert summary[writer.ANNOTATED_PERSONS] == 12 + 1
     assert summary[writer.PERSONS] == 14
@@ -296,9 +297,9 @@ def gif(dataset):
 
 
 @pytest.mark.parametrize("kind,make_bytes", [
-    (coco.CORRUPT_IMAGE, truncated_jpeg),
-    (coco.CORRUPT_IMAGE, random_bytes),
-    (coco.UNSUPPORTED_IMAGE_FORMAT, gif),
+    (coco_problems.CORRUPT_IMAGE, truncated_jpeg),
+    (coco_problems.CORRUPT_IMAGE, random_bytes),
+    (coco_problems.UNSUPPORTED_IMAGE_FORMAT, gif),
 ], ids=["truncated_jpeg", "random_bytes", "gif"])
 def test_unreadable_image_is_skipped(small, kind, make_bytes):
     small.add_image(2, "bad.jpg", make_bytes(small))
@@ -310,14 +311,14 @@ def test_unreadable_image_is_skipped(small, kind, make_bytes):
 def test_missing_image_file_is_skipped(small):
     small.add_image(2, "absent.jpg", None)
     summary, records = small.convert()
-    assert summary == expected_summary({coco.MISSING_IMAGE: 1}, skipped=1)
+    assert summary == expected_summary({coco_problems.MISSING_IMAGE: 1}, skipped=1)
     assert [r[rf.IMAGE_ID] for r in records] == [BASE_IMAGE_ID]
 
 
 def test_size_mismatch_is_skipped(small):
     small.add_image(2, "copy.jpg", small.jpeg, height=BASE_HEIGHT + 1)
     summary, _ = small.convert()
-    assert summary == expected_summary({coco.SIZE_MISMATCH: 1}, skipped=1)
+    assert summary == expected_summary({coco_problems.SIZE_MISMATCH: 1}, skipped=1)
 
 
 def test_malformed_image_entry_is_skipped(small):
@@ -325,7 +326,8 @@ def test_malformed_image_entry_is_skipped(small):
     del small.images[-1]["height"]
     summary, _ = small.convert()
     # Its person then refers to an unknown image id.
-    assert summary == expected_summary({coco.MALFORMED_IMAGE: 1, coco.MALFORMED_ANNOTATION: 1}, skipped=1)
+    assert summary == expected_summary({coco_problems.MALFORMED_IMAGE: 1, coco_problems.MALFORMED_ANNOTATION: 1},
+                                       skipped=1)
 
 
 def test_image_without_people_is_not_written(small):
@@ -346,7 +348,7 @@ def test_empty_annotation_list_writes_nothing_and_says_why(small):
 def test_non_person_category_is_ignored(small):
     small.annotations.append(small.person(category_id=2))
     summary, records = small.convert()
-    assert summary == expected_summary({coco.NON_PERSON_CATEGORY: 1})
+    assert summary == expected_summary({coco_problems.NON_PERSON_CATEGORY: 1})
     assert EXTRA_ID not in person_index(records)
 
 
@@ -406,21 +408,21 @@ def test_malformed_annotation_skips_the_person(small, change):
     change(person)
     small.annotations.append(person)
     summary, records = small.convert()
-    assert summary == expected_summary({coco.MALFORMED_ANNOTATION: 1})
+    assert summary == expected_summary({coco_problems.MALFORMED_ANNOTATION: 1})
     assert sorted(person_index(records)) == sorted(a[ID] for a in small.annotations[:BASE_PERSONS])
 
 
 def test_annotation_that_is_not_an_object(small):
     small.annotations.append([1, 2, 3])
     summary, _ = small.convert()
-    assert summary == expected_summary({coco.MALFORMED_ANNOTATION: 1})
+    assert summary == expected_summary({coco_problems.MALFORMED_ANNOTATION: 1})
 
 
 def test_degenerate_polygon_is_dropped(small):
     good = small.annotations[0][SEGMENTATION][0]
     small.annotations.append(small.person(segmentation=[[10, 10, 20, 20], good, [1, 2, 3, 4, 5, 6, 7]]))
     summary, records = small.convert()
-    assert summary == expected_summary({coco.DEGENERATE_POLYGON: 2}, persons=4, annotated=3)
+    assert summary == expected_summary({coco_problems.DEGENERATE_POLYGON: 2}, persons=4, annotated=3)
     persons = person_index(records)
     record, n = persons[EXTRA_ID]
     np.testing.assert_array_equal(record[rf.PERSON_MASKS][n], record[rf.PERSON_MASKS][persons[198196][1]])
@@ -429,7 +431,7 @@ def test_degenerate_polygon_is_dropped(small):
 def test_person_without_polygons_keeps_keypoints(small):
     small.annotations.append(small.person(segmentation=[[0, 0, 10, 10, 20, 20]]))  # collinear: zero area
     summary, records = small.convert()
-    warnings = {coco.DEGENERATE_POLYGON: 1, coco.EMPTY_SEGMENTATION: 1}
+    warnings = {coco_problems.DEGENERATE_POLYGON: 1, coco_problems.EMPTY_SEGMENTATION: 1}
     assert summary == expected_summary(warnings, persons=4, annotated=3)
     record, n = person_index(records)[EXTRA_ID]
     assert not record[rf.PERSON_MASKS][n].any()
@@ -440,7 +442,7 @@ def test_person_without_polygons_keeps_keypoints(small):
 def test_crowd_region_without_polygons_is_dropped(small):
     small.annotations.append(small.person(iscrowd=1, segmentation=[[1, 1, 5, 5]], keypoints=[0] * (3 * K)))
     summary, records = small.convert()
-    assert summary == expected_summary({coco.DEGENERATE_POLYGON: 1, coco.EMPTY_SEGMENTATION: 1})
+    assert summary == expected_summary({coco_problems.DEGENERATE_POLYGON: 1, coco_problems.EMPTY_SEGMENTATION: 1})
     assert EXTRA_ID not in person_index(records)
 
 
@@ -465,7 +467,7 @@ def test_keypoint_outside_image_is_unlabelled(small):
     person[KEYPOINTS][6:9] = [10, -1, 1]  # y < -0.5
     small.annotations.append(person)
     summary, records = small.convert()
-    assert summary == expected_summary({coco.KEYPOINT_OUTSIDE_IMAGE: 2}, persons=4, annotated=3)
+    assert summary == expected_summary({coco_problems.KEYPOINT_OUTSIDE_IMAGE: 2}, persons=4, annotated=3)
     record, n = person_index(records)[EXTRA_ID]
     expected = np.float32(person[KEYPOINTS]).reshape(K, 3)
     expected[[0, 2]] = 0
@@ -481,7 +483,7 @@ def test_imputed_for_crowd_is_ignored_and_outside_keypoints_dropped(small):
     entries = [{ID: unlabelled_id, KEYPOINTS: keypoints.ravel().tolist()},
                {ID: EXTRA_ID, KEYPOINTS: keypoints.ravel().tolist()}]
     summary, records = small.convert(imputed=write_json(small.root / "imputed.json", entries))
-    warnings = {coco.IMPUTED_FOR_CROWD: 1, coco.KEYPOINT_OUTSIDE_IMAGE: 1}
+    warnings = {coco_problems.IMPUTED_FOR_CROWD: 1, coco_problems.KEYPOINT_OUTSIDE_IMAGE: 1}
     expected = expected_summary(warnings, persons=4, annotated=3, crowd=1)
     expected[writer.IMPUTED_PERSONS] = 1
     assert summary == expected
@@ -529,12 +531,12 @@ def test_script_prints_summary_as_last_line(small):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    warnings = {coco.MISSING_IMAGE: 1, coco.CORRUPT_IMAGE: 1, coco.DEGENERATE_POLYGON: 1,
-                coco.KEYPOINT_OUTSIDE_IMAGE: 1, coco.MALFORMED_ANNOTATION: 1}
+    warnings = {coco_problems.MISSING_IMAGE: 1, coco_problems.CORRUPT_IMAGE: 1, coco_problems.DEGENERATE_POLYGON: 1,
+                coco_problems.KEYPOINT_OUTSIDE_IMAGE: 1, coco_problems.MALFORMED_ANNOTATION: 1}
     expected = expected_summary(warnings, persons=5, annotated=4, skipped=2, without_people=1)
     expected[writer.SHARDS] = 2
     assert summary == expected
-    assert f"[{coco.MISSING_IMAGE}] image id 2 (absent.jpg)" in result.stderr
+    assert f"[{coco_problems.MISSING_IMAGE}] image id 2 (absent.jpg)" in result.stderr
     records = parse_shards(writer.shard_paths(str(prefix), 2))
     assert sorted(person_index(records)) == sorted([1, 2, *(a[ID] for a in small.annotations[:BASE_PERSONS])])
 

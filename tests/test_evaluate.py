@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from personlab_tf.data import coco_format, synthetic
+from personlab_tf.data import coco_format, synthetic, synthetic_scene
 from personlab_tf.evaluation import metrics
 from personlab_tf.tfds_builders import coco_person
 from personlab_tf.tfds_builders.coco_person import layout
@@ -68,7 +68,7 @@ def test_bad_arguments_end_with_one_line(tfds_dirs, tmp_path, args, message):
 def test_a_coco_json_with_either_task_and_a_truncated_image(task, tmp_path):
     data = tmp_path / "data"
     synthetic.generate_dataset(str(data), 3, seed=4, min_side=96, max_side=128,
-                               scene=synthetic.PARTS_SCENE if task == "parts" else synthetic.COCO_SCENE)
+                               scene=synthetic_scene.PARTS_SCENE if task == "parts" else synthetic_scene.COCO_SCENE)
     truncated = data / coco_format.IMAGES_DIR / "000000000002.jpg"
     truncated.write_bytes(truncated.read_bytes()[:400])   # the header survives, the pixels do not
     process, summary = run_script("evaluate.py", "--saved_model", exported_model(task)[1], "--annotations",

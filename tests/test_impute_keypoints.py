@@ -19,7 +19,7 @@ from pycocotools.coco import COCO
 
 from personlab_tf import keys
 from personlab_tf.skeleton import COCO17
-from personlab_tf.data import coco, coco_format, synthetic, writer
+from personlab_tf.data import coco, coco_format, coco_problems, synthetic, writer
 from personlab_tf.data import record_format as rf
 from personlab_tf.tasks.personlab import crops, impute
 
@@ -195,7 +195,7 @@ def world(tmp_path_factory):
     seen = [a for a in candidates if a["image_id"] not in (missing, *blind)]
     withheld = {a["id"] for a in seen[::3]}
     fake = FakeDetector(truth, withheld, blind)
-    problems = coco.ProblemCounter()
+    problems = coco_problems.ProblemCounter()
     dataset = coco.load_dataset(str(annotations), problems)
     entries, summary = impute.impute_dataset(dataset, str(root / coco_format.IMAGES_DIR), fake, OPTIONS, problems)
     return dict(root=root, api=api, hidden=hidden, candidates=candidates, missing=missing, blind=blind,
@@ -220,7 +220,7 @@ def test_imputation_recovers_the_hidden_keypoints_and_skips_what_does_not_fit(wo
     assert summary == {"persons_considered": len(candidates), "imputed": len(imputed),
                        "skipped": {reason: n for reason, n in sorted(expected_skips.items()) if n},
                        "images_missing": 1}
-    assert world["problems"].warnings == {coco.MISSING_IMAGE: 1}
+    assert world["problems"].warnings == {coco_problems.MISSING_IMAGE: 1}
     assert world["fake"].calls == len(candidates) - len(unreadable)   # small persons are not considered
 
     assert [e["id"] for e in world["entries"]] == imputed
@@ -263,7 +263,7 @@ def test_written_entries_round_trip_through_create_tfrecords(world, tmp_path):
     labelled = [a for a in api.anns.values() if a["num_keypoints"] > 0 and a["image_id"] != world["missing"]]
     assert summary[writer.IMPUTED_PERSONS] == len(world["entries"])
     assert summary[writer.ANNOTATED_PERSONS] == len(labelled) + len(world["entries"])
-    assert summary[writer.WARNINGS] == {coco.MISSING_IMAGE: 1}   # no imputed entry was refused
+    assert summary[writer.WARNINGS] == {coco_problems.MISSING_IMAGE: 1}   # no imputed entry was refused
 
     records = parse_shards(writer.shard_paths(str(prefix), 1))
     written = {e["id"]: np.float32(e["keypoints"]).reshape(K, 3) for e in world["entries"]}
@@ -296,7 +296,7 @@ def test_script_with_the_exported_model(world, tmp_path):
     missing_file = world["api"].imgs[world["missing"]]["file_name"]
     assert missing_file in process.stderr                       # the warning names the file
     assert summary["persons_considered"] == len(candidates)
-    assert summary["images_missing"] == 1 and summary["input_warnings"] == {coco.MISSING_IMAGE: 1}
+    assert summary["images_missing"] == 1 and summary["input_warnings"] == {coco_problems.MISSING_IMAGE: 1}
     unreadable = sum(a["image_id"] == world["missing"] for a in candidates)
     assert summary["skipped"][impute.IMAGE_UNREADABLE] == unreadable
     assert summary["imputed"] + sum(summary["skipped"].values()) == len(candidates)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from personlab_tf.skeleton import COCO17
-from personlab_tf.data import coco_format, synthetic
+from personlab_tf.data import coco_format, synthetic, synthetic_scene
 from personlab_tf.tasks.parts import metrics, part_sets, submission
 from personlab_tf.tasks.personlab import oracle
 
@@ -50,7 +50,7 @@ def test_parts_oracle_of_synthetic_scenes(tmp_path):
     (docs/parts.md "Submission formats"), whose CIHP files read as test_inst_part_ap.py reads them give the
     reported AP^r, and the keypoint AP in metrics.json."""
     data, output = tmp_path / "val", tmp_path / "eval"
-    synthetic.generate_dataset(str(data), 4, seed=1, scene=synthetic.PARTS_SCENE)
+    synthetic.generate_dataset(str(data), 4, seed=1, scene=synthetic_scene.PARTS_SCENE)
     _, summary = run_script("oracle_eval.py", "--task", "parts", "--annotations",
                             str(data / coco_format.ANNOTATIONS_FILE), "--images", str(data / coco_format.IMAGES_DIR),
                             "--output_dir", str(output))

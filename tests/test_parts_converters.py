@@ -1,4 +1,4 @@
-"""Readers of DensePose-COCO, MHP v2 and PASCAL-Person-Part (personlab_tf/tasks/parts/converters.py), on
+"""Readers of DensePose-COCO, MHP v2 and PASCAL-Person-Part (personlab_tf/tasks/parts/converters/), on
 fixtures written in each dataset's own layout (field names, dtypes, file naming; MATLAB files written with
 scipy.io.savemat in the structure of the real ones) from synthetic scenes whose truth is known, and on
 hand-made overlaps that the one definition of a person's parts must resolve."""
@@ -16,8 +16,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from personlab_tf import skeleton
-from personlab_tf.data import coco_format, synthetic, writer
-from personlab_tf.tasks.parts import converters, metrics, part_sets
+from personlab_tf.data import coco_format, synthetic, synthetic_scene, writer
+from personlab_tf.tasks.parts import metrics, part_sets
+from personlab_tf.tasks.parts.converters import common, densepose, mhp_v2, pascal_person_part
 
 from inference_fixtures import run_script, script_error
 
@@ -40,7 +41,7 @@ PASCAL_PART_NAMES = {1: "head", 2: "torso", 3: "luarm", 4: "llarm", 5: "lhand", 
 def scene(tmp_path_factory):
     """A synthetic parts dataset: (directory, COCO api, {image id: part map})."""
     path = tmp_path_factory.mktemp("scene")
-    synthetic.generate_dataset(str(path), 3, seed=4, min_side=160, max_side=200, scene=synthetic.PARTS_SCENE)
+    synthetic.generate_dataset(str(path), 3, seed=4, min_side=160, max_side=200, scene=synthetic_scene.PARTS_SCENE)
     api = COCO(str(path / coco_format.ANNOTATIONS_FILE))
     maps = {i: np.asarray(Image.open(coco_format.part_labels_path(path / coco_format.PART_LABELS_DIR,
                                                                   api.imgs[i]["file_name"]))) for i in api.imgs}
@@ -102,7 +103,7 @@ def dp_masks(part_map, mask, bbox, integer_box=False):
     return out
 
 
-@pytest.mark.parametrize("reading", converters.DENSEPOSE_READINGS)
+@pytest.mark.parametrize("reading", densepose.DENSEPOSE_READINGS)
 def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path, reading):
     path, api, maps = scene
     data = json.loads((path / coco_format.ANNOTATIONS_FILE).read_text())
@@ -113,18 +114,18 @@ def test_densepose_parts_come_back_in_the_boxes(scene, tmp_path, reading):
         annotation.update(dp_x=[1.0], dp_y=[2.0], dp_I=[1.0], dp_U=[0.5], dp_V=[0.5])
     persons[1]["dp_masks"] = [[]] * 13                     # malformed: 13 entries
     (tmp_path / "dp.json").write_text(json.dumps(data))
-    summary = converters.convert_densepose(str(tmp_path / "dp.json"), str(tmp_path / "out"), reading=reading)
-    assert summary["warnings"] == {converters.BAD_DP_MASKS: 1}
+    summary = densepose.convert_densepose(str(tmp_path / "dp.json"), str(tmp_path / "out"), reading=reading)
+    assert summary["warnings"] == {common.BAD_DP_MASKS: 1}
     out, out_maps = converted(tmp_path / "out")
     assert out["categories"] == [skeleton.COCO17.category_entry()]
     assert {a["category_id"] for a in out["annotations"]} == {skeleton.COCO17.category_id}
     flags = {a["id"]: a["has_parts"] for a in out["annotations"]}
     # persons[0] has no dp_masks: without parts under `mask`; background under `box` (its image has parts).
-    assert flags[persons[0]["id"]] == (reading == converters.DENSEPOSE_BOX)
+    assert flags[persons[0]["id"]] == (reading == densepose.DENSEPOSE_BOX)
     assert flags[persons[1]["id"]] == 0 and flags[persons[2]["id"]] == 1
-    assert summary["persons_with_parts"] == len(persons) - 2 + (reading == converters.DENSEPOSE_BOX)
+    assert summary["persons_with_parts"] == len(persons) - 2 + (reading == densepose.DENSEPOSE_BOX)
     assert not any(key.startswith("dp_") for a in out["annotations"] for key in a)
-    if reading == converters.DENSEPOSE_BOX:
+    if reading == densepose.DENSEPOSE_BOX:
         first = next(a for a in out["annotations"] if a["id"] == persons[0]["id"])
         assert decoded(first).any() and not out_maps[first["image_id"]][decoded(first)].any()
     truth = {a["id"]: a for a in data["annotations"]}
@@ -148,11 +149,11 @@ def hand_made_densepose(tmp_path):
     6-7, and C has no dp_masks. Image 2 (4 x 4): D, columns 0-1, has no dp_masks either."""
     a, b, c, d = np.zeros((8, 10), bool), np.zeros((8, 10), bool), np.zeros((8, 10), bool), np.zeros((4, 4), bool)
     a[0:6, 0:5], b[:, 3:8], c[6:8, :], d[:, 0:2] = True, True, True, True
-    full = converters.rle(np.ones((256, 256), bool))
+    full = common.rle(np.ones((256, 256), bool))
 
     def entry(annotation_id, image_id, mask, bbox, part=None):
         annotation = {"id": annotation_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-                      "segmentation": converters.rle(mask), "area": float(mask.sum()), "bbox": bbox,
+                      "segmentation": common.rle(mask), "area": float(mask.sum()), "bbox": bbox,
                       "keypoints": [0] * 51, "num_keypoints": 0}
         if part:
             annotation["dp_masks"] = [full if i == part - 1 else [] for i in range(14)]
@@ -169,7 +170,7 @@ def hand_made_densepose(tmp_path):
 
 def test_densepose_box_reading_is_the_released_codes(tmp_path):
     path, (a, b, c, d) = hand_made_densepose(tmp_path)
-    summary = converters.convert_densepose(str(path), str(tmp_path / "out"))     # the default: box
+    summary = densepose.convert_densepose(str(path), str(tmp_path / "out"))     # the default: box
     # A's torso below its COCO mask (rows 6-7, columns 0-4: 10 pixels) is kept: its mask grows to hold it.
     # B's hand (later) takes columns 3-4 from A (16 pixels); the part pixels take rows 6-7 of columns 0-7
     # from C, which has no dp_masks (16 pixels): C keeps columns 8-9 as background, has_parts 1.
@@ -196,7 +197,7 @@ def test_densepose_box_reading_is_the_released_codes(tmp_path):
 
 def test_densepose_mask_reading_keeps_parts_inside_the_coco_mask(tmp_path):
     path, (a, b, c, d) = hand_made_densepose(tmp_path)
-    summary = converters.convert_densepose(str(path), str(tmp_path / "out"), reading=converters.DENSEPOSE_MASK)
+    summary = densepose.convert_densepose(str(path), str(tmp_path / "out"), reading=densepose.DENSEPOSE_MASK)
     # A's torso below its mask (10 pixels) is dropped; the 12 pixels in both A's and B's masks (rows 0-5,
     # columns 3-4) go to B, the later person; C (no dp_masks) has no parts and keeps its mask.
     assert summary["part_pixels_outside_persons"] == 10 and summary["overlap_pixels"] == 12
@@ -214,27 +215,27 @@ def test_densepose_mask_reading_keeps_parts_inside_the_coco_mask(tmp_path):
     assert (maps[1][first] == 1).all() and (maps[1][second] == 2).all()  # each person's map is its own parts
     assert_one_definition(out, maps)
     with pytest.raises(ValueError, match="'clip' is not one of"):
-        converters.convert_densepose(str(path), str(tmp_path / "x"), reading="clip")
+        densepose.convert_densepose(str(path), str(tmp_path / "x"), reading="clip")
 
 
 def test_place_in_box_hand_values():
     grid = np.zeros((256, 256), np.uint8)
     grid[:, 128:] = 3
-    placed = converters.place_in_box(grid, [2, 1, 4, 2], 5, 8)
+    placed = densepose.place_in_box(grid, [2, 1, 4, 2], 5, 8)
     np.testing.assert_array_equal(placed[1:3, 2:6], [[0, 0, 3, 3], [0, 0, 3, 3]])
     assert placed.sum() == 3 * 4
     # A fractional box: `mask` samples pixel centres in [2.9, 7.8) x [1.7, 4.2); `box` truncates the box to
     # columns 2-5, rows 1-2 (int(2.9) = 2, int(4.9) = 4; int(1.7) = 1, int(2.5) = 2).
-    placed = converters.place_in_box(grid, [2.9, 1.7, 4.9, 2.5], 5, 8)
+    placed = densepose.place_in_box(grid, [2.9, 1.7, 4.9, 2.5], 5, 8)
     np.testing.assert_array_equal(placed[2:4, 3:8], [[0, 0, 3, 3, 3]] * 2)
     assert placed.sum() == 3 * 6
-    placed = converters.place_in_integer_box(grid, [2.9, 1.7, 4.9, 2.5], 5, 8)
+    placed = densepose.place_in_integer_box(grid, [2.9, 1.7, 4.9, 2.5], 5, 8)
     np.testing.assert_array_equal(placed[1:3, 2:6], [[0, 0, 3, 3]] * 2)
     assert placed.sum() == 3 * 4
     # A box past the right border: the whole grid is squeezed into the 2 columns left (cells 0 and 128).
-    np.testing.assert_array_equal(converters.place_in_integer_box(grid, [6, 0, 4, 1], 2, 8),
+    np.testing.assert_array_equal(densepose.place_in_integer_box(grid, [6, 0, 4, 1], 2, 8),
                                   [[0, 0, 0, 0, 0, 0, 0, 3], [0] * 8])
-    assert not converters.place_in_integer_box(grid, [3.5, 0, 0.9, 2], 2, 8).any()   # int(0.9) = 0: empty
+    assert not densepose.place_in_integer_box(grid, [3.5, 0, 0.9, 2], 2, 8).any()   # int(0.9) = 0: empty
 
 
 def test_place_in_integer_box_is_opencvs_nearest_resize():
@@ -251,7 +252,7 @@ def test_place_in_integer_box_is_opencvs_nearest_resize():
         expected = np.zeros((height, width), np.uint8)
         if x0 < x1 and y0 < y1:
             expected[y0:y1, x0:x1] = cv2.resize(grid, (int(x1 - x0), int(y1 - y0)), interpolation=cv2.INTER_NEAREST)
-        np.testing.assert_array_equal(converters.place_in_integer_box(grid, bbox, height, width), expected)
+        np.testing.assert_array_equal(densepose.place_in_integer_box(grid, bbox, height, width), expected)
 
 
 def test_script_densepose_readings(tmp_path):
@@ -300,7 +301,7 @@ def measure_readings(tmp_path, images=12, min_side=160, max_side=200):
     (_inside) or with the labels spread 2 pixels outward (_spilling_2px), as coarser annotations would."""
     generated = tmp_path / "scene"
     synthetic.generate_dataset(str(generated), images, seed=11, min_side=min_side, max_side=max_side,
-                               scene=synthetic.PARTS_SCENE)
+                               scene=synthetic_scene.PARTS_SCENE)
     api = COCO(str(generated / coco_format.ANNOTATIONS_FILE))
     maps = {i: np.asarray(Image.open(coco_format.part_labels_path(generated / coco_format.PART_LABELS_DIR,
                                                                   api.imgs[i]["file_name"]))) for i in api.imgs}
@@ -320,12 +321,12 @@ def measure_readings(tmp_path, images=12, min_side=160, max_side=200):
             with_dp.add(annotation["id"])
         (tmp_path / f"{variant}.json").write_text(json.dumps(data))
         truths, person_maps = {}, {}
-        for reading in converters.DENSEPOSE_READINGS:
-            converters.convert_densepose(str(tmp_path / f"{variant}.json"), str(tmp_path / variant / reading),
+        for reading in densepose.DENSEPOSE_READINGS:
+            densepose.convert_densepose(str(tmp_path / f"{variant}.json"), str(tmp_path / variant / reading),
                                          reading=reading)
             truths[reading], person_maps[reading] = reading_ground_truth(tmp_path / variant / reading)
             assert_one_definition(*converted(tmp_path / variant / reading))
-        box, mask = truths[converters.DENSEPOSE_BOX], truths[converters.DENSEPOSE_MASK]
+        box, mask = truths[densepose.DENSEPOSE_BOX], truths[densepose.DENSEPOSE_MASK]
         box_maps = np.concatenate([box[i].part_map.ravel() for i in sorted(box)])
         mask_maps = np.concatenate([mask[i].part_map.ravel() for i in sorted(mask)])
         agree = {reading: 0 for reading in truths}              # COCO-mask pixels of persons with dp_masks
@@ -339,7 +340,7 @@ def measure_readings(tmp_path, images=12, min_side=160, max_side=200):
                                              == maps[annotation["image_id"]][coco_mask])
         changed_sets = changed_maps = 0
         for person in with_dp:
-            a, b = person_maps[converters.DENSEPOSE_BOX][person], person_maps[converters.DENSEPOSE_MASK][person]
+            a, b = person_maps[densepose.DENSEPOSE_BOX][person], person_maps[densepose.DENSEPOSE_MASK][person]
             changed_sets += set(np.unique(a[a > 0])) != set(np.unique(b[b > 0]))
             changed_maps += not np.array_equal(a, b)
         figures[variant] = {
@@ -374,7 +375,7 @@ def test_densepose_readings_measured_on_synthetic_files(tmp_path):
 def test_exclusive_masks_give_each_pixel_to_the_last_mask():
     masks = np.zeros((3, 1, 4), bool)
     masks[0, 0, :3], masks[1, 0, 1:], masks[2, 0, 3] = True, True, True
-    exclusive, moved = converters.exclusive_masks(masks)
+    exclusive, moved = common.exclusive_masks(masks)
     np.testing.assert_array_equal(exclusive[:, 0], [[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]])
     assert moved == 3
 
@@ -415,9 +416,9 @@ def write_mhp(scene, root, drop_pose_of=None):
 def test_mhp_persons_masks_parts_and_joints(scene, tmp_path):
     _, api, maps = scene
     names = write_mhp(scene, tmp_path / "mhp", drop_pose_of="img2")
-    summary = converters.convert_mhp(str(tmp_path / "mhp"), "train", str(tmp_path / "out"))
+    summary = mhp_v2.convert_mhp(str(tmp_path / "mhp"), "train", str(tmp_path / "out"))
     persons_2 = len(persons_of(api, 2))
-    assert summary["warnings"] == {converters.MISSING_IMAGE: 1, converters.MISSING_POSE: 1 + persons_2}
+    assert summary["warnings"] == {common.MISSING_IMAGE: 1, common.MISSING_POSE: 1 + persons_2}
     assert summary["overlap_pixels"] == 0 and summary["part_pixels_outside_persons"] == 0
     out, out_maps = converted(tmp_path / "out")
     assert [image["file_name"] for image in out["images"]] == [f"{name}.jpg" for name in names]
@@ -460,9 +461,9 @@ def test_mhp_overlaps_empty_and_broken_person_files(tmp_path):
     scipy.io.savemat(root / "train" / "pose_annos" / "7.mat", {"person_0": -np.ones((20, 3)), "person_1": [[1, 2]]})
     (root / "list").mkdir()
     (root / "list" / "train.txt").write_text("7\n")
-    summary = converters.convert_mhp(str(root), "train", str(tmp_path / "out"))
-    assert summary["warnings"] == {converters.EMPTY_PERSON: 1, converters.SIZE_MISMATCH: 1,
-                                   converters.MISSING_POSE: 1}           # person_1 is not 3-column rows
+    summary = mhp_v2.convert_mhp(str(root), "train", str(tmp_path / "out"))
+    assert summary["warnings"] == {common.EMPTY_PERSON: 1, common.SIZE_MISMATCH: 1,
+                                   common.MISSING_POSE: 1}           # person_1 is not 3-column rows
     assert summary["persons"] == 2 and summary["overlap_pixels"] == 12
     out, maps = converted(tmp_path / "out")
     expected = np.where(second > 0, second, first)
@@ -495,7 +496,7 @@ def test_mhp_keeps_its_16_joints_with_v_2_minus_flag(tmp_path):
     scipy.io.savemat(root / "train" / "pose_annos" / "9.mat", {"person_0": rows})
     (root / "list").mkdir()
     (root / "list" / "train.txt").write_text("9\n")
-    summary = converters.convert_mhp(str(root), "train", str(tmp_path / "out"))
+    summary = mhp_v2.convert_mhp(str(root), "train", str(tmp_path / "out"))
     assert summary["warnings"] == {} and summary["persons_with_keypoints"] == 1
     out, _ = converted(tmp_path / "out")
     expected = np.zeros((16, 3))
@@ -504,13 +505,13 @@ def test_mhp_keeps_its_16_joints_with_v_2_minus_flag(tmp_path):
     np.testing.assert_allclose(np.reshape(annotation["keypoints"], (16, 3)), expected)
     assert annotation["num_keypoints"] == 3 and annotation["category_id"] == skeleton.MHP_V2.category_id
     assert out["categories"][0]["keypoints"][9] == "head_top"
-    np.testing.assert_allclose(converters.mhp_keypoints(rows), expected)
-    np.testing.assert_allclose(converters.mhp_keypoints(rows[:10])[9], (20, 6, 2))   # fewer rows: the rest unlabelled
+    np.testing.assert_allclose(mhp_v2.mhp_keypoints(rows), expected)
+    np.testing.assert_allclose(mhp_v2.mhp_keypoints(rows[:10])[9], (20, 6, 2))   # fewer rows: the rest unlabelled
 
 
 def test_mhp_records_carry_its_part_set(scene, tmp_path):
     write_mhp(scene, tmp_path / "mhp")
-    converters.convert_mhp(str(tmp_path / "mhp"), "train", str(tmp_path / "out"))
+    mhp_v2.convert_mhp(str(tmp_path / "mhp"), "train", str(tmp_path / "out"))
     summary = writer.convert(str(tmp_path / "out" / "person_keypoints.json"), str(tmp_path / "mhp" / "train" / "images"),
                              str(tmp_path / "records" / "train"), part_labels_dir=str(tmp_path / "out" / "part_labels"),
                              num_part_classes=part_sets.MHP_V2.num_classes)
@@ -554,14 +555,14 @@ def write_pascal(scene, root):
             objects.append(("person", 15, mask, parts))
         pascal_part_mat(root / "Annotations_Part" / f"{name}.mat", name, objects)
         parts = SYNTHETIC_TO_PASCAL[maps[image_id]]
-        parts[-1, :] = converters.VOID
+        parts[-1, :] = pascal_person_part.VOID
         png(root / "SegmentationPart" / f"{name}.png", parts)
     return names
 
 
 def pascal_joints(persons):
-    """[P, 14, 3] joints in the project's reading (converters.py: x, y, visible 1 / occluded 0, -1 rows
-    unlabelled) of persons with COCO keypoints: the head is the nose, the neck unlabelled."""
+    """[P, 14, 3] joints in the project's reading (converters/pascal_person_part.py: x, y, visible 1 / occluded 0,
+    -1 rows unlabelled) of persons with COCO keypoints: the head is the nose, the neck unlabelled."""
     joints = -np.ones((len(persons), 14, 3))
     for p, annotation in enumerate(persons):
         keypoints = np.array(annotation["keypoints"], float).reshape(-1, 3)
@@ -598,9 +599,10 @@ def test_pascal_person_part_instances_parts_and_keypoints(scene, tmp_path):
     # Both list formats: ids, and "/IMAGE /LABEL" pairs as in the usual release.
     lines = [first] + [f"/JPEGImages/{n}.jpg /SegmentationPart/{n}.png" for n in list(names)[1:]]
     (root / "train_id.txt").write_text("\n".join(lines) + "\n")
-    summary = converters.convert_pascal_person_part(str(root), str(root / "train_id.txt"), str(tmp_path / "out"))
+    summary = pascal_person_part.convert_pascal_person_part(str(root), str(root / "train_id.txt"),
+                                                            str(tmp_path / "out"))
     # The second image's joint file is malformed, the third has none.
-    assert summary["warnings"] == {converters.BAD_KEYPOINTS: 1, converters.MISSING_POSE: 1}
+    assert summary["warnings"] == {common.BAD_KEYPOINTS: 1, common.MISSING_POSE: 1}
     assert summary["overlap_pixels"] == 0 and summary["part_pixels_outside_persons"] == 0
     out, out_maps = converted(tmp_path / "out")
     assert out["categories"] == [skeleton.PASCAL_PERSON_PART.category_entry()]
@@ -646,24 +648,24 @@ def test_pascal_joint_files_hand_made(tmp_path):
     scipy.io.savemat(tmp_path / "two.mat", {"joints": np.stack([joints, -np.ones((14, 3))])})
     scipy.io.savemat(tmp_path / "bad.mat", {"joints": np.zeros((1, 17, 3))})
     scipy.io.savemat(tmp_path / "other.mat", {"keypoints": joints})
-    one = converters.read_pascal_joints(str(tmp_path / "one.mat"))
+    one = pascal_person_part.read_pascal_joints(str(tmp_path / "one.mat"))
     assert one.shape == (1, 14, 3)
     np.testing.assert_allclose(one[0], expected)
-    two = converters.read_pascal_joints(str(tmp_path / "two.mat"))
+    two = pascal_person_part.read_pascal_joints(str(tmp_path / "two.mat"))
     np.testing.assert_allclose(two, [expected, np.zeros((14, 3))])
-    with pytest.raises(converters.BadPartAnnotation, match=r"joints is \(1, 17, 3\)"):
-        converters.read_pascal_joints(str(tmp_path / "bad.mat"))
-    with pytest.raises(converters.BadPartAnnotation, match="no variable 'joints'"):
-        converters.read_pascal_joints(str(tmp_path / "other.mat"))
-    conversion = converters.Conversion(str(tmp_path / "out"), skeleton.PASCAL_PERSON_PART)
-    three = converters.pascal_persons_keypoints(str(tmp_path), "two", 3, conversion)   # 2 rows, 3 persons
+    with pytest.raises(pascal_person_part.BadPartAnnotation, match=r"joints is \(1, 17, 3\)"):
+        pascal_person_part.read_pascal_joints(str(tmp_path / "bad.mat"))
+    with pytest.raises(pascal_person_part.BadPartAnnotation, match="no variable 'joints'"):
+        pascal_person_part.read_pascal_joints(str(tmp_path / "other.mat"))
+    conversion = common.Conversion(str(tmp_path / "out"), skeleton.PASCAL_PERSON_PART)
+    three = pascal_person_part.pascal_persons_keypoints(str(tmp_path), "two", 3, conversion)   # 2 rows, 3 persons
     np.testing.assert_allclose(three, [expected, np.zeros((14, 3)), np.zeros((14, 3))])
-    first = converters.pascal_persons_keypoints(str(tmp_path), "two", 1, conversion)   # 2 rows, 1 person
+    first = pascal_person_part.pascal_persons_keypoints(str(tmp_path), "two", 1, conversion)   # 2 rows, 1 person
     np.testing.assert_allclose(first, [expected])
-    assert conversion.problems.warnings == {converters.MISSING_POSE: 1, converters.BAD_KEYPOINTS: 1}
-    none = converters.pascal_persons_keypoints(str(tmp_path), "absent", 2, conversion)
+    assert conversion.problems.warnings == {common.MISSING_POSE: 1, common.BAD_KEYPOINTS: 1}
+    none = pascal_person_part.pascal_persons_keypoints(str(tmp_path), "absent", 2, conversion)
     assert np.shape(none) == (2, 14, 3) and not np.any(none)
-    assert conversion.problems.warnings[converters.MISSING_POSE] == 2
+    assert conversion.problems.warnings[common.MISSING_POSE] == 2
 
 
 def test_pascal_part_files_that_do_not_match_are_named(scene, tmp_path, caplog):
@@ -676,9 +678,10 @@ def test_pascal_part_files_that_do_not_match_are_named(scene, tmp_path, caplog):
     (root / "Annotations_Part" / f"{names[2]}.mat").write_bytes(b"not a MATLAB file")
     (root / "list.txt").write_text("\n".join(names + ["2008_999999"]) + "\n")
     with caplog.at_level(logging.WARNING):
-        summary = converters.convert_pascal_person_part(str(root), str(root / "list.txt"), str(tmp_path / "out"))
+        summary = pascal_person_part.convert_pascal_person_part(str(root), str(root / "list.txt"),
+                                                                str(tmp_path / "out"))
     assert summary["images"] == 0
-    assert summary["warnings"] == {converters.BAD_PART_ANNOTATION: 3, converters.MISSING_IMAGE: 1}
+    assert summary["warnings"] == {common.BAD_PART_ANNOTATION: 3, common.MISSING_IMAGE: 1}
     text = caplog.text
     assert f"{names[0]}.mat: anno has no field 'objects'" in text
     assert f"{names[1]}.mat: anno.objects(2).mask is ({height + 1}, {width}), the image is ({height}, {width})" in text

@@ -174,13 +174,13 @@ def test_fit_lowers_every_task_loss_on_real_targets(tmp_path):
     lower): the terms of the same batch before and after 40 steps."""
     import keras
 
-    from personlab_tf.data import augment, synthetic, writer
+    from personlab_tf.data import augment, synthetic, synthetic_scene, writer
     from personlab_tf.train import callbacks
     from personlab_tf.tasks.parts.targets import PartsData
     from personlab_tf.tasks.parts.task import PartsTask
     keras.utils.set_random_seed(0)
     data = tmp_path / "data"
-    synthetic.generate_dataset(str(data), 2, seed=0, min_side=96, max_side=128, scene=synthetic.PARTS_SCENE)
+    synthetic.generate_dataset(str(data), 2, seed=0, min_side=96, max_side=128, scene=synthetic_scene.PARTS_SCENE)
     writer.convert(str(data / coco_format.ANNOTATIONS_FILE), str(data / coco_format.IMAGES_DIR), str(tmp_path / "r"),
                    part_labels_dir=str(data / coco_format.PART_LABELS_DIR), num_part_classes=9)
     task = PartsTask(data=PartsData(crop_size=SIZE, disk_radius=8.0),

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from personlab_tf import keys
-from personlab_tf.data import coco
+from personlab_tf.data import coco_records
 from personlab_tf.skeleton import COCO17
 from personlab_tf.task import EvaluationImage
 from personlab_tf.tasks.parts import metrics, submission, targets
@@ -273,7 +273,7 @@ def scene():
                 "iscrowd": 0})
         n = len(people)
         part_map = np.sum([parts for _, parts in people], axis=0).astype(np.uint8)
-        record = coco.ImageRecord(
+        record = coco_records.ImageRecord(
             image_id=image_id, file_name=name, height=24, width=32, encoded=b"",
             keypoints=np.zeros((n, 17, 3), np.float32), masks=np.array([m for m, _ in people], np.uint8),
             is_crowd=np.zeros(n, bool), annotated=np.ones(n, bool), imputed=np.zeros(n, bool),

@@ -13,7 +13,7 @@ from personlab_tf.train.optimizer import build_optimizer
 from personlab_tf.train.trainer import precision_policy
 
 from inference_fixtures import encode, run_script, textured_image
-from test_model_personlab import _images, random_targets
+from test_personlab_model import _images, random_targets
 from test_train import train_records  # noqa: F401  (the fixture)
 
 NETWORK = PersonLabNetwork("resnet_tiny", 16, freeze_batch_norm=False)

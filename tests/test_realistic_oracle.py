@@ -12,7 +12,7 @@ import pytest
 
 from personlab_tf import keys
 from personlab_tf.skeleton import COCO17
-from personlab_tf.data import coco, coco_format, synthetic
+from personlab_tf.data import coco, coco_format, coco_problems, coco_records, synthetic
 from personlab_tf.tasks.parts.task import PartsTask
 from personlab_tf.tasks.personlab import calibration, noise
 
@@ -196,8 +196,8 @@ def test_the_calibration_measures_back_the_noise_it_is_given():
                                 long_gain=((0.0, 0.5),), short=(0.2, 0.0, 0.8), mid=(0.6, 0.0, 1.3),
                                 long=(0.7, 0.0, 1.3))
     statistics = calibration.Statistics(RADIUS)
-    dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco.ProblemCounter())
-    records = coco.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)), coco.ProblemCounter())
+    dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco_problems.ProblemCounter())
+    records = coco_records.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)), coco_problems.ProblemCounter())
     for index, record in zip(range(8), records):
         _, made, wide, keypoints, labelled = calibration.image_targets(record, COCO17, 401, RADIUS, given.offset_extent)
         degraded = noise.degrade(calibration.raw_target_maps(made, wide), given, RADIUS, STRIDE,
@@ -213,9 +213,9 @@ def test_the_calibration_measures_back_the_noise_it_is_given():
 
 
 def train_records(count):
-    dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco.ProblemCounter())
-    return list(zip(range(count), coco.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)),
-                                                           coco.ProblemCounter())))
+    dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco_problems.ProblemCounter())
+    return list(zip(range(count), coco_records.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)),
+                                                           coco_problems.ProblemCounter())))
 
 
 def test_the_realistic_noise_of_an_image_depends_on_the_seed_and_the_image_only():

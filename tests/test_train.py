@@ -384,7 +384,7 @@ def test_a_misspelled_choice_is_one_line_listing_the_valid_ones(tmp_path, bindin
 
 @pytest.mark.slow
 def test_a_truncated_shard_ends_training_with_one_line_naming_it(tmp_path, train_records):
-    """(Shards without records: tests/test_pipeline.py.)"""
+    """(Shards without records: tests/test_data_pipeline.py.)"""
     damaged = tmp_path / "records"
     shutil.copytree(Path(train_records).parent, damaged)
     shard = sorted(damaged.glob("train-*"))[1]

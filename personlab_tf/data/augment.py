@@ -15,7 +15,7 @@ for crop pixel (u, v). Without rotation it is axis-aligned (b = d = 0); a flippe
 
 import dataclasses
 import math
-from typing import Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import gin
 import tensorflow as tf
@@ -192,7 +192,8 @@ def jitter_colors(image: tf.Tensor, seed: tf.Tensor, options: ColorJitter) -> tf
     return tf.cast(tf.round(pixels * 255.0), tf.uint8)
 
 
-def transform_keypoints(keypoints, crop_to_image, flip, flip_permutation):
+def transform_keypoints(keypoints: tf.Tensor, crop_to_image: tf.Tensor, flip: tf.Tensor,
+                        flip_permutation: Sequence[int]) -> tf.Tensor:
     """Keypoints [N, K, 3] (x, y, v) in image pixels -> crop pixels; a flip swaps left and right
     (`flip_permutation`, Skeleton.flip_permutation)."""
     xy = image_to_crop_points(keypoints[..., :2], crop_to_image)
@@ -200,7 +201,9 @@ def transform_keypoints(keypoints, crop_to_image, flip, flip_permutation):
     return tf.cond(flip, lambda: tf.gather(moved, list(flip_permutation), axis=1), lambda: moved)
 
 
-def augment(sample, crop_size, flip_permutation, seed=None, training=True, box=BoxOptions(), color=ColorJitter()):
+def augment(sample: Dict[str, tf.Tensor], crop_size: int, flip_permutation: Sequence[int],
+            seed: Optional[tf.Tensor] = None, training: bool = True, box: BoxOptions = BoxOptions(),
+            color: ColorJitter = ColorJitter()) -> Dict[str, tf.Tensor]:
     """Crops, rescales, rotates, flips and colour-jitters a decoded sample (decoder.decode_example).
 
     Args:

@@ -1,9 +1,9 @@
-"""Reading and validating COCO person-keypoint annotations, one image at a time.
+"""Reading and validating COCO person-keypoint annotations.
 
 `load_dataset` parses and checks the annotations JSON (and optional imputed keypoints) up front
-(`parse_dataset` checks a JSON already parsed);
-`iter_image_records` then reads, verifies and yields one `ImageRecord` per image that has at least one
-person annotation (crowd regions included), decoding masks for that image only.
+(`parse_dataset` checks a JSON already parsed) into `CocoPersons`; data/coco_records.py then reads, verifies
+and yields one `ImageRecord` per image that has at least one person annotation (crowd regions included),
+decoding masks (data/coco_masks.py) for that image only.
 
 Coordinates: pixel centres at integer coordinates, x to the right, y down, points in (x, y) order. COCO
 keypoints already follow this convention, so pixel (row i, column j) covers [j - 0.5, j + 0.5] x
@@ -12,58 +12,25 @@ keypoints already follow this convention, so pixel (row i, column j) covers [j -
 
 Bad input never raises (except an unusable annotations file, imputed keypoints file or images
 directory: `AnnotationError`). Each problem is logged as a warning naming the item and counted by kind
-in a `ProblemCounter`:
-
-| kind                          | action                                                             |
-| ----------------------------- | ------------------------------------------------------------------ |
-| malformed_image               | bad or duplicate entry in `images` -> image skipped                |
-| missing_image                 | image file cannot be read -> image skipped                         |
-| corrupt_image                 | file does not decode completely -> image skipped                   |
-| unsupported_image_format      | decodes, but is neither JPEG nor PNG -> image skipped              |
-| size_mismatch                 | decoded size differs from the JSON height/width -> image skipped   |
-| non_person_category           | annotation of another category -> ignored                          |
-| malformed_annotation          | bad field, unknown image id, duplicate id -> person skipped        |
-| degenerate_polygon            | polygon with < 3 points, an odd length or zero area -> dropped     |
-| empty_segmentation            | no polygon left: non-crowd keeps an empty mask, crowd is dropped   |
-| keypoint_outside_image        | labelled keypoint outside the image -> set to (0, 0, 0)            |
-| imputed_malformed             | bad or duplicate imputed entry -> ignored                          |
-| imputed_unknown_id            | no loaded person annotation has that id -> ignored                 |
-| imputed_for_labelled_person   | the person already has labelled keypoints -> ignored               |
-| imputed_for_crowd             | the id is a crowd region -> ignored                                |
+in a `ProblemCounter` (data/coco_problems.py, whose table says what happens to the item).
 
 An annotation may carry `"has_parts": 0 | 1` (default 1): whether the image's part label map
 (personlab_tf/data/part_labels.py) labels that person's pixels; the part-parsing converters write it.
 """
 
-import collections
 import dataclasses
-import io
 import json
 import math
-import os
+from typing import Any, Optional
 
 import numpy as np
-from absl import logging
-from PIL import Image
 from pycocotools import mask as mask_utils
 
 from personlab_tf import skeleton as skeleton_lib
-
-# Problem kinds (see the module docstring).
-MALFORMED_IMAGE = "malformed_image"
-MISSING_IMAGE = "missing_image"
-CORRUPT_IMAGE = "corrupt_image"
-UNSUPPORTED_IMAGE_FORMAT = "unsupported_image_format"
-SIZE_MISMATCH = "size_mismatch"
-NON_PERSON_CATEGORY = "non_person_category"
-MALFORMED_ANNOTATION = "malformed_annotation"
-DEGENERATE_POLYGON = "degenerate_polygon"
-EMPTY_SEGMENTATION = "empty_segmentation"
-KEYPOINT_OUTSIDE_IMAGE = "keypoint_outside_image"
-IMPUTED_MALFORMED = "imputed_malformed"
-IMPUTED_UNKNOWN_ID = "imputed_unknown_id"
-IMPUTED_FOR_LABELLED_PERSON = "imputed_for_labelled_person"
-IMPUTED_FOR_CROWD = "imputed_for_crowd"
+from personlab_tf.data.coco_problems import (DEGENERATE_POLYGON, EMPTY_SEGMENTATION, IMPUTED_FOR_CROWD,
+                                             IMPUTED_FOR_LABELLED_PERSON, IMPUTED_MALFORMED, IMPUTED_UNKNOWN_ID,
+                                             KEYPOINT_OUTSIDE_IMAGE, MALFORMED_ANNOTATION, MALFORMED_IMAGE,
+                                             NON_PERSON_CATEGORY, ProblemCounter)
 
 # Field names of the COCO JSON and of the imputed keypoints JSON.
 _IMAGES = "images"
@@ -83,7 +50,6 @@ _RLE_SIZE = "size"
 _RLE_COUNTS = "counts"
 _HAS_PARTS = "has_parts"
 
-_IMAGE_FORMATS = ("JPEG", "PNG")
 _VISIBILITIES = (0, 1, 2)
 
 
@@ -93,31 +59,6 @@ class AnnotationError(Exception):
 
 class _Malformed(ValueError):
     """Internal: a JSON item fails validation; the message says why."""
-
-
-class ProblemCounter:
-    """Counts data problems by kind, logging each one as a warning that names the item.
-
-    Attributes:
-      warnings: collections.Counter, kind -> number of problems.
-      images_skipped: images with person annotations that were not written because of a problem.
-      images_without_people: images with no (valid) person annotation; not a warning.
-    """
-
-    def __init__(self):
-        self.warnings = collections.Counter()
-        self.images_skipped = 0
-        self.images_without_people = 0
-
-    def warn(self, kind, message):
-        """Logs `message` as a warning of `kind` and counts it."""
-        self.warnings[kind] += 1
-        logging.warning("[%s] %s", kind, message)
-
-    def skip_image(self, kind, message):
-        """Like `warn`, for a problem that removes a whole image."""
-        self.warn(kind, message)
-        self.images_skipped += 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,48 +110,7 @@ class CocoPersons:
     skeleton: skeleton_lib.Skeleton
 
 
-@dataclasses.dataclass
-class ImageRecord:
-    """One image and all its person annotations (crowd regions included), N >= 1 (N >= 0 for evaluation).
-
-    Attributes:
-      image_id: COCO image id.
-      file_name: file name inside the images directory.
-      height, width: image size in pixels.
-      encoded: the image file bytes as on disk (JPEG or PNG).
-      keypoints: [N, K, 3] float32 (x, y, v), pixel centres at integer coordinates; v > 0 is labelled.
-      masks: [N, H, W] uint8 in {0, 1}.
-      is_crowd: [N] bool.
-      annotated: [N] bool, at least one labelled (possibly imputed) keypoint.
-      imputed: [N] bool, keypoints come from the imputed keypoints file.
-      annotation_ids: [N] int64 COCO annotation ids.
-      areas: [N] float32 COCO areas.
-      bboxes: [N, 4] float32 COCO boxes (x, y, width, height).
-      has_parts: [N] bool, non-crowd persons whose annotation says the part labels cover them (all
-        False once `part_labels` turns out to be missing).
-      skeleton: name of the skeleton the keypoints follow (personlab_tf/skeleton.py).
-      part_labels: [H, W] uint8 part class map, or None (data/part_labels.py attaches it).
-    """
-
-    image_id: int
-    file_name: str
-    height: int
-    width: int
-    encoded: bytes
-    keypoints: np.ndarray
-    masks: np.ndarray
-    is_crowd: np.ndarray
-    annotated: np.ndarray
-    imputed: np.ndarray
-    annotation_ids: np.ndarray
-    areas: np.ndarray
-    bboxes: np.ndarray
-    has_parts: np.ndarray
-    skeleton: str
-    part_labels: np.ndarray = None
-
-
-def load_json(path, what):
+def load_json(path: str, what: str) -> Any:
     """Parses a JSON file, raising `AnnotationError` naming the file if that is impossible."""
     try:
         with open(path, "rb") as f:
@@ -403,7 +303,7 @@ def _polygon_problem(polygon):
     return "zero area" if math.isclose(doubled_area, 0.0, abs_tol=1e-6) else None
 
 
-def points_inside_image(points, height, width):
+def points_inside_image(points: np.ndarray, height: int, width: int) -> np.ndarray:
     """[...] bool: points [..., 2] (x, y) lie in the image, -0.5 <= x <= W - 0.5 and -0.5 <= y <= H - 0.5
     (pixel centres at integer coordinates)."""
     x, y = points[..., 0], points[..., 1]
@@ -522,7 +422,8 @@ def _apply_imputed(entries, dataset, problems):
             person.imputed = True
 
 
-def load_dataset(annotations_path, problems, imputed_path=None, skeleton=None):
+def load_dataset(annotations_path: str, problems: ProblemCounter, imputed_path: Optional[str] = None,
+                 skeleton: Optional[skeleton_lib.Skeleton] = None) -> CocoPersons:
     """Reads and validates a COCO person-keypoints JSON (and optional imputed keypoints).
 
     Args:
@@ -549,7 +450,7 @@ def load_dataset(annotations_path, problems, imputed_path=None, skeleton=None):
     return dataset
 
 
-def file_skeleton(data, source):
+def file_skeleton(data: Any, source: str) -> skeleton_lib.Skeleton:
     """The skeleton of a parsed COCO JSON: its category's (skeleton.keypoint_category, from_category), or
     coco17 when no category declares keypoints; AnnotationError naming `source` when its declaration is
     unusable."""
@@ -561,7 +462,7 @@ def file_skeleton(data, source):
         raise AnnotationError(str(error)) from None
 
 
-def check_file_skeleton(data, source, skeleton):
+def check_file_skeleton(data: Any, source: str, skeleton: skeleton_lib.Skeleton) -> None:
     """AnnotationError naming both when a parsed COCO JSON declares keypoint names other than `skeleton`'s (a
     file that declares none fits any skeleton)."""
     if not skeleton_lib.declares_keypoints(data):
@@ -572,7 +473,8 @@ def check_file_skeleton(data, source, skeleton):
                               f"the task (its configuration or SavedModel) holds {skeleton.describe()}")
 
 
-def parse_dataset(data, source, problems, skeleton=None):
+def parse_dataset(data: Any, source: str, problems: ProblemCounter,
+                  skeleton: Optional[skeleton_lib.Skeleton] = None) -> CocoPersons:
     """Validates the parsed content of a COCO person-keypoints JSON (`load_dataset` without the reading).
 
     Args:
@@ -596,43 +498,7 @@ def parse_dataset(data, source, problems, skeleton=None):
                        skeleton)
 
 
-def _image_problem(data, info):
-    """(kind, reason) if the encoded image is unusable, else None; decodes it fully to check.
-
-    Relies on PIL's default `ImageFile.LOAD_TRUNCATED_IMAGES = False` to reject truncated files.
-    """
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            image_format, size = image.format, image.size
-    except Exception as error:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError...)
-        return CORRUPT_IMAGE, f"does not decode ({type(error).__name__}: {error})"
-    if image_format not in _IMAGE_FORMATS:
-        return UNSUPPORTED_IMAGE_FORMAT, f"is {image_format}, not one of {_IMAGE_FORMATS}"
-    if size != (info.width, info.height):
-        return SIZE_MISMATCH, f"is {size[0]}x{size[1]}, the annotations say {info.width}x{info.height}"
-    return None
-
-
-def _read_image(info, images_dir, problems):
-    """The verified file bytes of an image, or None after reporting why it is skipped."""
-    path = os.path.join(images_dir, info.file_name)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as error:
-        reason = error.strerror or error
-        problems.skip_image(MISSING_IMAGE, f"{info.describe()}: cannot read {path} ({reason}); image skipped")
-        return None
-    problem = _image_problem(data, info)
-    if problem:
-        kind, reason = problem
-        problems.skip_image(kind, f"{info.describe()}: {path} {reason}; image skipped")
-        return None
-    return data
-
-
-def ground_truth(dataset):
+def ground_truth(dataset: CocoPersons) -> dict:
     """The COCO dict COCOeval reads, from validated annotations (`load_dataset` without imputed keypoints):
     exactly what the records hold, so evaluation and training see the same ground truth.
 
@@ -660,76 +526,3 @@ def ground_truth(dataset):
             annotations.append(entry)
     return {"info": {"description": "validated by personlab_tf.data.coco"}, "images": images,
             "categories": [dataset.skeleton.category_entry()], "annotations": annotations}
-
-
-def segmentation_rle(segmentation, height, width):
-    """The compressed COCO RLE {"size": [h, w], "counts": bytes} of a validated segmentation (`load_dataset`:
-    degenerate polygons already dropped): its polygons rasterised and merged as `COCO.annToRLE` does (none:
-    an empty mask), or its RLE as it is."""
-    if not isinstance(segmentation, list):
-        return segmentation
-    if not segmentation:
-        return mask_utils.encode(np.zeros((height, width), np.uint8, order="F"))
-    return mask_utils.merge(mask_utils.frPyObjects([polygon.tolist() for polygon in segmentation], height, width))
-
-
-def decode_mask(segmentation, height, width):
-    """[H, W] uint8 mask of a validated segmentation (`CocoPersons` persons; `segmentation_rle`)."""
-    return mask_utils.decode(segmentation_rle(segmentation, height, width))
-
-
-def _make_record(info, encoded, persons, skeleton):
-    """An `ImageRecord` from an image's verified bytes and its N >= 0 persons."""
-    count = len(persons)
-    return ImageRecord(
-        image_id=info.image_id,
-        file_name=info.file_name,
-        height=info.height,
-        width=info.width,
-        encoded=encoded,
-        keypoints=np.array([p.keypoints for p in persons], np.float32).reshape(count, skeleton.num_keypoints, 3),
-        masks=np.array([decode_mask(p.segmentation, info.height, info.width) for p in persons],
-                       np.uint8).reshape(count, info.height, info.width),
-        is_crowd=np.array([p.is_crowd for p in persons], bool),
-        annotated=np.array([p.has_labelled_keypoint() for p in persons], bool),
-        imputed=np.array([p.imputed for p in persons], bool),
-        annotation_ids=np.array([p.annotation_id for p in persons], np.int64),
-        areas=np.array([p.area for p in persons], np.float32),
-        bboxes=np.array([p.bbox for p in persons], np.float32).reshape(count, 4),
-        has_parts=np.array([p.has_parts and not p.is_crowd for p in persons], bool),
-        skeleton=skeleton.name,
-    )
-
-
-def _records(dataset, images_dir, problems, with_empty_images):
-    """The generator behind `iter_image_records`."""
-    for info in dataset.images:
-        persons = dataset.persons[info.image_id]
-        if not persons:
-            problems.images_without_people += 1
-            if not with_empty_images:
-                continue
-        encoded = _read_image(info, images_dir, problems)
-        if encoded is not None:
-            yield _make_record(info, encoded, persons, dataset.skeleton)
-
-
-def iter_image_records(dataset, images_dir, problems, with_empty_images=False):
-    """One `ImageRecord` per readable image with >= 1 person, in JSON order, decoded one at a time.
-
-    Args:
-      dataset: `CocoPersons` from `load_dataset`.
-      images_dir: directory holding the image files.
-      problems: `ProblemCounter`; also counts images without people.
-      with_empty_images: also yield the images without people (N = 0), as evaluation needs them (COCO
-        counts their false positives).
-
-    Returns:
-      An iterator of `ImageRecord`.
-
-    Raises:
-      AnnotationError: `images_dir` is not a directory (raised here, before any record is read).
-    """
-    if not os.path.isdir(images_dir):
-        raise AnnotationError(f"images directory {images_dir} does not exist")
-    return _records(dataset, images_dir, problems, with_empty_images)

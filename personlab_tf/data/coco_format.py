@@ -3,7 +3,7 @@
 A dataset folder holds `person_keypoints.json` (COCO format, the category of its skeleton with the keypoint
 names and the tree as `skeleton`, personlab_tf/skeleton.py), the images in `images/` and, for part parsing, one part label map per image in
 `part_labels/<image file stem>.png` (data/part_labels.py). The synthetic generator (data/synthetic.py),
-the part-dataset converters (tasks/parts/converters.py) and the ground truth rebuilt from the tfds
+the part-dataset converters (tasks/parts/converters/) and the ground truth rebuilt from the tfds
 records (evaluation/ground_truth.py) all use the helpers below, so their files agree.
 """
 

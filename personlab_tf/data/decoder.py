@@ -1,12 +1,14 @@
 """Serialized `tf.train.Example` (see record_format.py) -> decoded sample dict (keys.py)."""
 
+from typing import Dict
+
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.data import record_format, writer
+from personlab_tf.data import coco_records, record_format, writer
 
 
-def drop_imputed_keypoints(sample):
+def drop_imputed_keypoints(sample: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """The sample as if written without imputed keypoints: imputed persons lose them and are not annotated."""
     imputed = sample[keys.Sample.IMPUTED]
     out = dict(sample)
@@ -15,7 +17,7 @@ def drop_imputed_keypoints(sample):
     return out
 
 
-def decode_example(serialized, num_keypoints, with_parts=False):
+def decode_example(serialized: tf.Tensor, num_keypoints: int, with_parts: bool = False) -> Dict[str, tf.Tensor]:
     """Parses and decodes one record.
 
     Args:
@@ -65,8 +67,8 @@ def decode_example(serialized, num_keypoints, with_parts=False):
     return sample
 
 
-def decode_record(record, num_keypoints: int, with_parts: bool = False) -> dict:
-    """The decoded sample of a `coco.ImageRecord`, through its record exactly as training reads it (the
+def decode_record(record: coco_records.ImageRecord, num_keypoints: int, with_parts: bool = False) -> dict:
+    """The decoded sample of a `coco_records.ImageRecord`, through its record exactly as training reads it (the
     oracles and the part-parsing evaluation); num_keypoints and with_parts as in `decode_example`."""
     return decode_example(tf.constant(writer.image_example(record).SerializeToString()), num_keypoints,
                           with_parts)

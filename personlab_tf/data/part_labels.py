@@ -19,11 +19,12 @@ Bad part labels never stop a conversion; the image is written without part label
 import dataclasses
 import io
 import os
+from typing import Iterable, Iterator, Tuple, Union
 
 import numpy as np
 from PIL import Image
 
-from personlab_tf.data import coco_format
+from personlab_tf.data import coco_format, coco_problems, coco_records
 
 MISSING_PART_LABELS = "missing_part_labels"
 CORRUPT_PART_LABELS = "corrupt_part_labels"
@@ -32,13 +33,13 @@ PART_LABEL_OUT_OF_RANGE = "part_label_out_of_range"
 _SINGLE_CHANNEL_MODES = ("L", "P")
 
 
-def write_png(path, labels):
+def write_png(path: str, labels: np.ndarray) -> None:
     """Writes a [H, W] uint8 label map as a mode-L PNG, creating the directory."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     Image.fromarray(np.asarray(labels, np.uint8)).save(path, format="PNG")   # 2-D uint8: mode L
 
 
-def read_part_labels(path, height, width, num_classes):
+def read_part_labels(path: str, height: int, width: int, num_classes: int) -> Union[np.ndarray, Tuple[str, str]]:
     """The [H, W] uint8 part map of a PNG, or (kind, reason) when it is unusable (module docstring)."""
     try:
         with open(path, "rb") as f:
@@ -61,17 +62,18 @@ def read_part_labels(path, height, width, num_classes):
     return labels.astype(np.uint8)
 
 
-def attach_part_labels(records, part_labels_dir, num_classes, problems):
-    """The `coco.ImageRecord`s with their part maps; an image whose map is unusable keeps none.
+def attach_part_labels(records: Iterable[coco_records.ImageRecord], part_labels_dir: str, num_classes: int,
+                       problems: coco_problems.ProblemCounter) -> Iterator[coco_records.ImageRecord]:
+    """The `coco_records.ImageRecord`s with their part maps; an image whose map is unusable keeps none.
 
     Args:
-      records: iterable of `coco.ImageRecord` (data.coco.iter_image_records).
+      records: iterable of `coco_records.ImageRecord` (data.coco_records.iter_image_records).
       part_labels_dir: directory of `<image file stem>.png` maps.
       num_classes: number of classes of the part set; larger values are out of range.
-      problems: `coco.ProblemCounter`; each unusable map is warned about, naming the file, and counted.
+      problems: `coco_problems.ProblemCounter`; each unusable map is warned about, naming the file, and counted.
 
     Yields:
-      `coco.ImageRecord` with `part_labels` set, or with `has_parts` all False.
+      `coco_records.ImageRecord` with `part_labels` set, or with `has_parts` all False.
     """
     for record in records:
         result = read_part_labels(coco_format.part_labels_path(part_labels_dir, record.file_name), record.height, record.width,

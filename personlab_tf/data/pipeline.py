@@ -13,7 +13,7 @@ block shuffle instead of tf.data's sliding shuffle buffer, whose state a restart
 
 A run resumed after batch N (`start_batch=N`) counts the records of an epoch once, starts at the epoch
 holding element N * batch_size and skips the records before it (raw records, not decoded), so its next
-batch is the one the uninterrupted run would have used at step N + 1 (tests/test_pipeline.py). The map that
+batch is the one the uninterrupted run would have used at step N + 1 (tests/test_data_pipeline.py). The map that
 decodes, augments and makes targets runs in parallel; with `deterministic=False` (the default, faster) its
 outputs may leave it slightly out of order, each element keeping its own seed.
 """

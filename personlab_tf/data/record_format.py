@@ -30,6 +30,7 @@ part labels: one class map per image; a person's parts are the map restricted to
 """
 
 import zlib
+from typing import Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -73,14 +74,14 @@ FEATURE_SPEC = {
 }
 
 
-def bytes_per_pixel(num_persons):
+def bytes_per_pixel(num_persons: Union[int, tf.Tensor]) -> Union[int, tf.Tensor]:
     """B = max(1, ceil(N / 8)) bytes per pixel of the packed masks; N is an int or an int tensor."""
     if isinstance(num_persons, int):
         return max(1, (num_persons + 7) // 8)
     return tf.maximum((num_persons + 7) // 8, 1)
 
 
-def pack_masks(masks):
+def pack_masks(masks: np.ndarray) -> bytes:
     """Packs person masks into zlib-compressed bytes.
 
     Args:
@@ -96,7 +97,7 @@ def pack_masks(masks):
     return zlib.compress(np.ascontiguousarray(packed).tobytes(), 1)
 
 
-def unpack_masks_numpy(data, num_persons, height, width):
+def unpack_masks_numpy(data: bytes, num_persons: int, height: int, width: int) -> np.ndarray:
     """Inverse of `pack_masks` in numpy: returns [N, H, W] bool."""
     num_bytes = bytes_per_pixel(num_persons)
     packed = np.frombuffer(zlib.decompress(data), np.uint8).reshape(height, width, num_bytes)
@@ -104,7 +105,7 @@ def unpack_masks_numpy(data, num_persons, height, width):
     return np.transpose(bits, (2, 0, 1)).astype(bool)
 
 
-def decode_packed_masks(data, height, width, num_persons):
+def decode_packed_masks(data: tf.Tensor, height: tf.Tensor, width: tf.Tensor, num_persons: tf.Tensor) -> tf.Tensor:
     """Decompresses packed masks in the graph.
 
     Args:
@@ -119,21 +120,21 @@ def decode_packed_masks(data, height, width, num_persons):
     return tf.reshape(raw, tf.stack([height, width, num_bytes]))
 
 
-def pack_part_labels(labels):
+def pack_part_labels(labels: Optional[np.ndarray]) -> bytes:
     """zlib bytes of a [H, W] uint8 part class map (C order); b"" for None (no part labels)."""
     if labels is None:
         return b""
     return zlib.compress(np.ascontiguousarray(labels, np.uint8).tobytes(), 1)
 
 
-def unpack_part_labels_numpy(data, height, width):
+def unpack_part_labels_numpy(data: bytes, height: int, width: int) -> Optional[np.ndarray]:
     """Inverse of `pack_part_labels` in numpy: [H, W] uint8, or None for b""."""
     if not data:
         return None
     return np.frombuffer(zlib.decompress(data), np.uint8).reshape(height, width)
 
 
-def decode_part_labels(data, height, width):
+def decode_part_labels(data: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
     """The [height, width] uint8 part class map of the `image/part_labels` feature, zeros when it is empty."""
     return tf.cond(tf.strings.length(data) > 0,
                    lambda: tf.reshape(tf.io.decode_raw(tf.io.decode_compressed(data, compression_type="ZLIB"),
@@ -141,7 +142,7 @@ def decode_part_labels(data, height, width):
                    lambda: tf.zeros(tf.stack([height, width]), tf.uint8))
 
 
-def unpack_bits(packed, num_persons):
+def unpack_bits(packed: tf.Tensor, num_persons: Union[int, tf.Tensor]) -> tf.Tensor:
     """Unpacks [..., B] uint8 packed masks into [..., num_persons] bool (bit n % 8 of byte n // 8)."""
     shifts = tf.constant(list(range(8)), dtype=tf.uint8)
     bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(packed[..., tf.newaxis], shifts), 1)

@@ -1,7 +1,7 @@
 """Synthetic video clips of walking people with ground-truth identities, for measuring a multi-person tracker.
 
-A clip is a fixed camera looking down a street: one background with its clutter (data/synthetic.py's) drawn
-once, and 2-6 figures (an option) of synthetic.py's body model that walk across it. Each figure has, for the
+A clip is a fixed camera looking down a street: one background with its clutter (data/synthetic_drawing.py's) drawn
+once, and 2-6 figures (an option) of synthetic_body.py's body model that walk across it. Each figure has, for the
 whole clip:
 
 - an identity, `track_id` 1..N (in the order the figures were sampled, not their depth order);
@@ -20,20 +20,20 @@ whole clip:
 - its proportions, face, clothes and skin (the still generator's samplers), the clothing textures drawn once
   on canvases that move with the figure, so its appearance is the same in every frame.
 
-Each frame then gets the still generator's camera noise (`synthetic._finish`, drawn per frame).
+Each frame then gets the still generator's camera noise (`synthetic_drawing.camera_effects`, drawn per frame).
 
-Coordinates and annotations follow data/synthetic.py, frame by frame: figures face the camera (the person's
+Coordinates and annotations follow data/synthetic_annotations.py, frame by frame: figures face the camera (the person's
 left on the image's right), keypoints are pixel centres (x right, y down), visibility is 2 where the keypoint's
 pixel shows the person, 1 where a figure in front hides it, 0 (x = y = 0) outside the frame; a person's mask
 is its visible region (polygons that pycocotools rasterises back exactly), its box the box of those pixels.
 There are no crowd regions, and every person with a visible pixel keeps its keypoints labelled (SMALL_AREA 0,
-as synthetic.PARTS_SCENE): a tracker is scored on every visible person (video/mot.py), and the poses are
+as synthetic_scene.PARTS_SCENE): a tracker is scored on every visible person (video/mot.py), and the poses are
 scored on the same set; a person with no visible pixel in a frame has no annotation in it.
 
 Files of `generate_clip(output_dir, ...)`:
 - `images/<image id:012d>.jpg`, one per frame, image id = frame + 1 (coco_format.IMAGES_DIR; the JPEG quality
   is one per clip);
-- `part_labels/<image id:012d>.png`, the frames' body-part label maps (synthetic.BODY_PART_CLASSES);
+- `part_labels/<image id:012d>.png`, the frames' body-part label maps (synthetic_body.BODY_PART_CLASSES);
 - `person_keypoints.json`, COCO person keypoints of the skeleton's category; each image also has `frame`
   (0-based) and `video_id` (the clip's index), each annotation `track_id`; annotation id = image id *
   synthetic.ANNOTATION_ID_STRIDE + its index in the frame. So the project's tools read a clip like any
@@ -42,7 +42,7 @@ Files of `generate_clip(output_dir, ...)`:
 
 Determinism: clip (seed, index) is drawn from `np.random.default_rng([seed, index, stream, ...])` streams
 alone (the clip's layout, one per figure, one per frame's noise), so frame f depends only on (seed, index),
-the frame size, the frame rate, the person-count bounds and the skeleton (which, as in synthetic.py, only
+the frame size, the frame rate, the person-count bounds and the skeleton (which, as in synthetic_body.py, only
 adds its keypoints' pixels to the figures), not on the number of frames written.
 """
 
@@ -54,7 +54,8 @@ import numpy as np
 
 from personlab_tf.data import coco_format
 from personlab_tf.data import part_labels as part_labels_lib
-from personlab_tf.data import synthetic
+from personlab_tf.data import (synthetic, synthetic_annotations, synthetic_body, synthetic_drawing, synthetic_figure,
+                               synthetic_scene)
 from personlab_tf.skeleton import COCO17, Skeleton
 from personlab_tf.video import io as video_io
 
@@ -125,15 +126,15 @@ class Walker:
 
     Attributes:
       track_id: identity, 1..N.
-      height_px: figure height in pixels (synthetic.py's body model: about one unit from head top to feet).
+      height_px: figure height in pixels (synthetic_body.py's body model: about one unit from head top to feet).
       ground_y: the figure's ground line, the row (pixel centres) of its lower ankle.
       start_x: the hip centre's x at frame 0 (outside the frame for a figure that walks in).
       velocity: the hip centre's x pixels per frame (> 0: walks right).
-      build: body proportions (synthetic._sample_build), upright (lean 0), the face turned towards where it walks.
-      style: clothes and skin (synthetic._sample_style).
+      build: body proportions (synthetic_body.sample_build), upright (lean 0), the face turned towards where it walks.
+      style: clothes and skin (synthetic_drawing.sample_style).
       gait: its `Gait`.
-      textures: dict synthetic.TOP / synthetic.BOTTOM -> [S, S, 3] uint8 RGB clothing canvas whose centre pixel
-        is drawn at the hip centre (rounded).
+      textures: dict synthetic_figure.TOP / synthetic_figure.BOTTOM -> [S, S, 3] uint8 RGB clothing canvas whose
+        centre pixel is drawn at the hip centre (rounded).
     """
 
     track_id: int
@@ -198,11 +199,11 @@ def sample_clip(seed: int, index: int, size: Tuple[int, int] = DEFAULT_SIZE, fps
     rng = np.random.default_rng([seed, index, LAYOUT_STREAM])
     count = int(rng.integers(min_persons, max_persons, endpoint=True))
     horizon_y = rng.uniform(*HORIZON_FRACTION) * height
-    jpeg_quality = int(rng.integers(*synthetic.JPEG_QUALITY, endpoint=True))
+    jpeg_quality = int(rng.integers(*synthetic_scene.JPEG_QUALITY, endpoint=True))
     directions = rng.choice((-1.0, 1.0), count)
     if count >= 2 and np.all(directions == directions[0]):
         directions[rng.integers(count)] *= -1.0
-    background = synthetic._background(rng, height, width)
+    background = synthetic_drawing.sample_background(rng, height, width)
     walkers = [_sample_walker(np.random.default_rng([seed, index, FIGURE_STREAM, n]), n + 1, direction, size,
                               fps, horizon_y) for n, direction in enumerate(directions)]
     walkers.sort(key=lambda walker: walker.ground_y)  # farther (higher ground line) first
@@ -222,9 +223,9 @@ def _sample_walker(rng, track_id, direction, size, fps, horizon_y):
     else:
         edge = -ENTRY_MARGIN * height_px if direction > 0 else width - 1 + ENTRY_MARGIN * height_px
         start_x = edge - velocity * rng.uniform(0, ENTRY_DELAY_SECONDS) * fps
-    build = synthetic._sample_build(rng)
+    build = synthetic_body.sample_build(rng)
     build = dict(build, lean=0.0, yaw=direction * abs(build["yaw"]))
-    style = synthetic._sample_style(rng)
+    style = synthetic_drawing.sample_style(rng)
     stride, leg_stance = rng.uniform(*STRIDE), rng.uniform(*LEG_STANCE)
     leg = build["length"]["thigh"] + build["length"]["shin"]
     gait = Gait(stride=stride, leg_stance=leg_stance, knee_flex=rng.uniform(*KNEE_FLEX),
@@ -232,8 +233,8 @@ def _sample_walker(rng, track_id, direction, size, fps, horizon_y):
                 elbow_bend=rng.uniform(*ELBOW_BEND), phase=rng.uniform(0, 2 * np.pi),
                 cycle_px=2 * height_px * leg * (np.sin(leg_stance + stride) - np.sin(leg_stance - stride)))
     side = 2 * _canvas_half(height_px) + 1
-    textures = {label: synthetic._texture(rng, side, side, 0.1 * height_px) for label in (synthetic.TOP,
-                                                                                           synthetic.BOTTOM)}
+    textures = {label: synthetic_drawing.random_texture(rng, side, side, 0.1 * height_px)
+                for label in (synthetic_figure.TOP, synthetic_figure.BOTTOM)}
     return Walker(track_id=track_id, height_px=height_px, ground_y=horizon_y + depth_scale, start_x=start_x,
                   velocity=velocity, build=build, style=style, gait=gait, textures=textures)
 
@@ -259,19 +260,19 @@ def hip_centre(walker: Walker, frame: int) -> np.ndarray:
 
 
 def _limbs(gait, phase, direction):
-    """The limb dict of synthetic._pose_body at gait `phase` for a figure walking in `direction` (+1: right).
+    """The limb dict of synthetic_body.pose_body at gait `phase` for a figure walking in `direction` (+1: right).
 
     Image angles (radians from straight down, towards +x), the right side's mirroring the left's: the left
     thigh at leg_stance + direction stride sin phase, the left arm opposite it (arm_stance - direction
     arm_swing sin phase); a leg swings forwards while the cosine of its phase is positive (the left: cos phase
     > 0, the right: cos phase < 0), and its shin then trails by knee_flex times that cosine; the forearms bend
-    forwards by elbow_bend. _pose_body's angles are outwards, i.e. the image angle times the side's sign.
+    forwards by elbow_bend. pose_body's angles are outwards, i.e. the image angle times the side's sign.
     """
     thigh = gait.leg_stance + direction * gait.stride * np.sin(phase)
     arm = gait.arm_stance - direction * gait.arm_swing * np.sin(phase)
     swing = {"left": max(0.0, np.cos(phase)), "right": max(0.0, -np.cos(phase))}
     limbs = {}
-    for side, sign in synthetic._SIDES:
+    for side, sign in synthetic_body.BODY_SIDES:
         thigh_image, arm_image = sign * thigh, sign * arm
         shin_image = thigh_image - direction * gait.knee_flex * swing[side]
         forearm_image = arm_image + direction * gait.elbow_bend
@@ -281,12 +282,12 @@ def _limbs(gait, phase, direction):
     return limbs
 
 
-def _walker_figure(walker, frame, skeleton):
-    """The walker posed and placed at `frame`: a synthetic._sample_figure dict with its clothing 'textures'."""
+def walker_figure(walker: Walker, frame: int, skeleton: Skeleton) -> Dict[str, Any]:
+    """The walker posed and placed at `frame`: a synthetic_figure.posed_figure dict with its clothing 'textures'."""
     direction = np.sign(walker.velocity)
-    points, shape = synthetic._pose_body(walker.build, _limbs(walker.gait, gait_phase(walker, frame), direction))
+    points, shape = synthetic_body.pose_body(walker.build, _limbs(walker.gait, gait_phase(walker, frame), direction))
     origin = hip_centre(walker, frame)
-    figure = synthetic._posed_figure(points, shape, walker.style, walker.height_px, 0.0, origin, skeleton)
+    figure = synthetic_figure.posed_figure(points, shape, walker.style, walker.height_px, 0.0, origin, skeleton)
     corner = np.round(origin).astype(int) - _canvas_half(walker.height_px)
     figure["textures"] = {label: (canvas, tuple(corner)) for label, canvas in walker.textures.items()}
     return figure
@@ -298,7 +299,7 @@ def render_frame(clip: Clip, frame: int, skeleton: Skeleton = COCO17) -> Dict[st
     Returns:
       dict with 'image' [H, W, 3] uint8 RGB (with the frame's camera noise), 'annotations' (COCO dicts with
       `track_id`, without ids, back to front; a person with no visible pixel has none), 'part_labels' [H, W]
-      uint8 (synthetic.BODY_PART_CLASSES), 'drawn_areas' [N] int and 'visible_areas' [N] int: per walker
+      uint8 (synthetic_body.BODY_PART_CLASSES), 'drawn_areas' [N] int and 'visible_areas' [N] int: per walker
       (drawing order), its pixels in the frame when alone and those left visible by the figures in front.
     """
     height, width = clip.background.shape[:2]
@@ -308,8 +309,8 @@ def render_frame(clip: Clip, frame: int, skeleton: Skeleton = COCO17) -> Dict[st
     drawn = []
     drawn_areas = np.zeros(len(clip.walkers), int)
     for n, walker in enumerate(clip.walkers):
-        figure = _walker_figure(walker, frame, skeleton)
-        box = synthetic._draw_figure(image, owner, body_parts, figure, n, None)
+        figure = walker_figure(walker, frame, skeleton)
+        box = synthetic_drawing.draw_figure(image, owner, body_parts, figure, n, None)
         if box is not None:
             x0, y0, x1, y1 = box
             drawn_areas[n] = np.count_nonzero(owner[y0:y1, x0:x1] == n)
@@ -317,14 +318,14 @@ def render_frame(clip: Clip, frame: int, skeleton: Skeleton = COCO17) -> Dict[st
     annotations = []
     visible_areas = np.zeros(len(clip.walkers), int)
     for n, (walker, (figure, box)) in enumerate(zip(clip.walkers, drawn)):
-        result = None if box is None else synthetic._person_annotation(figure, owner, n, box, False, SMALL_AREA,
-                                                                       skeleton.category_id)
+        result = None if box is None else synthetic_annotations.drawn_person_annotation(
+            figure, owner, n, box, False, SMALL_AREA, skeleton.category_id)
         if result is not None:
             annotations.append(dict(result[0], track_id=walker.track_id))
             visible_areas[n] = result[0]["area"]
     noise_rng = np.random.default_rng([clip.seed, clip.index, NOISE_STREAM, frame])
-    return {"image": synthetic._finish(noise_rng, image), "annotations": annotations, "part_labels": body_parts,
-            "drawn_areas": drawn_areas, "visible_areas": visible_areas}
+    return {"image": synthetic_drawing.camera_effects(noise_rng, image), "annotations": annotations,
+            "part_labels": body_parts, "drawn_areas": drawn_areas, "visible_areas": visible_areas}
 
 
 def generate_clip(output_dir: str, seed: int, index: int, num_frames: int = DEFAULT_NUM_FRAMES,
@@ -338,7 +339,7 @@ def generate_clip(output_dir: str, seed: int, index: int, num_frames: int = DEFA
       num_frames: frames written (0..num_frames - 1; frame f does not depend on it).
       size: (height, width), both even.
       fps: frames per second.
-      skeleton: the `Skeleton` annotated (synthetic.check_skeleton).
+      skeleton: the `Skeleton` annotated (synthetic_body.check_skeleton).
       min_persons, max_persons: bounds of the number of figures.
 
     Returns:
@@ -348,10 +349,10 @@ def generate_clip(output_dir: str, seed: int, index: int, num_frames: int = DEFA
       (figures in the frame at some frame but not at the last), video_frames (frames in `video.mp4`).
 
     Raises:
-      ValueError: bad options (`check_options`, `synthetic.check_skeleton`), before anything is written.
+      ValueError: bad options (`check_options`, `synthetic_body.check_skeleton`), before anything is written.
     """
     check_options(num_frames, size, fps, min_persons, max_persons)
-    synthetic.check_skeleton(skeleton)
+    synthetic_body.check_skeleton(skeleton)
     clip = sample_clip(seed, index, size, fps, min_persons, max_persons)
     os.makedirs(os.path.join(output_dir, coco_format.IMAGES_DIR), exist_ok=True)
     images: List[dict] = []

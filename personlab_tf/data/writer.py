@@ -12,13 +12,15 @@ as they were.
 
 import os
 import re
+from typing import Any, Dict, Iterable, List, Optional
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from personlab_tf.data import coco, record_format
+from personlab_tf.data import coco, coco_problems, coco_records, record_format
 from personlab_tf.data import part_labels as part_labels_lib
+from personlab_tf.skeleton import Skeleton
 
 # Keys of the summary returned by `convert` (and printed by scripts/create_tfrecords.py).
 IMAGES_WRITTEN = "images_written"
@@ -54,8 +56,8 @@ def _float_feature(values):
     return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(values).astype(np.float32)))
 
 
-def image_example(record):
-    """The `tf.train.Example` of a `coco.ImageRecord`, with exactly the features of `record_format`.
+def image_example(record: coco_records.ImageRecord) -> tf.train.Example:
+    """The `tf.train.Example` of a `coco_records.ImageRecord`, with exactly the features of `record_format`.
 
     Keypoints are flattened from [N, K, 3] (x, y, v) and boxes from [N, 4]; masks [N, H, W] are packed
     with `record_format.pack_masks`.
@@ -82,7 +84,7 @@ def image_example(record):
     return tf.train.Example(features=tf.train.Features(feature=features))
 
 
-def shard_paths(prefix, num_shards):
+def shard_paths(prefix: str, num_shards: int) -> List[str]:
     """The shard file names `{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord`, i = 0 .. num_shards - 1."""
     return [f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
 
@@ -109,7 +111,7 @@ def _empty_counts():
 
 
 def _count(counts, record):
-    """Adds one written `coco.ImageRecord` to `counts`, in place."""
+    """Adds one written `coco_records.ImageRecord` to `counts`, in place."""
     counts[IMAGES_WRITTEN] += 1
     counts[PERSONS] += len(record.annotation_ids)
     counts[CROWD_REGIONS] += int(np.sum(record.is_crowd))
@@ -119,13 +121,14 @@ def _count(counts, record):
         counts[PERSONS_WITH_PARTS] += int(np.sum(record.has_parts))
 
 
-def write_shards(records, prefix, num_shards, log_every=100):
+def write_shards(records: Iterable[coco_records.ImageRecord], prefix: str, num_shards: int,
+                 log_every: int = 100) -> Dict[str, Any]:
     """Writes records round-robin (record i to shard i % num_shards), one at a time.
 
     All `num_shards` files are created, empty ones included; the output directory is created if needed.
 
     Args:
-      records: iterable of `coco.ImageRecord`.
+      records: iterable of `coco_records.ImageRecord`.
       prefix: path prefix of the shards (see `shard_paths`).
       num_shards: number of shards, >= 1.
       log_every: log progress every this many images.
@@ -171,8 +174,9 @@ def write_shards(records, prefix, num_shards, log_every=100):
     return counts
 
 
-def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_path=None, part_labels_dir=None,
-            num_part_classes=None, skeleton=None):
+def convert(annotations_path: str, images_dir: str, output_prefix: str, num_shards: int = 1,
+            imputed_path: Optional[str] = None, part_labels_dir: Optional[str] = None,
+            num_part_classes: Optional[int] = None, skeleton: Optional[Skeleton] = None) -> Dict[str, Any]:
     """COCO person-keypoints JSON + images directory (+ part label maps) -> TFRecord shards.
 
     Args:
@@ -195,10 +199,10 @@ def convert(annotations_path, images_dir, output_prefix, num_shards=1, imputed_p
       coco.AnnotationError: an input file or the images directory is unusable, or no image is left to
         write (the message says why); nothing is written.
     """
-    problems = coco.ProblemCounter()
+    problems = coco_problems.ProblemCounter()
     dataset = coco.load_dataset(annotations_path, problems, imputed_path, skeleton)
     logging.info("keypoints of %s: skeleton %s", annotations_path, dataset.skeleton.describe())
-    records = coco.iter_image_records(dataset, images_dir, problems)
+    records = coco_records.iter_image_records(dataset, images_dir, problems)
     if part_labels_dir is not None:
         if not os.path.isdir(part_labels_dir):
             raise coco.AnnotationError(f"part labels directory {part_labels_dir} does not exist")

@@ -9,6 +9,7 @@ Both libraries print progress to stdout; it is silenced here.
 import contextlib
 import copy
 import io
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -29,14 +30,14 @@ def _quiet():
         yield
 
 
-def check_evaluator(evaluator):
+def check_evaluator(evaluator: str) -> str:
     """Returns `evaluator` if it is one of `EVALUATORS`, else raises ValueError."""
     if evaluator not in EVALUATORS:
         raise ValueError(f"unknown evaluator {evaluator!r}; expected one of {EVALUATORS}")
     return evaluator
 
 
-def make_coco(dataset, evaluator=PYCOCOTOOLS):
+def make_coco(dataset: Dict[str, Any], evaluator: str = PYCOCOTOOLS) -> Any:
     """A COCO ground truth object of `evaluator` holding a deep copy of the COCO-format `dataset` dict.
 
     A fresh copy per evaluation matters: COCOeval writes into the ground truth annotations
@@ -55,7 +56,7 @@ def make_coco(dataset, evaluator=PYCOCOTOOLS):
         return faster_coco_eval.COCO(dataset, print_function=_silent)
 
 
-def load_results(coco_gt, results):
+def load_results(coco_gt: Any, results: Sequence[Dict[str, Any]]) -> Any:
     """`coco_gt.loadRes` of a deep copy of the non-empty results list (loadRes edits its input)."""
     if not results:
         raise ValueError("COCO loadRes cannot take an empty results list")
@@ -63,7 +64,8 @@ def load_results(coco_gt, results):
         return coco_gt.loadRes(copy.deepcopy(list(results)))
 
 
-def make_cocoeval(coco_gt, coco_dt, iou_type, evaluator=PYCOCOTOOLS, sigmas=None):
+def make_cocoeval(coco_gt: Any, coco_dt: Any, iou_type: str, evaluator: str = PYCOCOTOOLS,
+                  sigmas: Optional[Sequence[float]] = None) -> Any:
     """A COCOeval of `evaluator` for `iou_type` ("keypoints" or "segm"); "keypoints" needs the skeleton's OKS
     `sigmas` (Skeleton.sigmas, ValueError without)."""
     if check_evaluator(evaluator) == PYCOCOTOOLS:
@@ -79,7 +81,7 @@ def make_cocoeval(coco_gt, coco_dt, iou_type, evaluator=PYCOCOTOOLS, sigmas=None
     return coco_eval
 
 
-def evaluate_and_accumulate(coco_eval):
+def evaluate_and_accumulate(coco_eval: Any) -> Any:
     """Runs `evaluate()` and `accumulate()` quietly; returns `coco_eval`."""
     with _quiet():
         coco_eval.evaluate()
@@ -87,7 +89,7 @@ def evaluate_and_accumulate(coco_eval):
     return coco_eval
 
 
-def summarize_quietly(coco_eval):
+def summarize_quietly(coco_eval: Any) -> np.ndarray:
     """The library's own `summarize()` without its printing; returns `coco_eval.stats`."""
     with _quiet():
         coco_eval.summarize()

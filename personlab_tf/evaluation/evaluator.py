@@ -11,6 +11,7 @@ How the PersonLab task's evaluation uses it (tasks/personlab/evaluation.py, scri
 
 import json
 import os
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -42,8 +43,9 @@ class CocoEvaluator:
         counts as one where nothing was detected.
     """
 
-    def __init__(self, ground_truth, skeleton: Skeleton, output_dir=None, evaluator=backends.PYCOCOTOOLS,
-                 max_detections=metrics.MAX_DETECTIONS, only_added_images=False):
+    def __init__(self, ground_truth: Any, skeleton: Skeleton, output_dir: Optional[str] = None,
+                 evaluator: str = backends.PYCOCOTOOLS, max_detections: int = metrics.MAX_DETECTIONS,
+                 only_added_images: bool = False):
         self._gt = ground_truth if isinstance(ground_truth, dict) else ground_truth.dataset
         self._skeleton = skeleton
         self._sizes = {int(image["id"]): (int(image["height"]), int(image["width"]))
@@ -59,11 +61,11 @@ class CocoEvaluator:
         self._with_masks = False
 
     @property
-    def num_images(self):
+    def num_images(self) -> int:
         """Number of images added so far."""
         return len(self._image_ids)
 
-    def add(self, image_id, predictions):
+    def add(self, image_id: Any, predictions: Dict[str, Any]) -> None:
         """Adds the predictions of one image.
 
         Args:
@@ -96,7 +98,7 @@ class CocoEvaluator:
         self._added.add(image_id)
         self._image_ids.append(image_id)
 
-    def results(self):
+    def results(self) -> Dict[str, Dict[str, float]]:
         """Writes the JSONs (if `output_dir`) and returns the metrics.
 
         Returns:

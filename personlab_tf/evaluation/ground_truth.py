@@ -8,11 +8,13 @@ the compressed RLE that `COCO.annToRLE` makes of the JSON's (see
 dataset (the `validation` split has all of them, as COCO evaluates them).
 """
 
+from typing import Any, Dict, Iterable
+
 import numpy as np
 import tensorflow_datasets as tfds
 
 from personlab_tf.skeleton import Skeleton
-from personlab_tf.tfds_builders.coco_person import features
+from personlab_tf.tfds_builders.coco_person import Builder, features
 
 
 def _text(value):
@@ -40,7 +42,7 @@ def _annotations(image_id, persons, category_id):
     return annotations
 
 
-def coco_dict_from_examples(examples, skeleton: Skeleton):
+def coco_dict_from_examples(examples: Iterable[Dict[str, Any]], skeleton: Skeleton) -> Dict[str, Any]:
     """COCO ground truth dict from `coco_person` examples.
 
     Args:
@@ -61,7 +63,7 @@ def coco_dict_from_examples(examples, skeleton: Skeleton):
             "images": images, "categories": [skeleton.category_entry()], "annotations": annotations}
 
 
-def load_ground_truth(builder, split="validation"):
+def load_ground_truth(builder: Builder, split: str = "validation") -> Dict[str, Any]:
     """COCO ground truth dict of a prepared `coco_person` builder's split (images are not decoded).
 
     Args:

@@ -20,7 +20,7 @@ row has no ground truth (e.g. APS of keypoints does not exist, an area range wit
 empty results list is not evaluated (COCO's loadRes fails on it): every row is 0.
 """
 
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,7 +37,7 @@ KEYPOINT_METRICS = tuple(row[0] for row in _KEYPOINT_ROWS)
 MAX_DETECTIONS = 20  # per image, the COCO keypoint convention the paper also uses for segmentation
 
 
-def segmentation_max_dets(max_detections=MAX_DETECTIONS):
+def segmentation_max_dets(max_detections: int = MAX_DETECTIONS) -> List[int]:
     """COCOeval `maxDets` of the segmentation evaluation: [1, 10, max_detections] (sorted, unique)."""
     return sorted({1, 10, int(max_detections)})
 
@@ -54,12 +54,13 @@ def _segmentation_rows(max_detections):
     return tuple(rows)
 
 
-def segmentation_metric_names(max_detections=MAX_DETECTIONS):
+def segmentation_metric_names(max_detections: int = MAX_DETECTIONS) -> Tuple[str, ...]:
     """Names of the segmentation metrics, in table order."""
     return tuple(row[0] for row in _segmentation_rows(max_detections))
 
 
-def summary_value(coco_eval, average_precision, iou_threshold, area, max_detections):
+def summary_value(coco_eval: Any, average_precision: bool, iou_threshold: Optional[float], area: str,
+                  max_detections: int) -> float:
     """One summary number from an accumulated COCOeval, as COCOeval.summarize computes it.
 
     Args:
@@ -87,7 +88,9 @@ def _ground_truth(gt, evaluator):
     return backends.make_coco(gt if isinstance(gt, dict) else gt.dataset, evaluator)
 
 
-def run_cocoeval(gt, results, iou_type, evaluator=backends.PYCOCOTOOLS, max_dets=None, image_ids=None, sigmas=None):
+def run_cocoeval(gt: Any, results: Sequence[Dict[str, Any]], iou_type: str, evaluator: str = backends.PYCOCOTOOLS,
+                 max_dets: Optional[Sequence[int]] = None, image_ids: Optional[Sequence[int]] = None,
+                 sigmas: Optional[Sequence[float]] = None) -> Any:
     """Evaluates and accumulates a COCOeval; returns it (for `summary_value` or `summarize()`).
 
     Args:
@@ -109,8 +112,9 @@ def run_cocoeval(gt, results, iou_type, evaluator=backends.PYCOCOTOOLS, max_dets
     return backends.evaluate_and_accumulate(coco_eval)
 
 
-def evaluate_keypoints(gt, results, evaluator=backends.PYCOCOTOOLS, max_detections=MAX_DETECTIONS,
-                       image_ids=None, *, sigmas):
+def evaluate_keypoints(gt: Any, results: Sequence[Dict[str, Any]], evaluator: str = backends.PYCOCOTOOLS,
+                       max_detections: int = MAX_DETECTIONS, image_ids: Optional[Sequence[int]] = None, *,
+                       sigmas: Sequence[float]) -> Dict[str, float]:
     """COCO keypoint metrics {"AP": ..., ..., "ARL": ...} (floats; all 0 for empty `results`).
 
     Args:
@@ -141,8 +145,9 @@ def keypoint_persons(gt: Dict[str, Any]) -> Dict[str, Any]:
     return dict(gt, annotations=annotations)
 
 
-def evaluate_segmentation(gt, results, evaluator=backends.PYCOCOTOOLS, max_detections=MAX_DETECTIONS,
-                          image_ids=None):
+def evaluate_segmentation(gt: Any, results: Sequence[Dict[str, Any]], evaluator: str = backends.PYCOCOTOOLS,
+                          max_detections: int = MAX_DETECTIONS,
+                          image_ids: Optional[Sequence[int]] = None) -> Dict[str, float]:
     """COCO person segmentation metrics {"AP": ..., ..., "AR20": ..., "ARL": ...} (0 for empty results).
 
     Args:

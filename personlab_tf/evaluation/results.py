@@ -16,7 +16,7 @@ are written unchanged. The visibility of a result keypoint is not used by COCOev
 x, y); COCO's results format recommends v = 1, which we write. Coordinates are not rounded.
 """
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -33,12 +33,12 @@ def detection_count(predictions: Dict[str, Any]) -> int:
     return slots
 
 
-def has_masks(predictions):
+def has_masks(predictions: Dict[str, Any]) -> bool:
     """True if the predictions carry instance masks."""
     return predictions.get(keys.Detection.MASKS) is not None
 
 
-def keypoint_results(image_id, predictions, skeleton: Skeleton):
+def keypoint_results(image_id: Any, predictions: Dict[str, Any], skeleton: Skeleton) -> List[Dict[str, Any]]:
     """COCO keypoint results of one image.
 
     Args:
@@ -65,7 +65,7 @@ def keypoint_results(image_id, predictions, skeleton: Skeleton):
             for m in range(count)]
 
 
-def encode_masks(masks):
+def encode_masks(masks: np.ndarray) -> List[Dict[str, Any]]:
     """[M, H, W] bool masks -> M compressed COCO RLEs {"size": [H, W], "counts": str} (JSON-ready)."""
     masks = np.asarray(masks)
     if masks.ndim != 3:
@@ -76,7 +76,7 @@ def encode_masks(masks):
     return [{"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in rles]
 
 
-def segmentation_results(image_id, predictions, category_id: int):
+def segmentation_results(image_id: Any, predictions: Dict[str, Any], category_id: int) -> List[Dict[str, Any]]:
     """COCO segmentation results of one image.
 
     Args:

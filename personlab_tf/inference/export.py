@@ -2,15 +2,18 @@
 (scripts/export_saved_model.py, docs/inference.md)."""
 
 import dataclasses
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
+
+import keras
 
 from personlab_tf.inference import serving
+from personlab_tf.model.training import LossModel
 from personlab_tf.task import Task
 from personlab_tf.train import checkpoints
 from personlab_tf.train.optimizer import build_optimizer
 
 
-def restore_averaged(model, model_dir: str) -> str:
+def restore_averaged(model: keras.Model, model_dir: str) -> str:
     """Restores the newest checkpoint of `model_dir` into `model` and writes the EMA weights into it.
 
     The optimizer comes from the gin builder (`build_optimizer`), so the gin configuration of the training
@@ -32,7 +35,7 @@ def restore_averaged(model, model_dir: str) -> str:
     return path
 
 
-def restore_inference_model(task: Task, model_dir: str):
+def restore_inference_model(task: Task, model_dir: str) -> Tuple[LossModel, str]:
     """The task's network as exported (`build_model(inference=True)`) with the EMA weights of the newest
     checkpoint of `model_dir`; returns (model, checkpoint path)."""
     model = task.build_model(inference=True)

@@ -17,30 +17,32 @@ nearest lattice pixel, which changes nothing when g = 1 and moves a boundary by 
 otherwise (docs/operations.md).
 """
 
+from typing import Dict, Sequence
+
 import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.inference import geometry
 
 
-def lattice_scale(scale, fineness=1):
+def lattice_scale(scale: tf.Tensor, fineness: float = 1) -> tf.Tensor:
     """g = min(k f, 1) of the image's lattice (module docstring) for a frame of scale f and k = `fineness`."""
     return tf.minimum(tf.cast(scale, tf.float32) * fineness, 1.0)
 
 
-def lattice_size(image_size, lattice):
+def lattice_size(image_size: tf.Tensor, lattice: tf.Tensor) -> tf.Tensor:
     """[2] int32 (rows, columns) of the lattice of scale g = `lattice` of an image of `image_size` [2]."""
     return geometry.content_size(image_size, lattice)
 
 
-def nearest_lattice_index(pixels, lattice, extent):
+def nearest_lattice_index(pixels: tf.Tensor, lattice: tf.Tensor, extent: tf.Tensor) -> tf.Tensor:
     """The nearest lattice index round(g x) of original pixel coordinates `pixels` (int, any shape), at most
     `extent` - 1 (broadcast with `lattice` g and `extent`)."""
     index = tf.cast(tf.floor(tf.cast(pixels, tf.float32) * lattice + 0.5), tf.int32)
     return tf.minimum(index, extent - 1)
 
 
-def to_image(values, lattice, image_size):
+def to_image(values: tf.Tensor, lattice: tf.Tensor, image_size: tf.Tensor) -> tf.Tensor:
     """One image's map on its lattice [..., rows, columns] -> at its pixels [..., H, W] (nearest lattice pixel).
 
     Args:
@@ -55,7 +57,8 @@ def to_image(values, lattice, image_size):
     return tf.gather(tf.gather(values, columns, axis=-1), rows, axis=-2)
 
 
-def detections_at_image(detections, image_size, map_keys):
+def detections_at_image(detections: Dict[str, tf.Tensor], image_size: tf.Tensor,
+                        map_keys: Sequence[str]) -> Dict[str, tf.Tensor]:
     """One image's detections with the maps of `map_keys` (those present) taken from its lattice to its
     pixels (`to_image`) and LATTICE_SCALE dropped; other entries unchanged."""
     result = dict(detections)
@@ -72,7 +75,7 @@ def _flat_channels(values):
     return tf.reshape(values, tf.concat([shape[:3], [-1]], axis=0)), shape[3:]
 
 
-def resample(values, ratio, cells):
+def resample(values: tf.Tensor, ratio: tf.Tensor, cells: tf.Tensor) -> tf.Tensor:
     """Bilinear values of `values` [1, h, w, ...] at source cell coordinates (ratio j, ratio i).
 
     Args:
@@ -94,7 +97,8 @@ def resample(values, ratio, cells):
     return tf.reshape(resized, tf.concat([[1], cells, trailing], axis=0))
 
 
-def resample_maps(maps, source_scale, source_stride, target_scale, target_stride, cells, offset_keys=()):
+def resample_maps(maps: Dict[str, tf.Tensor], source_scale: tf.Tensor, source_stride: int, target_scale: tf.Tensor,
+                  target_stride: int, cells: tf.Tensor, offset_keys: Sequence[str] = ()) -> Dict[str, tf.Tensor]:
     """Moves maps of one image from one grid to another (another frame and/or stride).
 
     Target cell (i, j) is original pixel (t j, t i) / f' (t = target stride, f' = target scale), i.e.
@@ -132,7 +136,7 @@ def _pixel_extent(any_cell, ratio, limit):
     return tf.clip_by_value(first, 0, limit - 1), tf.clip_by_value(last, 0, limit - 1)
 
 
-def masks_to_original(masks, scale, stride, image_size):
+def masks_to_original(masks: tf.Tensor, scale: tf.Tensor, stride: int, image_size: tf.Tensor) -> tf.Tensor:
     """Instance masks on the stride-s grid of the frame -> the pixels of an image of scale f relative to the
     frame: the original image, or with f / g its lattice.
 

@@ -4,7 +4,8 @@ and part maps.
 Keypoints in original-image pixels, pixel centres at integer coordinates, (x, y) order.
 """
 
-from typing import Dict, Optional, Sequence
+import os
+from typing import Dict, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -86,7 +87,7 @@ def identity_colour(track_id: int) -> np.ndarray:
     return PALETTE[(int(track_id) - 1) % len(PALETTE)]
 
 
-def draw_part_map(image, part_map, alpha=0.6):
+def draw_part_map(image: np.ndarray, part_map: np.ndarray, alpha: float = 0.6) -> np.ndarray:
     """The image with a category-level part map [H, W] (class 0 = background) in PALETTE colours."""
     picture = np.array(image, np.float32)
     labelled = np.asarray(part_map) > 0
@@ -100,6 +101,6 @@ def _pixel(point):
     return int(round(float(point[0]))), int(round(float(point[1])))
 
 
-def write_png(path, picture):
+def write_png(path: Union[str, os.PathLike], picture: np.ndarray) -> bool:
     """Writes an RGB uint8 picture as PNG; returns True on success."""
     return bool(cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)))

@@ -34,7 +34,7 @@ the scripts take the task of a SavedModel from it.
 """
 
 import json
-from typing import Dict, Protocol, Tuple
+from typing import Any, Dict, Protocol, Tuple
 
 import keras
 import numpy as np
@@ -139,7 +139,7 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, detector: Detector, metadata: dict, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 name="personlab_serving"):
+                 name: str = "personlab_serving"):
         """`detector`: a task's detector (`Detector`); `metadata`: the JSON-able task record, to which
         MAX_PIXELS is added; `max_pixels`: the largest image accepted (module docstring)."""
         super().__init__(name=name)
@@ -181,7 +181,7 @@ class ServingModule(tf.Module):
                 lambda leading=leading, dtype=dtype: tf.zeros([0] + leading + [0, 0], dtype))
         return outputs
 
-    def serve_encoded(self, images):
+    def serve_encoded(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Detections of a batch of encoded images (JPEG / PNG / GIF / BMP, any size, grey / RGB / RGBA)."""
         def image_at(index):
             data = images[index]
@@ -191,7 +191,7 @@ class ServingModule(tf.Module):
 
         return self._detect_batch(tf.shape(images)[0], image_at)
 
-    def serve_image(self, images):
+    def serve_image(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Detections of a batch of uint8 RGB images [B, H, W, 3]."""
         return self._detect_batch(tf.shape(images)[0], lambda index: images[index])
 
@@ -229,7 +229,7 @@ def _maps_at_pixels(maps, lattices, sizes, count, leading):
     return tf.gather(columns, index(0), axis=rank + 1, batch_dims=1)
 
 
-def signature_functions(module):
+def signature_functions(module: ServingModule) -> Dict[str, tf.types.experimental.ConcreteFunction]:
     """{signature name: concrete function} of a ServingModule (graph mode, no AutoGraph: the loops are
     explicit tf.while_loops)."""
     encoded = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
@@ -255,7 +255,7 @@ def export(detector: Detector, export_dir: str, metadata: dict, max_pixels: int 
     return module
 
 
-def read_metadata(loaded) -> dict:
+def read_metadata(loaded: Any) -> dict:
     """The task record of a loaded SavedModel (`tf.saved_model.load`).
 
     Raises:

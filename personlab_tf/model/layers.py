@@ -7,6 +7,8 @@ in 16 bits, but the layers that make the networks' outputs (logits, offsets, pro
 layer that samples or refines them take `dtype=OUTPUT_DTYPE`, so outputs, refinement and losses stay float32.
 """
 
+from typing import Any, Dict, Optional, Tuple
+
 import keras
 import tensorflow as tf
 
@@ -19,11 +21,11 @@ OUTPUT_DTYPE = "float32"
 class SplitXY(keras.layers.Layer):
     """[B, h, w, 2N] -> [B, h, w, N, 2]: channel 2n is the x, channel 2n + 1 the y of vector n."""
 
-    def call(self, x):
+    def call(self, x: tf.Tensor) -> tf.Tensor:
         shape = tf.shape(x)
         return tf.reshape(x, tf.concat([shape[:3], [x.shape[-1] // 2, 2]], axis=0))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Tuple[Optional[int], ...]) -> Tuple[Optional[int], ...]:
         return tuple(input_shape[:3]) + (input_shape[-1] // 2, 2)
 
 
@@ -32,10 +34,11 @@ class UpsampleLike(keras.layers.Layer):
     """call(coarse [B, h, w, C], fine [B, h', w', ...]) -> coarse resized bilinearly, corner aligned, to
     the spatial size of `fine`."""
 
-    def call(self, coarse, fine):
+    def call(self, coarse: tf.Tensor, fine: tf.Tensor) -> tf.Tensor:
         return resize_aligned(coarse, tf.shape(fine)[1:3])
 
-    def compute_output_shape(self, coarse_shape, fine_shape):
+    def compute_output_shape(self, coarse_shape: Tuple[Optional[int], ...],
+                             fine_shape: Tuple[Optional[int], ...]) -> Tuple[Optional[int], ...]:
         return (coarse_shape[0], fine_shape[1], fine_shape[2], coarse_shape[3])
 
 
@@ -43,14 +46,14 @@ class UpsampleLike(keras.layers.Layer):
 class Scale(keras.layers.Layer):
     """Multiplies its input by a constant `factor` (e.g. a field's stride, to turn cells into pixels)."""
 
-    def __init__(self, factor, **kwargs):
+    def __init__(self, factor: float, **kwargs: Any):
         super().__init__(**kwargs)
         self.factor = factor
 
-    def call(self, x):
+    def call(self, x: tf.Tensor) -> tf.Tensor:
         return x * self.factor
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "factor": self.factor}
 
 
@@ -73,7 +76,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return (bool(training) and self.trainable and self.scale and self.center and not self.renorm
                 and not self.synchronized and len(inputs.shape) == 4 and self.axis in (-1, 3))
 
-    def call(self, inputs, training=None, mask=None):
+    def call(self, inputs: tf.Tensor, training: Optional[bool] = None,
+             mask: Optional[tf.Tensor] = None) -> tf.Tensor:
         if mask is not None or not self._fused(inputs, training):
             return super().call(inputs, training=training, mask=mask)
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(

@@ -20,7 +20,7 @@ unfreezes them again; do not.
 import dataclasses
 import math
 import os
-from typing import Optional
+from typing import Optional, Union
 
 import h5py
 import keras
@@ -68,7 +68,7 @@ def backbone_spec(name: str) -> ResNetSpec:
 class CaffePreprocessing(keras.layers.Layer):
     """RGB [0, 255] (uint8 or float) -> float32 BGR minus the ImageNet mean, as keras.applications.resnet."""
 
-    def call(self, images):
+    def call(self, images: tf.Tensor) -> tf.Tensor:
         images = tf.cast(images, tf.float32)
         return tf.reverse(images, axis=[-1]) - tf.constant(IMAGENET_BGR_MEAN, tf.float32)
 
@@ -96,7 +96,7 @@ def _bottleneck(x, filters, name, stride, dilation_rate, projection, freeze_batc
     return keras.layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def middle_block(num_blocks):
+def middle_block(num_blocks: int) -> int:
     """1-based index of the conv4 block whose output feeds the auxiliary heads (the middle one)."""
     return math.ceil(num_blocks / 2)
 
@@ -127,7 +127,7 @@ def _stages(images, spec, output_stride, freeze_batch_norm):
     return outputs, middle
 
 
-def build_resnet(name="resnet101", output_stride=16, freeze_batch_norm=True):
+def build_resnet(name: str = "resnet101", output_stride: int = 16, freeze_batch_norm: bool = True) -> keras.Model:
     """Builds an atrous ResNet v1 backbone without top, randomly initialised.
 
     Args:
@@ -148,7 +148,8 @@ def build_resnet(name="resnet101", output_stride=16, freeze_batch_norm=True):
     return keras.Model(images, (stages[-1], middle), name=name)
 
 
-def build_resnet_pyramid(name="resnet101", freeze_batch_norm=True, with_stem=False):
+def build_resnet_pyramid(name: str = "resnet101", freeze_batch_norm: bool = True,
+                         with_stem: bool = False) -> keras.Model:
     """The same ResNet v1 without atrous convolution, returning its four stages for a feature pyramid.
 
     Args:
@@ -223,7 +224,7 @@ def check_initialisation(weights_path: Optional[str], freeze_batch_norm: bool, a
                          f"{options}.freeze_batch_norm = False, or {options}.allow_random_init = True")
 
 
-def load_backbone_weights(backbone, path):
+def load_backbone_weights(backbone: keras.Model, path: Union[str, os.PathLike]) -> None:
     """Loads Keras-applications ResNet ImageNet weights (legacy `.h5`, with or without top) by layer name.
 
     Every backbone layer with weights must be in the file (catches a wrong file, which loading by name

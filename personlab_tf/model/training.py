@@ -6,7 +6,7 @@ replica's share of every term (losses.replica_weighted_mean) and `person_probabi
 data: `(images, targets)` pairs or single dicts holding keys.Sample.IMAGE and the target keys.
 """
 
-from typing import Dict
+from typing import Any, Dict, List, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -24,15 +24,15 @@ class LossModel(keras.Model):
 
     prediction_keys = ()
 
-    def track_losses(self, loss_keys):
+    def track_losses(self, loss_keys: Sequence[str]) -> None:
         """Creates a keras.metrics.Mean per loss term (metric names cannot hold "/": "_" instead)."""
         self.loss_trackers = {key: keras.metrics.Mean(name=key.replace("/", "_")) for key in loss_keys}
 
-    def compute_losses(self, predictions, targets):
+    def compute_losses(self, predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         """{loss key: this replica's share} of a batch; keys.Loss.TOTAL is what is minimised."""
         raise NotImplementedError
 
-    def person_probability(self, outputs):
+    def person_probability(self, outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """[B, h, w, 1] probability that a cell shows a person (TensorBoard pictures)."""
         raise NotImplementedError
 
@@ -41,24 +41,24 @@ class LossModel(keras.Model):
         TensorBoard, train/callbacks.Progress), e.g. the part parser's loss log-variances; none by default."""
         return {}
 
-    def summary_maps(self, outputs):
+    def summary_maps(self, outputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor]:
         """(keypoint probability [B, h, w, 1] = max_k sigmoid(heatmap logit k), person probability
         [B, h, w, 1]) for TensorBoard images."""
         logits = tf.cast(outputs[keys.Prediction.HEATMAP_LOGITS], tf.float32)
         return tf.reduce_max(tf.sigmoid(logits), axis=-1, keepdims=True), self.person_probability(outputs)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "LossModel":
         return cls(**config)
 
-    def inference_model(self):
+    def inference_model(self) -> keras.Model:
         """A functional model sharing this one's weights with only the `prediction_keys` outputs (no
         training-only heads)."""
         return keras.Model(self.input, {k: self.output[k] for k in self.prediction_keys},
                            name=f"{self.name}_inference")
 
     @property
-    def metrics(self):
+    def metrics(self) -> List[keras.metrics.Metric]:
         return list(self.loss_trackers.values())
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
@@ -72,7 +72,7 @@ class LossModel(keras.Model):
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
 
-    def train_step(self, data):
+    def train_step(self, data: Any) -> Dict[str, tf.Tensor]:
         images, targets = images_and_targets(data)
         with tf.GradientTape() as tape:
             losses = self.compute_losses(self(images, training=True), targets)
@@ -81,7 +81,7 @@ class LossModel(keras.Model):
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return self._track(losses)
 
-    def test_step(self, data):
+    def test_step(self, data: Any) -> Dict[str, tf.Tensor]:
         images, targets = images_and_targets(data)
         return self._track(self.compute_losses(self(images, training=False), targets))
 
@@ -99,7 +99,7 @@ class LossModel(keras.Model):
         return logs
 
 
-def images_and_targets(data):
+def images_and_targets(data: Any) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     """Splits a batch given as (images, targets) or as one dict with keys.Sample.IMAGE and the target keys."""
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     if y is None:

@@ -5,10 +5,12 @@ Grid convention: a field of output stride `os` has cell (i, j) at the input pixe
 size S = n os + 1 gives (S - 1) / os + 1 cells, so grids of different strides share their corners.
 """
 
+from typing import Sequence, Union
+
 import tensorflow as tf
 
 
-def bilinear_sample(field, points, output_stride=1):
+def bilinear_sample(field: tf.Tensor, points: tf.Tensor, output_stride: int = 1) -> tf.Tensor:
     """Samples `field` at `points` with bilinear interpolation (4 corners gathered from the flat field).
 
     Differentiable w.r.t. `field` and `points`. Points outside the grid are clamped to its border (their
@@ -31,7 +33,7 @@ def bilinear_sample(field, points, output_stride=1):
     return tf.ensure_shape(values, points.shape[:-1] + field.shape[-1:])
 
 
-def bilinear_sample_per_field(fields, points, output_stride=1):
+def bilinear_sample_per_field(fields: tf.Tensor, points: tf.Tensor, output_stride: int = 1) -> tf.Tensor:
     """Samples each of N fields at its own points: out[b, ..., n] = fields[b, :, :, n] at points[b, ..., n].
 
     Args:
@@ -89,7 +91,7 @@ def _corners(coord, size):
     return coord, lower, tf.minimum(lower + 1, size - 1)
 
 
-def resize_aligned(maps, size):
+def resize_aligned(maps: tf.Tensor, size: Union[tf.Tensor, Sequence[int]]) -> tf.Tensor:
     """Bilinear resize between corner-aligned grids (align_corners semantics); values are not rescaled.
 
     Args:
@@ -109,7 +111,7 @@ def resize_aligned(maps, size):
     return tf.ensure_shape(out, maps.shape[:1] + [None, None] + maps.shape[3:])
 
 
-def upsample_to_stride(maps, output_stride, target_stride):
+def upsample_to_stride(maps: tf.Tensor, output_stride: int, target_stride: int) -> tf.Tensor:
     """Resizes maps from output stride os to target stride s (s divides os): h cells -> (h - 1) os / s + 1.
 
     Args:

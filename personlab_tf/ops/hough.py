@@ -12,7 +12,8 @@ from personlab_tf.constants import DISK_RADIUS
 from personlab_tf.ops.sampling import static_keypoints
 
 
-def hough_voting(heatmaps, short_offsets, stride, radius=DISK_RADIUS):
+def hough_voting(heatmaps: tf.Tensor, short_offsets: tf.Tensor, stride: float,
+                 radius: float = DISK_RADIUS) -> tf.Tensor:
     """Hough score maps h_k (Eq. 1): h_k(x) = 1 / (pi R^2) sum_i p_k(x_i) B(x_i + S_k(x_i) - x).
 
     Every cell x_i votes its probability p_k(x_i) at x_i + S_k(x_i), split between the 4 cells around that

@@ -4,12 +4,15 @@ keypoint candidates (second paper §3.3).
 Positions in input pixels, (x, y) order; a map of stride s has cell (i, j) at (x, y) = (s j, s i).
 """
 
+from typing import Tuple
+
 import tensorflow as tf
 
 from personlab_tf.ops.sampling import static_keypoints
 
 
-def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
+def find_peaks(hough: tf.Tensor, stride: float, threshold: float = 0.01, window: int = 3,
+               max_seeds: int = 512) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Local maxima of h_k with h_k >= threshold, by descending score (PersonLab's seed queue).
 
     A cell is a local maximum of channel k when no cell of the `window` x `window` neighbourhood has a
@@ -43,7 +46,7 @@ def find_peaks(hough, stride, threshold=0.01, window=3, max_seeds=512):
     return positions, index % num_keypoints, scores
 
 
-def refine_peaks(hough, positions, types, stride):
+def refine_peaks(hough: tf.Tensor, positions: tf.Tensor, types: tf.Tensor, stride: float) -> tf.Tensor:
     """Sub-cell positions of peaks: each peak moves to the centroid of its 3 x 3 neighbourhood of h_k.
 
     A peak is found on a cell centre; its vote mass spreads over the neighbouring cells (the bilinear kernel

@@ -10,7 +10,7 @@ import tensorflow as tf
 from personlab_tf.ops.bilinear import bilinear_sample_per_field
 
 
-def static_keypoints(tensor, axis=-1):
+def static_keypoints(tensor: tf.Tensor, axis: int = -1) -> int:
     """K: the static size of `tensor`'s keypoint axis (the skeleton's, fixed by the network's heads); ValueError
     when the graph does not know it."""
     size = tensor.shape[axis]
@@ -19,18 +19,18 @@ def static_keypoints(tensor, axis=-1):
     return int(size)
 
 
-def map_extent(field, stride):
+def map_extent(field: tf.Tensor, stride: float) -> tf.Tensor:
     """[2] float32 largest input-pixel coordinates (x, y) = (s (w - 1), s (h - 1)) of `field` [h, w, ...]."""
     size = tf.shape(field)
     return tf.cast(tf.stack([size[1] - 1, size[0] - 1]), tf.float32) * stride
 
 
-def clip_to_map(points, extent):
+def clip_to_map(points: tf.Tensor, extent: tf.Tensor) -> tf.Tensor:
     """Clips points [..., 2] (x, y) to the map rectangle [0, extent_x] x [0, extent_y]."""
     return tf.clip_by_value(points, tf.zeros_like(extent), extent)
 
 
-def sample_each(field, points, stride):
+def sample_each(field: tf.Tensor, points: tf.Tensor, stride: float) -> tf.Tensor:
     """Channel c of `field` [h, w, C] at its own points: points [..., C, 2] (x, y) -> values [..., C].
 
     Uses `ops.bilinear.bilinear_sample_per_field`.
@@ -39,7 +39,7 @@ def sample_each(field, points, stride):
     return values[0, ..., 0]
 
 
-def sample_channel(field, points, channels, stride):
+def sample_channel(field: tf.Tensor, points: tf.Tensor, channels: tf.Tensor, stride: float) -> tf.Tensor:
     """Bilinear value of one channel per point: channel channels[...] of `field` at points[...].
 
     Same interpolation and border clamping as `ops.bilinear.bilinear_sample`, but it gathers only the

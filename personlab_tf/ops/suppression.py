@@ -17,7 +17,7 @@ suppressed by ..."), each a single [n, n] matrix-vector product.
 import tensorflow as tf
 
 
-def greedy_keep(conflicts):
+def greedy_keep(conflicts: tf.Tensor) -> tf.Tensor:
     """Result of the sequential greedy suppression loop.
 
     Args:

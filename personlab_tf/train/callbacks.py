@@ -2,6 +2,7 @@
 
 import sys
 import time
+from typing import Any, Dict, Optional, TextIO
 
 import keras
 import numpy as np
@@ -13,11 +14,11 @@ from personlab_tf import keys
 class StopAtStep(keras.callbacks.Callback):
     """Stops training once the optimizer's step counter reaches `num_steps`."""
 
-    def __init__(self, num_steps):
+    def __init__(self, num_steps: int):
         super().__init__()
         self.num_steps = num_steps
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         if int(self.model.optimizer.iterations.numpy()) >= self.num_steps:
             self.model.stop_training = True
 
@@ -31,19 +32,20 @@ class Progress(keras.callbacks.Callback):
     TensorBoard scalars when `writer` is given.
     """
 
-    def __init__(self, num_steps, every, writer=None, stream=sys.stdout):
+    def __init__(self, num_steps: int, every: int, writer: Optional[tf.summary.SummaryWriter] = None,
+                 stream: TextIO = sys.stdout):
         super().__init__()
         self.num_steps, self.every, self.writer, self.stream = num_steps, every, writer, stream
         self._last_time = self._last_step = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         self._last_time, self._last_step = time.perf_counter(), self._step()
         self._first_step = self._last_step
 
     def _step(self):
         return int(self.model.optimizer.iterations.numpy())
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         step = self._step()
         if step % self.every and step < self.num_steps and step != self._first_step + 1:
             return
@@ -68,7 +70,7 @@ class Progress(keras.callbacks.Callback):
                 tf.summary.scalar("steps_per_second", rate)
 
 
-def format_seconds(seconds):
+def format_seconds(seconds: float) -> str:
     """'1h02m03s' style duration; '?' when unknown."""
     if not np.isfinite(seconds):
         return "?"
@@ -78,7 +80,7 @@ def format_seconds(seconds):
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def overlay_predictions(images, keypoint_maps, person_maps):
+def overlay_predictions(images: tf.Tensor, keypoint_maps: tf.Tensor, person_maps: tf.Tensor) -> tf.Tensor:
     """Images [B, H, W, 3] uint8 with a keypoint probability map (red) and a person probability map (green).
 
     The maps [B, h, w, 1] (probabilities, e.g. a model's `summary_maps`) are resized to the image size.
@@ -97,11 +99,11 @@ class ImageSummaries(keras.callbacks.Callback):
     """Every `every` steps: TensorBoard images of a fixed batch with the model's `summary_maps` (keypoint
     heatmaps and person probability) drawn over it."""
 
-    def __init__(self, images, every, writer, max_outputs=2):
+    def __init__(self, images: tf.Tensor, every: int, writer: tf.summary.SummaryWriter, max_outputs: int = 2):
         super().__init__()
         self.images, self.every, self.writer, self.max_outputs = images, every, writer, max_outputs
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         step = int(self.model.optimizer.iterations.numpy())
         if step % self.every:
             return

@@ -18,7 +18,7 @@ import re
 import shutil
 import sys
 import tempfile
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -36,7 +36,7 @@ class CheckpointError(ValueError):
     """A model directory whose checkpoints cannot be used; training must not start afresh over it."""
 
 
-def build_checkpoint(model, optimizer):
+def build_checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tf.train.Checkpoint:
     """A tf.train.Checkpoint over the model and its (built) optimizer."""
     optimizer.build(model.trainable_variables)
     return tf.train.Checkpoint(model=model, optimizer=optimizer)
@@ -119,7 +119,7 @@ def record_state(model_dir: str, restored: str) -> None:
                                                last_preserved_timestamp=min(times) - 1.0)
 
 
-def use_averaged_weights(model, optimizer):
+def use_averaged_weights(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
     """Writes the Polyak (EMA) averages into the model's trainable weights, for evaluation or export."""
     optimizer.finalize_variable_values(model.trainable_variables)
 
@@ -130,7 +130,7 @@ class CheckpointEvery(keras.callbacks.Callback):
     An epoch whose loss is not finite is not saved, so the newest checkpoint stays the last good state.
     """
 
-    def __init__(self, checkpoint, model_dir, max_to_keep=5):
+    def __init__(self, checkpoint: tf.train.Checkpoint, model_dir: str, max_to_keep: int = 5):
         super().__init__()
         self._scratch = None
         directory = model_dir
@@ -147,7 +147,7 @@ class CheckpointEvery(keras.callbacks.Callback):
             self._manager.save(checkpoint_number=step)
             self._saved_at = step
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
             print(f"loss is {loss}: no checkpoint at step {int(self.model.optimizer.iterations.numpy())}",
@@ -155,7 +155,7 @@ class CheckpointEvery(keras.callbacks.Callback):
             return
         self._save()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
         if self._scratch:
             shutil.rmtree(self._scratch, ignore_errors=True)
 

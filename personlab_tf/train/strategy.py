@@ -8,7 +8,7 @@ import tensorflow as tf
 STRATEGIES = ("mirrored", "multi_worker_mirrored", "one_device")
 
 
-def split_cpu(count):
+def split_cpu(count: int) -> None:
     """Splits the CPU into `count` logical devices (for multi-replica runs without GPUs, e.g. tests).
 
     Must run before TensorFlow initialises its devices; raises RuntimeError otherwise.
@@ -17,7 +17,7 @@ def split_cpu(count):
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
 
 
-def make_strategy(name):
+def make_strategy(name: str) -> tf.distribute.Strategy:
     """Returns the tf.distribute strategy called `name`.
 
     mirrored: all visible GPUs of this machine, or all logical CPUs when there is no GPU;
@@ -39,7 +39,7 @@ def make_strategy(name):
     raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
 
 
-def is_chief():
+def is_chief() -> bool:
     """True on the process that owns the model directory (always, unless TF_CONFIG says otherwise)."""
     config = json.loads(os.environ.get("TF_CONFIG", "{}"))
     task = config.get("task", {})

@@ -4,6 +4,7 @@
 import contextlib
 import math
 import os
+from typing import Callable, Dict, Iterator, Optional, Sequence, Union
 
 import gin
 import keras
@@ -24,7 +25,7 @@ RESUMABLE_CHANGES = ("train.num_steps", "train.steps_per_checkpoint", "train.log
                      "train.init_checkpoint", "train.jit_compile", "InputOptions.num_parallel_calls")
 
 
-def warm_start(model, init_dir, build_model):
+def warm_start(model: keras.Model, init_dir: str, build_model: Callable[[], keras.Model]) -> str:
     """Gives `model` the weights of the newest checkpoint of `init_dir` (a two-stage schedule's first
     stage); the optimizer, step counter included, starts afresh. Returns the checkpoint path.
 
@@ -47,7 +48,7 @@ PRECISIONS = (None, "mixed_bfloat16", "mixed_float16")
 
 
 @contextlib.contextmanager
-def precision_policy(name):
+def precision_policy(name: Optional[str]) -> Iterator[None]:
     """Keras' global dtype policy `name` (None: float32) while the model is built; restored afterwards.
 
     Layers take the policy current at their construction; the tasks' output layers take float32 whatever
@@ -67,7 +68,7 @@ def precision_policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def check_resumed_config(model_dir, operative, resumable=RESUMABLE_CHANGES):
+def check_resumed_config(model_dir: str, operative: str, resumable: Sequence[str] = RESUMABLE_CHANGES) -> None:
     """Compares the operative config of a run resuming in `model_dir` with the one stored there.
 
     Only the bindings of `resumable` may differ (printed); any other difference is refused, since the
@@ -99,7 +100,7 @@ def check_resumed_config(model_dir, operative, resumable=RESUMABLE_CHANGES):
         print(f"resuming with changed bindings: {described}", flush=True)
 
 
-def write_atomically(path, text):
+def write_atomically(path: str, text: str) -> None:
     """Writes `text` to `path` through a temporary file renamed over it: a kill leaves the old or the new file."""
     temporary = f"{path}.tmp"
     with tf.io.gfile.GFile(temporary, "w") as f:
@@ -107,7 +108,7 @@ def write_atomically(path, text):
     tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
-def distributed_dataset_options(dataset):
+def distributed_dataset_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Shards by element across workers: every worker reads all files in the same order (same seed)."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -115,9 +116,11 @@ def distributed_dataset_options(dataset):
 
 
 @gin.configurable(denylist=["model_dir"])
-def train(model_dir, train_files=gin.REQUIRED, num_steps=1_000_000, global_batch_size=8, strategy="mirrored",
-          steps_per_checkpoint=1000, log_every=100, image_summary_every=1000, seed=0, deterministic=False,
-          logical_cpus=0, init_checkpoint=None, mixed_precision=None, jit_compile=False):
+def train(model_dir: str, train_files: Union[str, Sequence[str]] = gin.REQUIRED, num_steps: int = 1_000_000,
+          global_batch_size: int = 8, strategy: str = "mirrored", steps_per_checkpoint: int = 1000,
+          log_every: int = 100, image_summary_every: int = 1000, seed: int = 0, deterministic: bool = False,
+          logical_cpus: int = 0, init_checkpoint: Optional[str] = None, mixed_precision: Optional[str] = None,
+          jit_compile: bool = False) -> Dict[str, float]:
     """Trains the experiment's task (`config.experiment()`), resuming from the newest checkpoint in `model_dir`.
 
     Args:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from personlab_tf import keys
-from personlab_tf.data import coco, coco_format, synthetic_video
+from personlab_tf.data import coco_format, coco_problems, synthetic_video
 from personlab_tf.evaluation import results
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.task import Task
@@ -107,7 +107,7 @@ def oracle_clip(path: str, task: Task, noise_seed: Optional[int] = None) -> Clip
     frame_of_image = {image["id"]: image["frame"] for image in ground_truth["images"]}
     detections = {}
     for image in task.evaluation_images(os.path.join(path, CLIP_ANNOTATIONS), os.path.join(path, CLIP_IMAGES),
-                                        None, coco.ProblemCounter()):
+                                        None, coco_problems.ProblemCounter()):
         found = task.oracle_detections(image.record, noise_seed)
         found[keys.Detection.MASKS] = task.instance_masks(found)
         detections[frame_of_image[image.image_id]] = found

@@ -4,10 +4,12 @@ Used by tests/test_parts_matching.py and `scripts/benchmark.py matching`; the ex
 the caller (scipy's Hungarian solver there).
 """
 
+from typing import Callable, Tuple
+
 import numpy as np
 
 
-def random_score_matrices(count, largest, seed):
+def random_score_matrices(count: int, largest: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """`count` score matrices of random sizes m x n, 1 <= m, n <= largest, entries U(0, 1), padded.
 
     Returns:
@@ -23,7 +25,7 @@ def random_score_matrices(count, largest, seed):
     return scores, valid
 
 
-def exact_matching(scores, valid, linear_sum_assignment):
+def exact_matching(scores: np.ndarray, valid: np.ndarray, linear_sum_assignment: Callable) -> np.ndarray:
     """The maximum-weight assignment of one padded matrix as a bool matrix of its shape.
 
     Args:
@@ -36,7 +38,8 @@ def exact_matching(scores, valid, linear_sum_assignment):
     return chosen
 
 
-def agreement(matchings, scores, valid, linear_sum_assignment):
+def agreement(matchings: np.ndarray, scores: np.ndarray, valid: np.ndarray,
+              linear_sum_assignment: Callable) -> float:
     """Fraction of matrices whose matching (bool [count, largest, largest]) equals the exact assignment."""
     same = [np.array_equal(matchings[i], exact_matching(scores[i], valid[i], linear_sum_assignment))
             for i in range(len(matchings))]

@@ -18,6 +18,7 @@ assembly. The disk radius R of the Hough voting is the training targets' (the ta
 """
 
 import dataclasses
+from typing import Dict, Sequence, Tuple
 
 import gin
 import tensorflow as tf
@@ -29,6 +30,7 @@ from personlab_tf.ops.hough import hough_voting
 from personlab_tf.ops.peaks import find_peaks
 from personlab_tf.ops.sampling import static_keypoints
 from personlab_tf.ops.suppression import greedy_keep
+from personlab_tf.skeleton import Edge
 from personlab_tf.tasks.parts import matching
 from personlab_tf.tasks.parts.limb_scores import connection_scores
 from personlab_tf.tasks.parts.targets import limb_ends
@@ -70,7 +72,7 @@ class PartsDecoding:
             raise ValueError(f"matcher must be one of {tuple(matching.MATCHERS)}, got {self.matcher!r}")
 
 
-def peak_mass(hough, points, stride):
+def peak_mass(hough: tf.Tensor, points: tf.Tensor, stride: int) -> tf.Tensor:
     """The Hough mass of every keypoint type at each point: h_k summed over the 4 cells around the point.
 
     A vote at x is split over the 4 cells around x by the bilinear kernel (Eq. 8), so a single cell holds
@@ -93,12 +95,13 @@ def peak_mass(hough, points, stride):
     return total
 
 
-def seed_budget(options, num_keypoints):
+def seed_budget(options: PartsDecoding, num_keypoints: int) -> int:
     """Seeds taken from a map before suppression: twice the candidates of all K types."""
     return 2 * num_keypoints * options.max_candidates
 
 
-def hough_peak_seeds(hough, short_offsets, stride, options):
+def hough_peak_seeds(hough: tf.Tensor, short_offsets: tf.Tensor, stride: int,
+                     options: PartsDecoding) -> Tuple[tf.Tensor, tf.Tensor]:
     """Seeds from the Hough maps (PersonLab's): local maxima of h_k above the threshold, each moved by its
     short-range offset.
 
@@ -111,7 +114,8 @@ def hough_peak_seeds(hough, short_offsets, stride, options):
     return cells + tf.gather_nd(short_offsets, tf.stack([cell_index[:, 1], cell_index[:, 0], types], axis=-1)), types
 
 
-def projection_seeds(hough, part_probabilities, projection_field, stride, options):
+def projection_seeds(hough: tf.Tensor, part_probabilities: tf.Tensor, projection_field: tf.Tensor, stride: int,
+                     options: PartsDecoding) -> Tuple[tf.Tensor, tf.Tensor]:
     """Seeds from the dense-to-sparse projection field (second paper §3.3, keypoint detection): every person
     cell x (most likely class not the background) gives the keypoint coordinate q = x + f(x), scored for each
     type k by the Hough map at q (`peak_mass`); pairs (q, k) scoring below the threshold are dropped.
@@ -143,7 +147,8 @@ def projection_seeds(hough, part_probabilities, projection_field, stride, option
     return tf.gather(centre, flat) / tf.gather(weight, flat)[:, tf.newaxis], types
 
 
-def keypoint_candidates(maps, stride, radius, options):
+def keypoint_candidates(maps: Dict[str, tf.Tensor], stride: int, radius: float,
+                        options: PartsDecoding) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """The candidates of every keypoint type: the seeds of `options.candidates` (`hough_peak_seeds` or
     `projection_seeds`) without those within `candidate_radius` of a better seed of their type, best
     `max_candidates` per type.
@@ -177,7 +182,8 @@ def keypoint_candidates(maps, stride, radius, options):
     return tf.reshape(positions, shape + [2]), tf.reshape(scores, shape), tf.reshape(valid, shape)
 
 
-def limb_connections(limb_maps, positions, valid, stride, limbs, options):
+def limb_connections(limb_maps: tf.Tensor, positions: tf.Tensor, valid: tf.Tensor, stride: int, limbs: Sequence[Edge],
+                     options: PartsDecoding) -> Tuple[tf.Tensor, tf.Tensor]:
     """Connections of every limb: the matching (`options.matcher`) of its candidates' connection scores
     of at least `limb_threshold`, all limbs in one batched call.
 
@@ -197,7 +203,8 @@ def limb_connections(limb_maps, positions, valid, stride, limbs, options):
     return matching.match(scores, usable, options.matcher), scores
 
 
-def assemble(connections, scores, max_candidates, limbs, num_keypoints):
+def assemble(connections: tf.Tensor, scores: tf.Tensor, max_candidates: int, limbs: Sequence[Edge],
+             num_keypoints: int) -> tf.Tensor:
     """Groups connected candidates into persons, limb by limb in the order of `limbs` (the skeleton's, from
     the root outwards), each limb's connections by descending score (the conventional assembly, §3.3).
 
@@ -258,7 +265,8 @@ def assemble(connections, scores, max_candidates, limbs, num_keypoints):
     return persons
 
 
-def person_keypoints(persons, positions, scores, max_detections):
+def person_keypoints(persons: tf.Tensor, positions: tf.Tensor, scores: tf.Tensor,
+                     max_detections: int) -> Dict[str, tf.Tensor]:
     """Keypoints, keypoint scores and instance scores of the best persons.
 
     The instance score is the mean of the K keypoint scores (0 for a missing keypoint), as PersonLab's.
@@ -284,7 +292,7 @@ def person_keypoints(persons, positions, scores, max_detections):
     }
 
 
-def instance_scales(keypoints, present):
+def instance_scales(keypoints: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
     """lambda_h: the square root of the area of the box tightly containing each person's present keypoints
     (at least 1 px^2). keypoints [D, K, 2], present [D, K] -> [D]."""
     big = 1e9
@@ -294,7 +302,7 @@ def instance_scales(keypoints, present):
     return tf.sqrt(tf.maximum(size[:, 0] * size[:, 1], MIN_AREA))
 
 
-def assign_pixels(points, projections, detections):
+def assign_pixels(points: tf.Tensor, projections: tf.Tensor, detections: Dict[str, tf.Tensor]) -> tf.Tensor:
     """The instance of each person pixel (Eq. 17): d(x, h) = min_j |x + f(x) - k_{h,j}| / ((s_j + s_h) lambda_h),
     x joins argmin_h d(x, h).
 
@@ -321,7 +329,8 @@ def assign_pixels(points, projections, detections):
 
 
 @tf.autograph.experimental.do_not_convert
-def decode_poses(maps, stride, radius, limbs, options=PartsDecoding()):
+def decode_poses(maps: Dict[str, tf.Tensor], stride: int, radius: float, limbs: Sequence[Edge],
+                 options: PartsDecoding = PartsDecoding()) -> Dict[str, tf.Tensor]:
     """Persons of one image from its keypoint and limb maps (candidates, matching, assembly).
 
     Args:
@@ -338,7 +347,7 @@ def decode_poses(maps, stride, radius, limbs, options=PartsDecoding()):
     return person_keypoints(persons, positions, scores, options.max_detections)
 
 
-def instance_part_maps(part_map, owner, slots):
+def instance_part_maps(part_map: tf.Tensor, owner: tf.Tensor, slots: int) -> tf.Tensor:
     """[D, H, W] uint8: the part classes of the pixels assigned to each detection (0 elsewhere).
 
     Args:

@@ -14,7 +14,7 @@ the SavedModel (inference/serving.py).
 """
 
 import dataclasses
-from typing import Dict
+from typing import Dict, Sequence, Tuple
 
 import gin
 import keras
@@ -23,7 +23,7 @@ import tensorflow as tf
 from personlab_tf import keys
 from personlab_tf.inference import geometry, serving
 from personlab_tf.inference import maps as maps_lib
-from personlab_tf.skeleton import Skeleton
+from personlab_tf.skeleton import Edge, Skeleton
 from personlab_tf.tasks.parts import decode
 from personlab_tf.tasks.parts.targets import PYRAMID_STRIDES
 
@@ -61,7 +61,9 @@ def probability_maps(outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     }
 
 
-def parse_image(maps, scale, image_size, radius, limbs, options=decode.PartsDecoding(), part_stride=STRIDE):
+def parse_image(maps: Dict[str, tf.Tensor], scale: tf.Tensor, image_size: tf.Tensor, radius: float,
+                limbs: Sequence[Edge], options: decode.PartsDecoding = decode.PartsDecoding(),
+                part_stride: int = STRIDE) -> Dict[str, tf.Tensor]:
     """Persons and part maps of one image from its maps over the frame of scale f (stride 4; the part
     probabilities at `part_stride`).
 
@@ -124,16 +126,16 @@ class PartsDetector:
         self.decoding = decoding
         self.part_stride = part_stride
 
-    def output_specs(self):
+    def output_specs(self) -> Dict[str, Tuple[list, tf.DType]]:
         """{key: (shape, dtype)} of the fixed-size outputs of `detect` (serving.ServingModule)."""
         return serving.pose_output_specs(self.decoding.max_detections, self.skeleton.num_keypoints)
 
-    def image_map_specs(self):
+    def image_map_specs(self) -> Dict[str, Tuple[list, tf.DType]]:
         """{key: (leading shape, dtype)} of the outputs of `detect` shaped [*leading, H, W] like the image."""
         return {keys.Detection.PART_MAP: ([], tf.uint8),
                 keys.Detection.INSTANCE_PART_MAPS: ([self.decoding.max_detections], tf.uint8)}
 
-    def frame_maps(self, image):
+    def frame_maps(self, image: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
         """The decoding maps [h, w, ...] of `image` [H, W, 3] over its frame (stride 4, the part
         probabilities at the part stride), and f."""
         size = tf.shape(image)[:2]
@@ -142,7 +144,7 @@ class PartsDetector:
         outputs = self.model(frame[tf.newaxis], training=False)
         return {key: value[0] for key, value in probability_maps(outputs).items()}, scale
 
-    def detect(self, image):
+    def detect(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
         """`parse_image` of one [H, W, 3] RGB image (uint8 or float 0..255): image maps on its lattice
         (`serving.detect_image` gives them at the image's pixels)."""
         maps, scale = self.frame_maps(image)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.data import coco, coco_format, part_labels
+from personlab_tf.data import coco, coco_format, coco_problems, coco_records, part_labels
 from personlab_tf.evaluation import backends
 from personlab_tf.evaluation import metrics as coco_metrics
 from personlab_tf.evaluation import results as coco_results
@@ -29,11 +29,12 @@ POSE_PREFIX = "pose_"   # the keypoint rows (evaluation/metrics.py) in the resul
 
 
 def part_images(annotations: str, images_dir: str, part_labels_dir: Optional[str], part_set: PartSet,
-                problems: coco.ProblemCounter, skeleton: Optional[Skeleton] = None) -> Iterator[EvaluationImage]:
+                problems: coco_problems.ProblemCounter,
+                skeleton: Optional[Skeleton] = None) -> Iterator[EvaluationImage]:
     """The images of a COCO JSON with usable part label maps, with their records.
 
     Images whose map is unusable are skipped (counted in `problems` by data/part_labels.py), as are
-    unreadable images (data/coco.py).
+    unreadable images (data/coco_records.py).
 
     Args:
       part_labels_dir: the maps' folder; None: `part_labels` beside the annotations (data/coco_format.py).
@@ -47,15 +48,15 @@ def part_images(annotations: str, images_dir: str, part_labels_dir: Optional[str
     labels_dir = coco_format.default_part_labels_dir(annotations, part_labels_dir)
     if not tf.io.gfile.isdir(labels_dir):
         raise coco.AnnotationError(f"part labels directory {labels_dir} does not exist")
-    records = part_labels.attach_part_labels(coco.iter_image_records(dataset, images_dir, problems), labels_dir,
+    records = part_labels.attach_part_labels(coco_records.iter_image_records(dataset, images_dir, problems), labels_dir,
                                              part_set.num_classes, problems)
     for record in records:
         if record.part_labels is not None:
             yield EvaluationImage(record.image_id, record.encoded, record)
 
 
-def ground_truth(record: coco.ImageRecord) -> metrics.GroundTruth:
-    """The metrics ground truth of a `coco.ImageRecord` with part labels."""
+def ground_truth(record: coco_records.ImageRecord) -> metrics.GroundTruth:
+    """The metrics ground truth of a `coco_records.ImageRecord` with part labels."""
     return metrics.GroundTruth(part_map=record.part_labels, masks=record.masks.astype(bool), is_crowd=record.is_crowd,
                                has_parts=record.has_parts)
 

@@ -4,13 +4,15 @@ Grids are corner aligned (ops.bilinear): a map of stride s has cell (i, j) at in
 and a level twice as fine has cell p where the coarse level has cell p / 2.
 """
 
+from typing import Optional, Tuple
+
 import keras
 import tensorflow as tf
 
 from personlab_tf.ops.bilinear import bilinear_sample
 
 
-def warp_to_finer(coarse, flow):
+def warp_to_finer(coarse: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
     """W(X, Delta) of the second paper's Eqs. 5-6: the coarse map read at the fine level's cells moved by
     the flow, with bilinear interpolation over the four neighbours of each source point.
 
@@ -35,10 +37,11 @@ def warp_to_finer(coarse, flow):
 class FlowWarp(keras.layers.Layer):
     """Keras wrapper of `warp_to_finer`: call(coarse [B, h, w, C], flow [B, h', w', 2])."""
 
-    def call(self, coarse, flow):
+    def call(self, coarse: tf.Tensor, flow: tf.Tensor) -> tf.Tensor:
         return warp_to_finer(coarse, flow)
 
-    def compute_output_shape(self, coarse_shape, flow_shape):
+    def compute_output_shape(self, coarse_shape: Tuple[Optional[int], ...],
+                             flow_shape: Tuple[Optional[int], ...]) -> Tuple[Optional[int], ...]:
         return (flow_shape[0], flow_shape[1], flow_shape[2], coarse_shape[3])
 
 
@@ -47,8 +50,8 @@ class ZeroField(keras.layers.Layer):
     """call(like [B, h, w, C]) -> zeros [B, h, w, 2]: the projection field of a network without one (the
     `PartsNetwork.projection_field = 'none'` ablation), with which every pixel projects onto itself."""
 
-    def call(self, like):
+    def call(self, like: tf.Tensor) -> tf.Tensor:
         return tf.zeros(tf.concat([tf.shape(like)[:3], [2]], axis=0), self.compute_dtype)
 
-    def compute_output_shape(self, like_shape):
+    def compute_output_shape(self, like_shape: Tuple[Optional[int], ...]) -> Tuple[Optional[int], ...]:
         return (like_shape[0], like_shape[1], like_shape[2], 2)

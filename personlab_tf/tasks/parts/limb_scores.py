@@ -12,7 +12,8 @@ from personlab_tf.ops.bilinear import bilinear_sample_per_field
 SAMPLES = 10   # points sampled along a candidate segment
 
 
-def connection_scores(limb_maps, starts, ends, stride, samples=SAMPLES):
+def connection_scores(limb_maps: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor, stride: int,
+                      samples: int = SAMPLES) -> tf.Tensor:
     """s[b, l, i, j] = mean over t of the limb heatmap l at (1 - t) start_i + t end_j, t = 0 .. 1.
 
     The mean response of the limb's heatmap sampled (bilinearly, differentiably) at `samples` evenly

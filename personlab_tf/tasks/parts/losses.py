@@ -29,7 +29,7 @@ with one learnable s_i per term (`UncertaintyWeights`), so the table's loss weig
 """
 
 import functools
-from typing import Dict, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -44,6 +44,7 @@ from personlab_tf.losses import (
     softmax_loss,
     table_losses,
 )
+from personlab_tf.skeleton import Edge
 from personlab_tf.tasks.parts import matching
 from personlab_tf.tasks.parts.limb_scores import connection_scores
 from personlab_tf.tasks.parts.targets import PYRAMID_STRIDES, limb_ends
@@ -58,7 +59,7 @@ def loss_keys(with_matching: bool, with_projection: bool = True) -> Tuple[str, .
     return base + ((keys.Loss.MATCHING,) if with_matching else ())
 
 
-def class_balanced_weights(labels, weights, num_classes, balance):
+def class_balanced_weights(labels: tf.Tensor, weights: tf.Tensor, num_classes: int, balance: float) -> tf.Tensor:
     """Weights [B, ...] of a part loss in which each cell of class c weighs n_c^-balance, n_c the sum of
     the weights of its image's cells of class c (0 where `weights` is 0; `weights` itself for balance 0).
 
@@ -75,13 +76,14 @@ def class_balanced_weights(labels, weights, num_classes, balance):
     return tf.stop_gradient(tf.reduce_sum(classes * cells, axis=-1))
 
 
-def balanced_softmax_loss(logits, labels, weights, balance=0.0, averaging=AVERAGE_IMAGES):
+def balanced_softmax_loss(logits: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor, balance: float = 0.0,
+                          averaging: str = AVERAGE_IMAGES) -> tf.Tensor:
     """The part loss (Eq. 1): softmax cross-entropy averaged under `class_balanced_weights`."""
     weights = class_balanced_weights(labels, weights, logits.shape[-1], balance)
     return softmax_loss(logits, labels, weights, averaging)
 
 
-def loss_table(radius, averaging=AVERAGE_IMAGES, part_balance=0.0):
+def loss_table(radius: float, averaging: str = AVERAGE_IMAGES, part_balance: float = 0.0) -> Tuple[LossTerm, ...]:
     """The table rows; `radius`: the disk radius R dividing the short-range offset errors; `averaging`:
     personlab_tf/losses.py's per-image or pooled means; `part_balance`: the class-balance exponent of the
     part loss (0: the paper's plain cross-entropy)."""
@@ -98,7 +100,8 @@ def loss_table(radius, averaging=AVERAGE_IMAGES, part_balance=0.0):
     )
 
 
-def projection_loss(predictions, targets, averaging=AVERAGE_IMAGES):
+def projection_loss(predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor],
+                    averaging: str = AVERAGE_IMAGES) -> tf.Tensor:
     """DSPF loss (§3.2, §3.4): L1 (|dx| + |dy|) of each level's field in its cells, mean over valid cells,
     averaged over the pyramid levels the network predicts (deep supervision of the coarse-to-fine
     estimates; stride 4 alone for the "direct" field of Table 4's baseline).
@@ -115,7 +118,8 @@ def projection_loss(predictions, targets, averaging=AVERAGE_IMAGES):
     return tf.add_n(terms) / len(terms)
 
 
-def matching_loss(limb_logits, points, labelled, stride, limbs, settings=matching.TRAINING, averaging=AVERAGE_IMAGES):
+def matching_loss(limb_logits: tf.Tensor, points: tf.Tensor, labelled: tf.Tensor, stride: int, limbs: Sequence[Edge],
+                  settings: matching.SolverSettings = matching.TRAINING, averaging: str = AVERAGE_IMAGES) -> tf.Tensor:
     """Differentiable matching loss (§3.3): cross-entropy of the LP assignment against the true one.
 
     For each limb (k, l), the crop's persons are the candidates on both sides (person i's keypoint k
@@ -146,8 +150,9 @@ def matching_loss(limb_logits, points, labelled, stride, limbs, settings=matchin
     return replica_weighted_mean(errors, tf.cast(valid, tf.float32), averaging)
 
 
-def part_parsing_losses(predictions, targets, radius, limbs, with_matching=False, averaging=AVERAGE_IMAGES,
-                        part_balance=0.0):
+def part_parsing_losses(predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor], radius: float,
+                        limbs: Sequence[Edge], with_matching: bool = False, averaging: str = AVERAGE_IMAGES,
+                        part_balance: float = 0.0) -> Dict[str, tf.Tensor]:
     """Every loss term (this replica's share): the table's rows, the projection and the matching loss.
 
     Args:
@@ -173,7 +178,7 @@ def part_parsing_losses(predictions, targets, radius, limbs, with_matching=False
     return terms
 
 
-def uncertainty_total(terms, log_variances):
+def uncertainty_total(terms: Sequence[tf.Tensor], log_variances: tf.Tensor) -> tf.Tensor:
     """sum_i exp(-s_i) L_i / 2 + s_i / 2 (Kendall et al.; §3.4), the regulariser split over replicas.
 
     Args:
@@ -197,7 +202,7 @@ class UncertaintyWeights(keras.layers.Layer):
     the second-stage model.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.term_keys = loss_keys(with_matching=True)
         self.log_variances = self.add_weight(shape=(len(self.term_keys),), initializer="zeros", name="log_variances")
@@ -206,7 +211,7 @@ class UncertaintyWeights(keras.layers.Layer):
         """{loss key: s_i} as floats, every term's (keys of loss_keys(True))."""
         return dict(zip(self.term_keys, (float(value) for value in self.log_variances.numpy())))
 
-    def call(self, terms):
+    def call(self, terms: Dict[str, tf.Tensor]) -> tf.Tensor:
         present = [index for index, key in enumerate(self.term_keys) if key in terms]
         return uncertainty_total([terms[self.term_keys[index]] for index in present],
                                  tf.gather(self.log_variances, present))

@@ -50,7 +50,7 @@ UNROLLED_STEPS = 20
 EVALUATION = SolverSettings(pgd_steps=400, dykstra_sweeps=50)
 
 
-def project_rows(x, valid, count):
+def project_rows(x: tf.Tensor, valid: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
     """Projection onto {sum_j x_ij <= 1 for every row i} (the rows are independent half-spaces).
 
     Row i loses max(0, sum_j x_ij - 1) / n_i on each of its n_i valid entries, the Euclidean
@@ -63,17 +63,17 @@ def project_rows(x, valid, count):
     return x - valid * tf.nn.relu(tf.reduce_sum(x, axis=-1, keepdims=True) - 1.0) / count
 
 
-def project_columns(x, valid, count):
+def project_columns(x: tf.Tensor, valid: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
     """Projection onto {sum_i x_ij <= 1 for every column j}; count: [..., 1, n]; see `project_rows`."""
     return x - valid * tf.nn.relu(tf.reduce_sum(x, axis=-2, keepdims=True) - 1.0) / count
 
 
-def project_box(x, valid):
+def project_box(x: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
     """Projection onto {0 <= x_ij <= 1}, with padded entries held at 0."""
     return tf.clip_by_value(x, 0.0, 1.0) * valid
 
 
-def dykstra_projection(x, valid, sweeps):
+def dykstra_projection(x: tf.Tensor, valid: tf.Tensor, sweeps: int) -> tf.Tensor:
     """P_C(x) of Eq. 16 by Dykstra's cyclic projection onto rows, columns and box, `sweeps` cycles.
 
     Dykstra keeps one correction p_i per set: y = P_i(x + p_i), p_i <- x + p_i - y, x <- y. Unlike
@@ -99,7 +99,7 @@ def dykstra_projection(x, valid, sweeps):
     return x
 
 
-def solve_assignment(scores, valid, settings=EVALUATION):
+def solve_assignment(scores: tf.Tensor, valid: tf.Tensor, settings: SolverSettings = EVALUATION) -> tf.Tensor:
     """Relaxed assignment of Eqs. 13-14 by projected gradient descent, x <- P_C(x + alpha s) (Eq. 15).
 
     Starts from x = 0 (with `settings.accelerated`, the step starts from the extrapolated point). The
@@ -136,13 +136,13 @@ def solve_assignment(scores, valid, settings=EVALUATION):
     return x
 
 
-def round_assignment(x, threshold=0.5):
+def round_assignment(x: tf.Tensor, threshold: float = 0.5) -> tf.Tensor:
     """The boolean matching of a relaxed solution: x_ij > threshold (at most one per row and column
     when x is feasible and threshold >= 0.5)."""
     return x > threshold
 
 
-def greedy_assignment(scores, valid):
+def greedy_assignment(scores: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
     """The greedy alternative (the ablation of the paper's Table 5): connections taken by descending
     score, each kept when neither of its candidates is taken yet.
 
@@ -176,7 +176,7 @@ def greedy_assignment(scores, valid):
     return tf.reshape(chosen, shape)
 
 
-def hungarian_assignment(scores, valid):
+def hungarian_assignment(scores: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
     """The exact maximum-weight bipartite matching of Eqs. 9-12, graph ops only (for decoding).
 
     The LP of Eqs. 13-14 has an integral optimum (its constraint matrix is totally unimodular), so this is
@@ -271,7 +271,7 @@ def hungarian_assignment(scores, valid):
     return tf.reshape(chosen[:, :m, :n], shape) & usable
 
 
-def rounded_lp_assignment(scores, valid):
+def rounded_lp_assignment(scores: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
     """The matching of the LP relaxation (Eqs. 13-16) at the EVALUATION settings, rounded (`round_assignment`)."""
     return round_assignment(solve_assignment(scores, valid, EVALUATION))
 
@@ -279,6 +279,6 @@ def rounded_lp_assignment(scores, valid):
 MATCHERS = {"hungarian": hungarian_assignment, "lp": rounded_lp_assignment, "greedy": greedy_assignment}
 
 
-def match(scores, valid, matcher):
+def match(scores: tf.Tensor, valid: tf.Tensor, matcher: str) -> tf.Tensor:
     """The boolean matching [..., m, n] of scores [..., m, n] (valid pairs only) by a matcher of MATCHERS."""
     return MATCHERS[matcher](scores, valid) & valid

@@ -23,7 +23,7 @@ The branches upsample stage by stage with one depthwise-separable 3x3 convolutio
 """
 
 import dataclasses
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import gin
 import keras
@@ -34,7 +34,7 @@ from personlab_tf.losses import AVERAGE_IMAGES
 from personlab_tf.model.layers import OUTPUT_DTYPE, Scale, SplitXY, UpsampleLike
 from personlab_tf.model.resnet import build_resnet_pyramid, check_initialisation, initial_weights, load_backbone_weights
 from personlab_tf.model.training import LossModel
-from personlab_tf.skeleton import Skeleton
+from personlab_tf.skeleton import Edge, Skeleton
 from personlab_tf.tasks.parts import losses as parts_losses
 from personlab_tf.tasks.parts.layers import FlowWarp, ZeroField
 from personlab_tf.tasks.parts.targets import PART_STRIDES, PYRAMID_STRIDES
@@ -108,7 +108,7 @@ def _conv(x, filters, kernel, name, activation=None, dtype=None):
     return keras.layers.Conv2D(filters, kernel, padding="same", activation=activation, name=name, dtype=dtype)(x)
 
 
-def feature_pyramid(stages, width):
+def feature_pyramid(stages: Sequence[tf.Tensor], width: int) -> List[tf.Tensor]:
     """FPN (Lin et al.) over [C2, C3, C4, C5]: P_l = conv3x3(lateral(C_l) + up(P_{l+1})); returns [P2..P5]."""
     pyramid = [None] * len(stages)
     top = None
@@ -122,7 +122,7 @@ def feature_pyramid(stages, width):
     return pyramid
 
 
-def branch(pyramid, width, name):
+def branch(pyramid: Sequence[tf.Tensor], width: int, name: str) -> tf.Tensor:
     """Coarse-to-fine branch (the paper's decoders, DeepLabv3+-like, Eqs. 1 and 7):
     y <- SepConv3x3([up(y), P_l]) from P5 to P2."""
     y = pyramid[-1]
@@ -134,7 +134,7 @@ def branch(pyramid, width, name):
     return y
 
 
-def part_decoder(pyramid, width, stem=None):
+def part_decoder(pyramid: Sequence[tf.Tensor], width: int, stem: Optional[tf.Tensor] = None) -> tf.Tensor:
     """The part branch: `branch` to stride 4 (Eq. 1); with the backbone's stem features `stem` (C1, stride
     2), one more stage y <- SepConv3x3([up(y), C1]) to stride 2."""
     y = branch(pyramid, width, "part_decoder")
@@ -216,9 +216,10 @@ class PartParsingModel(LossModel):
       projection_field: the DSPF variant (PROJECTION_FIELDS; PartsNetwork.projection_field).
     """
 
-    def __init__(self, backbone, num_parts, num_keypoints, limbs, width=256, freeze_batch_norm=True,
-                 matching_loss=False, radius=32.0, loss_averaging=AVERAGE_IMAGES, part_stride=PART_STRIDES[0],
-                 part_balance=0.0, projection_field=DEFAULT_PROJECTION_FIELD, name="part_parsing", **kwargs):
+    def __init__(self, backbone: str, num_parts: int, num_keypoints: int, limbs: Sequence[Edge], width: int = 256,
+                 freeze_batch_norm: bool = True, matching_loss: bool = False, radius: float = 32.0,
+                 loss_averaging: str = AVERAGE_IMAGES, part_stride: int = PART_STRIDES[0], part_balance: float = 0.0,
+                 projection_field: str = DEFAULT_PROJECTION_FIELD, name: str = "part_parsing", **kwargs: Any):
         check_projection_field(projection_field)
         if part_stride not in PART_STRIDES:
             raise ValueError(f"part stride {part_stride} must be one of {PART_STRIDES}")
@@ -264,14 +265,14 @@ class PartParsingModel(LossModel):
         self.uncertainty = parts_losses.UncertaintyWeights(name="uncertainty", dtype=OUTPUT_DTYPE)
         self.track_losses(parts_losses.loss_keys(matching_loss, projection_field != "none") + (keys.Loss.TOTAL,))
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"backbone": self.backbone_name, "num_parts": self.num_parts, "num_keypoints": self.num_keypoints,
                 "limbs": [list(limb) for limb in self.limbs], "width": self.width,
                 "freeze_batch_norm": self.freeze_batch_norm, "matching_loss": self.matching_loss,
                 "radius": self.radius, "loss_averaging": self.loss_averaging, "part_stride": self.part_stride,
                 "part_balance": self.part_balance, "projection_field": self.projection_field, "name": self.name}
 
-    def person_probability(self, outputs):
+    def person_probability(self, outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """1 - P(background) of the part logits, [B, h, w, 1]."""
         return 1.0 - tf.nn.softmax(tf.cast(outputs[keys.Prediction.PART_LOGITS], tf.float32))[..., :1]
 
@@ -280,7 +281,7 @@ class PartParsingModel(LossModel):
         return {f"log_variance/{key.removesuffix('_loss')}": value
                 for key, value in self.uncertainty.values().items() if key in self.loss_trackers}
 
-    def compute_losses(self, predictions, targets):
+    def compute_losses(self, predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         """losses.py terms and their uncertainty-weighted total (replica shares)."""
         terms = parts_losses.part_parsing_losses(predictions, targets, self.radius, self.limbs, self.matching_loss,
                                                  self.loss_averaging, self.part_balance)

@@ -11,7 +11,7 @@ Coordinates: pixel centres at integer coordinates, (x, y) order; targets in fram
 original-image pixels.
 """
 
-from typing import Dict, Sequence, Tuple
+from typing import Callable, Dict, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -50,7 +50,7 @@ def oracle_maps(sample: Dict[str, tf.Tensor], max_side: int, part_set: part_sets
 
 
 def parsing_function(radius: float, limbs: Sequence[Edge], options: decode.PartsDecoding,
-                     part_stride: int = targets.PART_STRIDES[0]):
+                     part_stride: int = targets.PART_STRIDES[0]) -> Callable[..., Dict[str, tf.Tensor]]:
     """A tf.function (maps of one image, scale f, image_size [2]) -> detector.parse_image results at the
     image's pixels, the part probabilities at `part_stride`, the limb maps those of `limbs`."""
     def parse(maps, scale, image_size):

@@ -5,12 +5,13 @@ the class each one becomes under a horizontal flip (left <-> right). The keypoin
 pose graph the part parser scores and assembles (`Skeleton.limbs`), are the experiment's skeleton's
 (personlab_tf/skeleton.py), independent of the part set: DensePose-COCO's are coco17, MHP v2's its 16
 joints (mhp_v2), PASCAL-Person-Part's the 14 joints of pascal_person_part when a joint file gives them
-(converters.py).
+(converters/pascal_person_part.py).
 """
 
 import dataclasses
+from typing import Tuple
 
-from personlab_tf.data import synthetic
+from personlab_tf.data import synthetic_body
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,11 +29,11 @@ class PartSet:
     classes: tuple
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return len(self.classes)
 
     @property
-    def flip_permutation(self):
+    def flip_permutation(self) -> Tuple[int, ...]:
         swap = {"left": "right", "right": "left"}
         mirrored = ["_".join(swap.get(word, word) for word in name.split("_")) for name in self.classes]
         return tuple(self.classes.index(name) for name in mirrored)
@@ -40,8 +41,8 @@ class PartSet:
 
 BACKGROUND = "background"
 
-# The synthetic people of data/synthetic.py: body parts without a left/right distinction.
-SYNTHETIC = PartSet("synthetic", synthetic.BODY_PART_CLASSES)
+# The synthetic people of data/synthetic_body.py: body parts without a left/right distinction.
+SYNTHETIC = PartSet("synthetic", synthetic_body.BODY_PART_CLASSES)
 
 # DensePose-COCO's 14 coarse parts (the order of `dp_masks`), plus background: 15 classes. The image's
 # right/left are the person's (DensePose: "Right Hand" is the person's right hand).
@@ -68,7 +69,7 @@ PASCAL_PERSON_PART = PartSet("pascal_person_part", (BACKGROUND, "head", "torso",
 PART_SETS = {part_set.name: part_set for part_set in (SYNTHETIC, DENSEPOSE, MHP_V2, PASCAL_PERSON_PART)}
 
 
-def part_set(name):
+def part_set(name: str) -> PartSet:
     """The PartSet called `name`; ValueError naming the known ones otherwise."""
     if name not in PART_SETS:
         raise ValueError(f"unknown part set {name!r}; expected one of {sorted(PART_SETS)}")

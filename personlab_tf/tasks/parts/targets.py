@@ -21,12 +21,14 @@ into them, L = len(limbs).
 
 import dataclasses
 import math
+from typing import Dict, List, Sequence, Tuple
 
 import gin
 import tensorflow as tf
 
 from personlab_tf import constants, keys
 from personlab_tf.data import augment, grids, keypoint_targets
+from personlab_tf.skeleton import Edge
 from personlab_tf.tasks.parts import part_sets
 
 PYRAMID_STRIDES = (4, 8, 16, 32)    # feature pyramid levels 2..5
@@ -75,7 +77,8 @@ class PartsData:
             raise ValueError(f"max_persons {self.max_persons} must be at least 1")
 
 
-def part_labels_on_grid(sample, size, stride, flip_permutation):
+def part_labels_on_grid(sample: Dict[str, tf.Tensor], size: int, stride: int,
+                        flip_permutation: Sequence[int]) -> tf.Tensor:
     """Part classes [size, size] int32 at the grid cells, with left/right classes swapped in a flipped crop.
 
     Args:
@@ -90,7 +93,7 @@ def part_labels_on_grid(sample, size, stride, flip_permutation):
     return tf.where(flipped, tf.gather(tf.constant(flip_permutation, tf.int32), labels), labels)
 
 
-def part_weights(masks, is_crowd, has_parts):
+def part_weights(masks: tf.Tensor, is_crowd: tf.Tensor, has_parts: tf.Tensor) -> tf.Tensor:
     """[h, w] float32: 0 on cells of crowd regions and of persons without part labels, else 1.
 
     Args:
@@ -100,7 +103,8 @@ def part_weights(masks, is_crowd, has_parts):
     return 1.0 - tf.cast(unknown, tf.float32)
 
 
-def projection_field(keypoints, labelled, ownership, points, stride):
+def projection_field(keypoints: tf.Tensor, labelled: tf.Tensor, ownership: grids.Ownership, points: tf.Tensor,
+                     stride: int) -> Tuple[tf.Tensor, tf.Tensor]:
     """The DSPF target of one pyramid level: f(x) = (y_{j,k*} - x) / s, k* the labelled keypoint of x's
     person j nearest to x (second paper §3.2), in cells of the level.
 
@@ -123,7 +127,7 @@ def projection_field(keypoints, labelled, ownership, points, stride):
     return tf.where(valid[..., tf.newaxis], field, 0.0), tf.cast(valid, tf.float32)
 
 
-def limb_gaussian(points, start, end, sigma):
+def limb_gaussian(points: tf.Tensor, start: tf.Tensor, end: tf.Tensor, sigma: float) -> tf.Tensor:
     """Unnormalised elliptical Gaussian of one limb segment [start, end] at points [..., 2].
 
     The ellipse is centred on the segment's midpoint with axes along and across the limb:
@@ -148,12 +152,13 @@ def limb_gaussian(points, start, end, sigma):
     return tf.exp(-along * along / (2.0 * spread * spread) - across * across / (2.0 * sigma * sigma))
 
 
-def limb_ends(limbs):
+def limb_ends(limbs: Sequence[Edge]) -> Tuple[List[int], List[int]]:
     """([L] first keypoints, [L] second keypoints) of the limbs ((k, l) pairs)."""
     return [int(k) for k, _ in limbs], [int(l) for _, l in limbs]
 
 
-def limb_heatmaps(keypoints, labelled, points, limbs, sigma=LIMB_SIGMA):
+def limb_heatmaps(keypoints: tf.Tensor, labelled: tf.Tensor, points: tf.Tensor, limbs: Sequence[Edge],
+                  sigma: float = LIMB_SIGMA) -> tf.Tensor:
     """Limb heatmaps [h, w, L]: the maximum over persons of `limb_gaussian` of each limb both of whose
     keypoints the person has labelled (second paper §3.3, limb scoring).
 
@@ -171,14 +176,15 @@ def limb_heatmaps(keypoints, labelled, points, limbs, sigma=LIMB_SIGMA):
     return tf.reduce_max(tf.concat([values, tf.zeros_like(values[:, :, :1])], axis=2), axis=2)
 
 
-def limb_ignore(ignore, limbs):
+def limb_ignore(ignore: tf.Tensor, limbs: Sequence[Edge]) -> tf.Tensor:
     """[h, w, L] bool: limb negatives are not trained where either keypoint's heatmap negatives are not
     (ignore: [h, w, K], keypoint_targets.heatmap_ignore; limbs: L (k, l) pairs)."""
     first, second = limb_ends(limbs)
     return tf.gather(ignore, first, axis=-1) | tf.gather(ignore, second, axis=-1)
 
 
-def matching_persons(keypoints, labelled, crop_size, max_persons=MAX_PERSONS):
+def matching_persons(keypoints: tf.Tensor, labelled: tf.Tensor, crop_size: int,
+                     max_persons: int = MAX_PERSONS) -> Tuple[tf.Tensor, tf.Tensor]:
     """Each person's keypoints for the matching loss, padded (or cut) to `max_persons`.
 
     A keypoint counts when it is labelled and inside the crop; persons with such keypoints come first (in
@@ -203,8 +209,9 @@ def matching_persons(keypoints, labelled, crop_size, max_persons=MAX_PERSONS):
             tf.ensure_shape(usable, [max_persons, num_keypoints]))
 
 
-def make_part_targets(sample, crop_size, part_set, limbs, pose_stride=4, radius=constants.DISK_RADIUS,
-                      limb_sigma=LIMB_SIGMA, max_persons=MAX_PERSONS, part_stride=PART_STRIDES[0]):
+def make_part_targets(sample: Dict[str, tf.Tensor], crop_size: int, part_set: part_sets.PartSet, limbs: Sequence[Edge],
+                      pose_stride: int = 4, radius: float = constants.DISK_RADIUS, limb_sigma: float = LIMB_SIGMA,
+                      max_persons: int = MAX_PERSONS, part_stride: int = PART_STRIDES[0]) -> Dict[str, tf.Tensor]:
     """All part-parsing targets and weights of one augmented sample (shapes in keys.Map).
 
     Args:

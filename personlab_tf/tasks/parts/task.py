@@ -18,14 +18,16 @@ recorded in `config()` under "skeleton"): coco17 for DensePose-COCO, mhp_v2 for 
 """
 
 import functools
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import gin
+import keras
 import numpy as np
+import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.data import augment, coco, decoder
+from personlab_tf.data import augment, coco_problems, coco_records, decoder
 from personlab_tf.inference import overlay
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.task import (
@@ -81,7 +83,8 @@ class PartsTask(Task):
                          replace_options(self.inference, overrides, self.name), self.skeleton, self.color)
 
     # ---------------------------------------------------------------- training
-    def make_example(self, serialized, seed, training):
+    def make_example(self, serialized: tf.Tensor, seed: tf.Tensor,
+                     training: bool) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor]]:
         sample = decoder.decode_example(serialized, self.skeleton.num_keypoints, with_parts=True)
         sample = augment.augment(sample, self.data.crop_size, self.skeleton.flip_permutation, seed=seed,
                                  training=training, box=self.box, color=self.color)
@@ -97,11 +100,12 @@ class PartsTask(Task):
                                  initial=not inference, part_stride=self.data.part_stride)
 
     # ---------------------------------------------------------------- inference
-    def build_detector(self, inference_model) -> detector.PartsDetector:
+    def build_detector(self, inference_model: keras.Model) -> detector.PartsDetector:
         return detector.PartsDetector(inference_model, self.data.disk_radius, self.skeleton, self.inference,
                                       self.decoding, self.data.part_stride)
 
-    def oracle_detections(self, record: coco.ImageRecord, noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
+    def oracle_detections(self, record: coco_records.ImageRecord,
+                          noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
         if noise_seed is not None:
             raise ValueError("realistic oracle maps are calibrated for PersonLab only (docs/decoding.md); "
                              "the part parser's oracle decodes perfect maps")
@@ -120,7 +124,8 @@ class PartsTask(Task):
         return oracle.parsing_function(self.data.disk_radius, self.skeleton.limbs, self.decoding,
                                        self.data.part_stride)
 
-    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = overlay.MIN_SCORE):
+    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray],
+                 min_score: float = overlay.MIN_SCORE) -> Dict[str, np.ndarray]:
         shown = dict(detections, **{keys.Detection.MASKS: self.instance_masks(detections)})
         return {"": overlay.draw_detections(image, shown, self.skeleton, min_score),
                 "_parts": overlay.draw_part_map(image, detections[keys.Detection.PART_MAP])}
@@ -131,7 +136,7 @@ class PartsTask(Task):
 
     # ---------------------------------------------------------------- evaluation
     def evaluation_images(self, annotations: str, images_dir: str, part_labels_dir: Optional[str],
-                          problems: coco.ProblemCounter) -> Iterator[EvaluationImage]:
+                          problems: coco_problems.ProblemCounter) -> Iterator[EvaluationImage]:
         return evaluation.part_images(annotations, images_dir, part_labels_dir, self.part_set, problems, self.skeleton)
 
     def evaluator(self, ground_truth: Dict[str, Any], output_dir: Optional[str] = None,

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from personlab_tf import keys
-from personlab_tf.data import coco, decoder
+from personlab_tf.data import coco_records, decoder
 from personlab_tf.inference.oracle import frame_grid
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.tasks.personlab import noise as noise_lib, oracle, targets
@@ -38,7 +38,7 @@ def raw_task(task):
     return type(task)(task.data, task.box, network, task.decoding, task.inference, task.skeleton)
 
 
-def oracle_maps(record: coco.ImageRecord, skeleton: Skeleton, max_side: int, radius: float, noise_seed: int):
+def oracle_maps(record: coco_records.ImageRecord, skeleton: Skeleton, max_side: int, radius: float, noise_seed: int):
     """The realistic oracle's maps before refinement (oracle.oracle_maps, MapNoise defaults), [h, w, ...] numpy
     on the same stride-8 frame as `image_targets`: what `--measure oracle` of scripts/calibrate_oracle.py
     measures in place of the network's (`skeleton`: the record's keypoint set)."""
@@ -230,7 +230,7 @@ def best_blur(measured, blurred, with_floor):
 
 
 
-def image_targets(record: coco.ImageRecord, skeleton: Skeleton, max_side: int, radius: float, offset_extent: float):
+def image_targets(record: coco_records.ImageRecord, skeleton: Skeleton, max_side: int, radius: float, offset_extent: float):
     """The targets of an image (keypoints of `skeleton`) on its stride-8 inference frame, as the calibration
     compares them.
 

@@ -15,6 +15,7 @@ f = 1 (an exact copy), so detections come back in frame pixels.
 """
 
 import math
+from typing import Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +23,7 @@ import tensorflow as tf
 from personlab_tf.inference import geometry
 
 
-def crop_box(bbox, margin, image_size):
+def crop_box(bbox: Sequence[float], margin: float, image_size: Tuple[int, int]) -> Tuple[int, int, int, int]:
     """The crop around a COCO box, grown by `margin` and clamped to the image.
 
     The box grows by margin * w to the left and to the right and by margin * h above and below
@@ -48,7 +49,7 @@ def crop_box(bbox, margin, image_size):
     return x0, y0, x1, y1
 
 
-def upscale_crop(crop, input_size):
+def upscale_crop(crop: np.ndarray, input_size: int) -> Tuple[np.ndarray, float]:
     """Resizes a crop so that its larger side is `input_size`, corner aligned (geometry.resize_scale).
 
     Crop pixel x is frame pixel u = f x, f = (input_size - 1) / (L - 1), L the crop's larger side;
@@ -67,12 +68,12 @@ def upscale_crop(crop, input_size):
     return np.clip(np.round(frame.numpy()), 0, 255).astype(np.uint8), float(scale)
 
 
-def crop_to_original(points, scale, origin):
+def crop_to_original(points: np.ndarray, scale: float, origin: Sequence[float]) -> np.ndarray:
     """Frame points [..., 2] (x, y) -> original-image pixels: x = u / f + x0, y = v / f + y0."""
     return np.asarray(geometry.to_original(np.asarray(points, np.float64), scale)) + np.asarray(origin, np.float64)
 
 
-def masks_at_crop_pixels(masks, scale, crop_size):
+def masks_at_crop_pixels(masks: np.ndarray, scale: float, crop_size: Tuple[int, int]) -> np.ndarray:
     """Frame masks [D, h', w'] sampled at the crop's pixels: crop pixel x reads the nearest frame pixel
     round(f x) (geometry.to_frame), clamped to the frame.
 

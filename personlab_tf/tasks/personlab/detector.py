@@ -29,7 +29,7 @@ from personlab_tf.inference.detections import pad_to
 from personlab_tf.ops.bilinear import upsample_to_stride
 from personlab_tf.ops.sampling import sample_each
 from personlab_tf.tasks.personlab.decode import MASK_KEYS, PersonLabDecoding, decode, person_masks
-from personlab_tf.skeleton import Skeleton
+from personlab_tf.skeleton import Edge, Skeleton
 
 PYRAMID = (601, 1201, 1801, 2401)    # multi-scale (paper §4.1)
 MASKS_ON_GRID = "grid"               # Eq. 6 on the decoding grid, masks resampled to the original image
@@ -116,14 +116,15 @@ def offset_weights(maps: Dict[str, tf.Tensor], directed_edges: Sequence[Tuple[in
             keys.Map.LONG_OFFSETS: maps[keys.Map.SEGMENTATION][..., tf.newaxis]}
 
 
-def average_maps(all_maps, directed_edges, weighted=True):
+def average_maps(all_maps: Sequence[Dict[str, tf.Tensor]], directed_edges: Sequence[Edge],
+                 weighted: bool = True) -> Dict[str, tf.Tensor]:
     """Merges the maps of several scales, already on one grid and in the same frame's pixels.
 
     Probabilities (heatmaps, segmentation) are averaged. Offsets are averaged with each scale's own
     confidence in them as weights (`offset_weights`, `weighted=True`, default): a scale votes its offsets
     where it sees the keypoint disk (or the person), not with the values it predicts elsewhere (on
     perfect maps a plain mean shortens offsets where some scale's disk ends: keypoints 5 px off instead
-    of 0.2, tests/test_inference_detector.py); where no scale is confident (all weights ~0) the plain mean
+    of 0.2, tests/test_personlab_detector.py); where no scale is confident (all weights ~0) the plain mean
     is used. `weighted=False`: plain means everywhere.
 
     Args:
@@ -147,8 +148,9 @@ def average_maps(all_maps, directed_edges, weighted=True):
     return merged
 
 
-def detections_from_maps(maps, scale, stride, image_size, radius, skeleton, options=PersonLabDecoding(),
-                         with_masks=True, mask_resolution=MASKS_ON_GRID):
+def detections_from_maps(maps: Dict[str, tf.Tensor], scale: tf.Tensor, stride: int, image_size: tf.Tensor,
+                         radius: float, skeleton: Skeleton, options: PersonLabDecoding = PersonLabDecoding(),
+                         with_masks: bool = True, mask_resolution: str = MASKS_ON_GRID) -> Dict[str, tf.Tensor]:
     """Decodes maps on the stride-s grid of a frame and maps the result to the original image.
 
     Args:
@@ -223,7 +225,7 @@ def hybrid_masks(maps: Dict[str, tf.Tensor], keypoints: tf.Tensor, scale: tf.Ten
     return member & person[tf.newaxis]
 
 
-def upsample_maps(maps, output_stride, decode_stride):
+def upsample_maps(maps: Dict[str, tf.Tensor], output_stride: int, decode_stride: int) -> Dict[str, tf.Tensor]:
     """Maps [B, h, w, ...] at stride os -> the decoding grid of stride s (s divides os), corner aligned."""
     if decode_stride == output_stride:
         return maps
@@ -249,22 +251,22 @@ class Detector:
         self.inference = inference
         self.decoding = decoding
 
-    def output_specs(self):
+    def output_specs(self) -> Dict[str, Tuple[list, tf.DType]]:
         """{key: (shape, dtype)} of the fixed-size outputs of `detect` (serving.ServingModule)."""
         return serving.pose_output_specs(self.decoding.max_detections, self.skeleton.num_keypoints)
 
-    def image_map_specs(self):
+    def image_map_specs(self) -> Dict[str, Tuple[list, tf.DType]]:
         """{key: (leading shape, dtype)} of the outputs of `detect` shaped [*leading, H, W] like the image."""
         return {keys.Detection.MASKS: ([self.decoding.max_detections], tf.bool)}
 
-    def frame_maps(self, image, max_side):
+    def frame_maps(self, image: tf.Tensor, max_side: int) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
         """The model's probability maps [1, h, w, ...] at stride os over the frame of `image`, and f."""
         output_stride = self.inference.output_stride
         scale = geometry.resize_scale(tf.shape(image)[:2], max_side)
         frame = geometry.resize_image(image, scale, geometry.frame_size(tf.shape(image)[:2], scale, output_stride))
         return probabilities(self.model(frame[tf.newaxis], training=False)), scale
 
-    def decoding_maps(self, image):
+    def decoding_maps(self, image: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
         """Maps [1, h, w, ...] on the decoding grid and the scale f of its frame."""
         options = self.inference
         if options.scales is None:
@@ -281,7 +283,7 @@ class Detector:
                                                   cells, OFFSET_KEYS))
         return average_maps(pyramid, self.skeleton.directed_edges, options.weighted_merge), common
 
-    def detect(self, image, with_masks=True):
+    def detect(self, image: tf.Tensor, with_masks: bool = True) -> Dict[str, tf.Tensor]:
         """Detections of one image.
 
         Args:

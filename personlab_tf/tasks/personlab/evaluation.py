@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 
-from personlab_tf.data import coco
+from personlab_tf.data import coco, coco_problems, coco_records
 from personlab_tf.evaluation import CocoEvaluator
 from personlab_tf.evaluation.evaluator import KEYPOINTS, SEGMENTATION, SEGMENTATION_KEYPOINT_PERSONS
 from personlab_tf.skeleton import Skeleton
@@ -38,9 +38,9 @@ class PersonLabEvaluator(Evaluator):
         return {"keypoints_AP": results[KEYPOINTS]["AP"], "segm_AP": results[SEGMENTATION].get("AP", 0.0)}
 
 
-def coco_images(annotations: str, images_dir: str, problems: coco.ProblemCounter,
+def coco_images(annotations: str, images_dir: str, problems: coco_problems.ProblemCounter,
                 skeleton: Skeleton) -> Iterator[EvaluationImage]:
     """Every readable image of a COCO JSON (people or not) whose keypoints follow `skeleton`, with its record."""
     dataset = coco.load_dataset(annotations, problems, skeleton=skeleton)
-    for record in coco.iter_image_records(dataset, images_dir, problems, with_empty_images=True):
+    for record in coco_records.iter_image_records(dataset, images_dir, problems, with_empty_images=True):
         yield EvaluationImage(record.image_id, record.encoded, record)

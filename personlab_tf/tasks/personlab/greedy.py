@@ -13,14 +13,17 @@ accepted.
 Positions in input pixels, (x, y) order, pixel centres at integer coordinates.
 """
 
+from typing import List, Sequence, Tuple
+
 import numpy as np
 import tensorflow as tf
 
 from personlab_tf.ops.sampling import clip_to_map, map_extent, sample_channel
 from personlab_tf.ops.suppression import greedy_keep
+from personlab_tf.skeleton import Edge
 
 
-def traversal_orders(directed_edges):
+def traversal_orders(directed_edges: Sequence[Edge]) -> List[List[Tuple[int, int]]]:
     """Static order of the directed edges followed outwards from each root keypoint type.
 
     Breadth-first over the undirected tree from the root, so the source of every edge is decoded before it
@@ -47,7 +50,7 @@ def traversal_orders(directed_edges):
     return orders
 
 
-def round_tables(directed_edges):
+def round_tables(directed_edges: Sequence[Edge]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The traversal orders grouped into rounds of edges whose targets have the same depth (directed_edges
     as in `traversal_orders`).
 
@@ -74,7 +77,8 @@ def round_tables(directed_edges):
     return edges, sources, targets
 
 
-def follow_tree(seed_positions, seed_types, mid_offsets, stride, directed_edges):
+def follow_tree(seed_positions: tf.Tensor, seed_types: tf.Tensor, mid_offsets: tf.Tensor, stride: int,
+                directed_edges: Sequence[Edge]) -> tf.Tensor:
     """The pose grown from every seed by following the mid-range offsets (the paper's y_l = y_k + M_{k,l}(y_k)).
 
     Every seed follows the edges of its root's traversal order, round by round (`round_tables`): it samples
@@ -106,7 +110,7 @@ def follow_tree(seed_positions, seed_types, mid_offsets, stride, directed_edges)
     return poses[:, :num_keypoints]
 
 
-def accept_seeds(poses, seed_positions, seed_types, radius=10.0):
+def accept_seeds(poses: tf.Tensor, seed_positions: tf.Tensor, seed_types: tf.Tensor, radius: float = 10.0) -> tf.Tensor:
     """Which seeds the paper's greedy loop turns into persons.
 
     Seed i (in queue order) is rejected when its position is within `radius` (the disk D_r, boundary

@@ -35,7 +35,7 @@ from PIL import Image
 
 from personlab_tf import keys
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.data import coco
+from personlab_tf.data import coco, coco_records
 from personlab_tf.inference import geometry, serving
 from personlab_tf.tasks.personlab import crops
 from personlab_tf.tasks.personlab.nms import object_keypoint_similarity
@@ -198,7 +198,7 @@ def impute_dataset(dataset, images_dir, detect, options, problems):
     Args:
       dataset: `coco.CocoPersons` (data.coco.load_dataset); images_dir: directory of its images.
       detect: the detector callable of `impute_person`; options: `Options`.
-      problems: `coco.ProblemCounter`; unreadable images are warned about (naming the file) and counted.
+      problems: `coco_problems.ProblemCounter`; unreadable images are warned about (naming the file) and counted.
 
     Returns:
       (entries: list of `entry` dicts in JSON order, summary: dict with "persons_considered", "imputed",
@@ -210,7 +210,7 @@ def impute_dataset(dataset, images_dir, detect, options, problems):
     selected = candidates(dataset, options.min_area)
     considered = sum(len(persons) for persons in selected.persons.values())
     entries, skipped, seen = [], collections.Counter(), 0
-    for record in coco.iter_image_records(selected, images_dir, problems):
+    for record in coco_records.iter_image_records(selected, images_dir, problems):
         image = decode_image(record.encoded)
         for index, annotation_id in enumerate(record.annotation_ids):
             seen += 1

@@ -9,7 +9,7 @@ import tensorflow as tf
 from personlab_tf.ops.sampling import static_keypoints
 
 
-def embedding_distances(embeddings, keypoints, weights, areas):
+def embedding_distances(embeddings: tf.Tensor, keypoints: tf.Tensor, weights: tf.Tensor, areas: tf.Tensor) -> tf.Tensor:
     """Embedding distance of pixels to persons (Eq. 6).
 
     D_{i,j} = sum_k p_k(y_{j,k}) |G_k(x_i) - y_{j,k}| / (lambda_j sum_k p_k(y_{j,k})). A person whose
@@ -33,8 +33,9 @@ def embedding_distances(embeddings, keypoints, weights, areas):
     return tf.where(normaliser > 0, total / tf.maximum(normaliser, 1e-12), float("inf"))
 
 
-def instance_masks(segmentation, long_offsets, keypoints, weights, areas, stride,
-                   segmentation_threshold=0.5, distance_threshold=0.25):
+def instance_masks(segmentation: tf.Tensor, long_offsets: tf.Tensor, keypoints: tf.Tensor, weights: tf.Tensor,
+                   areas: tf.Tensor, stride: int, segmentation_threshold: float = 0.5,
+                   distance_threshold: float = 0.25) -> tf.Tensor:
     """Person masks (§3.2): a cell with p_S >= 0.5 joins EVERY person with D <= 0.25 (Eq. 6).
 
     The assignment is non-exclusive: a person pixel may join several persons, or none (an orphan). Only the

@@ -11,7 +11,7 @@ them.
 """
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import gin
 import keras
@@ -114,10 +114,12 @@ class PersonLabModel(LossModel):
 
     prediction_keys = PREDICTION_KEYS
 
-    def __init__(self, skeleton, backbone="resnet101", output_stride=16, refine_mid_steps=2, refine_long_steps=(2, 2),
-                 auxiliary_heads=True, loss_weights=DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight=1.0,
-                 freeze_batch_norm=True, loss_averaging=AVERAGE_IMAGES, refine_long_gate=None, jit_refinement=False,
-                 disk_radius=DISK_RADIUS, name="personlab", **kwargs):
+    def __init__(self, skeleton: Union[Skeleton, Dict[str, Any]], backbone: str = "resnet101", output_stride: int = 16,
+                 refine_mid_steps: int = 2, refine_long_steps: Tuple[int, int] = (2, 2), auxiliary_heads: bool = True,
+                 loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight: float = 1.0,
+                 freeze_batch_norm: bool = True, loss_averaging: str = AVERAGE_IMAGES,
+                 refine_long_gate: Optional[float] = None, jit_refinement: bool = False,
+                 disk_radius: float = DISK_RADIUS, name: str = "personlab", **kwargs: Any):
         skeleton = skeleton if isinstance(skeleton, Skeleton) else Skeleton.from_config(skeleton)
         resnet = build_resnet(backbone, output_stride, freeze_batch_norm)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
@@ -153,7 +155,7 @@ class PersonLabModel(LossModel):
         auxiliary = tuple(keys.Prediction.AUXILIARY_PREFIX + k for k in LOSS_KEYS) if auxiliary_heads else ()
         self.track_losses(LOSS_KEYS + auxiliary + (keys.Loss.TOTAL,))
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"skeleton": self.skeleton.to_config(), "backbone": self.backbone_name,
                 "output_stride": self.output_stride,
                 "refine_mid_steps": self.refine_mid_steps, "refine_long_steps": self.refine_long_steps,
@@ -162,11 +164,11 @@ class PersonLabModel(LossModel):
                 "loss_averaging": self.loss_averaging, "refine_long_gate": self.refine_long_gate,
                 "jit_refinement": self.jit_refinement, "disk_radius": self.disk_radius, "name": self.name}
 
-    def person_probability(self, outputs):
+    def person_probability(self, outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """sigmoid of the segmentation logit, [B, h, w, 1]."""
         return tf.sigmoid(tf.cast(outputs[keys.Prediction.SEGMENTATION_LOGITS], tf.float32))
 
-    def compute_losses(self, predictions, targets):
+    def compute_losses(self, predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         """personlab_losses with this model's weights and its targets' disk radius (the offsets' R): dict of loss
         terms and keys.Loss.TOTAL (replica shares)."""
         return personlab_losses(predictions, targets, self.loss_weights, self.auxiliary_loss_weight,

@@ -5,6 +5,7 @@ Both visit persons by descending instance score s^h_j (ties: lower index first) 
 results in the input order. Positions in input pixels, (x, y) order.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from personlab_tf.ops.suppression import greedy_keep
@@ -17,7 +18,7 @@ def _by_score(scores):
     return order, tf.math.invert_permutation(order)
 
 
-def soft_nms(keypoints, keypoint_scores, radius=10.0):
+def soft_nms(keypoints: tf.Tensor, keypoint_scores: tf.Tensor, radius: float = 10.0) -> tf.Tensor:
     """Soft keypoint NMS (Eq. 4): s_j = (1 / K) sum_k s_{j,k} [|y_{j,k} - y_{j',k}| > r for every j' < j].
 
     j' < j ranges over all persons with a higher instance score s^h (mean of s_{j,k}), suppressed or not:
@@ -42,7 +43,8 @@ def soft_nms(keypoints, keypoint_scores, radius=10.0):
     return tf.gather(scores, inverse)
 
 
-def object_keypoint_similarity(keypoints, reference, area, kappas):
+def object_keypoint_similarity(keypoints: tf.Tensor, reference: tf.Tensor, area: tf.Tensor,
+                               kappas: np.ndarray) -> tf.Tensor:
     """COCO OKS between persons and reference persons, all keypoints counted.
 
     OKS = (1 / K) sum_k exp(-|y_k - y'_k|^2 / (2 area kappa_k^2)), kappa_k = 2 sigma_k (pycocotools).
@@ -60,7 +62,7 @@ def object_keypoint_similarity(keypoints, reference, area, kappas):
     return tf.reduce_mean(tf.exp(-distance2 / (2.0 * area[..., tf.newaxis] * tf.square(kappas))), axis=-1)
 
 
-def hard_oks_nms(keypoints, scores, kappas, threshold=0.5):
+def hard_oks_nms(keypoints: tf.Tensor, scores: tf.Tensor, kappas: np.ndarray, threshold: float = 0.5) -> tf.Tensor:
     """Hard OKS-NMS: a person is dropped when its OKS with a kept higher-scoring person exceeds `threshold`.
 
     The OKS uses the higher-scoring person's keypoints as reference and its lambda^2 (scoring.person_areas)

@@ -11,13 +11,15 @@ its many small element-wise ops and gathers fuse into a few loops, the same arit
 "Compiled refinement"). Inference keeps the plain ops, so a SavedModel needs no XLA where it is served.
 """
 
+from typing import Any, Dict, Optional, Sequence
+
 import keras
 import tensorflow as tf
 
 from personlab_tf.ops.bilinear import bilinear_sample_per_field
 
 
-def cell_positions(field, output_stride):
+def cell_positions(field: tf.Tensor, output_stride: int) -> tf.Tensor:
     """Input-pixel position (x, y) = (os j, os i) of every cell of `field` [B, h, w, ...], as [h, w, 1, 2]."""
     height, width = tf.shape(field)[1], tf.shape(field)[2]
     rows, cols = tf.meshgrid(tf.range(height), tf.range(width), indexing="ij")
@@ -35,7 +37,7 @@ def _follow(offsets, field, output_stride, gate=None):
     return offsets + (step if gate is None else gated_step(step, offsets, gate))
 
 
-def gated_step(step, offsets, gate):
+def gated_step(step: tf.Tensor, offsets: tf.Tensor, gate: float) -> tf.Tensor:
     """The self-refinement steps that land near the keypoint: `step` where |step| <= gate |offsets|, else 0.
 
     A long-range offset L(x) lands at x' = x + L(x) near its keypoint y, where L(x') = y - x' is short: the
@@ -50,7 +52,8 @@ def gated_step(step, offsets, gate):
     return tf.where(accept[..., tf.newaxis], step, tf.zeros_like(step))
 
 
-def refine_mid_offsets(mid, short, edge_targets, output_stride, steps=2):
+def refine_mid_offsets(mid: tf.Tensor, short: tf.Tensor, edge_targets: Sequence[int], output_stride: int,
+                       steps: int = 2) -> tf.Tensor:
     """Mid-range refinement by the short-range offsets of the target keypoint, Eq. 2.
 
     M_{k,l}(x) <- M_{k,l}(x) + S_l(x + M_{k,l}(x)) for every directed edge (k, l), `steps` times
@@ -72,7 +75,8 @@ def refine_mid_offsets(mid, short, edge_targets, output_stride, steps=2):
     return mid
 
 
-def refine_long_offsets(long, short, output_stride, self_steps=2, short_steps=2, self_gate=None):
+def refine_long_offsets(long: tf.Tensor, short: tf.Tensor, output_stride: int, self_steps: int = 2,
+                        short_steps: int = 2, self_gate: Optional[float] = None) -> tf.Tensor:
     """Long-range refinement, first by the long-range field itself, then by the short-range one, Eq. 5.
 
     L_k(x) <- L_k(x) + L_k(x + L_k(x)) `self_steps` times (the field sampled is the current, refined one),
@@ -113,18 +117,19 @@ class MidRangeRefinement(keras.layers.Layer):
     training (module docstring).
     """
 
-    def __init__(self, output_stride, edge_targets, steps=2, jit_compile=False, **kwargs):
+    def __init__(self, output_stride: int, edge_targets: Sequence[int], steps: int = 2, jit_compile: bool = False,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.output_stride = output_stride
         self.edge_targets = tuple(int(l) for l in edge_targets)
         self.steps = steps
         self.jit_compile = jit_compile
 
-    def call(self, mid, short, training=None):
+    def call(self, mid: tf.Tensor, short: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
         refine = _refinement(refine_mid_offsets, self.jit_compile, training)
         return refine(mid, short, self.edge_targets, self.output_stride, self.steps)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "output_stride": self.output_stride, "edge_targets": self.edge_targets,
                 "steps": self.steps,
                 "jit_compile": self.jit_compile}
@@ -137,7 +142,8 @@ class LongRangeRefinement(keras.layers.Layer):
     `jit_compile`: run it compiled by XLA when training (module docstring).
     """
 
-    def __init__(self, output_stride, self_steps=2, short_steps=2, self_gate=None, jit_compile=False, **kwargs):
+    def __init__(self, output_stride: int, self_steps: int = 2, short_steps: int = 2, self_gate: Optional[float] = None,
+                 jit_compile: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.output_stride = output_stride
         self.self_steps = self_steps
@@ -145,10 +151,10 @@ class LongRangeRefinement(keras.layers.Layer):
         self.self_gate = self_gate
         self.jit_compile = jit_compile
 
-    def call(self, long, short, training=None):
+    def call(self, long: tf.Tensor, short: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
         refine = _refinement(refine_long_offsets, self.jit_compile, training)
         return refine(long, short, self.output_stride, self.self_steps, self.short_steps, self.self_gate)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "output_stride": self.output_stride, "self_steps": self.self_steps,
                 "short_steps": self.short_steps, "self_gate": self.self_gate, "jit_compile": self.jit_compile}

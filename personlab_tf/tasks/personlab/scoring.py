@@ -8,6 +8,7 @@ them from the skeleton's sigmas (coco17: .026 ... .089), the default of decoding
 """
 
 import math
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -16,7 +17,7 @@ from personlab_tf.constants import DISK_RADIUS, MIN_AREA
 from personlab_tf.ops.sampling import sample_each, static_keypoints
 
 
-def person_areas(keypoints):
+def person_areas(keypoints: tf.Tensor) -> tf.Tensor:
     """lambda_j^2: area of the box tightly containing all keypoints of each person, at least MIN_AREA.
 
     Args:
@@ -29,7 +30,7 @@ def person_areas(keypoints):
     return tf.maximum(size[:, 0] * size[:, 1], MIN_AREA)
 
 
-def disk_window(radius_cells):
+def disk_window(radius_cells: float) -> Tuple[np.ndarray, np.ndarray]:
     """Static cell offsets that can hold a cell of a disk of radius `radius_cells` (in cells) whose centre
     rounds to the cell (0, 0): those within `radius_cells` of the square [-0.5, 0.5]^2 (69 offsets for 4).
 
@@ -43,7 +44,7 @@ def disk_window(radius_cells):
     return dx[near].astype(np.int32), dy[near].astype(np.int32)
 
 
-def hough_scores(hough, keypoints, stride):
+def hough_scores(hough: tf.Tensor, keypoints: tf.Tensor, stride: int) -> tf.Tensor:
     """Plain keypoint scores s_{j,k} = h_k(y_{j,k}) (the variant of [33], §3.1), sampled bilinearly.
 
     Args:
@@ -55,7 +56,7 @@ def hough_scores(hough, keypoints, stride):
     return sample_each(hough, keypoints, stride)
 
 
-def cell_mean_gaussian(offset, sigma2, stride):
+def cell_mean_gaussian(offset: tf.Tensor, sigma2: tf.Tensor, stride: int) -> tf.Tensor:
     """The mean of exp(-u^2 / (2 sigma^2)) over the cell [offset - s/2, offset + s/2] along one axis:
     sqrt(pi sigma^2 / 2) / s (erf((offset + s/2) / sqrt(2 sigma^2)) - erf((offset - s/2) / sqrt(2 sigma^2))).
 
@@ -72,7 +73,8 @@ def cell_mean_gaussian(offset, sigma2, stride):
         tf.sqrt(math.pi * sigma2 / 2.0) / stride)
 
 
-def expected_oks_scores(heatmaps, hough, keypoints, stride, kappas, radius=DISK_RADIUS, integrate=False):
+def expected_oks_scores(heatmaps: tf.Tensor, hough: tf.Tensor, keypoints: tf.Tensor, stride: int, kappas: np.ndarray,
+                        radius: float = DISK_RADIUS, integrate: bool = False) -> tf.Tensor:
     """Expected-OKS keypoint scores (Eq. 3).
 
     s_{j,k} = p_k(y_{j,k}) sum_{x in D_R(y_{j,k})} h^_k(x) exp(-|x - y_{j,k}|^2 / (2 lambda_j^2 kappa_k^2)),
@@ -119,6 +121,6 @@ def expected_oks_scores(heatmaps, hough, keypoints, stride, kappas, radius=DISK_
     return sample_each(heatmaps, keypoints, stride) * expected
 
 
-def instance_scores(keypoint_scores):
+def instance_scores(keypoint_scores: tf.Tensor) -> tf.Tensor:
     """Instance-level score s^h_j = (1 / K) sum_k s_{j,k} (§3.1): [P, K] -> [P]."""
     return tf.reduce_mean(keypoint_scores, axis=-1)

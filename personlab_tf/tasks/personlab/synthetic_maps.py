@@ -12,6 +12,7 @@ coordinates.
 """
 
 import math
+from typing import Dict
 
 import numpy as np
 
@@ -42,7 +43,7 @@ BODY_SEGMENTS = SKELETON.tree + _joined(("left_shoulder", "right_shoulder"), ("l
                                         ("left_shoulder", "right_hip"), ("right_shoulder", "left_hip"))
 
 
-def scene_keypoints(num_people, height, width, seed=0, jitter=0.02):
+def scene_keypoints(num_people: int, height: int, width: int, seed: int = 0, jitter: float = 0.02) -> np.ndarray:
     """Keypoints of `num_people` template persons laid out on a grid of image regions, one per region.
 
     Args:
@@ -70,7 +71,7 @@ def scene_keypoints(num_people, height, width, seed=0, jitter=0.02):
     return np.clip(keypoints, 0, [width - 1, height - 1]).astype(np.float32)
 
 
-def grid_points(height, width, stride):
+def grid_points(height: int, width: int, stride: int) -> np.ndarray:
     """[h, w, 2] float32 pixel positions (x, y) = (s j, s i) of the cells of the stride-s grid of the image."""
     rows = np.arange((height - 1) // stride + 1, dtype=np.float32) * stride
     cols = np.arange((width - 1) // stride + 1, dtype=np.float32) * stride
@@ -78,7 +79,7 @@ def grid_points(height, width, stride):
     return np.stack([xs, ys], axis=-1)
 
 
-def body_distances(keypoints, points, limb_radius=0.08):
+def body_distances(keypoints: np.ndarray, points: np.ndarray, limb_radius: float = 0.08) -> np.ndarray:
     """Distance of every cell to every person's body, in units of that person's limb radius.
 
     Args:
@@ -99,7 +100,7 @@ def body_distances(keypoints, points, limb_radius=0.08):
     return (distance / radius[:, np.newaxis, np.newaxis]).astype(np.float32)
 
 
-def body_owners(keypoints, height, width, stride, limb_radius=0.08):
+def body_owners(keypoints: np.ndarray, height: int, width: int, stride: int, limb_radius: float = 0.08) -> np.ndarray:
     """[h, w] int32 person owning each cell of the segmentation (nearest body), -1 for background."""
     distance = body_distances(keypoints, grid_points(height, width, stride), limb_radius)
     if len(keypoints) == 0:
@@ -107,7 +108,8 @@ def body_owners(keypoints, height, width, stride, limb_radius=0.08):
     return np.where(distance.min(axis=0) <= 1.0, distance.argmin(axis=0), -1).astype(np.int32)
 
 
-def perfect_maps(keypoints, height, width, stride, radius=DISK_RADIUS, limb_radius=0.08):
+def perfect_maps(keypoints: np.ndarray, height: int, width: int, stride: int, radius: float = DISK_RADIUS,
+                 limb_radius: float = 0.08) -> Dict[str, np.ndarray]:
     """The maps of an ideal model for persons with the given keypoints (all labelled).
 
     Args:

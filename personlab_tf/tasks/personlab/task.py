@@ -15,14 +15,16 @@ and its keypoint set, a `Skeleton` (personlab_tf/skeleton.py; gin: `keypoint_ske
 """
 
 import functools
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import gin
+import keras
 import numpy as np
+import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.data import augment, coco, decoder
+from personlab_tf.data import augment, coco_problems, coco_records, decoder
 from personlab_tf.inference import overlay
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.task import (EvaluationImage, Evaluator, Task, configured_skeleton, dataclass_config,
@@ -75,7 +77,8 @@ class PersonLabTask(Task):
                              replace_options(self.inference, overrides, self.name), self.skeleton, self.color)
 
     # ---------------------------------------------------------------- training
-    def make_example(self, serialized, seed, training):
+    def make_example(self, serialized: tf.Tensor, seed: tf.Tensor,
+                     training: bool) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor]]:
         sample = decoder.decode_example(serialized, self.skeleton.num_keypoints)
         if not self.data.use_imputed_keypoints:
             sample = decoder.drop_imputed_keypoints(sample)
@@ -92,10 +95,11 @@ class PersonLabTask(Task):
                                  initial=not inference, disk_radius=self.data.disk_radius)
 
     # ---------------------------------------------------------------- inference
-    def build_detector(self, inference_model) -> detector.Detector:
+    def build_detector(self, inference_model: keras.Model) -> detector.Detector:
         return detector.Detector(inference_model, self.data.disk_radius, self.skeleton, self.inference, self.decoding)
 
-    def oracle_detections(self, record: coco.ImageRecord, noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
+    def oracle_detections(self, record: coco_records.ImageRecord,
+                          noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
         sample = decoder.decode_record(record, self.skeleton.num_keypoints)
         noise = None if noise_seed is None else MapNoise()
         maps, scale = oracle.oracle_maps(sample, self.skeleton, self.inference.max_side, self.inference.output_stride,
@@ -110,7 +114,8 @@ class PersonLabTask(Task):
         """The oracle's decoding tf.function, traced once per task."""
         return oracle.decoding_function(self.inference, self.data.disk_radius, self.skeleton, self.decoding)
 
-    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray], min_score: float = overlay.MIN_SCORE):
+    def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray],
+                 min_score: float = overlay.MIN_SCORE) -> Dict[str, np.ndarray]:
         return {"": overlay.draw_detections(image, detections, self.skeleton, min_score)}
 
     def instance_masks(self, detections: Dict[str, np.ndarray]) -> np.ndarray:
@@ -118,7 +123,7 @@ class PersonLabTask(Task):
 
     # ---------------------------------------------------------------- evaluation
     def evaluation_images(self, annotations: str, images_dir: str, part_labels_dir: Optional[str],
-                          problems: coco.ProblemCounter) -> Iterator[EvaluationImage]:
+                          problems: coco_problems.ProblemCounter) -> Iterator[EvaluationImage]:
         return evaluation.coco_images(annotations, images_dir, problems, self.skeleton)
 
     def evaluator(self, ground_truth: Dict[str, Any], output_dir: Optional[str] = None,

@@ -52,6 +52,7 @@ import hashlib
 import io
 import json
 import os
+from typing import Any, List, Optional, Union
 
 import tensorflow_datasets as tfds
 from absl import logging
@@ -60,7 +61,7 @@ from PIL import Image
 from tensorflow_datasets.core.utils import file_utils
 
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.data import coco
+from personlab_tf.data import coco, coco_masks, coco_problems
 from personlab_tf.tfds_builders.coco_person import features, layout
 
 # Whether images without any person annotation are kept (see the module docstring).
@@ -81,7 +82,7 @@ class StaleDatasetError(ValueError):
     """A prepared dataset that does not match the manual directory it would be built from."""
 
 
-def annotations_fingerprint(path):
+def annotations_fingerprint(path: Union[str, os.PathLike]) -> str:
     """The SHA-256 hex digest of a file's bytes (the annotations file a split was built from)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -132,12 +133,12 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
 
     @tfds.core.utils.classproperty
     @classmethod
-    def code_path(cls):
+    def code_path(cls) -> epath.Path:
         """This module's path. tfds' own lookup fails here: for a class in a package it imports
         `importlib_resources`, which tensorflow-datasets 4.9.10 does not install on Python >= 3.9."""
         return epath.Path(__file__)
 
-    def __init__(self, skeleton=None, **kwargs):
+    def __init__(self, skeleton: Optional[skeleton_lib.Skeleton] = None, **kwargs: Any):
         """`skeleton`: the `Skeleton` of the keypoints; None: the one recorded in the prepared dataset of
         `data_dir`, else coco17. `kwargs`: those of `tfds.core.GeneratorBasedBuilder` (`data_dir`, ...).
 
@@ -159,7 +160,7 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
         self.skipped_splits = {}
 
     @property
-    def skeleton(self):
+    def skeleton(self) -> skeleton_lib.Skeleton:
         """The `Skeleton` of the keypoints."""
         return self._skeleton
 
@@ -199,7 +200,7 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
     def _generate_examples(self, annotations_path, images_dir, keep_images_without_people, split):
         """Yields (image id, example) in JSON order (see the module docstring for what is kept); records
         what the build saw in `self.info.metadata[split]`."""
-        problems = coco.ProblemCounter()
+        problems = coco_problems.ProblemCounter()
         valid = coco.load_dataset(annotations_path, problems, skeleton=self._skeleton)
         with open(annotations_path, "rb") as f:
             raw = json.load(f)["annotations"]
@@ -219,7 +220,7 @@ Pass the root of a local COCO 2017 copy as `manual_dir`, holding for each split 
                 continue
             num_examples += 1
             num_persons += len(persons)
-            rles = [coco.segmentation_rle(p.segmentation, info.height, info.width) for p in persons]
+            rles = [coco_masks.segmentation_rle(p.segmentation, info.height, info.width) for p in persons]
             yield info.image_id, {
                 features.IMAGE: encoded,
                 features.IMAGE_ID: info.image_id,
@@ -259,25 +260,25 @@ def _read_image(path, info, problems):
             data = f.read()
     except OSError as error:
         reason = error.strerror or error
-        problems.skip_image(coco.MISSING_IMAGE, f"{where}: cannot read ({reason}); skipped")
+        problems.skip_image(coco_problems.MISSING_IMAGE, f"{where}: cannot read ({reason}); skipped")
         return None
     try:
         with Image.open(io.BytesIO(data)) as image:
             image_format, size = image.format, image.size
     except Exception as error:  # PIL raises many types for a bad header
-        problems.skip_image(coco.CORRUPT_IMAGE, f"{where}: not an image ({error}); skipped")
+        problems.skip_image(coco_problems.CORRUPT_IMAGE, f"{where}: not an image ({error}); skipped")
         return None
     if image_format not in _IMAGE_FORMATS:
-        problems.skip_image(coco.UNSUPPORTED_IMAGE_FORMAT, f"{where}: {image_format}, not JPEG/PNG; skipped")
+        problems.skip_image(coco_problems.UNSUPPORTED_IMAGE_FORMAT, f"{where}: {image_format}, not JPEG/PNG; skipped")
         return None
     if size != (info.width, info.height):
-        problems.skip_image(coco.SIZE_MISMATCH, f"{where}: {size[0]}x{size[1]}, the JSON says "
+        problems.skip_image(coco_problems.SIZE_MISMATCH, f"{where}: {size[0]}x{size[1]}, the JSON says "
                                                 f"{info.width}x{info.height}; skipped")
         return None
     return data
 
 
-def stale_splits(builder, manual_dir):
+def stale_splits(builder: Builder, manual_dir: Union[str, os.PathLike]) -> List[str]:
     """How a prepared dataset differs from the manual directory it would be built from: one line per split
     built from another annotations file (SHA-256), or missing although its files are there now."""
     found = []
@@ -296,7 +297,7 @@ def stale_splits(builder, manual_dir):
     return found
 
 
-def recorded_skeleton(data_dir):
+def recorded_skeleton(data_dir: Optional[Union[str, os.PathLike]]) -> Optional[skeleton_lib.Skeleton]:
     """The skeleton of the `coco_person` dataset prepared in `data_dir` (None: tfds' default directories):
     the one its metadata records, coco17 for a dataset built before skeletons were recorded; None when no
     dataset is prepared there."""
@@ -316,7 +317,7 @@ def recorded_skeleton(data_dir):
     return skeleton_lib.Skeleton.from_config(config) if config else skeleton_lib.COCO17
 
 
-def manual_skeleton(manual_dir):
+def manual_skeleton(manual_dir: Union[str, os.PathLike]) -> skeleton_lib.Skeleton:
     """The skeleton the annotation files of the splits present in `manual_dir` declare (`coco.file_skeleton`),
     coco17 when none is present; ValueError when two splits declare different ones."""
     found = None
@@ -331,7 +332,8 @@ def manual_skeleton(manual_dir):
     return found[0] if found else skeleton_lib.COCO17
 
 
-def prepare(manual_dir, data_dir, skeleton=None):
+def prepare(manual_dir: Union[str, os.PathLike], data_dir: Union[str, os.PathLike],
+            skeleton: Optional[skeleton_lib.Skeleton] = None) -> Builder:
     """Builds (or reuses) the dataset offline and returns the prepared `Builder`.
 
     Args:

@@ -34,6 +34,8 @@ exact for COCO's integer coordinates; fractional ones (the synthetic data's two 
 than 1e-5 px.
 """
 
+from typing import Any, Dict, Sequence
+
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -58,7 +60,7 @@ SEGMENTATION_SIZE = "segmentation_size"
 _RAW_BYTES = tfds.features.Encoding.BYTES
 
 
-def features_dict(num_keypoints=COCO17.num_keypoints):
+def features_dict(num_keypoints: int = COCO17.num_keypoints) -> tfds.features.FeaturesDict:
     """The `tfds.features.FeaturesDict` of one example (see the module docstring), of K = `num_keypoints`."""
     return tfds.features.FeaturesDict({
         IMAGE: tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
@@ -87,12 +89,13 @@ def _num_keypoints(annotation, keypoints):
     return int(np.count_nonzero(keypoints[:, 2] > 0))
 
 
-def encode_persons(annotations, rles, num_keypoints=COCO17.num_keypoints):
+def encode_persons(annotations: Sequence[Dict[str, Any]], rles: Sequence[Dict[str, Any]],
+                   num_keypoints: int = COCO17.num_keypoints) -> Dict[str, Any]:
     """The `persons` feature value (dict of stacked arrays) of an image's COCO annotation dicts.
 
     Args:
       annotations: list of N >= 0 person annotations as in the JSON (already validated).
-      rles: their N masks as compressed COCO RLE dicts (`coco.segmentation_rle` of the validated
+      rles: their N masks as compressed COCO RLE dicts (`coco_masks.segmentation_rle` of the validated
         segmentations, whose degenerate polygons are dropped).
       num_keypoints: K, the keypoints of the dataset's skeleton (3 K numbers per annotation).
 

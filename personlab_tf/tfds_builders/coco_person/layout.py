@@ -15,6 +15,7 @@ synthetic one from `scripts/make_synthetic_coco.py`) as such a tree with symboli
 
 import dataclasses
 import os
+from typing import List, Tuple, Union
 
 TRAIN = "train"
 VALIDATION = "validation"
@@ -38,7 +39,7 @@ SPLIT_FILES = {
 _SPLIT_ALIASES = {"val": VALIDATION, "val2017": VALIDATION, "train2017": TRAIN}
 
 
-def canonical_split(split_name):
+def canonical_split(split_name: str) -> str:
     """The tfds split name ("train" or "validation") of `split_name` (also "val", "val2017", "train2017")."""
     split = _SPLIT_ALIASES.get(split_name, split_name)
     if split not in SPLIT_FILES:
@@ -47,20 +48,21 @@ def canonical_split(split_name):
     return split
 
 
-def split_paths(manual_dir, split):
+def split_paths(manual_dir: Union[str, os.PathLike], split: str) -> Tuple[str, str]:
     """(annotations json path, images directory path) of `split` inside `manual_dir`."""
     files = SPLIT_FILES[canonical_split(split)]
     return os.path.join(manual_dir, files.annotations), os.path.join(manual_dir, files.images)
 
 
-def missing_paths(manual_dir, split):
+def missing_paths(manual_dir: Union[str, os.PathLike], split: str) -> List[str]:
     """The paths of `split` that do not exist (empty list: the split is available)."""
     annotations, images = split_paths(manual_dir, split)
     missing = [] if os.path.isfile(annotations) else [annotations]
     return missing + ([] if os.path.isdir(images) else [images])
 
 
-def arrange_coco_tree(root, split_name, annotations_json, images_dir):
+def arrange_coco_tree(root: Union[str, os.PathLike], split_name: str, annotations_json: Union[str, os.PathLike],
+                      images_dir: Union[str, os.PathLike]) -> Union[str, os.PathLike]:
     """Links a COCO-format dataset into a COCO 2017 tree at `root`, as the split `split_name`.
 
     For example the synthetic data set (`scripts/make_synthetic_coco.py --output DIR`):

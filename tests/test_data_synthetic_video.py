@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from personlab_tf.data import coco_format, synthetic, synthetic_video
+from personlab_tf.data import coco_format, synthetic, synthetic_body, synthetic_drawing, synthetic_video
 from personlab_tf.skeleton import COCO17
 from personlab_tf.video import io as video_io
 
@@ -213,7 +213,7 @@ def test_clothes_keep_their_pattern_from_frame_to_frame(written):
         image, _, body_parts = _drawn(walker, frame, SIZE)
         x, y = np.round(synthetic_video.hip_centre(walker, frame)).astype(int)
         colours.append(np.array([image[y + dy, x + dx] for dx, dy in offsets]))
-        torso.append(np.array([body_parts[y + dy, x + dx] == synthetic.TORSO_PART for dx, dy in offsets]))
+        torso.append(np.array([body_parts[y + dy, x + dx] == synthetic_body.TORSO_PART for dx, dy in offsets]))
     chest = torso[0] & torso[1]
     assert chest.sum() >= 10
     assert np.array_equal(colours[0][chest], colours[1][chest])
@@ -224,7 +224,8 @@ def _drawn(walker, frame, size):
     at `frame`, without camera noise."""
     image, owner = np.zeros(size + (3,), np.uint8), np.full(size, -1, np.int16)
     body_parts = np.zeros(size, np.uint8)
-    synthetic._draw_figure(image, owner, body_parts, synthetic_video._walker_figure(walker, frame, COCO17), 0, None)
+    synthetic_drawing.draw_figure(image, owner, body_parts, synthetic_video.walker_figure(walker, frame, COCO17), 0,
+                                  None)
     return image, owner == 0, body_parts
 
 

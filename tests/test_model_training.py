@@ -1,7 +1,7 @@
 """Two logical CPUs under MirroredStrategy give the one-device gradients and updates (loss scaling).
 
 TensorFlow must be configured before it initialises, so the check runs in a subprocess: this file is
-also the script (`python tests/test_model_distributed.py` prints one JSON line of discrepancies).
+also the script (`python tests/test_model_training.py` prints one JSON line of discrepancies).
 """
 
 import json
@@ -28,7 +28,7 @@ def _check():
     from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
     from personlab_tf.skeleton import COCO17
 
-    from test_model_personlab import _images, random_targets
+    from test_personlab_model import _images, random_targets
 
     keras.utils.set_random_seed(0)
     images = _images(GLOBAL_BATCH, 65)

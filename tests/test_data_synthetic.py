@@ -15,7 +15,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.data import coco_format, synthetic
+from personlab_tf.data import coco_format, synthetic, synthetic_annotations, synthetic_body, synthetic_scene
 from personlab_tf.tasks.parts import part_sets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -201,7 +201,7 @@ def test_scene_statistics(dataset):
     persons = _persons(coco)
     assert any(a["num_keypoints"] == 0 for a in persons)
     assert any(a["num_keypoints"] > 0 for a in persons)
-    assert all(a["num_keypoints"] == 0 for a in persons if a["area"] < synthetic.SMALL_AREA)
+    assert all(a["num_keypoints"] == 0 for a in persons if a["area"] < synthetic_scene.SMALL_AREA)
     crowds = [a for a in coco.dataset["annotations"] if a["iscrowd"]]
     assert crowds
     for crowd in crowds:
@@ -239,14 +239,14 @@ def test_mask_to_polygons_round_trip_with_holes():
     ring[4, 3] = False  # a second hole
     masks = [ring] + [cv2.resize(rng.random((5, 5)), (23, 17)) > 0.55 for _ in range(50)]
     for mask in masks:
-        polygons = synthetic.mask_to_polygons(mask)
+        polygons = synthetic_annotations.mask_to_polygons(mask)
         np.testing.assert_array_equal(_rasterise(polygons, *mask.shape), mask)
 
 
 def test_uncompressed_rle_matches_pycocotools():
     mask = np.zeros((5, 4), bool)
     mask[0, 0] = mask[2:5, 1] = mask[4, 3] = True
-    rle = synthetic.mask_to_uncompressed_rle(mask)
+    rle = synthetic_annotations.mask_to_uncompressed_rle(mask)
     # Column-major runs, starting with a (here empty) run of zeros.
     assert rle == {"counts": [0, 1, 6, 3, 9, 1], "size": [5, 4]}
     np.testing.assert_array_equal(_rasterise(rle, 5, 4), mask)
@@ -397,13 +397,13 @@ def test_custom_skeleton_of_figure_points(scenes):
 
 
 def test_keypoint_parts_follow_the_skeleton():
-    assert synthetic.KEYPOINT_PARTS == synthetic.keypoint_parts(COCO17)
-    assert len(synthetic.KEYPOINT_PARTS) == 17
+    assert synthetic_body.KEYPOINT_PARTS == synthetic_body.keypoint_parts(COCO17)
+    assert len(synthetic_body.KEYPOINT_PARTS) == 17
     names = part_sets.SYNTHETIC.classes
-    mhp = dict(zip(skeleton_lib.MHP_V2.keypoints, synthetic.keypoint_parts(skeleton_lib.MHP_V2)))
+    mhp = dict(zip(skeleton_lib.MHP_V2.keypoints, synthetic_body.keypoint_parts(skeleton_lib.MHP_V2)))
     assert {name: names[part] for name, part in mhp.items() if name in ("pelvis", "head_top", "left_wrist")} == {
         "pelvis": "torso", "head_top": "head", "left_wrist": "lower_arm"}
-    assert [names[part] for part in synthetic.keypoint_parts(CUSTOM5)] == ["head", "hand", "hand", "foot", "foot"]
+    assert [names[part] for part in synthetic_body.keypoint_parts(CUSTOM5)] == ["head", "hand", "hand", "foot", "foot"]
 
 
 def test_unknown_keypoint_names_are_refused(tmp_path):
@@ -414,7 +414,7 @@ def test_unknown_keypoint_names_are_refused(tmp_path):
         synthetic.generate_dataset(str(tmp_path / "odd"), 1, 0, skeleton=odd)
     assert not (tmp_path / "odd").exists()
     with pytest.raises(ValueError, match="tail"):
-        synthetic.synthesize_image(0, 0, skeleton=odd)
+        synthetic_scene.synthesize_image(0, 0, skeleton=odd)
 
 
 def test_script_takes_a_skeleton_by_name_or_file(tmp_path):

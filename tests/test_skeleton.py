@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.data import coco, pipeline, synthetic, writer
+from personlab_tf.data import coco, coco_problems, pipeline, synthetic, synthetic_scene, writer
 from personlab_tf import keys
 from personlab_tf.inference import overlay, serving
 from personlab_tf.skeleton import BUILTIN, COCO17, CROWDPOSE, MHP_V2, PASCAL_PERSON_PART, Skeleton
@@ -159,9 +159,9 @@ def test_the_evaluation_ground_truth_is_validated_like_the_records(tmp_path):
     people = [a for a in data["annotations"] if a["num_keypoints"] > 0]
     people[0]["keypoints"] = people[0]["keypoints"][:30]
     people[1]["segmentation"].append([10.0, 10.0, 20.0, 20.0])
-    problems = coco.ProblemCounter()
+    problems = coco_problems.ProblemCounter()
     truth = coco.ground_truth(coco.parse_dataset(data, "test", problems))
-    assert problems.warnings == {coco.MALFORMED_ANNOTATION: 1, coco.DEGENERATE_POLYGON: 1}
+    assert problems.warnings == {coco_problems.MALFORMED_ANNOTATION: 1, coco_problems.DEGENERATE_POLYGON: 1}
     assert len(truth["annotations"]) == len(data["annotations"]) - 1
     kept = {a["id"]: a for a in truth["annotations"]}[people[1]["id"]]
     assert kept["segmentation"] == people[1]["segmentation"][:-1]
@@ -211,7 +211,7 @@ def test_each_builtin_skeleton_trains_exports_and_evaluates(tmp_path, name):
     commands; the SavedModel's outputs have the skeleton's K (its user's own: tests/test_docs.py)."""
     data = tmp_path / "data"
     synthetic.generate_dataset(str(data), 3, seed=2, min_side=160, max_side=200, skeleton=BUILTIN[name],
-                               scene=synthetic.SCENES["parts"])
+                               scene=synthetic_scene.SCENES["parts"])
     annotations, images = str(data / "person_keypoints.json"), str(data / "images")
     _, records = run_script("create_tfrecords.py", "--annotations", annotations, "--images", images,
                             "--output", str(tmp_path / "records" / "train"))

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.skeleton import COCO17
-from personlab_tf.data import augment, coco, decoder
+from personlab_tf.data import augment, coco, coco_problems, coco_records, decoder
 from personlab_tf.model.training import images_and_targets
 from personlab_tf.tasks.personlab import targets as target_maps
 from personlab_tf.tasks.personlab.losses import LOSS_KEYS, personlab_losses
@@ -154,8 +154,9 @@ def real_batch(crop=65, radius=16.0, count=2):
     """A fixed batch of real targets: the first `count` images of the COCO train sample (tests/coco_samples.py),
     each scaled whole into a crop x crop frame (the augmentation without randomness), and their PersonLab
     targets at stride 8 with disks of `radius`."""
-    dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco.ProblemCounter())
-    records = coco.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)), coco.ProblemCounter())
+    dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco_problems.ProblemCounter())
+    records = coco_records.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)),
+                                              coco_problems.ProblemCounter())
     images, made = [], []
     for _, record in zip(range(count), records):
         sample = augment.augment(decoder.decode_record(record, K), crop, COCO17.flip_permutation, training=False)

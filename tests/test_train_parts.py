@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf.data import coco_format, synthetic, writer
+from personlab_tf.data import coco_format, synthetic, synthetic_scene, writer
 from personlab_tf.tasks.parts import part_sets
 
 from inference_fixtures import REPO
@@ -24,7 +24,7 @@ def parts_data(tmp_path_factory):
     """(data directory, records pattern) of 6 small synthetic part-parsing images."""
     root = tmp_path_factory.mktemp("parts")
     data = root / "data"
-    synthetic.generate_dataset(str(data), 6, seed=3, min_side=112, max_side=144, scene=synthetic.PARTS_SCENE)
+    synthetic.generate_dataset(str(data), 6, seed=3, min_side=112, max_side=144, scene=synthetic_scene.PARTS_SCENE)
     writer.convert(str(data / coco_format.ANNOTATIONS_FILE), str(data / coco_format.IMAGES_DIR), str(root / "train"),
                    part_labels_dir=str(data / coco_format.PART_LABELS_DIR),
                    num_part_classes=part_sets.SYNTHETIC.num_classes)
