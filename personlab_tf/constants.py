@@ -15,3 +15,6 @@ MAX_DETECTIONS = 20
 # The floor of a person's area s^2 (pixels^2) in every OKS (Eq. 3's lambda^2, OKS-NMS, the tracker) and of the
 # part parser's person scale, so that a person whose keypoints coincide divides by no zero.
 MIN_AREA = 1.0
+
+# COCO's person sizes by area s^2 (pixels^2; pycocotools' areaRng, whose APS / APM / APL they are): [low, high).
+AREA_RANGES = {"small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2), "large": (96.0 ** 2, float("inf"))}

@@ -42,6 +42,7 @@ import glob
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +58,7 @@ from personlab_tf import config, keys, registry
 from personlab_tf.task import Task
 from personlab_tf.skeleton import COCO17
 from personlab_tf.data import coco_format, synthetic, synthetic_video, writer
-from personlab_tf.evaluation import results
+from personlab_tf.evaluation import results, selection
 from personlab_tf.inference import overlay, serving
 from personlab_tf.tasks.parts import assignment_check, matching
 from personlab_tf.tasks.parts.decode import PartsDecoding, limb_connections
@@ -90,6 +91,20 @@ flags.DEFINE_list("decode_variants", ["8:grid", "8:hybrid", "8:image", "4:grid",
                   "decode: decode stride:mask resolution pairs to time (the maps are at stride 8; the "
                   "defaults' pair is always added).")
 flags.DEFINE_integer("decode_repeats", 60, "decode: timed runs per setting (interleaved, median).")
+flags.DEFINE_list("decode_accuracy_variants", [], "decode: variants of DECODE_VARIANTS whose AP to measure beside "
+                  "their time (empty: none; 'all': every one) on the instruments given below.")
+flags.DEFINE_string("decode_oracle_annotations", None, "decode: the realistic oracle's COCO JSON (e.g. "
+                    "../shared/data/coco_train_sample/person_keypoints.json).")
+flags.DEFINE_string("decode_oracle_images", None, "decode: its images.")
+flags.DEFINE_list("decode_oracle_seeds", ["0", "1"], "decode: the oracle's noise seeds (their APs averaged).")
+flags.DEFINE_multi_string("decode_oracle_bindings", [], "decode: gin bindings of the oracle's frame and noise "
+                          "(e.g. \"PersonLabInference.max_side = 1401\", \"MapNoise.severity = 0.5\").")
+flags.DEFINE_string("decode_model_dir", None, "decode: a trained run (e.g. make demo's outputs/demo/model).")
+flags.DEFINE_string("decode_model_annotations", None, "decode: the COCO JSON the network is evaluated on.")
+flags.DEFINE_string("decode_model_images", None, "decode: its images.")
+flags.DEFINE_integer("decode_model_max_side", 641, "decode: the network's frame (the demo's export).")
+flags.DEFINE_float("decode_tolerance", 0.005, "decode: the default is the cheapest variant within this much AP "
+                   "of the best on every instrument and metric.")
 flags.DEFINE_integer("serve_repeats", 10, "serve: timed runs of each of serving and backbone (interleaved).")
 flags.DEFINE_string("serve_backbone", "resnet101", "serve: backbone of the exported model.")
 flags.DEFINE_integer("serve_output_stride", 16, "serve: output stride of the exported model.")
@@ -106,6 +121,15 @@ flags.DEFINE_integer("video_rounds", 5, "video: timed runs of each way (interlea
 
 MODES = ("targets", "train", "decode", "serve", "matching", "video")
 DECODE_HEIGHT, DECODE_WIDTH, DECODE_STRIDE = 529, 801, 8
+# The decoding variants of docs/decoding.md §7: name -> (decode stride, mask resolution, extra gin bindings).
+# Eq. 5's variants change the refinement (no weights), not the decoding's cost.
+DECODE_VARIANTS = {
+    **{f"s{stride}_{masks}": (stride, masks, ()) for stride in (8, 4, 2) for masks in ("grid", "hybrid", "image")},
+    "s4_hybrid_eq5_1_2": (4, "hybrid", ("PersonLabNetwork.refine_long_steps = (1, 2)",)),
+    "s4_hybrid_eq5_0_2": (4, "hybrid", ("PersonLabNetwork.refine_long_steps = (0, 2)",)),
+    "s4_hybrid_eq5_gate_1": (4, "hybrid", ("PersonLabNetwork.refine_long_gate = 1.0",)),
+}
+ACCURACY = ("keypoints_AP", "segm_AP")
 
 
 def median_ms(function, repeats, warmup=3):
@@ -311,7 +335,9 @@ def benchmark_decode():
     size = tf.constant([DECODE_HEIGHT, DECODE_WIDTH])
     default = detector.PersonLabInference(output_stride=DECODE_STRIDE)
     # The defaults' pair is always timed: "poses" and "full" report it.
-    pairs = dict.fromkeys(FLAGS.decode_variants + [f"{default.grid_stride}:{default.mask_resolution}"])
+    named = list(DECODE_VARIANTS) if FLAGS.decode_accuracy_variants == ["all"] else FLAGS.decode_accuracy_variants
+    measured = [f"{DECODE_VARIANTS[name][0]}:{DECODE_VARIANTS[name][1]}" for name in named if name in DECODE_VARIANTS]
+    pairs = dict.fromkeys(FLAGS.decode_variants + measured + [f"{default.grid_stride}:{default.mask_resolution}"])
     variants = [variant.split(":") for variant in pairs]
     paths = {}
     for stride, resolution in variants:
@@ -344,8 +370,65 @@ def benchmark_decode():
     for people in FLAGS.decode_people:
         print(f"{people:>3} people ({counts[people]} detected): "
               + ", ".join(f"{path} {results[path][people]:.1f} ms" for path in paths), file=sys.stderr)
-    return {"decode_ms": results, "defaults": {"decode_stride": default.grid_stride,
-                                               "mask_resolution": default.mask_resolution}}
+    summary = {"decode_ms": results, "defaults": {"decode_stride": default.grid_stride,
+                                                  "mask_resolution": default.mask_resolution}}
+    if named:
+        summary.update(decode_accuracy(named, results))
+    return summary
+
+
+def variant_bindings(name: str) -> list:
+    """The gin bindings of a DECODE_VARIANTS entry."""
+    stride, masks, extra = DECODE_VARIANTS[name]
+    return [f"PersonLabInference.decode_stride = {stride}", f"PersonLabInference.mask_resolution = '{masks}'",
+            *extra]
+
+
+def script_headline(name: str, arguments: list) -> Dict[str, Any]:
+    """The JSON last stdout line of scripts/<name> run with `arguments` (its stderr passed through on failure)."""
+    process = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), name), *arguments],
+                             capture_output=True, text=True)
+    if process.returncode:
+        raise RuntimeError(f"{name} failed: {process.stderr.strip().splitlines()[-1:]}")
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def decode_accuracy(names: list, timings: Dict[str, Dict[str, float]]) -> Dict[str, Any]:
+    """Keypoint and segmentation AP of each variant on the realistic oracle (scripts/oracle_eval.py, the mean
+    over --decode_oracle_seeds) and on a trained network (scripts/evaluate.py --model_dir), each given; the
+    variants' full-decode ms at the most people timed; each variant's worst shortfall from the best score; and
+    the default the rule of docs/decoding.md §7 picks (evaluation/selection.py; None when no variant is
+    within --decode_tolerance of the best on every score)."""
+    unknown = sorted(set(names) - set(DECODE_VARIANTS))
+    if unknown:
+        raise app.UsageError(f"unknown decode variants {unknown}; expected {sorted(DECODE_VARIANTS)} or 'all'")
+    scores: Dict[str, Dict[str, float]] = {name: {} for name in names}
+    for name in names:
+        bindings = [item for binding in variant_bindings(name) for item in ("--gin_bindings", binding)]
+        if FLAGS.decode_oracle_annotations:
+            runs = [script_headline("oracle_eval.py", [
+                "--task", "personlab", "--annotations", FLAGS.decode_oracle_annotations,
+                "--images", FLAGS.decode_oracle_images, "--map_noise", "realistic", "--noise_seed", seed, *bindings,
+                *[item for binding in FLAGS.decode_oracle_bindings for item in ("--gin_bindings", binding)]])
+                for seed in FLAGS.decode_oracle_seeds]
+            scores[name].update({f"oracle {metric}": round(statistics.mean(run[metric] for run in runs), 4)
+                                 for metric in ACCURACY})
+        if FLAGS.decode_model_dir:
+            run = script_headline("evaluate.py", [
+                "--model_dir", FLAGS.decode_model_dir, "--max_side", str(FLAGS.decode_model_max_side),
+                "--annotations", FLAGS.decode_model_annotations, "--images", FLAGS.decode_model_images, *bindings])
+            scores[name].update({f"network {metric}": round(run[metric], 4) for metric in ACCURACY})
+        print(f"{name}: {scores[name]}", file=sys.stderr, flush=True)
+    people = max(FLAGS.decode_people, key=int)
+    costs = {}
+    for name in names:
+        stride, masks, _ = DECODE_VARIANTS[name]
+        costs[name] = timings.get(f"full_s{stride}_{masks}", {}).get(people)
+    timed = {name: cost for name, cost in costs.items() if cost is not None}
+    chosen = selection.cheapest_within({name: scores[name] for name in timed}, timed, FLAGS.decode_tolerance)
+    shortfalls = {name: round(value, 4) for name, value in selection.worst_shortfalls(scores).items()}
+    return {"accuracy": scores, "worst_shortfall": shortfalls, "full_ms": {"people": people, **costs},
+            "chosen": chosen}
 
 
 def jpeg_bytes(height, width, seed=0):

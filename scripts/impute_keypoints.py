@@ -17,7 +17,8 @@ detection whose mask best overlaps the annotated mask (IoU >= --min_mask_iou) gi
 Unreadable images are skipped with a warning naming the file and counted. The last stdout line is a
 JSON summary: persons_considered, imputed, skipped {reason: count}, images_missing, input_warnings and,
 with --hidden_keypoints (the synthetic dataset's true keypoints), mean_oks of the imputed persons and
-oks_persons. An unusable annotations, hidden keypoints file, images directory or SavedModel ends with a
+oks_persons, and quality_by_size: per COCO size the persons considered and imputed, the coverage, the mean
+OKS, the share of true keypoints labelled and how close those are (impute.imputation_quality). An unusable annotations, hidden keypoints file, images directory or SavedModel ends with a
 one-line error and exit code 1.
 """
 
@@ -84,7 +85,9 @@ def main(argv):
         return 1
     summary["input_warnings"] = dict(sorted(problems.warnings.items()))
     if truth is not None:
-        summary["mean_oks"], summary["oks_persons"] = impute.mean_hidden_oks(entries, truth, dataset)
+        quality = impute.imputation_quality(entries, truth, dataset, options.min_area)
+        summary["mean_oks"], summary["oks_persons"] = quality["all"]["mean_oks"], quality["all"]["scored"]
+        summary["quality_by_size"] = quality
     summary["output"] = _OUTPUT.value
     print(json.dumps(summary))
     return 0

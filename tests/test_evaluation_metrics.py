@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from personlab_tf.skeleton import COCO17
-from personlab_tf.evaluation import backends, metrics, results
+from personlab_tf.evaluation import backends, metrics, results, selection
 from personlab_tf.tfds_builders.coco_person import layout
 
 import coco_samples
@@ -241,3 +241,16 @@ def test_unknown_evaluator_is_refused():
     with pytest.raises(ValueError, match="unknown evaluator"):
         metrics.evaluate_keypoints(coco_samples.load_sample(layout.VALIDATION), [{}], "detectron",
                                    sigmas=COCO17.sigmas)
+
+
+def test_the_cheapest_variant_within_the_tolerance_of_the_best_on_every_score():
+    """b is cheapest but 0.006 below the best network AP; c is within 0.005 on both scores and cheaper than a;
+    with 0.0021 only a (0.002 below the best oracle AP); with 0.0 none (no variant is best on both)."""
+    scores = {"a": {"oracle": 0.700, "network": 0.600}, "b": {"oracle": 0.702, "network": 0.594},
+              "c": {"oracle": 0.697, "network": 0.596}}
+    costs = {"a": 30.0, "b": 10.0, "c": 20.0}
+    assert selection.cheapest_within(scores, costs, 0.005) == "c"
+    assert selection.cheapest_within(scores, costs, 0.0021) == "a"
+    assert selection.cheapest_within(scores, costs, 0.0) is None
+    assert selection.cheapest_within(scores, costs, 0.01) == "b"
+    assert selection.worst_shortfalls(scores) == pytest.approx({"a": 0.002, "b": 0.006, "c": 0.005})

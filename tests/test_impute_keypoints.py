@@ -232,8 +232,48 @@ def test_imputation_recovers_the_hidden_keypoints_and_skips_what_does_not_fit(wo
         inside = coco.points_inside_image(truth[:, :2], info["height"], info["width"])
         assert keypoints[:, 2].tolist() == np.where(inside, 2, 0).tolist()
         assert item["scores"] == [TRUE_SCORE] * K
-    mean_oks, scored = impute.mean_hidden_oks(world["entries"], hidden, world["dataset"])
-    assert scored == len(imputed) and mean_oks == pytest.approx(1.0, abs=1e-6)
+    quality = impute.imputation_quality(world["entries"], hidden, world["dataset"], MIN_AREA)["all"]
+    assert quality["considered"] == len(candidates) and quality["imputed"] == len(imputed)
+    assert quality["scored"] == len(imputed) and quality["mean_oks"] == pytest.approx(1.0, abs=1e-6)
+
+
+def hand_annotation(annotation_id, area):
+    """A COCO person annotated without keypoints, of area `area` (what `impute.candidates` considers)."""
+    return {"id": annotation_id, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": area,
+            "bbox": [0, 0, 10, 10], "segmentation": [[0, 0, 10, 0, 10, 10, 0, 10]], "num_keypoints": 0,
+            "keypoints": [0] * (3 * K)}
+
+
+def test_imputation_quality_by_size_by_hand():
+    """Three persons, one per COCO size, and a small one left unimputed. Small: the truth exactly, 9 of 17
+    keypoints labelled; medium: every keypoint 3 px right, all labelled; large: 17 labelled, truth with only
+    the first 10 keypoints known. OKS by the COCO formula exp(-d^2 / (2 s^2 kappa^2)), kappa = 2 sigma."""
+    truth_points = np.stack([np.arange(K) * 5.0, np.arange(K) * 3.0 + 1.0, np.full(K, 2.0)], -1)
+    annotations = [hand_annotation(1, 400.0), hand_annotation(2, 2000.0), hand_annotation(3, 20000.0),
+                   hand_annotation(4, 200.0)]
+    dataset = coco.parse_dataset({"images": [{"id": 1, "file_name": "a.jpg", "height": 100, "width": 100}],
+                                  "annotations": annotations}, "hand-made", coco_problems.ProblemCounter(), COCO17)
+    small = truth_points.copy()
+    small[9:, 2] = 0
+    medium = truth_points + [3.0, 0.0, 0.0]
+    large_truth = truth_points.copy()
+    large_truth[10:, 2] = 0
+    entries = [impute.entry(1, small, np.ones(K)), impute.entry(2, medium, np.ones(K)),
+               impute.entry(3, truth_points + [0.0, 4.0, 0.0], np.ones(K))]
+    truth = {1: truth_points, 2: truth_points, 3: large_truth, 4: truth_points}
+    quality = impute.imputation_quality(entries, truth, dataset)
+    kappas = 2.0 * np.asarray(COCO17.sigmas)
+    medium_oks = float(np.mean(np.exp(-9.0 / (2.0 * 2000.0 * kappas ** 2))))
+    large_terms = np.exp(-16.0 / (2.0 * 20000.0 * kappas[:10] ** 2))
+    assert quality["small"] == {"considered": 2, "imputed": 1, "coverage": 0.5, "scored": 1, "mean_oks": 1.0,
+                                "keypoint_coverage": round(9 / 17, 4), "labelled_keypoint_oks": 1.0}
+    assert quality["medium"] == {"considered": 1, "imputed": 1, "coverage": 1.0, "scored": 1,
+                                 "mean_oks": round(medium_oks, 4), "keypoint_coverage": 1.0,
+                                 "labelled_keypoint_oks": round(medium_oks, 4)}
+    assert quality["large"]["keypoint_coverage"] == 1.0      # all 10 known keypoints are labelled
+    assert quality["large"]["mean_oks"] == round(float(large_terms.mean()), 4)
+    assert quality["all"]["considered"] == 4 and quality["all"]["coverage"] == 0.75
+    assert quality["all"]["mean_oks"] == round((1.0 + medium_oks + float(large_terms.mean())) / 3, 4)
 
 
 def test_min_area_and_labelled_persons_are_not_considered(world):

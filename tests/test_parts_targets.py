@@ -1,4 +1,4 @@
-"""Part-parsing targets on hand-made cases (personlab_tf/parts/targets.py), the part sets and the skeletons'
+"""Part-parsing targets on hand-made cases (personlab_tf/tasks/parts/targets.py), the part sets and the skeletons'
 limbs."""
 
 import math

@@ -12,6 +12,7 @@ import pytest
 from personlab_tf.skeleton import COCO17
 from personlab_tf import config, registry
 from personlab_tf.model import resnet
+from personlab_tf.tasks.personlab import noise
 from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
 from personlab_tf.train import optimizer as optimizer_lib
 
@@ -156,3 +157,18 @@ def test_the_demo_recipe_is_pinned():
     assert isinstance(optimizer, keras.optimizers.Adam) and optimizer.ema_momentum == pytest.approx(0.99)
     schedule = optimizer._learning_rate
     assert [float(schedule(step)) for step in (0, 3000, 6000)] == pytest.approx([2e-3, 1e-3, 0.0], abs=1e-9)
+
+
+def test_the_realistic_oracle_at_coco_scale_is_pinned():
+    """docs/decoding.md §6: the COCO-scale oracle is the paper's single-scale inference (1401 px, output stride 8,
+    R = 32) with the calibrated map noise at the fitted severity 0.75 (the paper's keypoint AP 0.665 on
+    coco_train_sample); the calibrated noise itself (severity 1) stays MapNoise's default."""
+    assert noise.MapNoise().severity == 1.0
+    gin.clear_config()
+    try:
+        registry.parse_gin([str(REPO / "gin" / "realistic_oracle_coco.gin")], [])
+        task = config.experiment()
+        assert (task.inference.max_side, task.inference.output_stride, task.data.disk_radius) == (1401, 8, 32.0)
+        assert noise.MapNoise().severity == 0.75
+    finally:
+        gin.clear_config()

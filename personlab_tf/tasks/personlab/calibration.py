@@ -7,38 +7,44 @@ training targets made on the same grid (targets.py):
 - heatmaps: the mean probability p_k at cells by their distance d to the nearest labelled keypoint k, in
   units of the disk radius R (the disk's sharpness), and far from every keypoint;
 - segmentation: the mean p_S by the cell's signed distance to the person masks' edge (cells, + inside);
-- short-, mid- and long-range offsets, by the target offset's length: the gain (median of the network's offset
-  along the target over the target's length) and the robust standard deviation per component of the residual
-  (network minus gain times target), and the correlation of neighbouring cells' residuals. Short- and
+- short-, mid- and long-range offsets, by the target offset's length in units of R: the gain (median of the
+  network's offset along the target over the target's length) and the robust standard deviation per component
+  of the residual (network minus gain times target, in units of R), and the correlation of neighbouring cells'
+  residuals. Short- and
   mid-range offsets are measured on disks widened to offset_extent R (the network extrapolates them).
 `Statistics.fit` turns the measurements into noise.MapNoise (least squares where the model is parametric).
 """
 
 import dataclasses
 import math
+from typing import Any, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from personlab_tf import keys
+from personlab_tf.task import Task
 from personlab_tf.data import coco_records, decoder
 from personlab_tf.inference.oracle import frame_grid
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.tasks.personlab import noise as noise_lib, oracle, targets
 
+Maps = Dict[str, np.ndarray]   # [h, w, ...] numpy maps by keys.Map name
+
 OUTPUT_STRIDE = 8
 HEATMAP_BINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)          # d / R
 EDGE_BINS = tuple(range(-4, 5))                                       # signed distance to the mask edge, cells
-LENGTH_BINS = (0.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)              # offset length, pixels
+LENGTH_BINS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)              # offset length / R
 
 
-def raw_task(task):
+def raw_task(task: Task) -> Task:
     """The task with its refinement switched off: the network's raw offsets."""
     network = dataclasses.replace(task.network, refine_mid_steps=0, refine_long_steps=(0, 0))
     return type(task)(task.data, task.box, network, task.decoding, task.inference, task.skeleton)
 
 
-def oracle_maps(record: coco_records.ImageRecord, skeleton: Skeleton, max_side: int, radius: float, noise_seed: int):
+def oracle_maps(record: coco_records.ImageRecord, skeleton: Skeleton, max_side: int, radius: float,
+                noise_seed: int) -> Dict[str, np.ndarray]:
     """The realistic oracle's maps before refinement (oracle.oracle_maps, MapNoise defaults), [h, w, ...] numpy
     on the same stride-8 frame as `image_targets`: what `--measure oracle` of scripts/calibrate_oracle.py
     measures in place of the network's (`skeleton`: the record's keypoint set)."""
@@ -48,7 +54,7 @@ def oracle_maps(record: coco_records.ImageRecord, skeleton: Skeleton, max_side: 
     return {key: value[0].numpy() for key, value in maps.items()}
 
 
-def keypoint_distances(keypoints, labelled, rows, columns):
+def keypoint_distances(keypoints: np.ndarray, labelled: np.ndarray, rows: int, columns: int) -> np.ndarray:
     """[h, w, K] distance (pixels) of every cell to the nearest labelled keypoint of each type (inf if none)."""
     ys, xs = np.mgrid[:rows, :columns].astype(np.float32) * OUTPUT_STRIDE
     distances = np.full((rows, columns, keypoints.shape[1]), np.inf, np.float32)
@@ -58,7 +64,7 @@ def keypoint_distances(keypoints, labelled, rows, columns):
     return distances
 
 
-def signed_edge_distance(mask):
+def signed_edge_distance(mask: np.ndarray) -> np.ndarray:
     """[h, w] signed distance (cells) of every cell to the edge of a binary mask: > 0 inside, <= 0 outside."""
     mask = mask.astype(np.uint8)
     inside = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
@@ -79,7 +85,7 @@ class Statistics:
     sigma: the fit compares the network's curves with those of blurred targets on the same cells), and per range
     the target offsets with the network's on the supervised cells (subsampled) for the offset fit."""
 
-    def __init__(self, radius):
+    def __init__(self, radius: float):
         self.radius = radius
         self.heatmap = np.zeros((len(HEATMAP_BINS), 2))                  # per d/R bin: sum of p, count
         self.heatmap_blurred = np.zeros((len(BLURS), len(HEATMAP_BINS)))  # sum of the blurred disks
@@ -88,7 +94,7 @@ class Statistics:
         self.offsets = {name: [] for name in noise_lib.RANGES}     # [n, 4]: target (x, y), network (x, y)
         self.neighbours = {name: [] for name in noise_lib.RANGES}  # [n, 2, 4]: horizontal neighbours' rows
 
-    def add(self, made, wide, predicted, frame_keypoints, labelled):
+    def add(self, made: Maps, wide: Maps, predicted: Maps, frame_keypoints: np.ndarray, labelled: np.ndarray) -> None:
         """Adds one image: its targets (short and mid also on the wider disks `wide`) and the network's maps on
         the same grid, its labelled keypoints."""
         rows, columns = made[keys.Map.HEATMAPS].shape[:2]
@@ -117,16 +123,16 @@ class Statistics:
             pair = valid[:, 1:] & valid[:, :-1]
             self.neighbours[name].append(np.stack([both[:, :-1][pair], both[:, 1:][pair]], 1))
 
-    def tables(self):
-        """The measured curves: heatmap p by d/R, p_S by edge distance, per range and offset length the gain
-        (median of the network's offset along the target over its length) and the residual's robust sigma per
-        component, and the correlation of neighbouring cells' residuals."""
+    def tables(self) -> Dict[str, Any]:
+        """The measured curves: heatmap p by d/R, p_S by edge distance, per range and offset length (in R) the
+        gain (median of the network's offset along the target over its length) and the residual's robust sigma
+        per component (in R), and the correlation of neighbouring cells' residuals."""
         def mean(rows):
             return [round(float(total / count), 4) if count else None for total, count in rows]
 
         offsets, correlation = {}, {}
         for name in noise_lib.RANGES:
-            both = np.concatenate(self.offsets[name])
+            both = np.concatenate(self.offsets[name]) / self.radius
             lengths = np.linalg.norm(both[:, :2], axis=-1)
             bins = np.digitize(lengths, LENGTH_BINS) - 1
             rows = []
@@ -135,12 +141,13 @@ class Statistics:
                 if chosen.sum() < MIN_CELLS:
                     continue
                 gain, sigma = gain_and_residual(both[chosen])
-                rows.append((round(float(lengths[chosen].mean()), 1), round(gain, 3), round(sigma, 2), int(chosen.sum())))
+                rows.append((round(float(lengths[chosen].mean()), 2), round(gain, 3), round(sigma, 3),
+                             int(chosen.sum())))
             offsets[name] = rows
             if not rows:
                 correlation[name] = None
                 continue
-            pairs = np.concatenate(self.neighbours[name])
+            pairs = np.concatenate(self.neighbours[name]) / self.radius
             left, right = (residuals(pairs[:, side], rows) for side in (0, 1))
             correlation[name] = round(float((left * right).sum() / np.sqrt(np.square(left).sum()
                                                                               * np.square(right).sum())), 3)
@@ -150,7 +157,7 @@ class Statistics:
                                       for name, rows in offsets.items()},
                 "neighbour_residual_correlation": correlation}
 
-    def fit(self, offset_extent, tables=None):
+    def fit(self, offset_extent: float, tables: Optional[Dict[str, Any]] = None) -> noise_lib.MapNoise:
         """The MapNoise closest (least squares over the bins, weighted by their counts) to the curves;
         `tables`: those of `tables()` when the caller has them already.
 
@@ -167,8 +174,8 @@ class Statistics:
                                  "measure more or larger images (--max_images, --max_side)")
             lengths, gains, sigmas, counts = (np.array([row[k] for row in rows], np.float64)
                                               for k in ("length", "gain", "sigma", "cells"))
-            # sigma^2 = (a R)^2 + (b |o|)^2: least squares of the relative error of sigma^2, linear in (a R)^2
-            # and b^2, each bin weighted by the root of its count; with one bin the error is all floor.
+            # In units of R, sigma^2 = a^2 + (b |o|)^2: least squares of the relative error of sigma^2, linear in
+            # a^2 and b^2, each bin weighted by the root of its count; with one bin the error is all floor.
             weights = np.sqrt(counts) / np.square(sigmas)
             if len(lengths) > 1:
                 design = np.stack([np.ones_like(lengths), np.square(lengths)], -1) * weights[:, np.newaxis]
@@ -177,7 +184,7 @@ class Statistics:
                 floor2, slope2 = float(np.square(sigmas[0])), 0.0
             rho = min(max(tables["neighbour_residual_correlation"][name], 0.05), 0.99)
             # Smoothed white noise has correlation exp(-1 / (4 c^2)) between neighbouring cells.
-            ranges[name] = (round(math.sqrt(max(floor2, 0.0)) / self.radius, 3), round(math.sqrt(max(slope2, 0.0)), 3),
+            ranges[name] = (round(math.sqrt(max(floor2, 0.0)), 3), round(math.sqrt(max(slope2, 0.0)), 3),
                             round(math.sqrt(-1.0 / (4.0 * math.log(rho))), 2))
             ranges[f"{name}_gain"] = tuple((float(length), float(gain)) for length, gain in zip(lengths, gains))
         return noise_lib.MapNoise(heatmap_blur=round(heatmap_blur * OUTPUT_STRIDE / self.radius, 3),
@@ -186,7 +193,7 @@ class Statistics:
                                   offset_extent=offset_extent, **ranges)
 
 
-def gain_and_residual(both):
+def gain_and_residual(both: np.ndarray) -> Tuple[float, float]:
     """(gain, sigma) of [n, 4] rows (target x, y, network x, y): the median of the network's offset along the
     target over its length, and the robust per-component sigma (median absolute deviation / 0.6745) of the
     network's offset minus gain times the target."""
@@ -196,7 +203,7 @@ def gain_and_residual(both):
     return gain, float(np.median(np.abs(network - gain * target)) / 0.6745)
 
 
-def residuals(both, rows):
+def residuals(both: np.ndarray, rows: List[tuple]) -> np.ndarray:
     """The network's offsets minus the target times the gain of its length bin (the rows of `tables`), [n, 2]."""
     target, network = both[:, :2], both[:, 2:]
     lengths = np.linalg.norm(target, axis=-1, keepdims=True)
@@ -204,7 +211,7 @@ def residuals(both, rows):
     return network - gains * target
 
 
-def best_blur(measured, blurred, with_floor):
+def best_blur(measured: np.ndarray, blurred: np.ndarray, with_floor: bool) -> Tuple[float, float, float]:
     """(sigma, floor, peak) of the blurred targets closest to a measured curve.
 
     Args:
@@ -230,7 +237,8 @@ def best_blur(measured, blurred, with_floor):
 
 
 
-def image_targets(record: coco_records.ImageRecord, skeleton: Skeleton, max_side: int, radius: float, offset_extent: float):
+def image_targets(record: coco_records.ImageRecord, skeleton: Skeleton, max_side: int, radius: float,
+                  offset_extent: float) -> Tuple[dict, Maps, Maps, np.ndarray, np.ndarray]:
     """The targets of an image (keypoints of `skeleton`) on its stride-8 inference frame, as the calibration
     compares them.
 
@@ -249,7 +257,7 @@ def image_targets(record: coco_records.ImageRecord, skeleton: Skeleton, max_side
     return sample, made, wide, framed[..., :2], labelled
 
 
-def raw_target_maps(made, wide):
+def raw_target_maps(made: Maps, wide: Maps) -> Maps:
     """The maps a perfect network would predict before refinement: heatmaps, segmentation and long-range
     offsets of `made`, short- and mid-range offsets of the wider disks `wide` (noise.degrade's input)."""
     maps = {key: made[key] for key in (keys.Map.HEATMAPS, keys.Map.SEGMENTATION, keys.Map.LONG_OFFSETS)}

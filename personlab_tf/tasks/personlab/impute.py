@@ -19,7 +19,7 @@ else v = 0 (its x, y are still the model's estimate). Persons are skipped, with 
 | no_detection | the model finds nobody in the crop |
 | poor_fit | no detection's mask reaches min_mask_iou with the annotated mask |
 | no_confident_keypoint | the chosen detection has no keypoint labelled by the rule above |
-| image_unreadable | the image file is missing or does not decode (warned and counted by data.coco) |
+| image_unreadable | the image file is missing or does not decode (warned and counted by data.coco_records) |
 
 Coordinates: pixel centres at integer coordinates, (x, y) order, in original-image pixels unless said.
 """
@@ -27,6 +27,7 @@ Coordinates: pixel centres at integer coordinates, (x, y) order, in original-ima
 import collections
 import dataclasses
 import io
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -35,11 +36,11 @@ from PIL import Image
 
 from personlab_tf import keys
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.data import coco, coco_records
+from personlab_tf.data import coco, coco_problems, coco_records
 from personlab_tf.inference import geometry, serving
 from personlab_tf.tasks.personlab import crops
 from personlab_tf.tasks.personlab.nms import object_keypoint_similarity
-from personlab_tf.constants import MIN_AREA
+from personlab_tf.constants import AREA_RANGES, MIN_AREA
 
 EMPTY_MASK = "empty_mask"
 NO_DETECTION = "no_detection"
@@ -49,6 +50,9 @@ IMAGE_UNREADABLE = "image_unreadable"
 
 LABELLED = 2    # v of an imputed keypoint that passes the rule
 UNLABELLED = 0
+
+# A detector: one [H, W, 3] uint8 frame -> its detections (keys.Detection, numpy, that frame's pixels).
+Detect = Callable[[np.ndarray], Dict[str, np.ndarray]]
 
 # Keys of an imputed entry (the format create_tfrecords.py --imputed_keypoints reads; "scores" is extra).
 ID = "id"
@@ -78,12 +82,12 @@ class Options:
 class Skipped(Exception):
     """A person that gets no imputation: `reason` is one of the reasons of the module docstring."""
 
-    def __init__(self, reason, message):
+    def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
 
 
-def mask_iou(masks, mask):
+def mask_iou(masks: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """IoU = |M_j ∩ A| / |M_j ∪ A| of each mask [D, h, w] with one mask A [h, w]; 0 where the union is empty.
 
     Returns:
@@ -95,7 +99,7 @@ def mask_iou(masks, mask):
     return np.where(union > 0, intersection / np.maximum(union, 1), 0.0)
 
 
-def best_fit(masks, mask, min_iou):
+def best_fit(masks: np.ndarray, mask: np.ndarray, min_iou: float) -> int:
     """The detection whose mask best overlaps the annotated mask (module docstring).
 
     Args:
@@ -115,7 +119,8 @@ def best_fit(masks, mask, min_iou):
     return best
 
 
-def imputed_visibility(points, scores, image_size, min_score):
+def imputed_visibility(points: np.ndarray, scores: np.ndarray, image_size: Tuple[int, int],
+                       min_score: float) -> np.ndarray:
     """v of imputed keypoints: LABELLED (2) where score >= min_score and the point is inside the image
     (coco.points_inside_image), else UNLABELLED (0).
 
@@ -129,7 +134,8 @@ def imputed_visibility(points, scores, image_size, min_score):
     return np.where(confident, LABELLED, UNLABELLED)
 
 
-def impute_person(image, mask, bbox, detect, options):
+def impute_person(image: np.ndarray, mask: np.ndarray, bbox: np.ndarray, detect: Detect,
+                  options: Options) -> Tuple[np.ndarray, np.ndarray]:
     """Imputed keypoints of one person.
 
     Args:
@@ -164,13 +170,13 @@ def impute_person(image, mask, bbox, detect, options):
     return np.concatenate([points, visibility[:, np.newaxis]], axis=1), scores
 
 
-def entry(annotation_id, keypoints, scores):
+def entry(annotation_id: int, keypoints: np.ndarray, scores: np.ndarray) -> dict:
     """The JSON entry {"id", "keypoints": [x, y, v] * K, "scores": [K]}; x, y rounded to 0.01 px."""
     flat = [value for x, y, v in keypoints for value in (round(float(x), 2), round(float(y), 2), int(v))]
     return {ID: int(annotation_id), KEYPOINTS: flat, SCORES: [round(float(s), 4) for s in scores]}
 
 
-def candidates(dataset, min_area):
+def candidates(dataset: coco.CocoPersons, min_area: float) -> coco.CocoPersons:
     """The persons to impute: non-crowd, no labelled keypoint, COCO area >= min_area.
 
     Args:
@@ -186,13 +192,14 @@ def candidates(dataset, min_area):
                             {image_id: chosen for image_id, chosen in persons.items() if chosen}, dataset.skeleton)
 
 
-def decode_image(encoded):
+def decode_image(encoded: bytes) -> np.ndarray:
     """[H, W, 3] uint8 RGB of verified image file bytes (grey images are converted)."""
     with Image.open(io.BytesIO(encoded)) as picture:
         return np.asarray(picture.convert("RGB"))
 
 
-def impute_dataset(dataset, images_dir, detect, options, problems):
+def impute_dataset(dataset: coco.CocoPersons, images_dir: str, detect: Detect, options: Options,
+                   problems: coco_problems.ProblemCounter) -> Tuple[List[dict], Dict[str, Any]]:
     """Imputes every candidate person of a dataset.
 
     Args:
@@ -228,7 +235,7 @@ def impute_dataset(dataset, images_dir, detect, options, problems):
                      "skipped": dict(sorted(skipped.items())), "images_missing": problems.images_skipped}
 
 
-def saved_model_detector(export_dir, skeleton):
+def saved_model_detector(export_dir: str, skeleton: skeleton_lib.Skeleton) -> Detect:
     """The `detect` callable of a SavedModel (scripts/export_saved_model.py): its `serving_image` signature
     on one frame, outputs as numpy arrays of that frame.
 
@@ -251,7 +258,7 @@ def saved_model_detector(export_dir, skeleton):
     return detect
 
 
-def load_hidden_keypoints(path, num_keypoints):
+def load_hidden_keypoints(path: str, num_keypoints: int) -> Dict[int, np.ndarray]:
     """The true keypoints of a synthetic dataset's `hidden_keypoints.json` (data/synthetic.py), K =
     `num_keypoints` per person.
 
@@ -275,7 +282,8 @@ def load_hidden_keypoints(path, num_keypoints):
     return truth
 
 
-def keypoint_similarity(keypoints, truth, area, kappas):
+def keypoint_similarity(keypoints: np.ndarray, truth: np.ndarray, area: float,
+                        kappas: Sequence[float]) -> Optional[float]:
     """COCO OKS of imputed keypoints against the truth, over the truth's labelled keypoints (v > 0), with
     the truth's area s^2 (at least constants.MIN_AREA; decode.nms.object_keypoint_similarity, kappa_k =
     2 sigma_k); None when the truth has no labelled keypoint.
@@ -292,21 +300,57 @@ def keypoint_similarity(keypoints, truth, area, kappas):
     return float(oks)
 
 
-def mean_hidden_oks(entries, truth, dataset):
-    """Mean OKS (`keypoint_similarity`) of imputed entries against hidden true keypoints.
+def size_of(area: float) -> str:
+    """COCO's size label ("small", "medium", "large") of a person of area s^2 (constants.AREA_RANGES)."""
+    return next(label for label, (low, high) in AREA_RANGES.items() if low <= area < high)
+
+
+def imputation_quality(entries: List[dict], truth: Dict[int, np.ndarray], dataset: coco.CocoPersons,
+                       min_area: float = 0.0) -> Dict[str, Dict[str, Optional[float]]]:
+    """How well imputed entries match hidden true keypoints, overall and by COCO person size.
 
     Args:
-      entries: `entry` dicts; truth: `load_hidden_keypoints`; dataset: the `coco.CocoPersons` (areas, skeleton).
+      entries: `entry` dicts; truth: `load_hidden_keypoints`; dataset: the `coco.CocoPersons` (areas,
+        skeleton); min_area: the `Options.min_area` the entries were made with (who was considered).
 
     Returns:
-      (mean OKS or None, number of entries scored: those with a truth with labelled keypoints).
+      {"all" | "small" | "medium" | "large": {"considered": persons that could be imputed (`candidates`),
+      "imputed": entries, "coverage": imputed / considered, "scored": entries whose truth has labelled
+      keypoints, "mean_oks": their mean OKS (`keypoint_similarity`), "keypoint_coverage": the share of those
+      truths' labelled keypoints that the entries label (v = 2), "labelled_keypoint_oks": the mean per-keypoint
+      OKS term of the labelled ones (how good the keypoints training sees are)}; None where nothing counts.
     """
-    areas = {p.annotation_id: p.area for persons in dataset.persons.values() for p in persons}
-    values = []
-    for item in entries:
-        if item[ID] in truth:
-            keypoints = np.array(item[KEYPOINTS], np.float64).reshape(dataset.skeleton.num_keypoints, 3)
-            oks = keypoint_similarity(keypoints, truth[item[ID]], areas[item[ID]], dataset.skeleton.kappas)
-            if oks is not None:
-                values.append(oks)
-    return (float(np.mean(values)) if values else None), len(values)
+    areas = {p.annotation_id: p.area for persons in candidates(dataset, min_area).persons.values() for p in persons}
+    kappas = np.asarray(dataset.skeleton.kappas, np.float64)
+    by_id = {item[ID]: np.array(item[KEYPOINTS], np.float64).reshape(dataset.skeleton.num_keypoints, 3)
+             for item in entries}
+    groups = {label: collections.defaultdict(list) for label in ("all",) + tuple(AREA_RANGES)}
+    for annotation_id, area in areas.items():
+        for label in ("all", size_of(area)):
+            group = groups[label]
+            group["considered"].append(annotation_id)
+            keypoints, true = by_id.get(annotation_id), truth.get(annotation_id)
+            if keypoints is None:
+                continue
+            group["imputed"].append(annotation_id)
+            if true is None or not (true[:, 2] > 0).any():
+                continue
+            group["oks"].append(keypoint_similarity(keypoints, true, area, kappas))
+            known = true[:, 2] > 0
+            chosen = known & (keypoints[:, 2] > 0)
+            group["true_keypoints"].append(int(known.sum()))
+            group["labelled_keypoints"].append(int(chosen.sum()))
+            squared = np.square(keypoints[chosen, :2] - true[chosen, :2]).sum(-1)
+            group["labelled_terms"].extend(np.exp(-squared / (2.0 * max(area, MIN_AREA) * np.square(kappas[chosen]))))
+
+    def mean(values):
+        return round(float(np.mean(values)), 4) if len(values) else None
+
+    return {label: {"considered": len(group["considered"]), "imputed": len(group["imputed"]),
+                    "coverage": (round(len(group["imputed"]) / len(group["considered"]), 4)
+                                 if group["considered"] else None),
+                    "scored": len(group["oks"]), "mean_oks": mean(group["oks"]),
+                    "keypoint_coverage": (round(sum(group["labelled_keypoints"]) / sum(group["true_keypoints"]), 4)
+                                          if group["true_keypoints"] else None),
+                    "labelled_keypoint_oks": mean(group["labelled_terms"])}
+            for label, group in groups.items()}

@@ -6,19 +6,24 @@ the longer they are, with spatially smooth errors, and offsets everywhere (it ex
 offsets beyond the disks). Some decoding choices that win on perfect maps lose on real ones (docs/decoding.md,
 the Eq. 5 variants). `MapNoise` degrades the raw target maps before the model's refinement (Eq. 2, Eq. 5):
 
-    heatmaps      p'_k = min(1, peak_h * G_{sigma_h R} * disks_k)                       (disks blurred, scaled)
-    segmentation  p'_S = clip(floor_s + (peak_s - floor_s) * G_{sigma_s} * mask, 0, 1)   (soft edges)
-    offsets       o'(x) = g_r(|o|) o(x) + n_r(x) * sqrt((a_r R)^2 + (b_r |o(x)|)^2)    for r in short, mid, long
+    heatmaps      p'_k = min(1, (1 + s (peak_h - 1)) G_{s sigma_h R} * disks_k)          (disks blurred, scaled)
+    segmentation  p'_S = clip(s floor_s + (1 + s (peak_s - 1) - s floor_s) G_{s sigma_s} * mask, 0, 1)
+    offsets       o'(x) = (1 - s (1 - g_r(|o| / R))) o(x) + s n_r(x) sqrt((a_r R)^2 + (b_r |o(x)|)^2)
+                  for r in short, mid, long
 
-with G_sigma a Gaussian blur (sigma in cells of the map; the heatmap's in units of the disk radius R, a
-network's disks being soft in proportion to their size), and n_r a field of unit-variance Gaussian noise per
-channel and component smoothed by G_{c_r} cells (spatially smooth errors, as a network's are). The maps it
-degrades are made by oracle.py as a network sees them rather than as the loss supervises them: short- and
-mid-range offsets out to `offset_extent` R from each keypoint (the targets' disks widened, where the network's
-are measured), long-range offsets out to the same distance from the person masks (to the nearest person's
-keypoints), and the segmentation as the fraction of each cell's pixels a person covers. The parameters come from `scripts/calibrate_oracle.py`, which measures a trained
-network's maps against the targets; the defaults are its figures for the demo's network (docs/decoding.md).
-Everything is deterministic given the seed.
+with s the severity (1: the calibrated network; 0: the targets; docs/decoding.md fits it at COCO scale),
+G_sigma a Gaussian blur, and n_r a field of unit-variance Gaussian noise per channel and component smoothed by
+G_{c_r} cells (spatially smooth errors, as a network's are). Every parameter is in units that carry over from
+the network it was measured on to another scale: lengths in units of the disk radius R (the heatmap's blur,
+the offsets' error floor a_r, the lengths of the gain tables g_r), ratios (peaks, floor, gains, b_r), and
+cells of the output grid (the segmentation's blur sigma_s and the noise correlation c_r: the network's
+resolution, whatever the frame). The maps it degrades are made by oracle.py as a network sees them rather
+than as the loss supervises them: short- and mid-range offsets out to `offset_extent` R from each keypoint
+(the targets' disks widened, where the network's are measured), long-range offsets out to the same distance
+from the person masks (to the nearest person's keypoints), and the segmentation as the fraction of each
+cell's pixels a person covers. The parameters come from `scripts/calibrate_oracle.py`, which measures a
+trained network's maps against the targets; the defaults are its figures for the demo's network on its
+training images (docs/decoding.md). Everything is deterministic given the seed.
 """
 
 import dataclasses
@@ -45,22 +50,25 @@ class MapNoise:
       offset_extent: the short- and mid-range offsets' disk radius, in units of R.
       short, mid, long: (a_r, b_r, c_r) of each range: the residual error per component has the standard
         deviation sqrt((a_r R)^2 + (b_r |o|)^2), smoothed over c_r cells.
-      short_gain, mid_gain, long_gain: g_r as ((length in pixels, gain), ...) by increasing length.
+      short_gain, mid_gain, long_gain: g_r as ((length in units of R, gain), ...) by increasing length.
+      severity: s of the module docstring, how far the maps are from the targets (1: as calibrated).
     """
 
     heatmap_blur: float = 0.533
-    heatmap_peak: float = 1.131
+    heatmap_peak: float = 1.064
     segmentation_blur: float = 0.7
-    segmentation_floor: float = 0.006
-    segmentation_peak: float = 1.029
+    segmentation_floor: float = 0.008
+    segmentation_peak: float = 1.0
     offset_extent: float = 2.0
-    short: Tuple[float, float, float] = (0.155, 0.176, 0.8)
-    mid: Tuple[float, float, float] = (0.809, 0.13, 1.31)
-    long: Tuple[float, float, float] = (0.682, 0.128, 1.29)
-    short_gain: Tuple[Tuple[float, float], ...] = ((5.3, 0.934), (12.4, 0.879), (20.3, 0.72))
-    mid_gain: Tuple[Tuple[float, float], ...] = ((5.3, 0.182), (12.4, 0.176), (23.6, 0.5), (42.8, 0.681), (78.9, 0.692))
-    long_gain: Tuple[Tuple[float, float], ...] = ((5.1, 0.557), (12.1, 0.41), (24.5, 0.509), (47.8, 0.542),
-                                                  (91.2, 0.493), (171.2, 0.387), (307.4, 0.263))
+    short: Tuple[float, float, float] = (0.161, 0.178, 0.8)
+    mid: Tuple[float, float, float] = (0.747, 0.163, 1.27)
+    long: Tuple[float, float, float] = (0.694, 0.122, 1.33)
+    short_gain: Tuple[Tuple[float, float], ...] = ((0.33, 0.942), (0.78, 0.909), (1.55, 0.747))
+    mid_gain: Tuple[Tuple[float, float], ...] = ((0.33, 0.156), (0.77, 0.14), (1.52, 0.227),
+                                                 (2.84, 0.647), (5.02, 0.724), (9.22, 0.622))
+    long_gain: Tuple[Tuple[float, float], ...] = ((0.32, 0.579), (0.76, 0.477), (1.53, 0.484), (3.03, 0.526),
+                                                  (5.85, 0.505), (11.05, 0.431), (20.43, 0.315), (34.17, 0.186))
+    severity: float = 1.0
 
 
 def blur(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -80,8 +88,8 @@ def smooth_noise(shape: Tuple[int, ...], correlation: float, rng: np.random.Gene
 
 
 def offset_gain(lengths: np.ndarray, gains: Tuple[Tuple[float, float], ...]) -> np.ndarray:
-    """g_r(L): the fraction of its target an offset of length L reaches (module docstring), interpolated in the
-    ((length, gain), ...) table."""
+    """g_r(L): the fraction of its target an offset of length L (in units of R) reaches (module docstring),
+    interpolated in the ((length, gain), ...) table."""
     return np.interp(lengths, [length for length, _ in gains], [gain for _, gain in gains]).astype(np.float32)
 
 
@@ -93,23 +101,24 @@ def degrade(maps: Dict[str, np.ndarray], noise: MapNoise, radius: float, stride:
       maps: keys.Map HEATMAPS [h, w, K], SEGMENTATION [h, w, 1] in {0, 1}, SHORT/MID/LONG_OFFSETS
         [h, w, C, 2] in pixels (short and mid made with disks of noise.offset_extent R), on a grid of stride
         `stride`.
-      noise: MapNoise; radius: the disk radius R (pixels); rng: the random generator (its state decides the
-        noise).
+      noise: MapNoise; radius: the disk radius R (pixels) of the targets; rng: the random generator (its state
+        decides the noise).
 
     Returns:
       the maps, degraded, float32.
     """
     out = dict(maps)
-    disks = blur(maps[keys.Map.HEATMAPS], noise.heatmap_blur * radius / stride)
-    out[keys.Map.HEATMAPS] = np.minimum(1.0, noise.heatmap_peak * disks)
-    mask = blur(maps[keys.Map.SEGMENTATION], noise.segmentation_blur)
-    out[keys.Map.SEGMENTATION] = np.clip(
-        noise.segmentation_floor + (noise.segmentation_peak - noise.segmentation_floor) * mask, 0.0, 1.0)
+    severity = noise.severity
+    disks = blur(maps[keys.Map.HEATMAPS], severity * noise.heatmap_blur * radius / stride)
+    out[keys.Map.HEATMAPS] = np.minimum(1.0, (1.0 + severity * (noise.heatmap_peak - 1.0)) * disks)
+    mask = blur(maps[keys.Map.SEGMENTATION], severity * noise.segmentation_blur)
+    floor, peak = severity * noise.segmentation_floor, 1.0 + severity * (noise.segmentation_peak - 1.0)
+    out[keys.Map.SEGMENTATION] = np.clip(floor + (peak - floor) * mask, 0.0, 1.0)
     for name, key in RANGES.items():
         offsets = maps[key]
-        floor, slope, correlation = getattr(noise, name)
+        error_floor, slope, correlation = getattr(noise, name)
         lengths = np.linalg.norm(offsets, axis=-1, keepdims=True)
-        spread = np.hypot(floor * radius, slope * lengths)
-        gained = offset_gain(lengths, getattr(noise, f"{name}_gain")) * offsets
-        out[key] = gained + smooth_noise(offsets.shape, correlation, rng) * spread
+        spread = severity * np.hypot(error_floor * radius, slope * lengths)
+        gain = 1.0 - severity * (1.0 - offset_gain(lengths / radius, getattr(noise, f"{name}_gain")))
+        out[key] = gain * offsets + smooth_noise(offsets.shape, correlation, rng) * spread
     return {key: value.astype(np.float32) for key, value in out.items()}

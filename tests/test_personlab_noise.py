@@ -17,7 +17,7 @@ from personlab_tf.tasks.parts.task import PartsTask
 from personlab_tf.tasks.personlab import calibration, noise
 
 from coco_samples import sample_images_dir, sample_json_path
-from inference_fixtures import MAX_SIDE, exported_model, run_script
+from inference_fixtures import MAX_SIDE, REPO, exported_model, run_script
 from personlab_tf.tfds_builders.coco_person import layout
 
 RADIUS = 8.0
@@ -58,10 +58,10 @@ def test_the_degradation_is_deterministic_given_the_generator():
 
 
 def test_offsets_fall_short_by_the_gain_and_spread_by_the_modelled_sigma():
-    """Offsets (30, -40), |o| = 50: the gain table gives 0.6 at 50 (0.8 at 0, 0.4 at 100); the residual per
-    component has sigma sqrt((a R)^2 + (b |o|)^2) = sqrt(4^2 + 5^2) = 6.40 with a = 0.5, b = 0.1; neighbouring
+    """Offsets (30, -40), |o| = 50 px = 6.25 R: the gain table gives 0.6 there (0.8 at 0, 0.4 at 12.5 R); the
+    residual per component has sigma sqrt((a R)^2 + (b |o|)^2) = sqrt(4^2 + 5^2) = 6.40 with a = 0.5, b = 0.1; neighbouring
     cells correlate as smoothed white noise does, exp(-1 / (4 c^2)) = 0.895 for c = 1.5."""
-    options = dataclasses.replace(IDENTITY, long=(0.5, 0.1, 1.5), long_gain=((0.0, 0.8), (100.0, 0.4)))
+    options = dataclasses.replace(IDENTITY, long=(0.5, 0.1, 1.5), long_gain=((0.0, 0.8), (12.5, 0.4)))
     target = np.array([30.0, -40.0], np.float32)
     degraded = noise.degrade(maps_with_offsets(target, size=200), options, RADIUS, STRIDE,
                              np.random.default_rng(0))[keys.Map.LONG_OFFSETS]
@@ -71,6 +71,22 @@ def test_offsets_fall_short_by_the_gain_and_spread_by_the_modelled_sigma():
     assert np.std(residual) == pytest.approx(math.hypot(4.0, 5.0), rel=0.03)
     neighbours = np.corrcoef(residual[:, :-1].ravel(), residual[:, 1:].ravel())[0, 1]
     assert neighbours == pytest.approx(math.exp(-1.0 / 9.0), abs=0.02)
+
+
+def test_the_severity_moves_the_maps_between_the_targets_and_the_calibrated_network():
+    """Severity 0 gives the targets back whatever the noise model; severity 0.5 halves the gain's shortfall
+    (1 - 0.5 (1 - 0.6) = 0.8 at 6.25 R) and the residual's sigma (0.5 x 6.40 = 3.20 px)."""
+    maps = maps_with_offsets([30.0, -40.0])
+    untouched = noise.degrade(maps, dataclasses.replace(noise.MapNoise(), severity=0.0), RADIUS, STRIDE,
+                              np.random.default_rng(0))
+    for key, value in maps.items():
+        np.testing.assert_allclose(untouched[key], value, atol=1e-6, err_msg=key)
+    options = dataclasses.replace(IDENTITY, long=(0.5, 0.1, 1.5), long_gain=((0.0, 0.8), (12.5, 0.4)), severity=0.5)
+    target = np.array([30.0, -40.0], np.float32)
+    degraded = noise.degrade(maps_with_offsets(target, size=200), options, RADIUS, STRIDE,
+                             np.random.default_rng(0))[keys.Map.LONG_OFFSETS]
+    assert np.mean((degraded @ target) / 50.0 ** 2) == pytest.approx(0.8, abs=0.01)
+    assert np.std(degraded - 0.8 * target) == pytest.approx(0.5 * math.hypot(4.0, 5.0), rel=0.03)
 
 
 def test_heatmaps_and_segmentation_are_soft_as_modelled():
@@ -98,7 +114,7 @@ def test_heatmaps_and_segmentation_are_soft_as_modelled():
 # figures (noise.py's model), that the fit must give back. R = 12 px = 1.5 cells: R and the cell differ, so a
 # unit confused between them shows.
 HAND_RADIUS = 12.0
-HAND_LENGTHS = (12.0, 24.0, 48.0, 96.0, 192.0)    # one offset length per length bin of calibration.LENGTH_BINS
+HAND_LENGTHS = (1.5, 3.0, 6.0, 12.0, 24.0)        # in R: one offset length per bin of calibration.LENGTH_BINS
 HAND_NOISE = noise.MapNoise(
     heatmap_blur=0.6, heatmap_peak=0.85,            # disks blurred by 0.6 R = 7.2 px = 0.9 cells
     segmentation_blur=0.7, segmentation_floor=0.02, segmentation_peak=0.95,
@@ -149,7 +165,7 @@ def hand_made_image(rng, rows=125, columns=100, channels=4):
     predicted = {keys.Map.HEATMAPS: HAND_NOISE.heatmap_peak * blurred_disks,
                  keys.Map.SEGMENTATION: floor + (peak - floor) * blurred_mask}
     band = np.repeat(np.arange(len(HAND_LENGTHS)), rows // len(HAND_LENGTHS))[:, np.newaxis, np.newaxis]
-    lengths = np.broadcast_to(np.asarray(HAND_LENGTHS)[band], (rows, columns, channels))
+    lengths = np.broadcast_to(np.asarray(HAND_LENGTHS)[band] * HAND_RADIUS, (rows, columns, channels))  # pixels
     for name, key in noise.RANGES.items():
         a, b, c = getattr(HAND_NOISE, name)
         gains = np.asarray([gain for _, gain in getattr(HAND_NOISE, f"{name}_gain")])[band]
@@ -167,9 +183,9 @@ def test_the_calibration_fits_back_the_figures_a_hand_made_network_was_made_with
     """Two hand-made images (`hand_made_image`, 10000 offsets per range and length): the fit gives back
     HAND_NOISE. Heatmap blur and peak, and the segmentation's blur, floor and peak, are exact (the network's
     curves are the blurred targets' for a sigma on the fit's grid); each offset gain within 0.03 (3 times the standard
-    error of the median, worst for mid-range offsets of 12 px, is 1.25 sigma / (L sqrt(n)) = 1.25 x 9.7 / (12 x 100)
-    = 0.010, with sigma = sqrt((0.8 x 12)^2 + (0.1 x 12)^2)); a, b and c within 10 % (over 12 seeds the largest
-    error was 4 %, b being rounded to 0.001)."""
+    error of the median, worst for mid-range offsets of 1.5 R = 18 px, is 1.25 sigma / (L sqrt(n)) = 1.25 x 9.8 /
+    (18 x 100) = 0.007, with sigma = sqrt((0.8 x 12)^2 + (0.1 x 18)^2)); a, b and c within 10 % (a in units of R,
+    b a ratio; b is rounded to 0.001). Gain-table lengths come back in units of R."""
     rng = np.random.default_rng(7)
     statistics = calibration.Statistics(HAND_RADIUS)
     for _ in range(2):
@@ -197,7 +213,8 @@ def test_the_calibration_measures_back_the_noise_it_is_given():
                                 long=(0.7, 0.0, 1.3))
     statistics = calibration.Statistics(RADIUS)
     dataset = coco.load_dataset(str(sample_json_path(layout.TRAIN)), coco_problems.ProblemCounter())
-    records = coco_records.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)), coco_problems.ProblemCounter())
+    records = coco_records.iter_image_records(dataset, str(sample_images_dir(layout.TRAIN)),
+                                              coco_problems.ProblemCounter())
     for index, record in zip(range(8), records):
         _, made, wide, keypoints, labelled = calibration.image_targets(record, COCO17, 401, RADIUS, given.offset_extent)
         degraded = noise.degrade(calibration.raw_target_maps(made, wide), given, RADIUS, STRIDE,
@@ -260,14 +277,15 @@ def test_calibrate_oracle_script_prints_a_usable_noise_model(tmp_path):
 
 @pytest.mark.slow
 def test_realistic_oracle_on_the_coco_val_sample():
-    """docs/decoding.md: the realistic oracle at the defaults (1401 px, output stride 8, decode stride 4, hybrid
-    masks, seed 0) gives keypoint AP 0.656 and segmentation AP 0.536 on the val sample."""
+    """docs/decoding.md §6: the COCO-scale realistic oracle (gin/realistic_oracle_coco.gin: 1401 px, output stride 8,
+    severity 0.75; decode stride 4, hybrid masks; seed 0) gives keypoint AP 0.834 and segmentation AP 0.461 on the
+    val sample (its 4 images; the severity was fitted on the train sample)."""
     folder = sample_json_path(layout.VALIDATION).parent
-    _, summary = run_script("oracle_eval.py", "--task", "personlab", "--annotations",
-                            str(folder / "person_keypoints.json"), "--images", str(folder / "images"),
+    _, summary = run_script("oracle_eval.py", "--gin_file", str(REPO / "gin" / "realistic_oracle_coco.gin"),
+                            "--annotations", str(folder / "person_keypoints.json"), "--images", str(folder / "images"),
                             "--map_noise", "realistic", "--noise_seed", "0")
-    assert summary["keypoints_AP"] == pytest.approx(0.656, abs=0.02)
-    assert summary["segm_AP"] == pytest.approx(0.536, abs=0.02)
+    assert summary["keypoints_AP"] == pytest.approx(0.834, abs=0.005)
+    assert summary["segm_AP"] == pytest.approx(0.461, abs=0.005)
 
 
 def test_the_part_parsers_oracle_refuses_map_noise():
