@@ -18,7 +18,7 @@ hold K (x, y, v) triples in the skeleton's order.
 
 import json
 import os
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import cv2
 import numpy as np
@@ -46,7 +46,7 @@ def write_jpeg(path: str, image: np.ndarray, quality: int) -> None:
 
 def generate_dataset(output_dir: str, num_images: int, seed: int, min_side: int = 256, max_side: int = 448,
                      progress_fn: Optional[Callable[[int, int], None]] = None, skeleton: Skeleton = COCO17,
-                     **scene_options) -> dict:
+                     **scene_options: Any) -> dict:
     """Writes a synthetic COCO person-keypoint dataset.
 
     Files: `output_dir/images/<image id:012d>.jpg` (image ids 1..num_images), `person_keypoints.json`

@@ -190,7 +190,8 @@ def map_specs(skeleton: Skeleton, batched: bool = False) -> Dict[str, tf.TensorS
 
 
 def decoding_function(inference: detector.PersonLabInference, radius: float, skeleton: Skeleton,
-                      decoding: PersonLabDecoding = PersonLabDecoding(), with_masks: bool = True):
+                      decoding: PersonLabDecoding = PersonLabDecoding(),
+                      with_masks: bool = True) -> tf.types.experimental.PolymorphicFunction:
     """A tf.function: (maps [1, h, w, ...] at stride os, scale f, image_size [2]) -> detections.
 
     The same steps as `detector.Detector` after the network: upsampling to the decoding stride,

@@ -18,7 +18,7 @@ counted by kind (DensePose's JSON also gets data/coco.py's checks and data/coco_
 """
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -117,7 +117,8 @@ class Conversion:
         """[K, 3] zeros: the keypoints of a person without any."""
         return np.zeros((self.skeleton.num_keypoints, 3))
 
-    def person(self, annotation_id: int, image_id: int, mask: np.ndarray, keypoints: np.ndarray, **fields) -> dict:
+    def person(self, annotation_id: int, image_id: int, mask: np.ndarray, keypoints: np.ndarray,
+               **fields: Any) -> dict:
         """`person_annotation` of the skeleton's category; keypoints [K, 3] of the skeleton."""
         keypoints = np.asarray(keypoints, np.float64)
         if keypoints.shape != (self.skeleton.num_keypoints, 3):
