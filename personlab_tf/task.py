@@ -59,6 +59,9 @@ class Task(abc.ABC):
     # The keypoint set of its records, network and detections (personlab_tf/skeleton.py); recorded in
     # `config()` under skeleton.CONFIG_KEY.
     skeleton: Skeleton
+    # Its inference options (a frozen dataclass: frame, strides, masks; `with_inference` replaces them), recorded
+    # in the SavedModel's metadata by inference/export.py.
+    inference: Any
 
     # ---------------------------------------------------------------- configuration
     @abc.abstractmethod

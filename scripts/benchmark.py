@@ -63,7 +63,7 @@ from personlab_tf.inference import overlay, serving
 from personlab_tf.tasks.parts import assignment_check, matching
 from personlab_tf.tasks.parts.decode import PartsDecoding, limb_connections
 from personlab_tf.tasks.personlab import detector, oracle, synthetic_maps
-from personlab_tf.tasks.personlab.decode import decode
+from personlab_tf.tasks.personlab.decode import PersonLabDecoding, decode
 from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
 from personlab_tf.tasks.personlab.targets import PersonLabData
 from personlab_tf.tasks.personlab.task import PersonLabTask
@@ -353,7 +353,8 @@ def benchmark_decode():
             input_signature=[specs])
         paths[f"full_s{stride}_{resolution}"] = tf.function(
             lambda maps, stride=stride, grid=grid, resolution=resolution: detector.detections_from_maps(
-                grid(maps), 1.0, stride, size, radius, skeleton, mask_resolution=resolution), input_signature=[specs])
+                grid(maps), 1.0, stride, size, radius, skeleton, PersonLabDecoding(), True, resolution),
+            input_signature=[specs])
     functions, counts = {}, {}
     for people in FLAGS.decode_people:
         persons = synthetic_maps.scene_keypoints(int(people), DECODE_HEIGHT, DECODE_WIDTH, seed=int(people))

@@ -149,8 +149,8 @@ def average_maps(all_maps: Sequence[Dict[str, tf.Tensor]], directed_edges: Seque
 
 
 def detections_from_maps(maps: Dict[str, tf.Tensor], scale: tf.Tensor, stride: int, image_size: tf.Tensor,
-                         radius: float, skeleton: Skeleton, options: PersonLabDecoding = PersonLabDecoding(),
-                         with_masks: bool = True, mask_resolution: str = MASKS_ON_GRID) -> Dict[str, tf.Tensor]:
+                         radius: float, skeleton: Skeleton, options: PersonLabDecoding, with_masks: bool,
+                         mask_resolution: str) -> Dict[str, tf.Tensor]:
     """Decodes maps on the stride-s grid of a frame and maps the result to the original image.
 
     Args:
@@ -162,7 +162,8 @@ def detections_from_maps(maps: Dict[str, tf.Tensor], scale: tf.Tensor, stride: i
       with_masks: compute instance masks.
       mask_resolution: MASKS_ON_GRID (Eq. 6 on the grid, each mask interpolated bilinearly at the
         original pixels and thresholded at 0.5), MASKS_ON_IMAGE (p_S and L_k interpolated at the
-        original pixels, Eq. 6 there) or MASKS_HYBRID (`hybrid_masks`).
+        original pixels, Eq. 6 there) or MASKS_HYBRID (`hybrid_masks`); the default is PersonLabInference's,
+        which every caller passes.
 
     Returns:
       dict of keys.Detection: KEYPOINTS [D, K, 2] in original-image pixels (x, y), KEYPOINT_SCORES [D, K],
