@@ -205,10 +205,13 @@ def test_pictures_draw_the_skeletons_tree_and_colours():
 
 
 # ------------------------------------------------------------------------------------------ the ordinary commands
-@pytest.mark.parametrize("name", ["crowdpose", "mhp_v2", "pascal_person_part"])
-def test_each_builtin_skeleton_trains_exports_and_evaluates(tmp_path, name):
+@pytest.mark.parametrize("name", ["mhp_v2"])
+def test_a_builtin_skeleton_trains_exports_and_evaluates(tmp_path, name):
     """Records, 2 training steps (the gin binding names the skeleton), export and evaluation with the ordinary
-    commands; the SavedModel's outputs have the skeleton's K (its user's own: tests/test_docs.py)."""
+    commands; the SavedModel's outputs have the skeleton's K. Every built-in skeleton takes this path; it runs
+    for MHP v2 (16 keypoints, the part parser's): CrowdPose and PASCAL-Person-Part differ only in the
+    definitions checked above, and a user's own skeleton runs it in tests/test_docs.py (the suite's time:
+    no test retrains what another trained)."""
     data = tmp_path / "data"
     synthetic.generate_dataset(str(data), 3, seed=2, min_side=160, max_side=200, skeleton=BUILTIN[name],
                                scene=synthetic_scene.SCENES["parts"])
