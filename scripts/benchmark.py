@@ -336,7 +336,10 @@ def benchmark_decode():
     default = detector.PersonLabInference(output_stride=DECODE_STRIDE)
     # The defaults' pair is always timed: "poses" and "full" report it.
     named = list(DECODE_VARIANTS) if FLAGS.decode_accuracy_variants == ["all"] else FLAGS.decode_accuracy_variants
-    measured = [f"{DECODE_VARIANTS[name][0]}:{DECODE_VARIANTS[name][1]}" for name in named if name in DECODE_VARIANTS]
+    unknown = sorted(set(named) - set(DECODE_VARIANTS))
+    if unknown:   # before anything is timed
+        raise app.UsageError(f"unknown decode variants {unknown}; expected {sorted(DECODE_VARIANTS)} or 'all'")
+    measured = [f"{DECODE_VARIANTS[name][0]}:{DECODE_VARIANTS[name][1]}" for name in named]
     pairs = dict.fromkeys(FLAGS.decode_variants + measured + [f"{default.grid_stride}:{default.mask_resolution}"])
     variants = [variant.split(":") for variant in pairs]
     paths = {}
@@ -400,9 +403,6 @@ def decode_accuracy(names: list, timings: Dict[str, Dict[str, float]]) -> Dict[s
     variants' full-decode ms at the most people timed; each variant's worst shortfall from the best score; and
     the default the rule of docs/decoding.md §7 picks (evaluation/selection.py; None when no variant is
     within --decode_tolerance of the best on every score)."""
-    unknown = sorted(set(names) - set(DECODE_VARIANTS))
-    if unknown:
-        raise app.UsageError(f"unknown decode variants {unknown}; expected {sorted(DECODE_VARIANTS)} or 'all'")
     scores: Dict[str, Dict[str, float]] = {name: {} for name in names}
     for name in names:
         bindings = [item for binding in variant_bindings(name) for item in ("--gin_bindings", binding)]

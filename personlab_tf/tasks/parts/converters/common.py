@@ -92,6 +92,22 @@ def read_label_png(path: str) -> Optional[np.ndarray]:
     return (values[..., 0] if values.ndim == 3 else values).astype(np.uint8)
 
 
+def read_sized_labels(path: str, size: Tuple[int, int],
+                      unreadable: str) -> Tuple[Optional[np.ndarray], Optional[Tuple[str, str]]]:
+    """`read_label_png` of a label map that must have the image's `size` (height, width).
+
+    Returns:
+      (values, None), or (None, (problem kind, reason)): MISSING_PART_FILE with `unreadable` when it does not
+      read, SIZE_MISMATCH naming both sizes when it has another size.
+    """
+    values = read_label_png(path)
+    if values is None:
+        return None, (MISSING_PART_FILE, unreadable)
+    if values.shape != size:
+        return None, (SIZE_MISMATCH, f"is {values.shape[1]}x{values.shape[0]}, the image {size[1]}x{size[0]}")
+    return values, None
+
+
 def image_size(path: str) -> Optional[Tuple[int, int]]:
     """(height, width) of a readable image file, or None."""
     try:

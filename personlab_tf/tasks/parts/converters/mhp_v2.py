@@ -15,9 +15,9 @@ import numpy as np
 from scipy.io import loadmat
 
 from personlab_tf import skeleton as skeleton_lib
-from personlab_tf.tasks.parts.converters.common import (EMPTY_PERSON, MISSING_IMAGE, MISSING_PART_FILE, MISSING_POSE,
-                                                        PERSON_ID_STRIDE, SIZE_MISMATCH, Conversion, exclusive_masks,
-                                                        image_size, read_label_png, read_list)
+from personlab_tf.tasks.parts.converters.common import (EMPTY_PERSON, MISSING_IMAGE, MISSING_POSE, PERSON_ID_STRIDE,
+                                                        Conversion, exclusive_masks, image_size, read_list,
+                                                        read_sized_labels)
 
 
 def mhp_keypoints(rows: np.ndarray) -> np.ndarray:
@@ -95,10 +95,9 @@ def convert_mhp(root: str, split: str, output_dir: str) -> Dict:
             poses = {}
         persons = []
         for number, person_file in person_files.get(name, []):
-            values = read_label_png(os.path.join(parsing_dir, person_file))
-            if values is None or values.shape != size:
-                kind, reason = (MISSING_PART_FILE, "does not decode") if values is None else (
-                    SIZE_MISMATCH, f"is {values.shape[1]}x{values.shape[0]}, the image {size[1]}x{size[0]}")
+            values, problem = read_sized_labels(os.path.join(parsing_dir, person_file), size, "does not decode")
+            if problem is not None:
+                kind, reason = problem
                 problems.warn(kind, f"MHP image {name}: {person_file} {reason}; person skipped")
                 continue
             if not values.any():

@@ -23,8 +23,8 @@ from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.data import coco
 from personlab_tf.tasks.parts.converters.common import (BAD_KEYPOINTS, BAD_PART_ANNOTATION, MISSING_IMAGE,
                                                         MISSING_PART_FILE, MISSING_POSE, PERSON_ID_STRIDE,
-                                                        SIZE_MISMATCH, Conversion, exclusive_masks, image_size,
-                                                        read_label_png, read_list)
+                                                        Conversion, exclusive_masks, image_size, read_list,
+                                                        read_sized_labels)
 
 PASCAL_PERSON = "person"             # PASCAL-Part's `class` of a person object
 PASCAL_IMAGES_DIR = "JPEGImages"
@@ -196,10 +196,9 @@ def convert_pascal_person_part(root: str, list_path: str, output_dir: str, annot
         if size is None:
             problems.warn(MISSING_IMAGE, f"PASCAL image {name}: {image_path} is missing or does not decode; skipped")
             continue
-        values = read_label_png(os.path.join(root, label_path))
-        if values is None or values.shape != size:
-            kind, reason = (MISSING_PART_FILE, "is missing or does not decode") if values is None else (
-                SIZE_MISMATCH, f"is {values.shape[1]}x{values.shape[0]}, the image {size[1]}x{size[0]}")
+        values, problem = read_sized_labels(os.path.join(root, label_path), size, "is missing or does not decode")
+        if problem is not None:
+            kind, reason = problem
             problems.warn(kind, f"PASCAL image {name}: {label_path} {reason}; image skipped")
             continue
         mat_path = os.path.join(annotations_dir, f"{name}.mat")
