@@ -1,24 +1,29 @@
 """The task interface: what the shared trainer, export, evaluation, prediction and oracle need of a task.
 
-A task (tasks/personlab, tasks/parts) is a `Task` subclass holding its options as frozen dataclasses, each
-configurable by gin; the experiment's task is injected by gin (`experiment.task = @PersonLabTask()`,
+A task (tasks/personlab, tasks/parts) is a `Task` subclass with one configuration object, a `TaskOptions`
+frozen dataclass whose fields are the task's option dataclasses (each configurable by gin) and its skeleton,
+the way a TF Model Garden task is built from one params dataclass. The plumbing every task shares lives
+here once: building a task from option fields (the others at their gin-configured defaults), recording its
+options as JSON (`config`), restoring them (`from_config`), replacing the inference options (`with_inference`)
+or any other (`replace`). The experiment's task is injected by gin (`experiment.task = @PersonLabTask()`,
 config.py). docs/tasks.md walks through what a new task provides. The core never imports a task: the
 registry (personlab_tf/registry.py) does, so gin and the scripts can name them.
 """
 
 import abc
 import dataclasses
-from typing import Any, ClassVar, Dict, Iterator, Optional, Sequence, Tuple, Type, Union
+import typing
+from typing import Any, ClassVar, Dict, Iterator, Optional, Protocol, Sequence, Tuple, Type, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from personlab_tf.data import coco_problems, coco_records, pipeline
+from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.inference import overlay
-from personlab_tf.inference.serving import Detector
 from personlab_tf.model.training import LossModel
-from personlab_tf.skeleton import Skeleton, keypoint_skeleton
+from personlab_tf.skeleton import Skeleton
 
 
 @dataclasses.dataclass
@@ -47,36 +52,107 @@ class Evaluator(abc.ABC):
         """The task's main figures, the last stdout line of the evaluation scripts."""
 
 
+class Detector(Protocol):
+    """What the serving module (inference/serving.py) needs of a task's detector (tasks/*/detector.py),
+    which `Task.build_detector` makes."""
+
+    model: keras.Model
+
+    def detect(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """keys.Detection outputs of one [H, W, 3] image, the image maps on its lattice with its
+        LATTICE_SCALE (inference/maps.py)."""
+
+    def output_specs(self) -> Dict[str, Tuple[list, tf.DType]]:
+        """{key: (shape, dtype)} of the fixed-size outputs."""
+
+    def image_map_specs(self) -> Dict[str, Tuple[list, tf.DType]]:
+        """{key: (leading shape, dtype)} of the outputs shaped [*leading, H, W] like the image."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOptions:
+    """Base of a task's one configuration object: a frozen dataclass whose fields are option dataclasses
+    (each with a `default_factory` that is its gin-configurable class, so an absent field takes its gin
+    configuration) and `skeleton` (a Skeleton). Every task's options have an `inference` field (the frame,
+    strides and masks of an exported model, which `with_inference` replaces) and a `skeleton` field.
+    A subclass validates combinations of its fields in `__post_init__` (ValueError)."""
+
+    def to_config(self) -> Dict[str, Any]:
+        """{field: dataclasses.asdict(value)} (JSON-able; the skeleton under skeleton.CONFIG_KEY)."""
+        return {field.name: dataclasses.asdict(getattr(self, field.name)) for field in dataclasses.fields(self)}
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "TaskOptions":
+        """The options of a `to_config` dict. A field the dict lacks (an option added after it was recorded)
+        takes its default, the skeleton coco17's (skeleton.of_task_config)."""
+        kinds = typing.get_type_hints(cls)
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name == skeleton_lib.CONFIG_KEY:
+                values[field.name] = skeleton_lib.of_task_config(config)
+            elif field.name in config:
+                values[field.name] = dataclass_from_config(kinds[field.name], config[field.name])
+        return cls(**values)
+
+    def fields(self) -> Dict[str, Any]:
+        """{field name: value}, the arguments that rebuild these options (shallow: the option objects)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+
 class Task(abc.ABC):
-    """One task: data and targets, network and losses, detector, oracle, evaluation and pictures."""
+    """One task: data and targets, network and losses, detector, oracle, evaluation and pictures.
+
+    Built from option fields: `PersonLabTask(network=PersonLabNetwork(...))`; every field not given takes its
+    gin-configured default (`options_class`)."""
 
     name: ClassVar[str]
+    # Its configuration object's class (a TaskOptions subclass).
+    options_class: ClassVar[Type[TaskOptions]]
     # Whether its evaluator takes a tfds `coco_person` split (COCO metrics need no per-image records).
     evaluates_on_tfds: ClassVar[bool] = False
     # Its gin bindings a resumed run may change besides the trainer's (trainer.RESUMABLE_CHANGES): how fast its
     # step runs, not what it computes.
     resumable_bindings: ClassVar[Tuple[str, ...]] = ()
-    # The keypoint set of its records, network and detections (personlab_tf/skeleton.py); recorded in
-    # `config()` under skeleton.CONFIG_KEY.
-    skeleton: Skeleton
-    # Its inference options (a frozen dataclass: frame, strides, masks; `with_inference` replaces them), recorded
-    # in the SavedModel's metadata by inference/export.py.
-    inference: Any
+
+    def __init__(self, **options: Any):
+        """The task of `options` (fields of `options_class`); ValueError naming an unknown field or an
+        invalid combination."""
+        known = {field.name for field in dataclasses.fields(self.options_class)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not options of the {self.name} task "
+                             f"(its options: {', '.join(sorted(known))})")
+        self.options = self.options_class(**options)
+
+    @property
+    def skeleton(self) -> Skeleton:
+        """The keypoint set of its records, network and detections (personlab_tf/skeleton.py)."""
+        return self.options.skeleton
 
     # ---------------------------------------------------------------- configuration
-    @abc.abstractmethod
     def config(self) -> Dict[str, Any]:
         """The task's options as a JSON-able dict (recorded in the SavedModel; `from_config` inverts it)."""
+        return self.options.to_config()
 
     @classmethod
-    @abc.abstractmethod
     def from_config(cls, config: Dict[str, Any]) -> "Task":
-        """The task of a `config()` dict."""
+        """The task of a `config()` dict (TaskOptions.from_config)."""
+        return cls(**cls.options_class.from_config(config).fields())
 
-    @abc.abstractmethod
+    def replace(self, **options: Any) -> "Task":
+        """The task with some options replaced (`dataclasses.replace` of its options)."""
+        return type(self)(**{**self.options.fields(), **options})
+
     def with_inference(self, **overrides: Any) -> "Task":
-        """The task with inference options replaced (export flags); ValueError naming an option that does
-        not apply to this task."""
+        """The task with inference options replaced (export and evaluation flags, cli.inference_overrides);
+        ValueError naming an option that does not apply to this task."""
+        inference = self.options.inference
+        known = {field.name for field in dataclasses.fields(inference)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} does not apply to the {self.name} task "
+                             f"(its inference options: {', '.join(sorted(known))})")
+        return self.replace(inference=dataclasses.replace(inference, **overrides))
 
     # ---------------------------------------------------------------- training
     @abc.abstractmethod
@@ -148,31 +224,11 @@ class Task(abc.ABC):
         """
 
 
-def configured_skeleton(skeleton: Optional[Skeleton]) -> Skeleton:
-    """`skeleton`, or the gin-configured one (skeleton.keypoint_skeleton) when None."""
-    return skeleton if skeleton is not None else keypoint_skeleton()
-
-
-def dataclass_config(**options: Any) -> Dict[str, Any]:
-    """{name: dataclasses.asdict(options)} of a task's option dataclasses (JSON-able)."""
-    return {name: dataclasses.asdict(value) for name, value in options.items()}
-
-
 def dataclass_from_config(cls: Type[Any], values: Dict[str, Any]) -> Any:
-    """The `cls` dataclass of a `dataclass_config` entry; JSON lists become tuples again."""
+    """The `cls` dataclass of its `dataclasses.asdict` dict read back from JSON: lists become tuples again."""
     return cls(**{key: tuple(_tuples(value)) if isinstance(value, list) else value for key, value in values.items()})
 
 
 def _tuples(values: list) -> list:
     """Nested JSON lists as nested tuples."""
     return [tuple(_tuples(value)) if isinstance(value, list) else value for value in values]
-
-
-def replace_options(options: Any, overrides: Dict[str, Any], task_name: str) -> Any:
-    """`dataclasses.replace(options, **overrides)`; ValueError naming an override the options lack."""
-    known = {field.name for field in dataclasses.fields(options)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"{', '.join(unknown)} does not apply to the {task_name} task "
-                         f"(its inference options: {', '.join(sorted(known))})")
-    return dataclasses.replace(options, **overrides)

@@ -54,17 +54,18 @@ import tensorflow as tf
 from absl import app, flags
 from scipy.optimize import linear_sum_assignment
 
-from personlab_tf import config, keys, registry
+from personlab_tf import cli, config, keys, registry
 from personlab_tf.task import Task
 from personlab_tf.skeleton import COCO17
 from personlab_tf.data import coco_format, synthetic, synthetic_video, writer
 from personlab_tf.evaluation import results, selection
+from personlab_tf.evaluation.timing import interleaved_medians, median_ms
 from personlab_tf.inference import overlay, serving
 from personlab_tf.tasks.parts import assignment_check, matching
 from personlab_tf.tasks.parts.decode import PartsDecoding, limb_connections
 from personlab_tf.tasks.personlab import detector, oracle, synthetic_maps
-from personlab_tf.tasks.personlab.decode import PersonLabDecoding, decode
-from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
+from personlab_tf.tasks.personlab.decode import decode
+from personlab_tf.tasks.personlab.model import PersonLabNetwork
 from personlab_tf.tasks.personlab.targets import PersonLabData
 from personlab_tf.tasks.personlab.task import PersonLabTask
 from personlab_tf.train import trainer
@@ -130,18 +131,6 @@ DECODE_VARIANTS = {
     "s4_hybrid_eq5_gate_1": (4, "hybrid", ("PersonLabNetwork.refine_long_gate = 1.0",)),
 }
 ACCURACY = ("keypoints_AP", "segm_AP")
-
-
-def median_ms(function, repeats, warmup=3):
-    """Median wall time of `function()` in milliseconds over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def synthetic_record(num_persons, height, width, seed):
@@ -310,21 +299,6 @@ def benchmark_train():
     return {"train": results}
 
 
-def interleaved_medians(functions, repeats, warmup=2):
-    """Median milliseconds of each of several functions, run in turn (a, b, a, b, ...) so that a machine
-    shared with other jobs slows them alike."""
-    for function in functions.values():
-        for _ in range(warmup):
-            function()
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def benchmark_decode():
     """Decoding of perfect 801 x 529 maps at output stride 8 (one image, tf.functions) as the detector runs it
     (maps upsampled to the decoding grid): poses only and the full decode with masks, for every
@@ -354,9 +328,12 @@ def benchmark_decode():
         paths[f"poses_s{stride}"] = tf.function(
             lambda maps, stride=stride, grid=grid: decode(grid(maps), stride, radius, skeleton, with_masks=False),
             input_signature=[specs])
+        # The detector's own path from the maps on its decoding grid (no network: the maps are given).
+        full = detector.Detector(None, radius, skeleton, dataclasses.replace(
+            default, decode_stride=stride, mask_resolution=resolution))
         paths[f"full_s{stride}_{resolution}"] = tf.function(
-            lambda maps, stride=stride, grid=grid, resolution=resolution: detector.detections_from_maps(
-                grid(maps), 1.0, stride, size, radius, skeleton, PersonLabDecoding(), True, resolution),
+            lambda maps, grid=grid, full=full: full.detect_grid_maps(
+                {key: value[tf.newaxis] for key, value in grid(maps).items()}, 1.0, size),
             input_signature=[specs])
     functions, counts = {}, {}
     for people in FLAGS.decode_people:
@@ -446,7 +423,7 @@ def benchmark_serve():
     network = PersonLabNetwork(FLAGS.serve_backbone, FLAGS.serve_output_stride, auxiliary_heads=False)
     task = PersonLabTask(network=network, inference=detector.PersonLabInference(FLAGS.serve_output_stride,
                                                                                 max_side=DECODE_WIDTH))
-    model = build_model(task.skeleton, network)
+    model = task.build_model(inference=True)
     inference = model.inference_model()
     run = task.build_detector(inference)
     backbone = tf.function(model.backbone, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
@@ -636,13 +613,12 @@ def benchmark_video() -> Dict[str, Any]:
             "saved_model": FLAGS.video_saved_model, "cpus": os.cpu_count()}
 
 
-def main(argv):
-    if len(argv) != 2 or argv[1] not in MODES:
+def main(arguments):
+    if len(arguments) != 1 or arguments[0] not in MODES:
         raise app.UsageError(f"usage: benchmark.py {{{'|'.join(MODES)}}} [flags]")
-    summary = {"targets": benchmark_targets, "train": benchmark_train, "decode": benchmark_decode,
-               "serve": benchmark_serve, "matching": benchmark_matching, "video": benchmark_video}[argv[1]]()
-    print(json.dumps(summary))
+    return {"targets": benchmark_targets, "train": benchmark_train, "decode": benchmark_decode,
+            "serve": benchmark_serve, "matching": benchmark_matching, "video": benchmark_video}[arguments[0]]()
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, arguments=True)

@@ -21,14 +21,11 @@ per format; the problems counted: common.py). The last stdout line is a JSON sum
 warnings); an unusable input ends with a one-line error and exit code 1.
 """
 
-import json
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
-from personlab_tf import errors
-from personlab_tf.data import coco
+from personlab_tf import cli
 from personlab_tf.tasks.parts.converters import densepose, mhp_v2, pascal_person_part
 
 FORMATS = ("densepose", "mhp_v2", "pascal_person_part")
@@ -50,27 +47,18 @@ flags.DEFINE_string("joints", None, "pascal_person_part: directory of the per-im
                                     "(layout: converters/pascal_person_part.py; default ROOT/Joints).")
 
 
-def main(argv):
-    del argv
+def main():
     needed = "annotations" if FLAGS.format == "densepose" else "root"
     if not getattr(FLAGS, needed):
-        print(f"error: --format {FLAGS.format} needs --{needed}", file=sys.stderr)
-        return 1
-    try:
-        if FLAGS.format == "densepose":
-            summary = densepose.convert_densepose(FLAGS.annotations, FLAGS.output, reading=FLAGS.densepose_parts)
-        elif FLAGS.format == "mhp_v2":
-            summary = mhp_v2.convert_mhp(FLAGS.root, FLAGS.split, FLAGS.output)
-        else:
-            list_path = FLAGS.list or os.path.join(FLAGS.root, f"{FLAGS.split}_id.txt")
-            summary = pascal_person_part.convert_pascal_person_part(FLAGS.root, list_path, FLAGS.output,
-                                                                    FLAGS.pascal_part, FLAGS.joints)
-    except coco.AnnotationError as error:
-        print(f"error: {errors.one_line(error)}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary))
-    return 0
+        raise ValueError(f"--format {FLAGS.format} needs --{needed}")
+    if FLAGS.format == "densepose":
+        return densepose.convert_densepose(FLAGS.annotations, FLAGS.output, reading=FLAGS.densepose_parts)
+    if FLAGS.format == "mhp_v2":
+        return mhp_v2.convert_mhp(FLAGS.root, FLAGS.split, FLAGS.output)
+    list_path = FLAGS.list or os.path.join(FLAGS.root, f"{FLAGS.split}_id.txt")
+    return pascal_person_part.convert_pascal_person_part(FLAGS.root, list_path, FLAGS.output, FLAGS.pascal_part,
+                                                         FLAGS.joints)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

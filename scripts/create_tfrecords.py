@@ -21,51 +21,40 @@ summary says which one was written (`skeleton`).
 The record layout is documented in personlab_tf/data/record_format.py.
 """
 
-import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is imported: no C++ info logs.
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-from personlab_tf import errors, skeleton  # noqa: E402
-from personlab_tf.data import coco, writer  # noqa: E402
+from personlab_tf import cli, skeleton  # noqa: E402
+from personlab_tf.data import writer  # noqa: E402
 from personlab_tf.tasks.parts import part_sets  # noqa: E402
 
-_ANNOTATIONS = flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON.")
-_IMAGES = flags.DEFINE_string("images", None, "Directory of the images named in the JSON.")
-_OUTPUT = flags.DEFINE_string("output", None, "Shard path prefix: PREFIX-00000-of-0000N.tfrecord.")
-_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Number of output shards.", lower_bound=1)
-_IMPUTED_KEYPOINTS = flags.DEFINE_string(
+FLAGS = flags.FLAGS
+flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON.")
+flags.DEFINE_string("images", None, "Directory of the images named in the JSON.")
+flags.DEFINE_string("output", None, "Shard path prefix: PREFIX-00000-of-0000N.tfrecord.")
+flags.DEFINE_integer("num_shards", 1, "Number of output shards.", lower_bound=1)
+flags.DEFINE_string(
     "imputed_keypoints", None,
     'Optional JSON list of {"id": annotation id, "keypoints": [3 K numbers]} for persons without keypoints.')
-_PART_LABELS = flags.DEFINE_string("part_labels", None, "Optional directory of part label PNGs, one per image.")
-_PART_SET = flags.DEFINE_enum("part_set", None, sorted(part_sets.PART_SETS), "Part set of --part_labels.")
-_SKELETON = flags.DEFINE_string("skeleton", None, "The keypoints' skeleton: a built-in name "
+flags.DEFINE_string("part_labels", None, "Optional directory of part label PNGs, one per image.")
+flags.DEFINE_enum("part_set", None, sorted(part_sets.PART_SETS), "Part set of --part_labels.")
+flags.DEFINE_string("skeleton", None, "The keypoints' skeleton: a built-in name "
                                 f"({', '.join(sorted(skeleton.BUILTIN))}) or a COCO JSON declaring them "
                                 "(default: the annotations file's).")
 
 
-def main(argv):
-    """Runs the conversion; returns the exit code."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if bool(_PART_LABELS.value) != bool(_PART_SET.value):
-        print("error: --part_labels and --part_set go together", file=sys.stderr)
-        return 1
-    num_classes = part_sets.part_set(_PART_SET.value).num_classes if _PART_SET.value else None
-    try:
-        chosen = skeleton.resolve(_SKELETON.value) if _SKELETON.value else None
-        summary = writer.convert(_ANNOTATIONS.value, _IMAGES.value, _OUTPUT.value, _NUM_SHARDS.value,
-                                 _IMPUTED_KEYPOINTS.value, _PART_LABELS.value, num_classes, chosen)
-    except (coco.AnnotationError, ValueError) as error:
-        print(f"error: {errors.one_line(error)}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary))
-    return 0
+def main():
+    if bool(FLAGS.part_labels) != bool(FLAGS.part_set):
+        raise ValueError("--part_labels and --part_set go together")
+    num_classes = part_sets.part_set(FLAGS.part_set).num_classes if FLAGS.part_set else None
+    chosen = skeleton.resolve(FLAGS.skeleton) if FLAGS.skeleton else None
+    return writer.convert(FLAGS.annotations, FLAGS.images, FLAGS.output, FLAGS.num_shards, FLAGS.imputed_keypoints,
+                          FLAGS.part_labels, num_classes, chosen)
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required([_ANNOTATIONS.name, _IMAGES.name, _OUTPUT.name])
-    app.run(main)
+    flags.mark_flags_as_required(["annotations", "images", "output"])
+    cli.run(main)

@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from absl import app, flags
+from absl import flags
+
+from personlab_tf import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
@@ -86,8 +88,8 @@ flags.DEFINE_integer("video_frames", None, "Frames of the closing synthetic vide
                      "(default: 60 for PersonLab, 0 = none for part parsing, whose demo keeps to its 20 minutes).")
 
 
-class StageError(RuntimeError):
-    """A stage's command failed; the message names the stage and its exit code."""
+class StageError(ValueError):
+    """A stage's command failed; the message names the stage and its exit code (one line, cli.run)."""
 
 
 def run_stage(name: str, command: Sequence[Any]) -> Optional[Dict[str, Any]]:
@@ -194,15 +196,12 @@ def train_stages(demo: Demo, root: Path, bindings: Sequence[str],
     return model_dirs, arguments
 
 
-def main(argv):
-    del argv
+def main():
     start = time.perf_counter()
     demo = DEMOS[FLAGS.task]
     parts = FLAGS.task == "parts"
     if FLAGS.matching_steps is not None and not parts:
-        print("error: --matching_steps is the second stage of --task parts; PersonLab trains in one stage",
-              file=sys.stderr)
-        return 1
+        raise ValueError("--matching_steps is the second stage of --task parts; PersonLab trains in one stage")
     root = Path(FLAGS.output_dir or REPO / "outputs" / demo.output_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     train_data = synthetic_data(root, "train", FLAGS.train_images, FLAGS.seed, demo.scene)
@@ -214,20 +213,16 @@ def main(argv):
         data_flags = ["--annotations", val_data / "person_keypoints.json", "--images", val_data / "images"]
     else:
         data_flags = ["--data_dir", root / "tfds", "--manual_dir", coco_tree(root, val_data), "--split", "validation"]
-    try:
-        model_dirs, gin_args = train_stages(demo, root, bindings, (FLAGS.num_steps, FLAGS.matching_steps))
-        run_stage("export", [SCRIPTS / "export_saved_model.py", "--model_dir", model_dirs[-1],
-                             "--export_dir", export_dir, "--max_side", FLAGS.max_side or demo.max_side] + gin_args)
-        metrics = run_stage("evaluate", [SCRIPTS / "evaluate.py", "--saved_model", export_dir,
-                                         "--output_dir", evaluation_dir] + data_flags)
-        run_stage("pictures", [SCRIPTS / "predict.py", "--saved_model", export_dir,
-                               "--images", picture_inputs(root, val_data, FLAGS.num_pictures),
-                               "--output_dir", root / "predictions"])
-        video_frames = demo.video_frames if FLAGS.video_frames is None else FLAGS.video_frames
-        video = tracked_video(root, export_dir, video_frames, FLAGS.seed + 2) if video_frames else None
-    except StageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    model_dirs, gin_args = train_stages(demo, root, bindings, (FLAGS.num_steps, FLAGS.matching_steps))
+    run_stage("export", [SCRIPTS / "export_saved_model.py", "--model_dir", model_dirs[-1],
+                         "--export_dir", export_dir, "--max_side", FLAGS.max_side or demo.max_side] + gin_args)
+    metrics = run_stage("evaluate", [SCRIPTS / "evaluate.py", "--saved_model", export_dir,
+                                     "--output_dir", evaluation_dir] + data_flags)
+    run_stage("pictures", [SCRIPTS / "predict.py", "--saved_model", export_dir,
+                           "--images", picture_inputs(root, val_data, FLAGS.num_pictures),
+                           "--output_dir", root / "predictions"])
+    video_frames = demo.video_frames if FLAGS.video_frames is None else FLAGS.video_frames
+    video = tracked_video(root, export_dir, video_frames, FLAGS.seed + 2) if video_frames else None
     print("\nDemo outputs:")
     for what, where in (("synthetic data", root / "synthetic"), ("training records", root / "records"),
                         ("checkpoints and TensorBoard logs", "  ".join(str(path) for path in model_dirs)),
@@ -240,9 +235,8 @@ def main(argv):
         headline.update({name: None if video[key] is None else round(float(video[key]), 4)
                          for name, key in (("MOTA", "mota"), ("IDF1", "idf1"))})  # None: no person in the clip
     print("  " + ", ".join(f"{key} {value:.3f}" for key, value in headline.items() if value is not None))
-    print(json.dumps({**headline, "wall_s": round(time.perf_counter() - start, 1)}))
-    return 0
+    return {**headline, "wall_s": round(time.perf_counter() - start, 1)}
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -19,7 +19,6 @@ counts, `median_image_ms` (one image through the model and decoding, the first i
 every metric.
 """
 
-import json
 import statistics
 import sys
 import time
@@ -30,21 +29,18 @@ import tensorflow_datasets as tfds
 from absl import app, flags, logging
 from tqdm import tqdm
 
-from personlab_tf import config, errors, registry, skeleton
+from personlab_tf import cli, errors, registry, skeleton
 from personlab_tf.data import coco, coco_problems
 from personlab_tf.evaluation import EVALUATORS, load_ground_truth
-from personlab_tf.inference import export, serving
+from personlab_tf.inference import serving
 from personlab_tf.task import EvaluationImage
 from personlab_tf.tfds_builders import coco_person
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "SavedModel from scripts/export_saved_model.py.")
 flags.DEFINE_string("model_dir", None, "Training directory: evaluate its newest checkpoint instead.")
-flags.DEFINE_multi_string("gin_file", [], "With --model_dir: gin files (default: the run's operative config).")
-flags.DEFINE_multi_string("gin_bindings", [], "With --model_dir: extra gin bindings.")
-flags.DEFINE_integer("max_side", None, "With --model_dir: larger side of the resized image.")
-flags.DEFINE_integer("output_stride", None, "With --model_dir, PersonLab: output stride of the network.")
-flags.DEFINE_bool("multi_scale", None, "With --model_dir, PersonLab: the pyramid 601, 1201, 1801, 2401.")
+cli.define_gin_flags("With --model_dir: gin files (default: the run's operative config)")
+cli.define_inference_flags()   # with --model_dir
 flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON of the images to evaluate.")
 flags.DEFINE_string("images", None, "Directory of the JSON's images.")
 flags.DEFINE_string("part_labels", None, "Part parsing: part label PNGs (default: part_labels beside the JSON).")
@@ -54,12 +50,6 @@ flags.DEFINE_string("split", "validation", "tfds split to evaluate.")
 flags.DEFINE_string("output_dir", None, "Where the results and metrics files go.")
 flags.DEFINE_enum("evaluator", EVALUATORS[0], EVALUATORS, "COCO evaluation implementation (PersonLab).")
 flags.DEFINE_integer("max_images", None, "Evaluate only the first N images (quick checks).")
-
-INFERENCE_FLAGS = ("max_side", "output_stride", "multi_scale")
-
-
-class UsageError(Exception):
-    """Flags that cannot work together; the message says how to fix them."""
 
 
 def saved_model_predictor(path):
@@ -75,13 +65,8 @@ def saved_model_predictor(path):
 
 def checkpoint_predictor(model_dir):
     """(task, predict) with the EMA weights of a run's newest checkpoint, run in this process."""
-    registry.parse_gin(config.run_gin_files(model_dir, FLAGS.gin_file), FLAGS.gin_bindings)
-    if FLAGS.annotations:
-        logging.info("skeleton from %s", skeleton.bind_annotations_skeleton(FLAGS.annotations))
-    overrides = {name: FLAGS[name].value for name in INFERENCE_FLAGS if FLAGS[name].value is not None}
-    task = config.experiment().with_inference(**overrides)
-    model, _ = export.restore_inference_model(task, model_dir)
-    detector = task.build_detector(model.inference_model())
+    task = cli.inference_task(model_dir, FLAGS.annotations)
+    detector, _ = cli.restored_detector(task, model_dir)
     # One trace for every image size (each size would otherwise trace the whole decoding again).
     detect = tf.function(lambda image: serving.detect_image(detector, image), autograph=False,
                          input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
@@ -98,12 +83,12 @@ def tfds_source(task, problems):
     split; the images skipped and the warnings of its build (its record, coco_person_dataset_builder.py) are
     added to `problems`."""
     if not task.evaluates_on_tfds:
-        raise UsageError(f"the {task.name} task evaluates a COCO JSON with its images: give --annotations and "
+        raise app.UsageError(f"the {task.name} task evaluates a COCO JSON with its images: give --annotations and "
                          "--images instead of --data_dir")
     builder = (coco_person.prepare(FLAGS.manual_dir, FLAGS.data_dir) if FLAGS.manual_dir
                else tfds.builder("coco_person", data_dir=FLAGS.data_dir))
     if FLAGS.split not in builder.info.splits:
-        raise UsageError(f"split {FLAGS.split!r} is not in {FLAGS.data_dir} (built: {list(builder.info.splits)})")
+        raise app.UsageError(f"split {FLAGS.split!r} is not in {FLAGS.data_dir} (built: {list(builder.info.splits)})")
     skeleton.check_same(task.skeleton, builder.skeleton, "the model", f"the tfds coco_person of {FLAGS.data_dir}")
     record = builder.info.metadata.get(FLAGS.split, {})
     problems.images_skipped += record.get(coco_person.IMAGES_SKIPPED, 0)
@@ -131,7 +116,7 @@ def evaluate(task, predict, problems):
     elif FLAGS.data_dir:
         ground_truth, images, total, fingerprint, source_skipped = tfds_source(task, problems)
     else:
-        raise UsageError("give the data: --annotations and --images, or --data_dir (tfds coco_person)")
+        raise app.UsageError("give the data: --annotations and --images, or --data_dir (tfds coco_person)")
     evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator,
                                only_added_images=FLAGS.max_images is not None)
     evaluated, skipped, times = 0, [], []
@@ -156,22 +141,13 @@ def evaluate(task, predict, problems):
             "median_image_ms": round(statistics.median(times[1:] or times), 1) if times else 0.0, "metrics": results}
 
 
-def main(argv):
-    del argv
+def main():
     if bool(FLAGS.saved_model) == bool(FLAGS.model_dir):
-        print("error: give exactly one of --saved_model and --model_dir", file=sys.stderr)
-        return 1
-    problems = coco_problems.ProblemCounter()
-    try:
-        task, predict = (saved_model_predictor(FLAGS.saved_model) if FLAGS.saved_model
-                         else checkpoint_predictor(FLAGS.model_dir))
-        summary = evaluate(task, predict, problems)
-    except (UsageError, coco.AnnotationError, IOError, ValueError) as error:
-        print(f"error: {errors.one_line(error)}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary, default=lambda value: float(np.asarray(value))))
-    return 0
+        raise app.UsageError("give exactly one of --saved_model and --model_dir")
+    task, predict = (saved_model_predictor(FLAGS.saved_model) if FLAGS.saved_model
+                     else checkpoint_predictor(FLAGS.model_dir))
+    return evaluate(task, predict, coco_problems.ProblemCounter())
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

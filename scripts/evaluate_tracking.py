@@ -21,9 +21,9 @@ import sys
 from typing import List, Optional, Sequence, Tuple
 
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
-from personlab_tf import errors, registry
+from personlab_tf import cli, registry
 from personlab_tf.video import evaluation, pipeline
 from personlab_tf.video.tracker import TrackerOptions
 
@@ -33,8 +33,7 @@ flags.DEFINE_string("saved_model", None, "SavedModel whose detections are tracke
 flags.DEFINE_enum("oracle", None, ["none", "realistic"], "Track the task's oracle detections instead (map noise).")
 flags.DEFINE_enum("task", None, sorted(registry.TASKS), "With --oracle: the task, when no gin file binds one.")
 flags.DEFINE_integer("noise_seed", 0, "With --oracle realistic: the seed of the degradation.")
-flags.DEFINE_multi_string("gin_file", [], "Gin files (tracker options; with --oracle the task's too).")
-flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. \"TrackerOptions.max_missed = 5\".")
+cli.define_gin_flags("Gin files (tracker options; with --oracle the task's too)")
 flags.DEFINE_multi_string("sweep", [], "NAME=V1,V2,...: also evaluate TrackerOptions.NAME at each value.")
 
 HEADLINE = ("mota", "idf1", "num_switches")
@@ -67,30 +66,24 @@ def rate(value: Optional[float]) -> str:
     return f"{value:7.4f}" if value is not None else f"{'-':>7}"
 
 
-def main(argv):
-    del argv
+def main():
     if (FLAGS.saved_model is None) == (FLAGS.oracle is None):
-        print("error: give either --saved_model or --oracle", file=sys.stderr)
-        return 1
-    try:
-        paths = evaluation.clip_dirs(FLAGS.clips)
-        if FLAGS.oracle:
-            task = registry.configured_task(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.task,
-                                            f"{paths[0]}/{evaluation.CLIP_ANNOTATIONS}")
-        else:
-            registry.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-        variants = sweep_options(TrackerOptions(), FLAGS.sweep)
-        if FLAGS.oracle:
-            seed = None if FLAGS.oracle == "none" else FLAGS.noise_seed
-            clips = [evaluation.oracle_clip(path, task, seed) for path in paths]
-        else:
-            loaded = tf.saved_model.load(FLAGS.saved_model)
-            task = registry.task_of_saved_model(loaded)
-            detect = pipeline.saved_model_detector(loaded, task)
-            clips = [evaluation.network_clip(path, detect) for path in paths]
-    except (OSError, ValueError, tf.errors.OpError) as error:
-        print(f"error: {errors.one_line(error)}", file=sys.stderr)
-        return 1
+        raise ValueError("give either --saved_model or --oracle")
+    paths = evaluation.clip_dirs(FLAGS.clips)
+    if FLAGS.oracle:
+        task = registry.configured_task(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.task,
+                                        f"{paths[0]}/{evaluation.CLIP_ANNOTATIONS}")
+    else:
+        cli.parse_gin()
+    variants = sweep_options(TrackerOptions(), FLAGS.sweep)
+    if FLAGS.oracle:
+        seed = None if FLAGS.oracle == "none" else FLAGS.noise_seed
+        clips = [evaluation.oracle_clip(path, task, seed) for path in paths]
+    else:
+        loaded = tf.saved_model.load(FLAGS.saved_model)
+        task = registry.task_of_saved_model(loaded)
+        detect = pipeline.saved_model_detector(loaded, task)
+        clips = [evaluation.network_clip(path, detect) for path in paths]
     measured = {}
     print(f"{'configuration':<28} {'MOTA':>7} {'IDF1':>7} {'IDsw':>5} {'FP':>5} {'FN':>5}", file=sys.stderr)
     for label, options in variants:
@@ -100,10 +93,9 @@ def main(argv):
               f"{overall['num_false_positives']:5d} {overall['num_misses']:5d}", file=sys.stderr)
     print(json.dumps({"source": FLAGS.saved_model or f"oracle:{FLAGS.oracle}", "variants": measured}))
     headline = measured["configured"]["overall"]
-    print(json.dumps({**{name: headline[name] for name in HEADLINE}, "clips": len(clips),
-                      "frames": sum(len(clip.detections) for clip in clips)}))
-    return 0
+    return {**{name: headline[name] for name in HEADLINE}, "clips": len(clips),
+            "frames": sum(len(clip.detections) for clip in clips)}
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, also=(tf.errors.OpError,))

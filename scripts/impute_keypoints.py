@@ -24,32 +24,32 @@ one-line error and exit code 1.
 
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is imported: no C++ info logs.
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-from personlab_tf import errors  # noqa: E402
+from personlab_tf import cli  # noqa: E402
 from personlab_tf.data import coco, coco_problems  # noqa: E402
 from personlab_tf.tasks.personlab import impute  # noqa: E402
 
+FLAGS = flags.FLAGS
 _DEFAULTS = impute.Options()
-_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "SavedModel directory (scripts/export_saved_model.py).")
-_ANNOTATIONS = flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON.")
-_IMAGES = flags.DEFINE_string("images", None, "Directory of the images named in the JSON.")
-_OUTPUT = flags.DEFINE_string("output", None, "Imputed keypoints JSON to write.")
-_INPUT_SIZE = flags.DEFINE_integer("input_size", _DEFAULTS.input_size,
+flags.DEFINE_string("saved_model", None, "SavedModel directory (scripts/export_saved_model.py).")
+flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON.")
+flags.DEFINE_string("images", None, "Directory of the images named in the JSON.")
+flags.DEFINE_string("output", None, "Imputed keypoints JSON to write.")
+flags.DEFINE_integer("input_size", _DEFAULTS.input_size,
                                    "Larger side the crop is resized to: the export's --max_side.", lower_bound=2)
-_MARGIN = flags.DEFINE_float("margin", _DEFAULTS.margin, "The crop grows the box by margin * width left and "
+flags.DEFINE_float("margin", _DEFAULTS.margin, "The crop grows the box by margin * width left and "
                              "right and margin * height above and below.", lower_bound=0.0)
-_MIN_AREA = flags.DEFINE_float("min_area", _DEFAULTS.min_area, "Persons of smaller COCO area are not considered.")
-_MIN_MASK_IOU = flags.DEFINE_float("min_mask_iou", _DEFAULTS.min_mask_iou,
+flags.DEFINE_float("min_area", _DEFAULTS.min_area, "Persons of smaller COCO area are not considered.")
+flags.DEFINE_float("min_mask_iou", _DEFAULTS.min_mask_iou,
                                    "Least mask IoU of the chosen detection with the annotated mask.")
-_MIN_KEYPOINT_SCORE = flags.DEFINE_float("min_keypoint_score", _DEFAULTS.min_keypoint_score,
+flags.DEFINE_float("min_keypoint_score", _DEFAULTS.min_keypoint_score,
                                          "Keypoints scoring at least this (and inside the image) get v = 2, "
                                          "the others v = 0.")
-_HIDDEN_KEYPOINTS = flags.DEFINE_string("hidden_keypoints", None,
+flags.DEFINE_string("hidden_keypoints", None,
                                         "Optional true keypoints (synthetic hidden_keypoints.json): mean OKS.")
 
 
@@ -62,37 +62,25 @@ def write_json(path, value):
         json.dump(value, f)
 
 
-def main(argv):
-    """Runs the imputation; returns the exit code."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    options = impute.Options(_INPUT_SIZE.value, _MARGIN.value, _MIN_AREA.value, _MIN_MASK_IOU.value,
-                             _MIN_KEYPOINT_SCORE.value)
+def main():
+    options = impute.Options(FLAGS.input_size, FLAGS.margin, FLAGS.min_area, FLAGS.min_mask_iou,
+                             FLAGS.min_keypoint_score)
     problems = coco_problems.ProblemCounter()
-    try:
-        dataset = coco.load_dataset(_ANNOTATIONS.value, problems)
-        truth = (impute.load_hidden_keypoints(_HIDDEN_KEYPOINTS.value, dataset.skeleton.num_keypoints)
-                 if _HIDDEN_KEYPOINTS.value else None)
-        detect = impute.saved_model_detector(_SAVED_MODEL.value, dataset.skeleton)
-    except (coco.AnnotationError, OSError, ValueError) as error:  # ValueError: no serving_image signature
-        print(f"error: {errors.one_line(error)}", file=sys.stderr)
-        return 1
-    try:
-        entries, summary = impute.impute_dataset(dataset, _IMAGES.value, detect, options, problems)
-        write_json(_OUTPUT.value, entries)
-    except (coco.AnnotationError, OSError) as error:
-        print(f"error: {errors.one_line(error)}", file=sys.stderr)
-        return 1
+    dataset = coco.load_dataset(FLAGS.annotations, problems)
+    truth = (impute.load_hidden_keypoints(FLAGS.hidden_keypoints, dataset.skeleton.num_keypoints)
+             if FLAGS.hidden_keypoints else None)
+    detect = impute.saved_model_detector(FLAGS.saved_model, dataset.skeleton)   # ValueError: no serving_image
+    entries, summary = impute.impute_dataset(dataset, FLAGS.images, detect, options, problems)
+    write_json(FLAGS.output, entries)
     summary["input_warnings"] = dict(sorted(problems.warnings.items()))
     if truth is not None:
         quality = impute.imputation_quality(entries, truth, dataset, options.min_area)
         summary["mean_oks"], summary["oks_persons"] = quality["all"]["mean_oks"], quality["all"]["scored"]
         summary["quality_by_size"] = quality
-    summary["output"] = _OUTPUT.value
-    print(json.dumps(summary))
-    return 0
+    summary["output"] = FLAGS.output
+    return summary
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required([_SAVED_MODEL.name, _ANNOTATIONS.name, _IMAGES.name, _OUTPUT.name])
-    app.run(main)
+    flags.mark_flags_as_required(["saved_model", "annotations", "images", "output"])
+    cli.run(main)

@@ -14,22 +14,22 @@ the summary as one-line JSON: images, persons, persons_with_keypoints, crowd_reg
 skeleton, seconds.
 """
 
-import json
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
-from personlab_tf import skeleton as skeleton_lib
+from personlab_tf import cli, skeleton as skeleton_lib
 from personlab_tf.data import synthetic, synthetic_body, synthetic_scene
 
-_OUTPUT = flags.DEFINE_string("output", None, "Output directory.", required=True)
-_NUM_IMAGES = flags.DEFINE_integer("num_images", 200, "Number of images.", lower_bound=0)
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed; image i depends only on (seed, i).")
-_MIN_SIDE = flags.DEFINE_integer("min_side", 256, "Smallest image height or width.", lower_bound=16)
-_MAX_SIDE = flags.DEFINE_integer("max_side", 448, "Largest image height or width.", lower_bound=16)
-_SCENE = flags.DEFINE_enum("scene", "coco", sorted(synthetic_scene.SCENES), "Scene statistics.")
-_SKELETON = flags.DEFINE_string(
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output", None, "Output directory.", required=True)
+flags.DEFINE_integer("num_images", 200, "Number of images.", lower_bound=0)
+flags.DEFINE_integer("seed", 0, "Random seed; image i depends only on (seed, i).")
+flags.DEFINE_integer("min_side", 256, "Smallest image height or width.", lower_bound=16)
+flags.DEFINE_integer("max_side", 448, "Largest image height or width.", lower_bound=16)
+flags.DEFINE_enum("scene", "coco", sorted(synthetic_scene.SCENES), "Scene statistics.")
+flags.DEFINE_string(
     "skeleton", skeleton_lib.COCO17.name,
     f"Keypoints annotated: a built-in skeleton ({', '.join(sorted(skeleton_lib.BUILTIN))}) or the path of a "
     "COCO-format JSON declaring one (categories[].keypoints and skeleton).")
@@ -37,37 +37,35 @@ _PROGRESS_STEPS = 10  # progress lines per run
 
 
 def _skeleton(value):
-    """The skeleton `--skeleton` names (a built-in one, or a COCO JSON's); UsageError when unusable."""
+    """The skeleton `--skeleton` names (a built-in one, or a COCO JSON's); ValueError naming it when unusable."""
     try:
         found = skeleton_lib.resolve(value)
         synthetic_body.check_skeleton(found)
     except ValueError as error:
-        raise app.UsageError(f"--skeleton {value}: {error}") from None
+        raise ValueError(f"--skeleton {value}: {error}") from None
     return found
 
 
-def main(argv):
-    """Generates the dataset and prints the summary."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if _MIN_SIDE.value > _MAX_SIDE.value:
-        raise app.UsageError("--min_side must not exceed --max_side")
-    skeleton = _skeleton(_SKELETON.value)
+def main():
+    """Generates the dataset; returns the summary."""
+    if FLAGS.min_side > FLAGS.max_side:
+        raise ValueError("--min_side must not exceed --max_side")
+    skeleton = _skeleton(FLAGS.skeleton)
     print(f"skeleton: {skeleton.describe()}: {', '.join(skeleton.keypoints)}", flush=True)
-    every = max(1, _NUM_IMAGES.value // _PROGRESS_STEPS)
+    every = max(1, FLAGS.num_images // _PROGRESS_STEPS)
 
     def progress(done, total):
         if done % every == 0 or done == total:
             print(f"{done}/{total} images", file=sys.stderr, flush=True)
 
     start = time.perf_counter()
-    summary = synthetic.generate_dataset(_OUTPUT.value, _NUM_IMAGES.value, _SEED.value,
-                                         _MIN_SIDE.value, _MAX_SIDE.value, progress_fn=progress,
-                                         skeleton=skeleton, scene=synthetic_scene.SCENES[_SCENE.value])
+    summary = synthetic.generate_dataset(FLAGS.output, FLAGS.num_images, FLAGS.seed,
+                                         FLAGS.min_side, FLAGS.max_side, progress_fn=progress,
+                                         skeleton=skeleton, scene=synthetic_scene.SCENES[FLAGS.scene])
     summary["skeleton"] = skeleton.name
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

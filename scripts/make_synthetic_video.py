@@ -19,55 +19,49 @@ import os
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
-from personlab_tf import skeleton as skeleton_lib
+from personlab_tf import cli, skeleton as skeleton_lib
 from personlab_tf.data import synthetic_body, synthetic_video
 
-_OUTPUT = flags.DEFINE_string("output", None, "Output folder; clip i goes to OUTPUT/clip_<i:03d>.", required=True)
-_NUM_CLIPS = flags.DEFINE_integer("num_clips", 1, "Number of clips.", lower_bound=0)
-_NUM_FRAMES = flags.DEFINE_integer("num_frames", synthetic_video.DEFAULT_NUM_FRAMES, "Frames per clip.")
-_FPS = flags.DEFINE_float("fps", synthetic_video.DEFAULT_FPS, "Frames per second (walking speeds are per second).")
-_HEIGHT = flags.DEFINE_integer("height", synthetic_video.DEFAULT_SIZE[0], "Frame height, even.")
-_WIDTH = flags.DEFINE_integer("width", synthetic_video.DEFAULT_SIZE[1], "Frame width, even.")
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed; clip i depends only on (seed, i).")
-_MIN_PERSONS = flags.DEFINE_integer("min_persons", synthetic_video.DEFAULT_PERSONS[0], "Fewest figures of a clip.")
-_MAX_PERSONS = flags.DEFINE_integer("max_persons", synthetic_video.DEFAULT_PERSONS[1], "Most figures of a clip.")
-_SKELETON = flags.DEFINE_string(
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output", None, "Output folder; clip i goes to OUTPUT/clip_<i:03d>.", required=True)
+flags.DEFINE_integer("num_clips", 1, "Number of clips.", lower_bound=0)
+flags.DEFINE_integer("num_frames", synthetic_video.DEFAULT_NUM_FRAMES, "Frames per clip.")
+flags.DEFINE_float("fps", synthetic_video.DEFAULT_FPS, "Frames per second (walking speeds are per second).")
+flags.DEFINE_integer("height", synthetic_video.DEFAULT_SIZE[0], "Frame height, even.")
+flags.DEFINE_integer("width", synthetic_video.DEFAULT_SIZE[1], "Frame width, even.")
+flags.DEFINE_integer("seed", 0, "Random seed; clip i depends only on (seed, i).")
+flags.DEFINE_integer("min_persons", synthetic_video.DEFAULT_PERSONS[0], "Fewest figures of a clip.")
+flags.DEFINE_integer("max_persons", synthetic_video.DEFAULT_PERSONS[1], "Most figures of a clip.")
+flags.DEFINE_string(
     "skeleton", skeleton_lib.COCO17.name,
     f"Keypoints annotated: a built-in skeleton ({', '.join(sorted(skeleton_lib.BUILTIN))}) or the path of a "
     "COCO-format JSON declaring one (categories[].keypoints and skeleton).")
 SUMMED = ("frames", "figures", "tracks", "annotations", "frames_with_occlusion", "hidden", "entries", "exits")
 
 
-def main(argv):
-    """Generates the clips and prints the summary; returns the exit code."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    size = (_HEIGHT.value, _WIDTH.value)
-    try:
-        synthetic_video.check_options(_NUM_FRAMES.value, size, _FPS.value, _MIN_PERSONS.value, _MAX_PERSONS.value)
-        skeleton = skeleton_lib.resolve(_SKELETON.value)
-        synthetic_body.check_skeleton(skeleton)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def main():
+    """Generates the clips; returns the summary."""
+    size = (FLAGS.height, FLAGS.width)
+    synthetic_video.check_options(FLAGS.num_frames, size, FLAGS.fps, FLAGS.min_persons, FLAGS.max_persons)
+    skeleton = skeleton_lib.resolve(FLAGS.skeleton)
+    synthetic_body.check_skeleton(skeleton)
     print(f"skeleton: {skeleton.describe()}: {', '.join(skeleton.keypoints)}", flush=True)
     start = time.perf_counter()
-    summary = {"clips": _NUM_CLIPS.value, **{name: 0 for name in SUMMED}}
-    for index in range(_NUM_CLIPS.value):
+    summary = {"clips": FLAGS.num_clips, **{name: 0 for name in SUMMED}}
+    for index in range(FLAGS.num_clips):
         name = synthetic_video.clip_folder(index)
-        clip = synthetic_video.generate_clip(os.path.join(_OUTPUT.value, name), _SEED.value, index,
-                                             _NUM_FRAMES.value, size, _FPS.value, skeleton, _MIN_PERSONS.value,
-                                             _MAX_PERSONS.value)
+        clip = synthetic_video.generate_clip(os.path.join(FLAGS.output, name), FLAGS.seed, index,
+                                             FLAGS.num_frames, size, FLAGS.fps, skeleton, FLAGS.min_persons,
+                                             FLAGS.max_persons)
         print(f"{name}: {json.dumps(clip)}", file=sys.stderr, flush=True)
         for key in SUMMED:
             summary[key] += clip[key]
     summary["skeleton"] = skeleton.name
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    print(json.dumps(summary))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -26,9 +26,9 @@ import os
 import sys
 
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
-from personlab_tf import errors, keys, registry
+from personlab_tf import cli, errors, keys, registry
 from personlab_tf.evaluation import evaluator, results
 from personlab_tf.inference import overlay, serving
 
@@ -130,22 +130,14 @@ def predict(paths, task, serve):
             "skipped_files": skipped, "detections": detections_total, "output_dir": FLAGS.output_dir}
 
 
-def main(argv):
-    del argv
+def main():
     paths = image_paths(FLAGS.images)
     if not paths:
-        print(f"error: --images {FLAGS.images} matches no image file", file=sys.stderr)
-        return 1
-    try:
-        loaded = tf.saved_model.load(FLAGS.saved_model)
-        task = registry.task_of_saved_model(loaded)
-        summary = predict(paths, task, loaded.signatures[serving.SERVING_DEFAULT])
-    except (OSError, ValueError) as error:  # no SavedModel, no task record, outputs that would replace inputs
-        print(f"error: {errors.one_line(error)}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary))
-    return 0
+        raise ValueError(f"--images {FLAGS.images} matches no image file")
+    # OSError / ValueError: no SavedModel, no task record, outputs that would replace inputs.
+    loaded = tf.saved_model.load(FLAGS.saved_model)
+    return predict(paths, registry.task_of_saved_model(loaded), loaded.signatures[serving.SERVING_DEFAULT])
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -29,9 +29,9 @@ from typing import Any, Dict, Optional
 
 import tensorflow as tf
 import tqdm
-from absl import app, flags
+from absl import flags
 
-from personlab_tf import errors, registry
+from personlab_tf import cli, registry
 from personlab_tf.inference import overlay
 from personlab_tf.video import evaluation, io, mot, pipeline
 from personlab_tf.video.tracker import Tracker
@@ -45,8 +45,7 @@ flags.DEFINE_float("min_score", overlay.MIN_SCORE, "Overlay: detections scoring 
 flags.DEFINE_bool("overlay", True, "Write the overlay video.")
 flags.DEFINE_integer("max_frames", None, "Stop after this many frames (at least 1).")
 flags.DEFINE_string("annotations", None, "Ground truth with `frame` and `track_id` (COCO JSON): tracking metrics.")
-flags.DEFINE_multi_string("gin_file", [], "Gin files with tracker options (TrackerOptions).")
-flags.DEFINE_multi_string("gin_bindings", [], "Tracker options, e.g. \"TrackerOptions.max_missed = 5\".")
+cli.define_gin_flags("Gin files with tracker options (TrackerOptions)")
 
 RESULT_FILES = ("keypoint_results.json", "segmentation_results.json", "frames.json", "tracking_metrics.json")
 OVERLAY_SUFFIX = "_tracked.mp4"
@@ -121,28 +120,21 @@ def run(source: io.VideoSource, loaded: Any, paths: Dict[str, str], ground_truth
     return summary
 
 
-def main(argv):
-    del argv
+def main():
     if FLAGS.max_frames is not None and FLAGS.max_frames < 1:
-        print(f"error: --max_frames must be >= 1, got {FLAGS.max_frames}", file=sys.stderr)
-        return 1
-    try:
-        registry.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-        paths = output_paths(FLAGS.video, FLAGS.output_dir)
-        ground_truth = evaluation.read_ground_truth(FLAGS.annotations) if FLAGS.annotations else None
-        with io.VideoSource(FLAGS.video, FLAGS.fps) as source:
-            loaded = tf.saved_model.load(FLAGS.saved_model)
-            os.makedirs(FLAGS.output_dir, exist_ok=True)
-            summary = run(source, loaded, paths, ground_truth)
-    except (OSError, ValueError, tf.errors.OpError) as error:  # io.VideoError is a ValueError
-        print(f"error: {errors.one_line(error)}", file=sys.stderr)
-        return 1
+        raise ValueError(f"--max_frames must be >= 1, got {FLAGS.max_frames}")
+    cli.parse_gin()
+    paths = output_paths(FLAGS.video, FLAGS.output_dir)
+    ground_truth = evaluation.read_ground_truth(FLAGS.annotations) if FLAGS.annotations else None
+    with io.VideoSource(FLAGS.video, FLAGS.fps) as source:   # io.VideoError is a ValueError
+        loaded = tf.saved_model.load(FLAGS.saved_model)
+        os.makedirs(FLAGS.output_dir, exist_ok=True)
+        summary = run(source, loaded, paths, ground_truth)
     if summary["frames_unread"]:
         print(f"warning: {summary['frames_unread']} of {summary['frames_expected']} frames of {FLAGS.video} could "
               "not be read", file=sys.stderr)
-    print(json.dumps(summary))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, also=(tf.errors.OpError,))

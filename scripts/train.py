@@ -8,40 +8,22 @@ The last stdout line is a JSON summary (`model_dir` and the last loss terms); an
 and exit code 1 (docs/operations.md).
 """
 
-import json
-import sys
+from absl import flags
 
-from absl import app, flags
-
-from personlab_tf import errors, registry
+from personlab_tf import cli
 from personlab_tf.train import trainer
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("gin_file", [], "Gin configuration files, applied in order.")
-flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings overriding the files, e.g. \"train.num_steps = 10\".")
-flags.DEFINE_string("model_dir", None, "Directory of checkpoints, summaries and the operative config.")
+cli.define_gin_flags()
+flags.DEFINE_string("model_dir", None, "Directory of checkpoints, summaries and the operative config.", required=True)
 flags.DEFINE_integer("num_steps", None, "Total training steps (overrides train.num_steps).")
-flags.mark_flag_as_required("model_dir")
 
 
-def main(argv):
-    del argv
-    bindings = list(FLAGS.gin_bindings)
-    if FLAGS.num_steps is not None:
-        bindings.append(f"train.num_steps = {FLAGS.num_steps}")
-    try:
-        registry.parse_gin(FLAGS.gin_file, bindings)
-    except (IOError, ValueError) as error:
-        print(f"error: bad gin configuration: {errors.one_line(error)}", file=sys.stderr)
-        return 1
-    try:
-        losses = trainer.train(FLAGS.model_dir)
-    except (OSError, ValueError) as error:  # no or damaged data, unusable options or checkpoints, changed config
-        print(f"error: {errors.one_line(error)}", file=sys.stderr)
-        return 1
-    print(json.dumps({"model_dir": FLAGS.model_dir, "losses": losses}))
-    return 0
+def main():
+    cli.parse_gin(bindings=[] if FLAGS.num_steps is None else [f"train.num_steps = {FLAGS.num_steps}"])
+    # OSError / ValueError: no or damaged data, unusable options or checkpoints, a changed configuration.
+    return {"model_dir": FLAGS.model_dir, "losses": trainer.train(FLAGS.model_dir)}
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

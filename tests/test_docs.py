@@ -22,15 +22,24 @@ DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted(
 COMMAND = re.compile(r"python scripts/(\w+)\.py")
 
 
+def defined_flags(source: str) -> Set[str]:
+    """The absl flags a source defines (`flags.DEFINE_*("name", ...)`; booleans also as `--noname`)."""
+    names = set(re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', source))
+    booleans = re.findall(r'flags\.DEFINE_bool(?:ean)?\(\s*"(\w+)"', source)
+    return names | {"no" + name for name in booleans}
+
+
 def script_flags() -> Dict[str, Set[str]]:
-    """Each script's absl flags, read from its source (`flags.DEFINE_*("name", ...)`; booleans also as
-    `--noname`)."""
+    """Each script's absl flags, read from its source and from the functions of personlab_tf/cli.py it calls
+    (`cli.define_gin_flags()`, `cli.define_inference_flags()`)."""
+    cli_source = (REPO / "personlab_tf" / "cli.py").read_text()
+    shared = {name: defined_flags(cli_source.split(f"def {name}(")[1].split("\ndef ")[0])
+              for name in ("define_gin_flags", "define_inference_flags")}
     defined = {}
     for script in (REPO / "scripts").glob("*.py"):
         source = script.read_text()
-        names = set(re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', source))
-        booleans = re.findall(r'flags\.DEFINE_bool(?:ean)?\(\s*"(\w+)"', source)
-        defined[script.stem] = names | {"no" + name for name in booleans}
+        defined[script.stem] = defined_flags(source).union(
+            *(names for name, names in shared.items() if f"cli.{name}(" in source))
     return defined
 
 
@@ -142,7 +151,7 @@ def test_documented_training_commands_parse_into_a_task(where, arguments, after)
     gin.clear_config()
     try:
         registry.parse_gin(files, bindings)
-        network = config.experiment().network
+        network = config.experiment().options.network
         if after.startswith("error: "):
             with pytest.raises(ValueError) as refusal:
                 network.check_initialisation()

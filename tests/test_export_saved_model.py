@@ -148,7 +148,7 @@ def test_export_summary_and_task_record(exported, loaded):
     assert record["task"] == task_name and record["step"] == 3
     assert record[serving.MAX_PIXELS] == summary[serving.MAX_PIXELS] == serving.DEFAULT_MAX_PIXELS
     task = registry.task_of_saved_model(loaded)
-    assert task.name == task_name and task.inference.max_side == MAX_SIDE
+    assert task.name == task_name and task.options.inference.max_side == MAX_SIDE
     assert json.loads(json.dumps(task.config())) == summary["config"]
 
 
@@ -374,9 +374,14 @@ def test_the_detector_decodes_with_the_training_radius():
 
 
 def test_an_inference_option_of_another_task_is_refused(tmp_path):
+    """The inference flags are one set (personlab_tf/cli.py) wherever a model is built for inference: export and
+    evaluation of a checkpoint take and check them alike."""
     model_dir = exported_model("parts")[0]
     assert "multi_scale does not apply to the parts task" in script_error(
         "export_saved_model.py", "--model_dir", model_dir, "--export_dir", str(tmp_path / "x"), "--multi_scale")
+    assert "decode_stride, mask_resolution does not apply to the parts task" in script_error(
+        "evaluate.py", "--model_dir", model_dir, "--decode_stride", "4", "--mask_resolution", "grid",
+        "--annotations", "unused.json", "--images", ".")
 
 
 def test_a_wrong_gin_file_ends_with_one_line(tmp_path):

@@ -73,7 +73,7 @@ def test_inference_model_drops_auxiliary_heads_and_shares_weights():
 
 
 def test_config_round_trip():
-    model = tiny(8, refine_mid_steps=1, refine_long_steps=(0, 2), loss_weights=(1, 1, 1, 1, 1))
+    model = tiny(8, refine_mid_steps=1, refine_long_steps=(0, 2), loss_weights={keys.Loss.MID: 1.0})
     clone = PersonLabModel.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     clone.set_weights(model.get_weights())
@@ -135,7 +135,7 @@ def test_gin_configures_the_builders():
         gin.parse_config("PersonLabNetwork.backbone = 'resnet_tiny'\nPersonLabNetwork.output_stride = 32\n"
                          "build_optimizer.learning_rate = 0.5")
     try:
-        assert build_model(COCO17, PersonLabNetwork()).get_config()["output_stride"] == 32
+        assert build_model(COCO17, PersonLabNetwork()).get_config()["network"]["output_stride"] == 32
         optimizer = build_optimizer()
         assert optimizer.use_ema and float(optimizer.momentum) == pytest.approx(0.9)
         assert float(optimizer.learning_rate) == pytest.approx(0.5)
@@ -187,8 +187,10 @@ def constant_prediction_losses(batch):
     return {key: float(losses[key]) for key in LOSS_KEYS}
 
 
-# Loss weights that train the probability maps only, and the offsets only (a term of weight 0 gets no gradient).
-PROBABILITIES_ONLY, OFFSETS_ONLY = (4.0, 2.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.25, 0.125)
+# Loss weights that train the probability maps only, and the offsets only (a term of weight 0 gets no gradient;
+# the terms not named keep the paper's weights).
+PROBABILITIES_ONLY = {keys.Loss.SHORT: 0.0, keys.Loss.MID: 0.0, keys.Loss.LONG: 0.0}
+OFFSETS_ONLY = {keys.Loss.HEATMAP: 0.0, keys.Loss.SEGMENTATION: 0.0}
 
 
 @pytest.mark.slow
@@ -204,7 +206,7 @@ def test_fit_brings_each_trained_loss_term_below_what_a_constant_prediction_gets
     constant = constant_prediction_losses(batch)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
     final = {}
-    for weights in (PROBABILITIES_ONLY, OFFSETS_ONLY):
+    for trained, weights in (("probabilities", PROBABILITIES_ONLY), ("offsets", OFFSETS_ONLY)):
         keras.utils.set_random_seed(0)
         model = build_model(COCO17, PersonLabNetwork("resnet_tiny", 16, auxiliary_heads=False, allow_random_init=True,
                                                      loss_weights=weights))
@@ -212,9 +214,9 @@ def test_fit_brings_each_trained_loss_term_below_what_a_constant_prediction_gets
         history = model.fit(dataset, epochs=40, steps_per_epoch=1, shuffle=False, verbose=0).history
         assert set(history) == set(LOSS_KEYS) | {keys.Loss.TOTAL}
         # The last step's losses: those of the weights after 39 updates (batch norm frozen: as in inference).
-        final[weights] = {key: history[key][-1] / constant[key] for key in LOSS_KEYS}
+        final[trained] = {key: history[key][-1] / constant[key] for key in LOSS_KEYS}
     for index, key in enumerate(LOSS_KEYS):
-        trained, cut = (PROBABILITIES_ONLY, OFFSETS_ONLY) if index < 2 else (OFFSETS_ONLY, PROBABILITIES_ONLY)
+        trained, cut = ("probabilities", "offsets") if index < 2 else ("offsets", "probabilities")
         assert final[trained][key] < 0.25, (key, "trained", final)
         assert final[cut][key] > 0.9, (key, "gradient cut", final)
 

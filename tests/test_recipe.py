@@ -32,6 +32,11 @@ def parsed(name, *bindings):
         gin.clear_config()
 
 
+# §4.1's loss weights, keyed by loss name.
+PAPER_LOSS_WEIGHTS = {"heatmap_loss": 4.0, "segmentation_loss": 2.0, "short_offset_loss": 1.0, "mid_offset_loss": 0.25,
+                      "long_offset_loss": 0.125}
+
+
 @pytest.mark.parametrize("name, backbone, imputed", [
     ("personlab_resnet101.gin", "resnet101", True), ("personlab_resnet152.gin", "resnet152", True),
     ("personlab_resnet101_keypoints.gin", "resnet101", False), ("personlab_resnet152_keypoints.gin", "resnet152", False)])
@@ -42,19 +47,19 @@ def test_the_paper_values_are_pinned(name, backbone, imputed):
     A.4); and the project's own choices for what the paper leaves open: the auxiliary terms weigh as the main
     ones, losses are per-image means averaged over the images (docs/model.md)."""
     task, train, optimizer = parsed(name)
-    assert task.network.backbone == backbone and task.network.freeze_batch_norm
-    assert task.data.use_imputed_keypoints is imputed
-    assert task.network.loss_weights == (4.0, 2.0, 1.0, 0.25, 0.125) and task.network.auxiliary_heads
-    assert task.network.auxiliary_loss_weight == 1.0 and task.network.loss_averaging == "image"
-    assert task.network.output_stride == 16 and task.inference.output_stride == 8
-    assert task.network.refine_mid_steps == 2 and task.network.refine_long_steps == (2, 2)
-    assert task.data.crop_size == 801 and task.data.target_stride == 8 and task.data.disk_radius == 32.0
-    assert (task.box.min_scale, task.box.max_scale, task.box.flip_probability) == (0.5, 1.5, 0.5)
+    assert task.options.network.backbone == backbone and task.options.network.freeze_batch_norm
+    assert task.options.data.use_imputed_keypoints is imputed
+    assert task.options.network.loss_weights == PAPER_LOSS_WEIGHTS and task.options.network.auxiliary_heads
+    assert task.options.network.auxiliary_loss_weight == 1.0 and task.options.network.loss_averaging == "image"
+    assert task.options.network.output_stride == 16 and task.options.inference.output_stride == 8
+    assert task.options.network.refine_mid_steps == 2 and task.options.network.refine_long_steps == (2, 2)
+    assert task.options.data.crop_size == 801 and task.options.data.target_stride == 8 and task.options.data.disk_radius == 32.0
+    assert (task.options.box.min_scale, task.options.box.max_scale, task.options.box.flip_probability) == (0.5, 1.5, 0.5)
     assert train == {"num_steps": 1_000_000, "global_batch_size": 8, "strategy": "mirrored"}
     assert isinstance(optimizer, keras.optimizers.SGD) and float(optimizer.momentum) == pytest.approx(0.9)
     assert float(optimizer.learning_rate) == pytest.approx(1e-3)
     assert optimizer.use_ema and optimizer.ema_momentum == pytest.approx(0.9999)
-    assert task.inference.max_side == 1401 and task.decoding.rejection_radius == 10.0
+    assert task.options.inference.max_side == 1401 and task.options.decoding.rejection_radius == 10.0
 
 
 def test_the_decoding_constants_are_pinned():
@@ -65,7 +70,7 @@ def test_the_decoding_constants_are_pinned():
     tables: seeds at their cells (no centroid refinement), decoding on the stride-4 grid with hybrid masks, the
     pyramid 601-2401 merged with weights (docs/inference.md)."""
     task, _, _ = parsed("personlab_resnet101.gin")
-    decoding, inference = task.decoding, task.inference
+    decoding, inference = task.options.decoding, task.options.inference
     assert (decoding.seed_threshold, decoding.seed_window, decoding.max_seeds) == (0.01, 3, 512)
     assert decoding.rejection_radius == 10.0 and not decoding.refine_seeds
     assert (decoding.scoring, decoding.oks_cells) == ("expected_oks", "centre")
@@ -82,18 +87,18 @@ def test_the_part_parsers_paper_values_are_pinned():
     the released code: brightness and saturation 0.4, hue 0.1, no contrast); the DSPF of Table 4's last row;
     the second stage adds the matching loss at a fixed 1e-4."""
     task, train, optimizer = parsed("parts_resnet101.gin")
-    assert task.network.backbone == "resnet101" and task.network.freeze_batch_norm and task.network.width == 256
-    assert task.network.projection_field == "warped" and not task.network.matching_loss
-    assert (task.box.min_scale, task.box.max_scale, task.box.flip_probability, task.box.max_rotation) == (
+    assert task.options.network.backbone == "resnet101" and task.options.network.freeze_batch_norm and task.options.network.width == 256
+    assert task.options.network.projection_field == "warped" and not task.options.network.matching_loss
+    assert (task.options.box.min_scale, task.options.box.max_scale, task.options.box.flip_probability, task.options.box.max_rotation) == (
         0.5, 2.0, 0.5, 10.0)
-    assert (task.color.brightness, task.color.contrast, task.color.saturation, task.color.hue) == (0.4, 0.0, 0.4, 0.1)
+    assert (task.options.color.brightness, task.options.color.contrast, task.options.color.saturation, task.options.color.hue) == (0.4, 0.0, 0.4, 0.1)
     assert isinstance(optimizer, keras.optimizers.SGD) and float(optimizer.momentum) == pytest.approx(0.9)
     assert optimizer.weight_decay == pytest.approx(1e-5)
     schedule = optimizer._learning_rate       # the schedule itself (`learning_rate` is its current value)
     assert [float(schedule(step)) for step in (0, 100_001)] == pytest.approx([0.05, 0.005])
     second, _, second_optimizer = parsed("parts_resnet101_matching.gin")
-    assert second.network.matching_loss and float(second_optimizer.learning_rate) == pytest.approx(1e-4)
-    assert (second.box, second.color) == (task.box, task.color)
+    assert second.options.network.matching_loss and float(second_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert (second.options.box, second.options.color) == (task.options.box, task.options.color)
 
 
 def test_a_frozen_network_without_weights_is_refused_in_one_line(tmp_path):
@@ -147,12 +152,12 @@ def test_the_demo_recipe_is_pinned():
     Polyak 0.99, batch 8, 6000 steps, compiled refinement, pooled loss averaging, the paper's loss weights and
     imputed keypoints."""
     task, train, optimizer = parsed("demo.gin")
-    network = task.network
+    network = task.options.network
     assert (network.backbone, network.output_stride, network.freeze_batch_norm) == ("resnet_tiny", 16, False)
     assert network.auxiliary_heads and network.auxiliary_loss_weight == 1.0 and network.jit_refinement
-    assert network.loss_averaging == "pooled" and network.loss_weights == (4.0, 2.0, 1.0, 0.25, 0.125)
-    assert (task.data.crop_size, task.data.target_stride, task.data.disk_radius) == (257, 8, 12.0)
-    assert task.data.use_imputed_keypoints and (task.box.min_scale, task.box.max_scale) == (0.35, 1.0)
+    assert network.loss_averaging == "pooled" and network.loss_weights == PAPER_LOSS_WEIGHTS
+    assert (task.options.data.crop_size, task.options.data.target_stride, task.options.data.disk_radius) == (257, 8, 12.0)
+    assert task.options.data.use_imputed_keypoints and (task.options.box.min_scale, task.options.box.max_scale) == (0.35, 1.0)
     assert train == {"num_steps": 6000, "global_batch_size": 8, "strategy": "one_device"}
     assert isinstance(optimizer, keras.optimizers.Adam) and optimizer.ema_momentum == pytest.approx(0.99)
     schedule = optimizer._learning_rate
@@ -168,7 +173,7 @@ def test_the_realistic_oracle_at_coco_scale_is_pinned():
     try:
         registry.parse_gin([str(REPO / "gin" / "realistic_oracle_coco.gin")], [])
         task = config.experiment()
-        assert (task.inference.max_side, task.inference.output_stride, task.data.disk_radius) == (1401, 8, 32.0)
+        assert (task.options.inference.max_side, task.options.inference.output_stride, task.options.data.disk_radius) == (1401, 8, 32.0)
         assert noise.MapNoise().severity == 0.75
     finally:
         gin.clear_config()

@@ -66,7 +66,7 @@ def test_every_shipped_gin_file_parses(name):
         assert gin.query_parameter("train.train_files") is not None
         task = config.experiment()
         assert task.name in registry.TASKS
-        assert task.network.backbone in ("resnet101", "resnet152", "resnet_tiny")
+        assert task.options.network.backbone in ("resnet101", "resnet152", "resnet_tiny")
     finally:
         gin.clear_config()
 

@@ -65,4 +65,4 @@ def export_checkpoint(task: Task, model_dir: str, export_dir: str,
     record = task_record(task, path)
     serving.export(task.build_detector(model.inference_model()), export_dir, record, max_pixels)
     return {"export_dir": export_dir, "signatures": [serving.SERVING_DEFAULT, serving.SERVING_IMAGE],
-            "inference": dataclasses.asdict(task.inference), **record, serving.MAX_PIXELS: max_pixels}
+            "inference": dataclasses.asdict(task.options.inference), **record, serving.MAX_PIXELS: max_pixels}

@@ -34,14 +34,14 @@ the scripts take the task of a SavedModel from it.
 """
 
 import json
-from typing import Any, Dict, Protocol, Tuple
+from typing import Any, Dict, Tuple
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from personlab_tf import keys
 from personlab_tf.inference import maps as maps_lib
+from personlab_tf.task import Detector
 
 SERVING_DEFAULT = "serving_default"
 SERVING_IMAGE = "serving_image"
@@ -53,22 +53,6 @@ DEFAULT_MAX_PIXELS = 50_000_000
 # The outputs shaped [..., H, W] like the image, padded to the largest image of a batch.
 IMAGE_MAP_KEYS = (keys.Detection.MASKS, keys.Detection.PART_MAP, keys.Detection.INSTANCE_PART_MAPS)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-class Detector(Protocol):
-    """What the serving module needs of a task's detector (tasks/*/detector.py)."""
-
-    model: keras.Model
-
-    def detect(self, image: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """keys.Detection outputs of one [H, W, 3] image, the image maps on its lattice with its
-        LATTICE_SCALE (inference/maps.py)."""
-
-    def output_specs(self) -> Dict[str, Tuple[list, tf.DType]]:
-        """{key: (shape, dtype)} of the fixed-size outputs."""
-
-    def image_map_specs(self) -> Dict[str, Tuple[list, tf.DType]]:
-        """{key: (leading shape, dtype)} of the outputs shaped [*leading, H, W] like the image."""
 
 
 def detect_image(detector: Detector, image: tf.Tensor) -> Dict[str, tf.Tensor]:

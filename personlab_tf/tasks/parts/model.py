@@ -23,7 +23,7 @@ The branches upsample stage by stage with one depthwise-separable 3x3 convolutio
 """
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import gin
 import keras
@@ -34,7 +34,8 @@ from personlab_tf.losses import AVERAGE_IMAGES
 from personlab_tf.model.layers import OUTPUT_DTYPE, Scale, SplitXY, UpsampleLike
 from personlab_tf.model.resnet import build_resnet_pyramid, check_initialisation, initial_weights, load_backbone_weights
 from personlab_tf.model.training import LossModel
-from personlab_tf.skeleton import Edge, Skeleton
+from personlab_tf.skeleton import Skeleton
+from personlab_tf.task import dataclass_from_config
 from personlab_tf.tasks.parts import losses as parts_losses
 from personlab_tf.tasks.parts.layers import FlowWarp, ZeroField
 from personlab_tf.tasks.parts.targets import PART_STRIDES, PYRAMID_STRIDES
@@ -200,34 +201,25 @@ class PartParsingModel(LossModel):
     """The part-parsing network as a functional Keras model whose `fit` minimises parts.losses.
 
     Args:
-      backbone: a key of resnet.BACKBONES.
+      network: its options (or their `dataclasses.asdict` dict); `weights_path` and `allow_random_init` concern
+        the initial weights (`build_model`), not the graph.
+      skeleton: the keypoint set (or its `Skeleton.to_config()` dict): K heatmap and short-offset channels, the
+        limb logits' channels and the matching loss's limbs (Skeleton.limbs).
       num_parts: C, part classes including the background.
-      num_keypoints: K, the skeleton's keypoints (heatmap and short-offset channels).
-      limbs: the skeleton's limbs (Skeleton.limbs), L (k, l) keypoint pairs: the limb logits' channels and
-        the matching loss's limbs.
-      width: channels of the pyramid and the decoders (256 in the paper's FPN).
-      freeze_batch_norm: see resnet.build_resnet.
-      matching_loss: add the differentiable matching loss (the second training stage).
-      radius: disk radius R dividing the short-range offset loss.
-      loss_averaging: personlab_tf/losses.py AVERAGE_IMAGES or AVERAGE_POOLED.
+      radius: disk radius R dividing the short-range offset loss (PartsData.disk_radius).
       part_stride: stride of the part logits, targets.PART_STRIDES (4: the paper's part decoder; 2: one
         more stage over the backbone's stem).
-      part_balance: class-balance exponent of the part loss (losses.class_balanced_weights).
-      projection_field: the DSPF variant (PROJECTION_FIELDS; PartsNetwork.projection_field).
     """
 
-    def __init__(self, backbone: str, num_parts: int, num_keypoints: int, limbs: Sequence[Edge], width: int = 256,
-                 freeze_batch_norm: bool = True, matching_loss: bool = False, radius: float = 32.0,
-                 loss_averaging: str = AVERAGE_IMAGES, part_stride: int = PART_STRIDES[0], part_balance: float = 0.0,
-                 projection_field: str = DEFAULT_PROJECTION_FIELD, name: str = "part_parsing", **kwargs: Any):
-        check_projection_field(projection_field)
+    def __init__(self, network: Union[PartsNetwork, Dict[str, Any]], skeleton: Union[Skeleton, Dict[str, Any]],
+                 num_parts: int, radius: float = 32.0, part_stride: int = PART_STRIDES[0], name: str = "part_parsing",
+                 **kwargs: Any):
+        network = network if isinstance(network, PartsNetwork) else dataclass_from_config(PartsNetwork, network)
+        skeleton = skeleton if isinstance(skeleton, Skeleton) else Skeleton.from_config(skeleton)
         if part_stride not in PART_STRIDES:
             raise ValueError(f"part stride {part_stride} must be one of {PART_STRIDES}")
-        limbs = tuple((int(k), int(l)) for k, l in limbs)
-        if not limbs or not all(0 <= k < num_keypoints and 0 <= l < num_keypoints for k, l in limbs):
-            raise ValueError(f"limbs {list(limbs)} must be pairs of the {num_keypoints} keypoints")
-        with_stem = part_stride < PYRAMID_STRIDES[0]
-        resnet = build_resnet_pyramid(backbone, freeze_batch_norm, with_stem)
+        width, with_stem = network.width, part_stride < PYRAMID_STRIDES[0]
+        resnet = build_resnet_pyramid(network.backbone, network.freeze_batch_norm, with_stem)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
         stages = resnet(images)
         pyramid = feature_pyramid(stages[1:] if with_stem else stages, width)
@@ -235,42 +227,34 @@ class PartParsingModel(LossModel):
         pose = branch(pyramid, width, "pose_decoder")
         outputs = {
             keys.Prediction.PART_LOGITS: _conv(parts, num_parts, 1, "part_head", dtype=OUTPUT_DTYPE),
-            keys.Prediction.HEATMAP_LOGITS: _conv(pose, num_keypoints, 1, "heatmap_head", dtype=OUTPUT_DTYPE),
+            keys.Prediction.HEATMAP_LOGITS: _conv(pose, skeleton.num_keypoints, 1, "heatmap_head", dtype=OUTPUT_DTYPE),
             keys.Prediction.SHORT_OFFSETS: SplitXY(dtype=OUTPUT_DTYPE)(
-                _conv(pose, 2 * num_keypoints, 1, "short_offset_head", dtype=OUTPUT_DTYPE)),
-            keys.Prediction.LIMB_LOGITS: _conv(pose, len(limbs), 1, "limb_head", dtype=OUTPUT_DTYPE),
+                _conv(pose, 2 * skeleton.num_keypoints, 1, "short_offset_head", dtype=OUTPUT_DTYPE)),
+            keys.Prediction.LIMB_LOGITS: _conv(pose, len(skeleton.limbs), 1, "limb_head", dtype=OUTPUT_DTYPE),
         }
-        if projection_field == "none":
+        if network.projection_field == "none":
             outputs[keys.Prediction.PROJECTION_FIELD] = ZeroField(name="dspf_none", dtype=OUTPUT_DTYPE)(pose)
         else:
-            fields = projection_fields(pyramid, width, projection_field)
+            fields = projection_fields(pyramid, width, network.projection_field)
             outputs.update({keys.Prediction.projection(stride): field for stride, field in fields.items()})
             outputs[keys.Prediction.PROJECTION_FIELD] = Scale(float(PYRAMID_STRIDES[0]), name="dspf_pixels",
                                                               dtype=OUTPUT_DTYPE)(fields[PYRAMID_STRIDES[0]])
         super().__init__(images, outputs, name=name, **kwargs)
-        self.prediction_keys = prediction_keys(projection_field)
-        self.projection_field = projection_field
+        self.prediction_keys = prediction_keys(network.projection_field)
+        self.network = network
+        self.skeleton = skeleton
         self.backbone = resnet
-        self.backbone_name = backbone
+        self.backbone_name = network.backbone
         self.num_parts = num_parts
-        self.num_keypoints = num_keypoints
-        self.limbs = limbs
-        self.width = width
-        self.freeze_batch_norm = freeze_batch_norm
-        self.matching_loss = matching_loss
         self.radius = radius
-        self.loss_averaging = loss_averaging
         self.part_stride = part_stride
-        self.part_balance = part_balance
         self.uncertainty = parts_losses.UncertaintyWeights(name="uncertainty", dtype=OUTPUT_DTYPE)
-        self.track_losses(parts_losses.loss_keys(matching_loss, projection_field != "none") + (keys.Loss.TOTAL,))
+        self.track_losses(parts_losses.loss_keys(network.matching_loss, network.projection_field != "none")
+                          + (keys.Loss.TOTAL,))
 
     def get_config(self) -> Dict[str, Any]:
-        return {"backbone": self.backbone_name, "num_parts": self.num_parts, "num_keypoints": self.num_keypoints,
-                "limbs": [list(limb) for limb in self.limbs], "width": self.width,
-                "freeze_batch_norm": self.freeze_batch_norm, "matching_loss": self.matching_loss,
-                "radius": self.radius, "loss_averaging": self.loss_averaging, "part_stride": self.part_stride,
-                "part_balance": self.part_balance, "projection_field": self.projection_field, "name": self.name}
+        return {"network": dataclasses.asdict(self.network), "skeleton": self.skeleton.to_config(),
+                "num_parts": self.num_parts, "radius": self.radius, "part_stride": self.part_stride, "name": self.name}
 
     def person_probability(self, outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """1 - P(background) of the part logits, [B, h, w, 1]."""
@@ -283,8 +267,9 @@ class PartParsingModel(LossModel):
 
     def compute_losses(self, predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         """losses.py terms and their uncertainty-weighted total (replica shares)."""
-        terms = parts_losses.part_parsing_losses(predictions, targets, self.radius, self.limbs, self.matching_loss,
-                                                 self.loss_averaging, self.part_balance)
+        network = self.network
+        terms = parts_losses.part_parsing_losses(predictions, targets, self.radius, self.skeleton.limbs,
+                                                 network.matching_loss, network.loss_averaging, network.part_balance)
         terms[keys.Loss.TOTAL] = self.uncertainty(terms)
         return terms
 
@@ -296,9 +281,7 @@ def build_model(network: PartsNetwork, num_parts: int, skeleton: Skeleton, radiu
     part logits have the targets' `part_stride`; the ImageNet weights of `network.weights_path` are loaded
     into the backbone when it is given and `initial` (a model whose weights a checkpoint will replace skips
     them)."""
-    model = PartParsingModel(network.backbone, num_parts, skeleton.num_keypoints, skeleton.limbs, network.width,
-                             network.freeze_batch_norm, network.matching_loss, radius, network.loss_averaging,
-                             part_stride, network.part_balance, network.projection_field)
+    model = PartParsingModel(network, skeleton, num_parts, radius, part_stride)
     weights = initial_weights(network.weights_path, network.backbone) if initial else None
     if weights:
         load_backbone_weights(model.backbone, weights)

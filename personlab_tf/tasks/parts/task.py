@@ -1,6 +1,7 @@
 """The part-parsing task: instance-aware human part parsing (second paper, CVPR 2021; docs/parts.md).
 
-Its options, each a frozen dataclass configured by gin (gin/parts_resnet101.gin is the paper's setup):
+Its configuration object, `PartsOptions`, holds these option dataclasses, each configured by gin
+(gin/parts_resnet101.gin is the paper's setup):
 
 | options | module | what |
 | --- | --- | --- |
@@ -17,6 +18,7 @@ recorded in `config()` under "skeleton"): coco17 for DensePose-COCO, mhp_v2 for 
 (scripts/create_tfrecords.py --part_labels DIR --part_set NAME).
 """
 
+import dataclasses
 import functools
 from typing import Any, Dict, Iterator, Optional, Tuple
 
@@ -26,83 +28,69 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.data import augment, coco_problems, coco_records, decoder
 from personlab_tf.inference import overlay
-from personlab_tf.skeleton import Skeleton
-from personlab_tf.task import (
-    EvaluationImage,
-    Evaluator,
-    Task,
-    configured_skeleton,
-    dataclass_config,
-    dataclass_from_config,
-    replace_options,
-)
+from personlab_tf.skeleton import Skeleton, keypoint_skeleton
+from personlab_tf.task import EvaluationImage, Evaluator, Task, TaskOptions
 from personlab_tf.tasks.parts import decode, detector, evaluation, model, oracle, part_sets, targets
+
+
+@dataclasses.dataclass(frozen=True)
+class PartsOptions(TaskOptions):
+    """The part parser's configuration object (the table of the module docstring); its part set is checked
+    to exist."""
+
+    data: targets.PartsData = dataclasses.field(default_factory=targets.PartsData)
+    box: augment.BoxOptions = dataclasses.field(default_factory=augment.BoxOptions)
+    color: augment.ColorJitter = dataclasses.field(default_factory=augment.ColorJitter)
+    network: model.PartsNetwork = dataclasses.field(default_factory=model.PartsNetwork)
+    decoding: decode.PartsDecoding = dataclasses.field(default_factory=decode.PartsDecoding)
+    inference: detector.PartsInference = dataclasses.field(default_factory=detector.PartsInference)
+    skeleton: Skeleton = dataclasses.field(default_factory=keypoint_skeleton)
+
+    def __post_init__(self):
+        part_sets.part_set(self.data.part_set)
 
 
 @gin.configurable
 class PartsTask(Task):
-    """Instance-aware part parsing (gin: `experiment.task = @PartsTask()`); each option, and the skeleton,
-    defaults to its gin configuration."""
+    """Instance-aware part parsing (gin: `experiment.task = @PartsTask()`); built from `PartsOptions` fields,
+    each, the skeleton too, defaulting to its gin configuration. A record without a skeleton (written before
+    skeletons were) is coco17's."""
 
     name = "parts"
+    options_class = PartsOptions
+    options: PartsOptions
 
-    def __init__(self, data: Optional[targets.PartsData] = None, box: Optional[augment.BoxOptions] = None,
-                 network: Optional[model.PartsNetwork] = None, decoding: Optional[decode.PartsDecoding] = None,
-                 inference: Optional[detector.PartsInference] = None, skeleton: Optional[Skeleton] = None,
-                 color: Optional[augment.ColorJitter] = None):
-        self.data = data or targets.PartsData()
-        self.box = box or augment.BoxOptions()
-        self.color = color or augment.ColorJitter()
-        self.network = network or model.PartsNetwork()
-        self.decoding = decoding or decode.PartsDecoding()
-        self.inference = inference or detector.PartsInference()
-        self.skeleton = configured_skeleton(skeleton)
-        self.part_set = part_sets.part_set(self.data.part_set)
-
-    def config(self) -> Dict[str, Any]:
-        return {**dataclass_config(data=self.data, box=self.box, color=self.color, network=self.network,
-                                   decoding=self.decoding, inference=self.inference),
-                skeleton_lib.CONFIG_KEY: self.skeleton.to_config()}
-
-    @classmethod
-    def from_config(cls, config: Dict[str, Any]) -> "PartsTask":
-        """The task of a `config()` dict; one without a skeleton (recorded before skeletons were) is coco17's."""
-        return cls(data=dataclass_from_config(targets.PartsData, config["data"]),
-                   box=dataclass_from_config(augment.BoxOptions, config["box"]),
-                   network=dataclass_from_config(model.PartsNetwork, config["network"]),
-                   decoding=dataclass_from_config(decode.PartsDecoding, config["decoding"]),
-                   inference=dataclass_from_config(detector.PartsInference, config["inference"]),
-                   skeleton=skeleton_lib.of_task_config(config),
-                   color=dataclass_from_config(augment.ColorJitter, config.get("color", {})))
-
-    def with_inference(self, **overrides: Any) -> "PartsTask":
-        return PartsTask(self.data, self.box, self.network, self.decoding,
-                         replace_options(self.inference, overrides, self.name), self.skeleton, self.color)
+    @functools.cached_property
+    def part_set(self) -> part_sets.PartSet:
+        """The part set of its data options (tasks/parts/part_sets.py)."""
+        return part_sets.part_set(self.options.data.part_set)
 
     # ---------------------------------------------------------------- training
     def make_example(self, serialized: tf.Tensor, seed: tf.Tensor,
                      training: bool) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor]]:
+        data = self.options.data
         sample = decoder.decode_example(serialized, self.skeleton.num_keypoints, with_parts=True)
-        sample = augment.augment(sample, self.data.crop_size, self.skeleton.flip_permutation, seed=seed,
-                                 training=training, box=self.box, color=self.color)
+        sample = augment.augment(sample, data.crop_size, self.skeleton.flip_permutation, seed=seed,
+                                 training=training, box=self.options.box, color=self.options.color)
         features = {k: sample[k] for k in (keys.Sample.IMAGE, keys.Sample.IMAGE_ID, keys.Sample.CROP_TO_IMAGE)}
-        return features, targets.make_part_targets(sample, self.data.crop_size, self.part_set, self.skeleton.limbs,
-                                                   self.data.pose_stride, self.data.disk_radius, self.data.limb_sigma,
-                                                   max_persons=self.data.max_persons, part_stride=self.data.part_stride)
+        return features, targets.make_part_targets(sample, data.crop_size, self.part_set, self.skeleton.limbs,
+                                                   data.pose_stride, data.disk_radius, data.limb_sigma,
+                                                   max_persons=data.max_persons, part_stride=data.part_stride)
 
     def build_model(self, inference: bool = False) -> model.PartParsingModel:
         if not inference:
-            self.network.check_initialisation()
-        return model.build_model(self.network, self.part_set.num_classes, self.skeleton, self.data.disk_radius,
-                                 initial=not inference, part_stride=self.data.part_stride)
+            self.options.network.check_initialisation()
+        return model.build_model(self.options.network, self.part_set.num_classes, self.skeleton,
+                                 self.options.data.disk_radius, initial=not inference,
+                                 part_stride=self.options.data.part_stride)
 
     # ---------------------------------------------------------------- inference
     def build_detector(self, inference_model: keras.Model) -> detector.PartsDetector:
-        return detector.PartsDetector(inference_model, self.data.disk_radius, self.skeleton, self.inference,
-                                      self.decoding, self.data.part_stride)
+        options = self.options
+        return detector.PartsDetector(inference_model, options.data.disk_radius, self.skeleton, options.inference,
+                                      options.decoding, options.data.part_stride)
 
     def oracle_detections(self, record: coco_records.ImageRecord,
                           noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
@@ -112,17 +100,18 @@ class PartsTask(Task):
         if record.skeleton != self.skeleton.name:
             raise ValueError(f"skeleton mismatch: image {record.image_id} holds {record.skeleton} keypoints, "
                              f"the task {self.skeleton.describe()}")
+        data = self.options.data
         sample = decoder.decode_record(record, self.skeleton.num_keypoints, with_parts=True)
-        maps, scale = oracle.oracle_maps(sample, self.inference.max_side, self.part_set, self.skeleton.limbs,
-                                         self.data.disk_radius, self.data.limb_sigma, self.data.part_stride)
+        maps, scale = oracle.oracle_maps(sample, self.options.inference.max_side, self.part_set, self.skeleton.limbs,
+                                         data.disk_radius, data.limb_sigma, data.part_stride)
         detections = self._oracle_parser(maps, scale, sample[keys.Sample.ORIGINAL_SIZE])
         return {key: np.asarray(value) for key, value in detections.items()}
 
     @functools.cached_property
     def _oracle_parser(self):
         """The oracle's decoding tf.function, traced once per task."""
-        return oracle.parsing_function(self.data.disk_radius, self.skeleton.limbs, self.decoding,
-                                       self.data.part_stride)
+        data = self.options.data
+        return oracle.parsing_function(data.disk_radius, self.skeleton.limbs, self.options.decoding, data.part_stride)
 
     def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray],
                  min_score: float = overlay.MIN_SCORE) -> Dict[str, np.ndarray]:

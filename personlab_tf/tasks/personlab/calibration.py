@@ -24,7 +24,7 @@ import numpy as np
 
 from personlab_tf import keys
 from personlab_tf.task import Task
-from personlab_tf.data import coco_records, decoder
+from personlab_tf.data import coco_problems, coco_records, decoder
 from personlab_tf.inference.oracle import frame_grid
 from personlab_tf.skeleton import Skeleton
 from personlab_tf.tasks.personlab import noise as noise_lib, oracle, targets
@@ -39,8 +39,8 @@ LENGTH_BINS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)              # offset l
 
 def raw_task(task: Task) -> Task:
     """The task with its refinement switched off: the network's raw offsets."""
-    network = dataclasses.replace(task.network, refine_mid_steps=0, refine_long_steps=(0, 0))
-    return type(task)(task.data, task.box, network, task.decoding, task.inference, task.skeleton)
+    return task.replace(network=dataclasses.replace(task.options.network, refine_mid_steps=0,
+                                                    refine_long_steps=(0, 0)))
 
 
 def oracle_maps(record: coco_records.ImageRecord, skeleton: Skeleton, max_side: int, radius: float,
@@ -263,3 +263,33 @@ def raw_target_maps(made: Maps, wide: Maps) -> Maps:
     maps = {key: made[key] for key in (keys.Map.HEATMAPS, keys.Map.SEGMENTATION, keys.Map.LONG_OFFSETS)}
     maps.update({key: wide[key] for key in (keys.Map.SHORT_OFFSETS, keys.Map.MID_OFFSETS)})
     return maps
+
+
+def measure(task: Task, annotations: str, images: str, max_side: int, detector: Optional[Any] = None,
+            max_images: Optional[int] = None, offset_extent: float = noise_lib.MapNoise.offset_extent,
+            noise_seed: int = 0) -> Tuple[Statistics, int]:
+    """(the Statistics of the images with people of a COCO JSON, how many were measured): the maps of
+    `detector` (the task's detector over its network without refinement, `raw_task`; its `frame_maps` at
+    stride OUTPUT_STRIDE in a frame of `max_side`) or, when None, the realistic oracle's (`oracle_maps`,
+    degraded with `noise_seed`), against the targets made on the same frame with the task's radius, short- and
+    mid-range offsets measured out to `offset_extent` R; the first `max_images` images with people only.
+    Unusable images are skipped with a warning (data/coco.py)."""
+    radius = task.options.data.disk_radius
+    statistics = Statistics(radius)
+    problems = coco_problems.ProblemCounter()
+    count = 0
+    for image in task.evaluation_images(annotations, images, None, problems):
+        if image.record.keypoints.shape[0] == 0:
+            continue
+        if max_images is not None and count >= max_images:
+            break
+        sample, made, wide, keypoints, labelled = image_targets(image.record, task.skeleton, max_side, radius,
+                                                                offset_extent)
+        if detector is not None:
+            maps, _ = detector.frame_maps(sample[keys.Sample.IMAGE], max_side)
+            predicted = {key: value[0].numpy() for key, value in maps.items()}
+        else:
+            predicted = oracle_maps(image.record, task.skeleton, max_side, radius, noise_seed)
+        statistics.add(made, wide, predicted, keypoints, labelled)
+        count += 1
+    return statistics, count

@@ -298,6 +298,12 @@ class Detector:
           (`serving.detect_image` gives them at the image's pixels).
         """
         maps, scale = self.decoding_maps(image)
+        return self.detect_grid_maps(maps, scale, tf.shape(image)[:2], with_masks)
+
+    def detect_grid_maps(self, maps: Dict[str, tf.Tensor], scale: tf.Tensor, image_size: tf.Tensor,
+                         with_masks: bool = True) -> Dict[str, tf.Tensor]:
+        """The detections of `detect` from maps [1, h, w, ...] on the decoding grid of a frame of scale f
+        (`decoding_maps`) and the image's [2] size (scripts/benchmark.py times decoding this way)."""
         return detections_from_maps({key: value[0] for key, value in maps.items()}, scale, self.inference.grid_stride,
-                                    tf.shape(image)[:2], self.radius, self.skeleton, self.decoding, with_masks,
+                                    image_size, self.radius, self.skeleton, self.decoding, with_masks,
                                     self.inference.mask_resolution)

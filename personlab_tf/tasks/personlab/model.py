@@ -11,7 +11,7 @@ them.
 """
 
 import dataclasses
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import gin
 import keras
@@ -24,7 +24,8 @@ from personlab_tf.losses import AVERAGE_IMAGES
 from personlab_tf.model.layers import OUTPUT_DTYPE, SplitXY
 from personlab_tf.model.resnet import build_resnet, check_initialisation, initial_weights, load_backbone_weights
 from personlab_tf.model.training import LossModel
-from personlab_tf.tasks.personlab.losses import DEFAULT_LOSS_WEIGHTS, LOSS_KEYS, personlab_losses
+from personlab_tf.task import dataclass_from_config
+from personlab_tf.tasks.personlab.losses import DEFAULT_LOSS_WEIGHTS, LOSS_KEYS, loss_weights_of, personlab_losses
 from personlab_tf.tasks.personlab.refine import LongRangeRefinement, MidRangeRefinement
 
 PREDICTION_KEYS = (keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SEGMENTATION_LOGITS,
@@ -55,7 +56,9 @@ class PersonLabNetwork:
         the same arithmetic, its small ops fused: the demo's step 0.75-0.87x the time, docs/training.md).
         Inference always runs the plain ops.
       auxiliary_heads: the training-only heads on the middle conv4 block.
-      loss_weights: (heatmap, segmentation, short, mid, long), §4.1; auxiliary_loss_weight: their factor.
+      loss_weights: {loss key (keys.Loss): weight}, §4.1 (losses.DEFAULT_LOSS_WEIGHTS); a term not named keeps
+        the paper's weight (gin: `PersonLabNetwork.loss_weights = {'mid_offset_loss': 0.5}`);
+        auxiliary_loss_weight: the factor of the auxiliary heads' terms.
       loss_averaging: "image" (per-image means averaged over the images: every image weighs the same, as with
         the paper's one image per GPU) or "pooled" (one mean over the batch's positions); losses.py.
       freeze_batch_norm: True (the paper, pretrained backbone); False lets batch norm train, for a backbone
@@ -70,11 +73,14 @@ class PersonLabNetwork:
     refine_long_gate: Optional[float] = None
     jit_refinement: bool = False
     auxiliary_heads: bool = True
-    loss_weights: Tuple[float, ...] = DEFAULT_LOSS_WEIGHTS
+    loss_weights: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
     auxiliary_loss_weight: float = 1.0
     loss_averaging: str = AVERAGE_IMAGES
     freeze_batch_norm: bool = True
     allow_random_init: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "loss_weights", loss_weights_of(self.loss_weights))
 
     def check_initialisation(self) -> None:
         """Refuses a frozen-batch-norm network from random weights (model/resnet.check_initialisation)."""
@@ -108,61 +114,47 @@ class PersonLabModel(LossModel):
     targets batched on the target grid (stride s dividing os). Each loss term is reported as a metric
     (global value over replicas). Compile with train/optimizer.py `build_optimizer()`.
 
-    Args: the fields of `PersonLabNetwork` but `weights_path`, and `skeleton` (its `Skeleton.to_config()`
-    dict, as `get_config` stores it).
+    Args:
+      skeleton: the keypoint set (or its `Skeleton.to_config()` dict, as `get_config` stores it).
+      network: its options (or their `dataclasses.asdict` dict); `weights_path` and `allow_random_init` concern
+        the initial weights (`build_model`), not the graph.
+      disk_radius: R of the targets it trains on, which divides the offset losses (PersonLabData.disk_radius).
     """
 
     prediction_keys = PREDICTION_KEYS
 
-    def __init__(self, skeleton: Union[Skeleton, Dict[str, Any]], backbone: str = "resnet101", output_stride: int = 16,
-                 refine_mid_steps: int = 2, refine_long_steps: Tuple[int, int] = (2, 2), auxiliary_heads: bool = True,
-                 loss_weights: Sequence[float] = DEFAULT_LOSS_WEIGHTS, auxiliary_loss_weight: float = 1.0,
-                 freeze_batch_norm: bool = True, loss_averaging: str = AVERAGE_IMAGES,
-                 refine_long_gate: Optional[float] = None, jit_refinement: bool = False,
+    def __init__(self, skeleton: Union[Skeleton, Dict[str, Any]], network: Union[PersonLabNetwork, Dict[str, Any]],
                  disk_radius: float = DISK_RADIUS, name: str = "personlab", **kwargs: Any):
         skeleton = skeleton if isinstance(skeleton, Skeleton) else Skeleton.from_config(skeleton)
-        resnet = build_resnet(backbone, output_stride, freeze_batch_norm)
+        network = network if isinstance(network, PersonLabNetwork) else dataclass_from_config(PersonLabNetwork, network)
+        resnet = build_resnet(network.backbone, network.output_stride, network.freeze_batch_norm)
         images = keras.Input((None, None, 3), name=keys.Sample.IMAGE)
         features, middle = resnet(images)
         outputs = _heads(features, "", skeleton)
         edge_targets = [target for _, target in skeleton.directed_edges]
-        outputs[keys.Prediction.MID_OFFSETS] = MidRangeRefinement(output_stride, edge_targets, refine_mid_steps,
-                                                                  jit_refinement, name="mid_refinement",
-                                                                  dtype=OUTPUT_DTYPE)(
-            outputs[keys.Prediction.MID_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
-        outputs[keys.Prediction.LONG_OFFSETS] = LongRangeRefinement(output_stride, *refine_long_steps,
-                                                                    refine_long_gate, jit_refinement,
-                                                                    name="long_refinement", dtype=OUTPUT_DTYPE)(
-            outputs[keys.Prediction.LONG_OFFSETS], outputs[keys.Prediction.SHORT_OFFSETS])
-        if auxiliary_heads:
+        outputs[keys.Prediction.MID_OFFSETS] = MidRangeRefinement(
+            network.output_stride, edge_targets, network.refine_mid_steps, network.jit_refinement,
+            name="mid_refinement", dtype=OUTPUT_DTYPE)(outputs[keys.Prediction.MID_OFFSETS],
+                                                       outputs[keys.Prediction.SHORT_OFFSETS])
+        outputs[keys.Prediction.LONG_OFFSETS] = LongRangeRefinement(
+            network.output_stride, *network.refine_long_steps, network.refine_long_gate, network.jit_refinement,
+            name="long_refinement", dtype=OUTPUT_DTYPE)(outputs[keys.Prediction.LONG_OFFSETS],
+                                                        outputs[keys.Prediction.SHORT_OFFSETS])
+        if network.auxiliary_heads:
             prefix = keys.Prediction.AUXILIARY_PREFIX
             outputs.update({prefix + k: v for k, v in _heads(middle, prefix, skeleton).items()})
         super().__init__(images, outputs, name=name, **kwargs)
         self.skeleton = skeleton
+        self.network = network
         self.backbone = resnet
-        self.backbone_name = backbone
-        self.output_stride = output_stride
-        self.refine_mid_steps = refine_mid_steps
-        self.refine_long_steps = tuple(refine_long_steps)
-        self.refine_long_gate = refine_long_gate
-        self.jit_refinement = jit_refinement
-        self.auxiliary_heads = auxiliary_heads
-        self.loss_weights = tuple(loss_weights)
-        self.auxiliary_loss_weight = auxiliary_loss_weight
-        self.freeze_batch_norm = freeze_batch_norm
-        self.loss_averaging = loss_averaging
+        self.backbone_name = network.backbone
         self.disk_radius = float(disk_radius)
-        auxiliary = tuple(keys.Prediction.AUXILIARY_PREFIX + k for k in LOSS_KEYS) if auxiliary_heads else ()
+        auxiliary = tuple(keys.Prediction.AUXILIARY_PREFIX + k for k in LOSS_KEYS) if network.auxiliary_heads else ()
         self.track_losses(LOSS_KEYS + auxiliary + (keys.Loss.TOTAL,))
 
     def get_config(self) -> Dict[str, Any]:
-        return {"skeleton": self.skeleton.to_config(), "backbone": self.backbone_name,
-                "output_stride": self.output_stride,
-                "refine_mid_steps": self.refine_mid_steps, "refine_long_steps": self.refine_long_steps,
-                "auxiliary_heads": self.auxiliary_heads, "loss_weights": self.loss_weights,
-                "auxiliary_loss_weight": self.auxiliary_loss_weight, "freeze_batch_norm": self.freeze_batch_norm,
-                "loss_averaging": self.loss_averaging, "refine_long_gate": self.refine_long_gate,
-                "jit_refinement": self.jit_refinement, "disk_radius": self.disk_radius, "name": self.name}
+        return {"skeleton": self.skeleton.to_config(), "network": dataclasses.asdict(self.network),
+                "disk_radius": self.disk_radius, "name": self.name}
 
     def person_probability(self, outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """sigmoid of the segmentation logit, [B, h, w, 1]."""
@@ -171,21 +163,18 @@ class PersonLabModel(LossModel):
     def compute_losses(self, predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         """personlab_losses with this model's weights and its targets' disk radius (the offsets' R): dict of loss
         terms and keys.Loss.TOTAL (replica shares)."""
-        return personlab_losses(predictions, targets, self.loss_weights, self.auxiliary_loss_weight,
-                                self.loss_averaging, self.disk_radius)
+        network = self.network
+        return personlab_losses(predictions, targets, network.loss_weights, network.auxiliary_loss_weight,
+                                network.loss_averaging, self.disk_radius)
 
 
-def build_model(skeleton: Skeleton, network: PersonLabNetwork = PersonLabNetwork(),
-                output_stride: Optional[int] = None, initial: bool = True,
-                disk_radius: float = DISK_RADIUS) -> PersonLabModel:
-    """A PersonLabModel of `network` for `skeleton`'s keypoints, at `output_stride` (default: the network's),
-    with the ImageNet weights of `network.weights_path` loaded into the backbone when it is given and
-    `initial` (a model whose weights a checkpoint will replace skips them); its offset losses are divided by
-    `disk_radius`, the R of the targets it trains on (PersonLabData.disk_radius)."""
-    model = PersonLabModel(skeleton, network.backbone, output_stride or network.output_stride, network.refine_mid_steps,
-                           network.refine_long_steps, network.auxiliary_heads, network.loss_weights,
-                           network.auxiliary_loss_weight, network.freeze_batch_norm, network.loss_averaging,
-                           network.refine_long_gate, network.jit_refinement, disk_radius)
+def build_model(skeleton: Skeleton, network: PersonLabNetwork = PersonLabNetwork(), disk_radius: float = DISK_RADIUS,
+                initial: bool = True) -> PersonLabModel:
+    """A PersonLabModel of `network` for `skeleton`'s keypoints, at the network's output stride, with the
+    ImageNet weights of `network.weights_path` loaded into the backbone when it is given and `initial` (a model
+    whose weights a checkpoint will replace skips them); its offset losses are divided by `disk_radius`, the R
+    of the targets it trains on (PersonLabData.disk_radius)."""
+    model = PersonLabModel(skeleton, network, disk_radius)
     weights = initial_weights(network.weights_path, network.backbone) if initial else None
     if weights:
         load_backbone_weights(model.backbone, weights)

@@ -1,6 +1,7 @@
 """The PersonLab task: pose estimation and person instance segmentation (Papandreou et al., ECCV 2018).
 
-Its options, each a frozen dataclass configured by gin (gin/personlab_resnet101.gin is the paper's):
+Its configuration object, `PersonLabOptions`, holds these option dataclasses, each configured by gin
+(gin/personlab_resnet101.gin is the paper's):
 
 | options | module | what |
 | --- | --- | --- |
@@ -14,6 +15,7 @@ Its options, each a frozen dataclass configured by gin (gin/personlab_resnet101.
 and its keypoint set, a `Skeleton` (personlab_tf/skeleton.py; gin: `keypoint_skeleton.name = 'crowdpose'`).
 """
 
+import dataclasses
 import functools
 from typing import Any, Dict, Iterator, Optional, Tuple
 
@@ -23,96 +25,90 @@ import numpy as np
 import tensorflow as tf
 
 from personlab_tf import keys
-from personlab_tf import skeleton as skeleton_lib
 from personlab_tf.data import augment, coco_problems, coco_records, decoder
 from personlab_tf.inference import overlay
-from personlab_tf.skeleton import Skeleton
-from personlab_tf.task import (EvaluationImage, Evaluator, Task, configured_skeleton, dataclass_config,
-                               dataclass_from_config, replace_options)
+from personlab_tf.skeleton import Skeleton, keypoint_skeleton
+from personlab_tf.task import EvaluationImage, Evaluator, Task, TaskOptions
 from personlab_tf.tasks.personlab import detector, evaluation, model, oracle, targets
 from personlab_tf.tasks.personlab.decode import PersonLabDecoding
 from personlab_tf.tasks.personlab.noise import MapNoise
 
 
-@gin.configurable
-class PersonLabTask(Task):
-    """PersonLab (gin: `experiment.task = @PersonLabTask()`); each option defaults to its gin configuration."""
+@dataclasses.dataclass(frozen=True)
+class PersonLabOptions(TaskOptions):
+    """PersonLab's configuration object (the table of the module docstring); ValueError when the crop does
+    not fit the output stride."""
 
-    name = "personlab"
-    evaluates_on_tfds = True
-    resumable_bindings = ("PersonLabNetwork.jit_refinement",)
+    data: targets.PersonLabData = dataclasses.field(default_factory=targets.PersonLabData)
+    box: augment.BoxOptions = dataclasses.field(default_factory=augment.BoxOptions)
+    color: augment.ColorJitter = dataclasses.field(default_factory=augment.ColorJitter)
+    network: model.PersonLabNetwork = dataclasses.field(default_factory=model.PersonLabNetwork)
+    decoding: PersonLabDecoding = dataclasses.field(default_factory=PersonLabDecoding)
+    inference: detector.PersonLabInference = dataclasses.field(default_factory=detector.PersonLabInference)
+    skeleton: Skeleton = dataclasses.field(default_factory=keypoint_skeleton)
 
-    def __init__(self, data: Optional[targets.PersonLabData] = None, box: Optional[augment.BoxOptions] = None,
-                 network: Optional[model.PersonLabNetwork] = None, decoding: Optional[PersonLabDecoding] = None,
-                 inference: Optional[detector.PersonLabInference] = None, skeleton: Optional[Skeleton] = None,
-                 color: Optional[augment.ColorJitter] = None):
-        self.data = data or targets.PersonLabData()
-        self.box = box or augment.BoxOptions()
-        self.color = color or augment.ColorJitter()
-        self.network = network or model.PersonLabNetwork()
-        self.decoding = decoding or PersonLabDecoding()
-        self.inference = inference or detector.PersonLabInference()
-        self.skeleton = configured_skeleton(skeleton)
+    def __post_init__(self):
         if (self.data.crop_size - 1) % self.network.output_stride:
             raise ValueError(f"crop size {self.data.crop_size} - 1 must be a multiple of the output stride "
                              f"{self.network.output_stride}")
 
-    def config(self) -> Dict[str, Any]:
-        return {**dataclass_config(data=self.data, box=self.box, color=self.color, network=self.network,
-                                   decoding=self.decoding, inference=self.inference),
-                skeleton_lib.CONFIG_KEY: self.skeleton.to_config()}
 
-    @classmethod
-    def from_config(cls, config: Dict[str, Any]) -> "PersonLabTask":
-        return cls(data=dataclass_from_config(targets.PersonLabData, config["data"]),
-                   box=dataclass_from_config(augment.BoxOptions, config["box"]),
-                   network=dataclass_from_config(model.PersonLabNetwork, config["network"]),
-                   decoding=dataclass_from_config(PersonLabDecoding, config["decoding"]),
-                   inference=dataclass_from_config(detector.PersonLabInference, config["inference"]),
-                   skeleton=skeleton_lib.of_task_config(config),
-                   color=dataclass_from_config(augment.ColorJitter, config.get("color", {})))
+@gin.configurable
+class PersonLabTask(Task):
+    """PersonLab (gin: `experiment.task = @PersonLabTask()`); built from `PersonLabOptions` fields, each
+    defaulting to its gin configuration."""
 
-    def with_inference(self, **overrides: Any) -> "PersonLabTask":
-        return PersonLabTask(self.data, self.box, self.network, self.decoding,
-                             replace_options(self.inference, overrides, self.name), self.skeleton, self.color)
+    name = "personlab"
+    options_class = PersonLabOptions
+    evaluates_on_tfds = True
+    resumable_bindings = ("PersonLabNetwork.jit_refinement",)
+    options: PersonLabOptions
 
     # ---------------------------------------------------------------- training
     def make_example(self, serialized: tf.Tensor, seed: tf.Tensor,
                      training: bool) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor]]:
+        data = self.options.data
         sample = decoder.decode_example(serialized, self.skeleton.num_keypoints)
-        if not self.data.use_imputed_keypoints:
+        if not data.use_imputed_keypoints:
             sample = decoder.drop_imputed_keypoints(sample)
-        sample = augment.augment(sample, self.data.crop_size, self.skeleton.flip_permutation, seed=seed,
-                                 training=training, box=self.box, color=self.color)
+        sample = augment.augment(sample, data.crop_size, self.skeleton.flip_permutation, seed=seed,
+                                 training=training, box=self.options.box, color=self.options.color)
         features = {k: sample[k] for k in (keys.Sample.IMAGE, keys.Sample.IMAGE_ID, keys.Sample.CROP_TO_IMAGE)}
-        return features, targets.make_targets(sample, self.data.crop_size, self.skeleton.directed_edges,
-                                              self.data.target_stride, self.data.disk_radius)
+        return features, targets.make_targets(sample, data.crop_size, self.skeleton.directed_edges,
+                                              data.target_stride, data.disk_radius)
 
     def build_model(self, inference: bool = False) -> model.PersonLabModel:
-        if not inference:
-            self.network.check_initialisation()
-        return model.build_model(self.skeleton, self.network, self.inference.output_stride if inference else None,
-                                 initial=not inference, disk_radius=self.data.disk_radius)
+        network = self.options.network
+        if inference:
+            network = dataclasses.replace(network, output_stride=self.options.inference.output_stride)
+        else:
+            network.check_initialisation()
+        return model.build_model(self.skeleton, network, self.options.data.disk_radius, initial=not inference)
 
     # ---------------------------------------------------------------- inference
     def build_detector(self, inference_model: keras.Model) -> detector.Detector:
-        return detector.Detector(inference_model, self.data.disk_radius, self.skeleton, self.inference, self.decoding)
+        options = self.options
+        return detector.Detector(inference_model, options.data.disk_radius, self.skeleton, options.inference,
+                                 options.decoding)
 
     def oracle_detections(self, record: coco_records.ImageRecord,
                           noise_seed: Optional[int] = None) -> Dict[str, np.ndarray]:
+        options = self.options
         sample = decoder.decode_record(record, self.skeleton.num_keypoints)
         noise = None if noise_seed is None else MapNoise()
-        maps, scale = oracle.oracle_maps(sample, self.skeleton, self.inference.max_side, self.inference.output_stride,
-                                         self.data.disk_radius, self.network.refine_mid_steps,
-                                         self.network.refine_long_steps, self.network.refine_long_gate,
-                                         noise=noise, noise_seed=noise_seed or 0)
+        maps, scale = oracle.oracle_maps(sample, self.skeleton, options.inference.max_side,
+                                         options.inference.output_stride, options.data.disk_radius,
+                                         options.network.refine_mid_steps, options.network.refine_long_steps,
+                                         options.network.refine_long_gate, noise=noise, noise_seed=noise_seed or 0)
         detections = self._oracle_decoder(maps, scale, sample[keys.Sample.ORIGINAL_SIZE])
         return {key: np.asarray(value) for key, value in detections.items()}
 
     @functools.cached_property
     def _oracle_decoder(self):
         """The oracle's decoding tf.function, traced once per task."""
-        return oracle.decoding_function(self.inference, self.data.disk_radius, self.skeleton, self.decoding)
+        options = self.options
+        return oracle.decoding_function(options.inference, options.data.disk_radius, self.skeleton,
+                                        options.decoding)
 
     def pictures(self, image: np.ndarray, detections: Dict[str, np.ndarray],
                  min_score: float = overlay.MIN_SCORE) -> Dict[str, np.ndarray]:

@@ -1,0 +1,123 @@
+"""The command-line layer every script shares (docs/operations.md): the gin flags, the inference overrides,
+building a task for inference and restoring its network, the one-line error and the JSON last line.
+
+A script is a thin main over library functions:
+
+    FLAGS = flags.FLAGS
+    cli.define_gin_flags()
+    cli.define_inference_flags()          # scripts that build a model for inference
+    flags.DEFINE_string("model_dir", ...)
+
+    def main() -> dict:
+        task = cli.inference_task(FLAGS.model_dir)
+        ...
+        return summary                    # printed as the last stdout line, one JSON object
+
+    if __name__ == "__main__":
+        cli.run(main)
+
+`run` turns the errors a user can cause (a missing or unreadable file, bad gin or options, a malformed
+annotation file: `USER_ERRORS`) into "error: <one line>" on stderr and exit code 1, without a traceback.
+"""
+
+import json
+import sys
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type
+
+import numpy as np
+from absl import app, flags, logging
+
+from personlab_tf import config, errors, registry, skeleton
+from personlab_tf.data.coco import AnnotationError
+from personlab_tf.inference import export
+from personlab_tf.task import Detector, Task
+
+FLAGS = flags.FLAGS
+# What a user's input or configuration can raise (the scripts' one-line errors); anything else is a bug and
+# keeps its traceback.
+USER_ERRORS: Tuple[Type[BaseException], ...] = (IOError, ValueError, AnnotationError, app.UsageError)
+# The inference options a command line may override, the same set wherever a model is built for inference
+# (export_saved_model.py, evaluate.py --model_dir, calibrate_oracle.py); a flag that does not apply to the
+# task is an error (Task.with_inference).
+INFERENCE_FLAGS = ("max_side", "output_stride", "multi_scale", "decode_stride", "mask_resolution")
+
+
+def define_gin_flags(what: str = "Gin files, applied in order") -> None:
+    """--gin_file (repeatable) and --gin_bindings (repeatable); `what` describes the files."""
+    flags.DEFINE_multi_string("gin_file", [], f"{what}.")
+    flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings applied after the files, e.g. "
+                              "\"PersonLabInference.max_side = 801\" (strings quoted).")
+
+
+def define_inference_flags() -> None:
+    """The INFERENCE_FLAGS, each None (the task's gin-configured option) unless given."""
+    flags.DEFINE_integer("max_side", None, "Larger side of the resized image (single scale).")
+    flags.DEFINE_integer("output_stride", None, "PersonLab: output stride of the network (8, 16 or 32).")
+    flags.DEFINE_bool("multi_scale", None, "PersonLab: pyramid 601, 1201, 1801, 2401, maps merged before decoding.")
+    flags.DEFINE_integer("decode_stride", None, "PersonLab: stride of Hough voting, decoding and masks on the grid "
+                         "(divides the output stride); default: the output stride.")
+    flags.DEFINE_enum("mask_resolution", None, ["grid", "image", "hybrid"],
+                      "PersonLab: where Eq. 6 runs: on the decoding grid, on the original pixels, or on the grid "
+                      "with the person pixels decided at the original pixels (docs/inference.md).")
+
+
+def inference_overrides() -> Dict[str, Any]:
+    """{option: value} of the INFERENCE_FLAGS given on the command line (none when the script does not define
+    them: `define_inference_flags`)."""
+    return {name: FLAGS[name].value for name in INFERENCE_FLAGS if name in FLAGS and FLAGS[name].value is not None}
+
+
+def parse_gin(model_dir: Optional[str] = None, bindings: Sequence[str] = ()) -> None:
+    """Parses --gin_file (by default, with a `model_dir`, the run's operative config) then --gin_bindings and
+    `bindings` (registry.parse_gin: IOError / ValueError)."""
+    files = config.run_gin_files(model_dir, FLAGS.gin_file) if model_dir else FLAGS.gin_file
+    registry.parse_gin(files, [*FLAGS.gin_bindings, *bindings])
+
+
+def inference_task(model_dir: Optional[str] = None, annotations: Optional[str] = None,
+                   **overrides: Any) -> Task:
+    """The task of the gin configuration (`parse_gin`), with the skeleton of the `annotations` JSON when it is
+    given (skeleton.bind_annotations_skeleton) and its inference options overridden by the command line's
+    INFERENCE_FLAGS, then by `overrides`; ValueError naming an option that does not apply to the task."""
+    parse_gin(model_dir)
+    if annotations:
+        logging.info("skeleton from %s", skeleton.bind_annotations_skeleton(annotations))
+    return config.experiment().with_inference(**{**inference_overrides(), **overrides})
+
+
+def restored_detector(task: Task, model_dir: str) -> Tuple[Detector, str]:
+    """(the task's detector over its network rebuilt for inference with the EMA weights of the newest
+    checkpoint of `model_dir`, that checkpoint's path); FileNotFoundError without one."""
+    model, path = export.restore_inference_model(task, model_dir)
+    return task.build_detector(model.inference_model()), path
+
+
+def print_summary(summary: Dict[str, Any]) -> None:
+    """Prints `summary` as one JSON line on stdout (numpy scalars as floats): the scripts' last line."""
+    print(json.dumps(summary, default=lambda value: float(np.asarray(value))), flush=True)
+
+
+def report_error(error: BaseException) -> int:
+    """Prints "error: <one line>" (errors.one_line) on stderr; returns the exit code, 1."""
+    print(f"error: {errors.one_line(error)}", file=sys.stderr, flush=True)
+    return 1
+
+
+def run(main: Callable[..., Optional[Dict[str, Any]]], also: Tuple[Type[BaseException], ...] = (),
+        arguments: bool = False) -> None:
+    """absl's app.run of a script's `main()` (`main(positional arguments)` when `arguments`, e.g. benchmark.py's
+    mode): its summary printed as the last stdout line (`print_summary`; None prints nothing), USER_ERRORS and
+    the errors `also` names (e.g. tf.errors.OpError of a damaged video or SavedModel) as one line on stderr with
+    exit code 1."""
+    def absl_main(argv: Sequence[str]) -> int:
+        if len(argv) > 1 and not arguments:
+            return report_error(app.UsageError(f"unexpected arguments {' '.join(argv[1:])} (flags are --name=value)"))
+        try:
+            summary = main(list(argv[1:])) if arguments else main()
+        except USER_ERRORS + tuple(also) as error:
+            return report_error(error)
+        if summary is not None:
+            print_summary(summary)
+        return 0
+
+    app.run(absl_main)
