@@ -18,27 +18,30 @@ A script is a thin main over library functions:
 
 `run` turns the errors a user can cause (a missing or unreadable file, bad gin or options, a malformed
 annotation file: `USER_ERRORS`) into "error: <one line>" on stderr and exit code 1, without a traceback.
+Importing this module does not load TensorFlow (the scripts that write data need none, and TensorFlow's start-up
+lines would precede their one-line errors): the functions that build a task import it when called.
 """
 
 import json
 import sys
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Tuple, Type
 
 import numpy as np
 from absl import app, flags, logging
 
-from personlab_tf import config, errors, registry, skeleton
+from personlab_tf import errors, skeleton
 from personlab_tf.data.coco import AnnotationError
-from personlab_tf.inference import export
-from personlab_tf.task import Detector, Task
+
+if TYPE_CHECKING:
+    from personlab_tf.task import Detector, Task
 
 FLAGS = flags.FLAGS
 # What a user's input or configuration can raise (the scripts' one-line errors); anything else is a bug and
 # keeps its traceback.
 USER_ERRORS: Tuple[Type[BaseException], ...] = (IOError, ValueError, AnnotationError, app.UsageError)
 # The inference options a command line may override, the same set wherever a model is built for inference
-# (export_saved_model.py, evaluate.py --model_dir, calibrate_oracle.py); a flag that does not apply to the
-# task is an error (Task.with_inference).
+# from a run (export_saved_model.py, evaluate.py --model_dir); a flag that does not apply to the task is an
+# error (Task.with_inference). calibrate_oracle.py fixes the frame and stride it measures at instead.
 INFERENCE_FLAGS = ("max_side", "output_stride", "multi_scale", "decode_stride", "mask_resolution")
 
 
@@ -67,27 +70,55 @@ def inference_overrides() -> Dict[str, Any]:
     return {name: FLAGS[name].value for name in INFERENCE_FLAGS if name in FLAGS and FLAGS[name].value is not None}
 
 
+def task_of_gin(files: Sequence[str], bindings: Sequence[str], task_name: Optional[str] = None,
+                annotations: Optional[str] = None) -> "Task":
+    """The task of gin `files` and `bindings` (registry.parse_gin), or of `task_name` with gin defaults, with the
+    skeleton of the `annotations` JSON when one is given and gin binds none (skeleton.bind_annotations_skeleton).
+
+    Raises:
+      ValueError: no task bound and none named, or gin's errors; IOError: a gin file does not exist.
+    """
+    from personlab_tf import config, registry
+    bindings = list(bindings)
+    if task_name:
+        bindings.append(f"experiment.task = @{registry.task_class(task_name).__name__}()")
+    registry.parse_gin(files, bindings)
+    if annotations:
+        logging.info("skeleton from %s", skeleton.bind_annotations_skeleton(annotations))
+    try:
+        task = config.experiment()
+    except RuntimeError:
+        raise ValueError("no task: give --task or a gin file binding experiment.task") from None
+    logging.info("skeleton %s", task.skeleton.describe())
+    return task
+
+
 def parse_gin(model_dir: Optional[str] = None, bindings: Sequence[str] = ()) -> None:
     """Parses --gin_file (by default, with a `model_dir`, the run's operative config) then --gin_bindings and
     `bindings` (registry.parse_gin: IOError / ValueError)."""
-    files = config.run_gin_files(model_dir, FLAGS.gin_file) if model_dir else FLAGS.gin_file
-    registry.parse_gin(files, [*FLAGS.gin_bindings, *bindings])
+    from personlab_tf import registry
+    registry.parse_gin(run_gin_files(model_dir), [*FLAGS.gin_bindings, *bindings])
+
+
+def run_gin_files(model_dir: Optional[str]) -> Sequence[str]:
+    """--gin_file, or by default, with a `model_dir`, the run's operative config (config.run_gin_files)."""
+    from personlab_tf import config
+    return config.run_gin_files(model_dir, FLAGS.gin_file) if model_dir else FLAGS.gin_file
 
 
 def inference_task(model_dir: Optional[str] = None, annotations: Optional[str] = None,
-                   **overrides: Any) -> Task:
-    """The task of the gin configuration (`parse_gin`), with the skeleton of the `annotations` JSON when it is
-    given (skeleton.bind_annotations_skeleton) and its inference options overridden by the command line's
-    INFERENCE_FLAGS, then by `overrides`; ValueError naming an option that does not apply to the task."""
-    parse_gin(model_dir)
-    if annotations:
-        logging.info("skeleton from %s", skeleton.bind_annotations_skeleton(annotations))
-    return config.experiment().with_inference(**{**inference_overrides(), **overrides})
+                   **overrides: Any) -> "Task":
+    """The task of the command line's gin configuration (`run_gin_files`, --gin_bindings; `task_of_gin`), with
+    the skeleton of the `annotations` JSON when it is given, and its inference options overridden by the
+    command line's INFERENCE_FLAGS, then by `overrides`; ValueError naming an option that does not apply."""
+    task = task_of_gin(run_gin_files(model_dir), FLAGS.gin_bindings, annotations=annotations)
+    return task.with_inference(**{**inference_overrides(), **overrides})
 
 
-def restored_detector(task: Task, model_dir: str) -> Tuple[Detector, str]:
+def restored_detector(task: "Task", model_dir: str) -> Tuple["Detector", str]:
     """(the task's detector over its network rebuilt for inference with the EMA weights of the newest
     checkpoint of `model_dir`, that checkpoint's path); FileNotFoundError without one."""
+    from personlab_tf.inference import export
     model, path = export.restore_inference_model(task, model_dir)
     return task.build_detector(model.inference_model()), path
 

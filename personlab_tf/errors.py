@@ -2,8 +2,11 @@
 and TensorFlow wrap around it."""
 
 import re
+import sys
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 # gin appends one line per configurable the error passed through.
 _GIN_CONTEXT = re.compile(r"^\s+In call to configurable ")
@@ -14,7 +17,7 @@ _OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\].*$")
 _NODE_LINE = re.compile(r"^\s*\[\[")
 
 
-def op_error_reason(error: tf.errors.OpError) -> str:
+def op_error_reason(error: "tf.errors.OpError") -> str:
     """The reason of a TensorFlow op error, e.g. "Unknown image file format. ..." rather than
     "Graph execution error:": the last line of the message before its first "[[{{node ...}}]]" line."""
     lines = error.message.splitlines()
@@ -27,7 +30,8 @@ def op_error_reason(error: tf.errors.OpError) -> str:
 def one_line(error: BaseException) -> str:
     """The message of `error` on one line: an op error's reason (`op_error_reason`); otherwise the message
     without gin's "In call to configurable" lines, its lines joined by spaces."""
-    if isinstance(error, tf.errors.OpError):
+    tensorflow = sys.modules.get("tensorflow")   # not imported: not an op error (and no need to load it)
+    if tensorflow is not None and isinstance(error, tensorflow.errors.OpError):
         return op_error_reason(error)
     lines = [line.strip() for line in str(error).splitlines() if line.strip() and not _GIN_CONTEXT.match(line)]
     return " ".join(lines) or type(error).__name__

@@ -5,13 +5,11 @@ Nothing else outside personlab_tf/tasks/ imports a task package (tests/test_layo
 adds its import and its class to TASKS here (docs/tasks.md).
 """
 
-from typing import Any, Dict, Optional, Sequence, Type
+from typing import Any, Dict, Sequence, Type
 
 import gin
-from absl import logging
-
 import personlab_tf.train.trainer  # noqa: F401  (registers the core configurable `train`)
-from personlab_tf import config, skeleton
+from personlab_tf import config
 from personlab_tf.inference import serving
 from personlab_tf.task import Task
 from personlab_tf.tasks.parts.task import PartsTask
@@ -48,24 +46,3 @@ def task_of_saved_model(loaded: Any) -> Task:
     """The task recorded in a loaded SavedModel (inference/serving.read_metadata), with its options."""
     metadata = serving.read_metadata(loaded)
     return task_class(metadata["task"]).from_config(metadata["config"])
-
-
-def configured_task(files: Sequence[str], bindings: Sequence[str], task_name: Optional[str],
-                    annotations: str) -> Task:
-    """The task of gin `files` and `bindings`, or of `task_name` with gin defaults, with the skeleton of the
-    `annotations` JSON (skeleton.bind_annotations_skeleton); the oracles' way to build a task without a model.
-
-    Raises:
-      ValueError: no task bound and none named, or gin's errors (`parse_gin`).
-    """
-    bindings = list(bindings)
-    if task_name:
-        bindings.append(f"experiment.task = @{task_class(task_name).__name__}()")
-    parse_gin(files, bindings)
-    source = skeleton.bind_annotations_skeleton(annotations)
-    try:
-        task = config.experiment()
-    except RuntimeError:
-        raise ValueError("no task: give --task or a gin file binding experiment.task") from None
-    logging.info("skeleton %s, from %s", task.skeleton.describe(), source)
-    return task

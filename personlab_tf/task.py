@@ -69,6 +69,11 @@ class Detector(Protocol):
         """{key: (leading shape, dtype)} of the outputs shaped [*leading, H, W] like the image."""
 
 
+# The fields of every task's options that the core reads: the inference options (export records them,
+# `with_inference` replaces them) and the skeleton.
+CORE_OPTIONS = ("inference", skeleton_lib.CONFIG_KEY)
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskOptions:
     """Base of a task's one configuration object: a frozen dataclass whose fields are option dataclasses
@@ -113,6 +118,13 @@ class Task(abc.ABC):
     # Its gin bindings a resumed run may change besides the trainer's (trainer.RESUMABLE_CHANGES): how fast its
     # step runs, not what it computes.
     resumable_bindings: ClassVar[Tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any):
+        """A task's options hold what the core reads of them: TypeError naming a missing field."""
+        super().__init_subclass__(**kwargs)
+        missing = sorted(set(CORE_OPTIONS) - {field.name for field in dataclasses.fields(cls.options_class)})
+        if missing:
+            raise TypeError(f"{cls.__name__}.options_class {cls.options_class.__name__} lacks {', '.join(missing)}")
 
     def __init__(self, **options: Any):
         """The task of `options` (fields of `options_class`); ValueError naming an unknown field or an

@@ -71,8 +71,8 @@ def main():
         raise ValueError("give either --saved_model or --oracle")
     paths = evaluation.clip_dirs(FLAGS.clips)
     if FLAGS.oracle:
-        task = registry.configured_task(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.task,
-                                        f"{paths[0]}/{evaluation.CLIP_ANNOTATIONS}")
+        task = cli.task_of_gin(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.task,
+                               f"{paths[0]}/{evaluation.CLIP_ANNOTATIONS}")
     else:
         cli.parse_gin()
     variants = sweep_options(TrackerOptions(), FLAGS.sweep)

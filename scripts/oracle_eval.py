@@ -41,7 +41,7 @@ flags.DEFINE_integer("noise_seed", 0, "With --map_noise realistic: the seed of t
 
 def main():
     problems = coco_problems.ProblemCounter()
-    task = registry.configured_task(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.task, FLAGS.annotations)
+    task = cli.task_of_gin(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.task, FLAGS.annotations)
     ground_truth = coco.ground_truth(coco.load_dataset(FLAGS.annotations, coco_problems.ProblemCounter(),
                                                        skeleton=task.skeleton))
     evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator)

@@ -1,12 +1,15 @@
 """The core's task plumbing (personlab_tf/task.py): one configuration object per task, built from option fields,
 recorded, restored and overridden the same way for both tasks."""
 
+import dataclasses
 import json
 
 import pytest
 
 from personlab_tf import registry, skeleton
+from personlab_tf.skeleton import COCO17, Skeleton
 from personlab_tf.data.augment import BoxOptions
+from personlab_tf.task import TaskOptions
 from personlab_tf.tasks.parts.task import PartsTask
 from personlab_tf.tasks.personlab.model import PersonLabNetwork
 from personlab_tf.tasks.personlab.targets import PersonLabData
@@ -20,7 +23,6 @@ def test_every_task_records_and_restores_its_options_through_json(task_class):
     assert config["box"]["min_scale"] == 0.25 and config["skeleton"]["name"] == "mhp_v2"
     restored = task_class.from_config(config)
     assert restored.options == task.options and restored.skeleton is not task.skeleton
-    assert {"inference", "skeleton"} <= set(task.options.fields())
     del config["color"]                          # an option recorded after this record was written: its default
     assert task_class.from_config(config).options.color == task_class().options.color
 
@@ -38,3 +40,12 @@ def test_options_are_checked_and_overridden_in_one_place():
         PartsTask().with_inference(multi_scale=True)
     raw = task.replace(network=PersonLabNetwork(refine_mid_steps=0))
     assert raw.options.network.refine_mid_steps == 0 and raw.options.data is task.options.data
+
+
+def test_a_task_whose_options_lack_what_the_core_reads_is_refused():
+    @dataclasses.dataclass(frozen=True)
+    class Bare(TaskOptions):
+        skeleton: Skeleton = COCO17
+
+    with pytest.raises(TypeError, match="Bare lacks inference"):
+        type("BareTask", (PersonLabTask,), {"options_class": Bare})
