@@ -1,6 +1,5 @@
 """Tests of the atrous ResNet backbones: parameter counts, grids, frozen batch norm, weight loading."""
 
-import h5py
 import keras
 import numpy as np
 import pytest
@@ -9,6 +8,8 @@ import tensorflow as tf
 from personlab_tf.model.layers import FusedBatchNormalization
 from personlab_tf.model.resnet import BN_EPSILON, OUTPUT_STRIDES, build_resnet, load_backbone_weights
 from personlab_tf.train.trainer import precision_policy
+
+from model_fixtures import write_applications_h5
 
 # Published parameter counts of keras.applications ResNet-101/152 with include_top=False.
 PUBLISHED_PARAMS = {"resnet101": 42_658_176, "resnet152": 58_370_944}
@@ -81,30 +82,13 @@ def test_preprocessing_accepts_uint8():
     np.testing.assert_allclose(model(images)[0], model(images.astype(np.float32))[0], rtol=1e-5, atol=1e-5)
 
 
-def _write_applications_h5(model, path, extra_layer=None):
-    """Writes `model`'s weights in the legacy Keras layout of the keras.applications `.h5` files."""
-    layers = [(layer.name, [(w.name, np.asarray(w)) for w in layer.weights]) for layer in model.layers]
-    if extra_layer:
-        layers.append(extra_layer)
-    with h5py.File(path, "w") as f:
-        f.attrs["layer_names"] = [name.encode() for name, _ in layers]
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = b"2.2.4"
-        for name, weights in layers:
-            group = f.create_group(name)
-            names = [f"{name}/{weight_name}:0" for weight_name, _ in weights]
-            group.attrs["weight_names"] = [n.encode() for n in names]
-            for n, (_, value) in zip(names, weights):
-                group.create_dataset(n, data=value)
-
-
 def test_load_applications_weights_by_name(tmp_path):
     source = build_resnet("resnet_tiny", 32)
     for weight in source.weights:
         weight.assign(np.random.default_rng(len(weight.path)).normal(size=weight.shape))
     path = str(tmp_path / "resnet_tiny_notop.h5")
     top = ("predictions", [("kernel", np.zeros([256, 10])), ("bias", np.zeros([10]))])  # ignored
-    _write_applications_h5(source, path, extra_layer=top)
+    write_applications_h5(source, path, extra_layer=top)
     target = build_resnet("resnet_tiny", 8)  # another stride, same weights
     load_backbone_weights(target, path)
     for a, b in zip(source.weights, target.weights):
@@ -113,7 +97,7 @@ def test_load_applications_weights_by_name(tmp_path):
 
 def test_load_rejects_a_file_of_another_network(tmp_path):
     path = str(tmp_path / "other.h5")
-    _write_applications_h5(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")]), path)
+    write_applications_h5(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")]), path)
     with pytest.raises(ValueError, match="lacks weights"):
         load_backbone_weights(build_resnet("resnet_tiny", 16), path)
 

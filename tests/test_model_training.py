@@ -28,10 +28,10 @@ def _check():
     from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
     from personlab_tf.skeleton import COCO17
 
-    from test_personlab_model import _images, random_targets
+    from model_fixtures import random_images, random_targets
 
     keras.utils.set_random_seed(0)
-    images = _images(GLOBAL_BATCH, 65)
+    images = random_images(GLOBAL_BATCH, 65)
     targets = random_targets(GLOBAL_BATCH, 9)
     # Very different numbers of valid positions per sample (so per replica): a per-replica mean would differ.
     for key in (keys.Map.HEATMAP_WEIGHTS, keys.Map.SHORT_WEIGHTS, keys.Map.MID_WEIGHTS, keys.Map.LONG_WEIGHTS):

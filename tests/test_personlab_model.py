@@ -18,6 +18,7 @@ from personlab_tf.train.optimizer import build_optimizer
 from personlab_tf.tfds_builders.coco_person import layout
 
 from coco_samples import sample_images_dir, sample_json_path
+from model_fixtures import random_images, random_targets
 
 K, E = COCO17.num_keypoints, COCO17.num_edges
 
@@ -27,31 +28,10 @@ def tiny(output_stride=16, **network):
     return build_model(COCO17, PersonLabNetwork("resnet_tiny", output_stride, **network))
 
 
-def _images(batch=1, size=65, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (batch, size, size, 3)).astype(np.uint8)
-
-
-def random_targets(batch, cells, seed=0):
-    """Random batched targets on a cells x cells target grid (heatmaps/segmentation in {0, 1})."""
-    rng = np.random.default_rng(seed)
-
-    def binary(*shape):
-        return (rng.uniform(size=(batch, cells, cells) + shape) < 0.3).astype(np.float32)
-
-    def offsets(n):
-        return rng.uniform(-32, 32, (batch, cells, cells, n, 2)).astype(np.float32)
-
-    return {keys.Map.HEATMAPS: binary(K), keys.Map.HEATMAP_WEIGHTS: np.ones((batch, cells, cells, K), np.float32),
-            keys.Map.SHORT_OFFSETS: offsets(K), keys.Map.SHORT_WEIGHTS: binary(K),
-            keys.Map.MID_OFFSETS: offsets(E), keys.Map.MID_WEIGHTS: binary(E),
-            keys.Map.SEGMENTATION: binary(1), keys.Map.SEGMENTATION_WEIGHTS: np.ones((batch, cells, cells, 1), np.float32),
-            keys.Map.LONG_OFFSETS: offsets(K), keys.Map.LONG_WEIGHTS: binary(K)}
-
-
 @pytest.mark.parametrize("output_stride", [8, 16, 32])
 def test_output_shapes(output_stride):
     model = tiny(output_stride)
-    outputs = model(_images(2, 129))
+    outputs = model(random_images(2, 129))
     h = 128 // output_stride + 1
     ha = 128 // min(16, output_stride) + 1
     expected = {keys.Prediction.HEATMAP_LOGITS: (2, h, h, K), keys.Prediction.SEGMENTATION_LOGITS: (2, h, h, 1),
@@ -64,7 +44,7 @@ def test_output_shapes(output_stride):
 def test_inference_model_drops_auxiliary_heads_and_shares_weights():
     model = tiny(16)
     inference = model.inference_model()
-    images = _images()
+    images = random_images()
     outputs, inference_outputs = model(images), inference(images)
     assert set(inference_outputs) == set(PREDICTION_KEYS)
     for key in PREDICTION_KEYS:
@@ -77,7 +57,7 @@ def test_config_round_trip():
     clone = PersonLabModel.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     clone.set_weights(model.get_weights())
-    images = _images()
+    images = random_images()
     for key, value in model(images).items():
         np.testing.assert_allclose(clone(images)[key], value, rtol=1e-5, atol=1e-5)
 
@@ -94,7 +74,7 @@ def test_offset_losses_are_divided_by_the_radius_of_the_configured_targets():
     model = task.build_model()
     assert model.disk_radius == 12.0 and PersonLabModel.from_config(model.get_config()).disk_radius == 12.0
     paper = build_model(COCO17, network)
-    predictions, targets = model(_images()), random_targets(1, 5)
+    predictions, targets = model(random_images()), random_targets(1, 5)
     scaled, default = model.compute_losses(predictions, targets), paper.compute_losses(predictions, targets)
     for key in (keys.Loss.SHORT, keys.Loss.MID, keys.Loss.LONG):
         assert float(scaled[key]) == pytest.approx(float(default[key]) * 32.0 / 12.0, rel=1e-5)
@@ -103,7 +83,7 @@ def test_offset_losses_are_divided_by_the_radius_of_the_configured_targets():
 
 
 def test_refinement_is_in_the_graph():
-    images = _images()
+    images = random_images()
     refined = tiny(16)
     raw = tiny(16, refine_mid_steps=0, refine_long_steps=(0, 0))
     raw.set_weights(refined.get_weights())
@@ -119,7 +99,7 @@ def test_gradients_reach_both_offset_branches():
              for name, layer in ((keys.Prediction.SHORT_OFFSETS, "short_offsets"),
                                  (keys.Prediction.MID_OFFSETS, "mid_offsets"),
                                  (keys.Prediction.LONG_OFFSETS, "long_offsets"))}
-    images = _images()
+    images = random_images()
     with tf.GradientTape(persistent=True) as tape:
         outputs = model(images, training=True)
         mid = tf.reduce_sum(outputs[keys.Prediction.MID_OFFSETS] * tf.random.normal(tf.shape(outputs[keys.Prediction.MID_OFFSETS])))
@@ -144,7 +124,7 @@ def test_gin_configures_the_builders():
 
 
 def test_batches_as_pairs_or_dicts():
-    images, targets = _images(1), random_targets(1, 9)
+    images, targets = random_images(1), random_targets(1, 9)
     for data in ((images, targets), ({keys.Sample.IMAGE: images}, targets), {keys.Sample.IMAGE: images, **targets}):
         split_images, split_targets = images_and_targets(data)
         assert split_images is images and split_targets[keys.Map.HEATMAPS] is targets[keys.Map.HEATMAPS]
@@ -261,7 +241,7 @@ def test_cosine_schedule_decays_to_zero_over_the_run():
 def test_a_cosine_checkpoint_restores_into_the_export_optimizer(tmp_path):
     """Export and evaluation build the optimizer without the run length; the checkpoint must still match."""
     model = tiny(16)
-    model(_images(1))
+    model(random_images(1))
     trained = build_optimizer(name="adam", schedule="cosine", num_steps=100)
     checkpoints.build_checkpoint(model, trained).save(str(tmp_path / "ckpt"))
     restoring = build_optimizer(name="adam", schedule="cosine")

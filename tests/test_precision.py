@@ -13,7 +13,7 @@ from personlab_tf.train.optimizer import build_optimizer
 from personlab_tf.train.trainer import precision_policy
 
 from inference_fixtures import encode, run_script, textured_image
-from test_personlab_model import _images, random_targets
+from model_fixtures import random_images, random_targets
 from test_train import train_records  # noqa: F401  (the fixture)
 
 NETWORK = PersonLabNetwork("resnet_tiny", 16, freeze_batch_norm=False)
@@ -29,7 +29,7 @@ def first_losses(policy=None, jit_compile=False, steps=1):
         model.compile(optimizer=build_optimizer(name="adam", learning_rate=1e-3), jit_compile=jit_compile)
     reference = build_model(COCO17, NETWORK)
     model.set_weights(reference.get_weights())
-    batch = ({keys.Sample.IMAGE: _images(2, 65)}, random_targets(2, 9))
+    batch = ({keys.Sample.IMAGE: random_images(2, 65)}, random_targets(2, 9))
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
     history = model.fit(dataset, epochs=steps, steps_per_epoch=1, verbose=0, shuffle=False).history
     return model, history
@@ -40,7 +40,7 @@ def test_policies_match_float32_at_step_one_and_stay_finite(policy):
     _, exact = first_losses()
     model, mixed = first_losses(policy, steps=3)
     assert model.backbone.get_layer("conv1_conv").compute_dtype == policy.split("_")[1]
-    outputs = model(_images(1, 65))
+    outputs = model(random_images(1, 65))
     assert {value.dtype for value in outputs.values()} == {tf.float32}
     assert all(variable.dtype == tf.float32 for variable in model.variables)
     total = keys.Loss.TOTAL

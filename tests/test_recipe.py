@@ -17,7 +17,7 @@ from personlab_tf.tasks.personlab.model import PersonLabNetwork, build_model
 from personlab_tf.train import optimizer as optimizer_lib
 
 from inference_fixtures import REPO, script_error
-from test_model_resnet import _write_applications_h5
+from model_fixtures import write_applications_h5
 
 
 def parsed(name, *bindings):
@@ -126,7 +126,7 @@ def test_imagenet_weights_come_from_the_keras_cache(tmp_path, monkeypatch):
         weight.assign(np.full(weight.shape, 0.25, np.float32))
     path = tmp_path / "keras" / "models" / resnet.imagenet_weights_file("resnet50")
     path.parent.mkdir(parents=True)
-    _write_applications_h5(source, str(path))
+    write_applications_h5(source, str(path))
     model = build_model(COCO17, PersonLabNetwork("resnet50", weights_path=resnet.IMAGENET, auxiliary_heads=False))
     for expected, loaded in zip(source.weights, model.backbone.weights):
         np.testing.assert_array_equal(loaded.numpy(), expected.numpy())
