@@ -19,22 +19,10 @@ counts, `median_image_ms` (one image through the model and decoding, the first i
 every metric.
 """
 
-import statistics
-import sys
-import time
+from absl import app, flags
 
-import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
-from absl import app, flags, logging
-from tqdm import tqdm
-
-from personlab_tf import cli, errors, registry, skeleton
-from personlab_tf.data import coco, coco_problems
-from personlab_tf.evaluation import EVALUATORS, load_ground_truth
-from personlab_tf.inference import serving
-from personlab_tf.task import EvaluationImage
-from personlab_tf.tfds_builders import coco_person
+from personlab_tf import cli
+from personlab_tf.evaluation import EVALUATORS, run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "SavedModel from scripts/export_saved_model.py.")
@@ -52,101 +40,17 @@ flags.DEFINE_enum("evaluator", EVALUATORS[0], EVALUATORS, "COCO evaluation imple
 flags.DEFINE_integer("max_images", None, "Evaluate only the first N images (quick checks).")
 
 
-def saved_model_predictor(path):
-    """(task, encoded image bytes -> numpy detections cropped to the image) of a SavedModel."""
-    loaded = tf.saved_model.load(path)
-    function = loaded.signatures[serving.SERVING_DEFAULT]
-
-    def predict(encoded):
-        return serving.image_outputs(function(**{serving.INPUT_NAME: tf.constant([encoded])}))
-
-    return registry.task_of_saved_model(loaded), predict
-
-
-def checkpoint_predictor(model_dir):
-    """(task, predict) with the EMA weights of a run's newest checkpoint, run in this process."""
-    task = cli.inference_task(model_dir, FLAGS.annotations)
-    detector, _ = cli.restored_detector(task, model_dir)
-    # One trace for every image size (each size would otherwise trace the whole decoding again).
-    detect = tf.function(lambda image: serving.detect_image(detector, image), autograph=False,
-                         input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
-
-    def predict(encoded):
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        return {key: np.asarray(value) for key, value in detect(image).items()}
-
-    return task, predict
-
-
-def tfds_source(task, problems):
-    """(ground truth, images, count, annotations SHA-256, ids of the images skipped) of a tfds coco_person
-    split; the images skipped and the warnings of its build (its record, coco_person_dataset_builder.py) are
-    added to `problems`."""
-    if not task.evaluates_on_tfds:
-        raise app.UsageError(f"the {task.name} task evaluates a COCO JSON with its images: give --annotations and "
-                         "--images instead of --data_dir")
-    builder = (coco_person.prepare(FLAGS.manual_dir, FLAGS.data_dir) if FLAGS.manual_dir
-               else tfds.builder("coco_person", data_dir=FLAGS.data_dir))
-    if FLAGS.split not in builder.info.splits:
-        raise app.UsageError(f"split {FLAGS.split!r} is not in {FLAGS.data_dir} (built: {list(builder.info.splits)})")
-    skeleton.check_same(task.skeleton, builder.skeleton, "the model", f"the tfds coco_person of {FLAGS.data_dir}")
-    record = builder.info.metadata.get(FLAGS.split, {})
-    problems.images_skipped += record.get(coco_person.IMAGES_SKIPPED, 0)
-    problems.warnings.update(record.get(coco_person.WARNINGS, {}))
-    dataset = builder.as_dataset(split=FLAGS.split, decoders={"image": tfds.decode.SkipDecoding()})
-    images = (EvaluationImage(int(example["image_id"]), example["image"]) for example in tfds.as_numpy(dataset))
-    return (load_ground_truth(builder, FLAGS.split), images, builder.info.splits[FLAGS.split].num_examples,
-            record.get(coco_person.ANNOTATIONS_SHA256), list(record.get(coco_person.SKIPPED_IMAGE_IDS, [])))
-
-
-def json_source(task, problems):
-    """(ground truth, images, count, annotations SHA-256, ids of the images skipped) of a COCO JSON and its
-    images directory; the images skipped are counted in `problems`."""
-    ground_truth = coco.ground_truth(coco.load_dataset(FLAGS.annotations, coco_problems.ProblemCounter(),
-                                                       skeleton=task.skeleton))
-    images = task.evaluation_images(FLAGS.annotations, FLAGS.images, FLAGS.part_labels, problems)
-    return (ground_truth, images, len(ground_truth["images"]),
-            coco_person.annotations_fingerprint(FLAGS.annotations), [])
-
-
-def evaluate(task, predict, problems):
-    """Runs the evaluation; returns the summary dict."""
-    if FLAGS.annotations and FLAGS.images:
-        ground_truth, images, total, fingerprint, source_skipped = json_source(task, problems)
-    elif FLAGS.data_dir:
-        ground_truth, images, total, fingerprint, source_skipped = tfds_source(task, problems)
-    else:
-        raise app.UsageError("give the data: --annotations and --images, or --data_dir (tfds coco_person)")
-    evaluator = task.evaluator(ground_truth, FLAGS.output_dir, FLAGS.evaluator,
-                               only_added_images=FLAGS.max_images is not None)
-    evaluated, skipped, times = 0, [], []
-    for image in tqdm(images, desc="evaluating", unit="image", file=sys.stderr, total=FLAGS.max_images or total):
-        if FLAGS.max_images is not None and evaluated >= FLAGS.max_images:
-            break
-        try:
-            start = time.perf_counter()
-            detections = predict(image.encoded)
-            times.append((time.perf_counter() - start) * 1e3)
-        except tf.errors.InvalidArgumentError as error:  # bytes that do not decode, an image above the pixel limit
-            logging.warning("image id %d cannot be run (%s); skipped", image.image_id, errors.one_line(error))
-            skipped.append(image.image_id)
-            continue
-        evaluator.add(image, detections)
-        evaluated += 1
-    results = evaluator.results()
-    return {"task": task.name, **evaluator.headline(results), "skeleton": task.skeleton.name,
-            "images_evaluated": evaluated,
-            "images_skipped": len(skipped) + problems.images_skipped, "skipped_image_ids": source_skipped + skipped,
-            "input_warnings": dict(sorted(problems.warnings.items())), "annotations_sha256": fingerprint,
-            "median_image_ms": round(statistics.median(times[1:] or times), 1) if times else 0.0, "metrics": results}
-
-
 def main():
     if bool(FLAGS.saved_model) == bool(FLAGS.model_dir):
         raise app.UsageError("give exactly one of --saved_model and --model_dir")
-    task, predict = (saved_model_predictor(FLAGS.saved_model) if FLAGS.saved_model
-                     else checkpoint_predictor(FLAGS.model_dir))
-    return evaluate(task, predict, coco_problems.ProblemCounter())
+    if FLAGS.saved_model:
+        task, predict = run.saved_model_predictor(FLAGS.saved_model)
+    else:
+        task = cli.inference_task(FLAGS.model_dir, FLAGS.annotations)
+        predict = run.detector_predictor(cli.restored_detector(task, FLAGS.model_dir)[0])
+    data = run.EvaluationData(FLAGS.annotations, FLAGS.images, FLAGS.part_labels, FLAGS.data_dir, FLAGS.manual_dir,
+                              FLAGS.split)
+    return run.evaluate(task, predict, data, FLAGS.output_dir, FLAGS.evaluator, FLAGS.max_images)
 
 
 if __name__ == "__main__":
