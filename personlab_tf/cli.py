@@ -45,28 +45,32 @@ USER_ERRORS: Tuple[Type[BaseException], ...] = (IOError, ValueError, AnnotationE
 INFERENCE_FLAGS = ("max_side", "output_stride", "multi_scale", "decode_stride", "mask_resolution")
 
 
-def define_gin_flags(what: str = "Gin files, applied in order") -> None:
-    """--gin_file (repeatable) and --gin_bindings (repeatable); `what` describes the files."""
+def define_gin_flags(what: str = "Gin files, applied in order",
+                     example: str = "PersonLabInference.max_side = 801") -> None:
+    """--gin_file (repeatable) and --gin_bindings (repeatable); `what` describes the files, `example` is a
+    binding the command's help shows."""
     flags.DEFINE_multi_string("gin_file", [], f"{what}.")
-    flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings applied after the files, e.g. "
-                              "\"PersonLabInference.max_side = 801\" (strings quoted).")
+    flags.DEFINE_multi_string("gin_bindings", [], f"Gin bindings applied after the files, e.g. \"{example}\" "
+                              "(strings quoted).")
 
 
-def define_inference_flags() -> None:
-    """The INFERENCE_FLAGS, each None (the task's gin-configured option) unless given."""
-    flags.DEFINE_integer("max_side", None, "Larger side of the resized image (single scale).")
-    flags.DEFINE_integer("output_stride", None, "PersonLab: output stride of the network (8, 16 or 32).")
-    flags.DEFINE_bool("multi_scale", None, "PersonLab: pyramid 601, 1201, 1801, 2401, maps merged before decoding.")
-    flags.DEFINE_integer("decode_stride", None, "PersonLab: stride of Hough voting, decoding and masks on the grid "
-                         "(divides the output stride); default: the output stride.")
+def define_inference_flags(when: str = "") -> None:
+    """The INFERENCE_FLAGS, each None (the task's gin-configured option) unless given; `when` prefixes their
+    help (e.g. "With --model_dir: ")."""
+    flags.DEFINE_integer("max_side", None, f"{when}Larger side of the resized image (single scale).")
+    flags.DEFINE_integer("output_stride", None, f"{when}PersonLab: output stride of the network (8, 16 or 32).")
+    flags.DEFINE_bool("multi_scale", None, f"{when}PersonLab: pyramid 601, 1201, 1801, 2401, maps merged before "
+                      "decoding.")
+    flags.DEFINE_integer("decode_stride", None, f"{when}PersonLab: stride of Hough voting, decoding and masks on the "
+                         "grid (divides the output stride); default: the output stride.")
     flags.DEFINE_enum("mask_resolution", None, ["grid", "image", "hybrid"],
-                      "PersonLab: where Eq. 6 runs: on the decoding grid, on the original pixels, or on the grid "
+                      f"{when}PersonLab: where Eq. 6 runs: on the decoding grid, on the original pixels, or on the grid "
                       "with the person pixels decided at the original pixels (docs/inference.md).")
 
 
 def inference_overrides() -> Dict[str, Any]:
-    """{option: value} of the INFERENCE_FLAGS given on the command line (none when the script does not define
-    them: `define_inference_flags`)."""
+    """{option: value} of the INFERENCE_FLAGS that the script defines (`define_inference_flags`, or a flag of
+    the same name of its own) and the command line gives."""
     return {name: FLAGS[name].value for name in INFERENCE_FLAGS if name in FLAGS and FLAGS[name].value is not None}
 
 
@@ -88,7 +92,8 @@ def task_of_gin(files: Sequence[str], bindings: Sequence[str], task_name: Option
     try:
         task = config.experiment()
     except RuntimeError:
-        raise ValueError("no task: give --task or a gin file binding experiment.task") from None
+        raise ValueError("no task: the gin configuration binds no experiment.task (give a gin file that does, e.g. "
+                         "a run's operative config, or --task where the command has it)") from None
     logging.info("skeleton %s", task.skeleton.describe())
     return task
 

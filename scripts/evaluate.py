@@ -28,7 +28,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "SavedModel from scripts/export_saved_model.py.")
 flags.DEFINE_string("model_dir", None, "Training directory: evaluate its newest checkpoint instead.")
 cli.define_gin_flags("With --model_dir: gin files (default: the run's operative config)")
-cli.define_inference_flags()   # with --model_dir
+cli.define_inference_flags("With --model_dir: ")
 flags.DEFINE_string("annotations", None, "COCO person-keypoints JSON of the images to evaluate.")
 flags.DEFINE_string("images", None, "Directory of the JSON's images.")
 flags.DEFINE_string("part_labels", None, "Part parsing: part label PNGs (default: part_labels beside the JSON).")
@@ -44,6 +44,10 @@ def main():
     if bool(FLAGS.saved_model) == bool(FLAGS.model_dir):
         raise app.UsageError("give exactly one of --saved_model and --model_dir")
     if FLAGS.saved_model:
+        given = sorted(cli.inference_overrides())
+        if given:
+            raise app.UsageError(f"--{', --'.join(given)}: inference options of a run (--model_dir); a SavedModel "
+                                 "has those it was exported with")
         task, predict = run.saved_model_predictor(FLAGS.saved_model)
     else:
         task = cli.inference_task(FLAGS.model_dir, FLAGS.annotations)

@@ -33,7 +33,7 @@ flags.DEFINE_string("saved_model", None, "SavedModel whose detections are tracke
 flags.DEFINE_enum("oracle", None, ["none", "realistic"], "Track the task's oracle detections instead (map noise).")
 flags.DEFINE_enum("task", None, sorted(registry.TASKS), "With --oracle: the task, when no gin file binds one.")
 flags.DEFINE_integer("noise_seed", 0, "With --oracle realistic: the seed of the degradation.")
-cli.define_gin_flags("Gin files (tracker options; with --oracle the task's too)")
+cli.define_gin_flags("Gin files (tracker options; with --oracle the task's too)", "TrackerOptions.max_missed = 5")
 flags.DEFINE_multi_string("sweep", [], "NAME=V1,V2,...: also evaluate TrackerOptions.NAME at each value.")
 
 HEADLINE = ("mota", "idf1", "num_switches")

@@ -40,7 +40,7 @@ flags.DEFINE_float("min_score", overlay.MIN_SCORE, "Overlay: detections scoring 
 flags.DEFINE_bool("overlay", True, "Write the overlay video.")
 flags.DEFINE_integer("max_frames", None, "Stop after this many frames (at least 1).")
 flags.DEFINE_string("annotations", None, "Ground truth with `frame` and `track_id` (COCO JSON): tracking metrics.")
-cli.define_gin_flags("Gin files with tracker options (TrackerOptions)")
+cli.define_gin_flags("Gin files with tracker options (TrackerOptions)", "TrackerOptions.max_missed = 5")
 
 
 def main():
@@ -56,7 +56,7 @@ def main():
     if summary["frames_unread"]:
         print(f"warning: {summary['frames_unread']} of {summary['frames_expected']} frames of {FLAGS.video} could "
               "not be read", file=sys.stderr)
-    return {**summary, "output_dir": FLAGS.output_dir}
+    return summary
 
 
 if __name__ == "__main__":

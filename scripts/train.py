@@ -10,7 +10,7 @@ and exit code 1 (docs/operations.md).
 
 from absl import flags
 
-from personlab_tf import cli
+from personlab_tf import cli, errors
 from personlab_tf.train import trainer
 
 FLAGS = flags.FLAGS
@@ -20,7 +20,10 @@ flags.DEFINE_integer("num_steps", None, "Total training steps (overrides train.n
 
 
 def main():
-    cli.parse_gin(bindings=[] if FLAGS.num_steps is None else [f"train.num_steps = {FLAGS.num_steps}"])
+    try:
+        cli.parse_gin(bindings=[] if FLAGS.num_steps is None else [f"train.num_steps = {FLAGS.num_steps}"])
+    except (IOError, ValueError) as error:
+        raise ValueError(f"bad gin configuration: {errors.one_line(error)}") from None
     # OSError / ValueError: no or damaged data, unusable options or checkpoints, a changed configuration.
     return {"model_dir": FLAGS.model_dir, "losses": trainer.train(FLAGS.model_dir)}
 

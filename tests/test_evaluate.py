@@ -53,6 +53,7 @@ def test_saved_model_and_checkpoint_give_the_same_metrics(tmp_path, tfds_dirs):
     (["--saved_model", "x"], "SavedModel file does not exist at: x"),
     (["--saved_model", "EXPORTED", "--split", "train"], "split 'train' is not in"),
     (["--saved_model", "EXPORTED", "--annotations", "TRUNCATED_JSON", "--images", "."], "is not valid JSON"),
+    (["--saved_model", "EXPORTED", "--max_side", "513"], "--max_side: inference options of a run (--model_dir)"),
 ])
 def test_bad_arguments_end_with_one_line(tfds_dirs, tmp_path, args, message):
     manual_dir, data_dir = tfds_dirs

@@ -1,6 +1,9 @@
 """The shared loss functions (personlab_tf/losses.py) and PersonLab's loss table (tasks/personlab/losses.py)
 against values computed by hand from the formulas."""
 
+import dataclasses
+
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,7 +19,8 @@ from personlab_tf.losses import (
     softmax_loss,
     table_losses,
 )
-from personlab_tf.tasks.personlab.losses import (DEFAULT_LOSS_WEIGHTS, LOSS_KEYS, loss_table, loss_weights_of,
+from personlab_tf.tasks.personlab.model import PersonLabNetwork
+from personlab_tf.tasks.personlab.losses import (LOSS_KEYS, PersonLabLossWeights, loss_table, loss_weights_of,
                                                personlab_losses)
 
 K, E = COCO17.num_keypoints, COCO17.num_edges
@@ -85,16 +89,26 @@ def test_personlab_table_matches_the_paper():
 
 
 def test_loss_weights_are_keyed_by_loss_name():
-    """A named term takes its weight, the others keep the paper's (§4.1); an unknown name is refused; the five
-    positional weights recorded by runs before the weights were keyed read in LOSS_KEYS order."""
-    table = loss_table({keys.Loss.MID: 0.5, keys.Loss.HEATMAP: 1.0})
+    """The weights' fields are the loss keys; a named term takes its weight, the others keep the paper's
+    (§4.1); an unknown name is refused; the five positional weights recorded by runs before the weights were
+    keyed read in LOSS_KEYS order; the operative config records every weight (so a resumed run compares them)."""
+    assert [field.name for field in dataclasses.fields(PersonLabLossWeights)] == list(LOSS_KEYS)
+    table = loss_table(loss_weights_of({keys.Loss.MID: 0.5, keys.Loss.HEATMAP: 1.0}))
     assert [row.loss_weight for row in table] == [1.0, 2.0, 1.0, 0.5, 0.125]
-    assert loss_weights_of((1, 2, 3, 4, 5)) == {keys.Loss.HEATMAP: 1.0, keys.Loss.SEGMENTATION: 2.0,
-                                                keys.Loss.SHORT: 3.0, keys.Loss.MID: 4.0, keys.Loss.LONG: 5.0}
+    assert loss_weights_of((1, 2, 3, 4, 5)) == PersonLabLossWeights(1.0, 2.0, 3.0, 4.0, 5.0)
     with pytest.raises(ValueError, match="mid_loss: not PersonLab loss terms"):
         loss_weights_of({"mid_loss": 1.0})
     with pytest.raises(ValueError, match="expected"):
         loss_weights_of((1.0, 2.0))
+    gin.clear_config()
+    try:
+        gin.parse_config("PersonLabLossWeights.mid_offset_loss = 0.5")
+        PersonLabNetwork()
+        recorded = gin.operative_config_str()
+    finally:
+        gin.clear_config()
+    assert "PersonLabLossWeights.mid_offset_loss = 0.5" in recorded
+    assert "PersonLabLossWeights.long_offset_loss = 0.125" in recorded
 
 
 def _targets(h, w, batch=1):
@@ -154,7 +168,7 @@ def test_auxiliary_terms_and_weighting():
     targets = _targets(3, 3)
     targets[keys.Map.SHORT_WEIGHTS][:] = 1.0
     targets[keys.Map.HEATMAP_WEIGHTS][:] = 1.0                                     # log 2 for main and auxiliary
-    losses = personlab_losses(_as_tensors(predictions), _as_tensors(targets), loss_weights=DEFAULT_LOSS_WEIGHTS,
+    losses = personlab_losses(_as_tensors(predictions), _as_tensors(targets), loss_weights=PersonLabLossWeights(),
                               auxiliary_weight=0.5)
     np.testing.assert_allclose(losses[keys.Loss.SHORT], 0.0)
     np.testing.assert_allclose(losses[keys.Prediction.AUXILIARY_PREFIX + keys.Loss.SHORT], 0.5)

@@ -11,7 +11,7 @@ from personlab_tf.skeleton import COCO17
 from personlab_tf.data import augment, coco, coco_problems, coco_records, decoder
 from personlab_tf.model.training import images_and_targets
 from personlab_tf.tasks.personlab import targets as target_maps
-from personlab_tf.tasks.personlab.losses import LOSS_KEYS, personlab_losses
+from personlab_tf.tasks.personlab.losses import LOSS_KEYS, PersonLabLossWeights, personlab_losses
 from personlab_tf.tasks.personlab.model import PREDICTION_KEYS, PersonLabModel, PersonLabNetwork, build_model
 from personlab_tf.train import checkpoints
 from personlab_tf.train.optimizer import build_optimizer
@@ -53,7 +53,7 @@ def test_inference_model_drops_auxiliary_heads_and_shares_weights():
 
 
 def test_config_round_trip():
-    model = tiny(8, refine_mid_steps=1, refine_long_steps=(0, 2), loss_weights={keys.Loss.MID: 1.0})
+    model = tiny(8, refine_mid_steps=1, refine_long_steps=(0, 2), loss_weights=PersonLabLossWeights(mid_offset_loss=1.0))
     clone = PersonLabModel.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     clone.set_weights(model.get_weights())
@@ -169,8 +169,8 @@ def constant_prediction_losses(batch):
 
 # Loss weights that train the probability maps only, and the offsets only (a term of weight 0 gets no gradient;
 # the terms not named keep the paper's weights).
-PROBABILITIES_ONLY = {keys.Loss.SHORT: 0.0, keys.Loss.MID: 0.0, keys.Loss.LONG: 0.0}
-OFFSETS_ONLY = {keys.Loss.HEATMAP: 0.0, keys.Loss.SEGMENTATION: 0.0}
+PROBABILITIES_ONLY = PersonLabLossWeights(short_offset_loss=0.0, mid_offset_loss=0.0, long_offset_loss=0.0)
+OFFSETS_ONLY = PersonLabLossWeights(heatmap_loss=0.0, segmentation_loss=0.0)
 
 
 @pytest.mark.slow

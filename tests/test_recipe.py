@@ -2,6 +2,7 @@
 network does not start from random weights, and `weights_path='imagenet'` takes the Keras-applications weights
 from the Keras cache (downloaded where the network allows)."""
 
+import dataclasses
 import time
 
 import gin
@@ -49,7 +50,7 @@ def test_the_paper_values_are_pinned(name, backbone, imputed):
     task, train, optimizer = parsed(name)
     assert task.options.network.backbone == backbone and task.options.network.freeze_batch_norm
     assert task.options.data.use_imputed_keypoints is imputed
-    assert task.options.network.loss_weights == PAPER_LOSS_WEIGHTS and task.options.network.auxiliary_heads
+    assert dataclasses.asdict(task.options.network.loss_weights) == PAPER_LOSS_WEIGHTS and task.options.network.auxiliary_heads
     assert task.options.network.auxiliary_loss_weight == 1.0 and task.options.network.loss_averaging == "image"
     assert task.options.network.output_stride == 16 and task.options.inference.output_stride == 8
     assert task.options.network.refine_mid_steps == 2 and task.options.network.refine_long_steps == (2, 2)
@@ -155,7 +156,7 @@ def test_the_demo_recipe_is_pinned():
     network = task.options.network
     assert (network.backbone, network.output_stride, network.freeze_batch_norm) == ("resnet_tiny", 16, False)
     assert network.auxiliary_heads and network.auxiliary_loss_weight == 1.0 and network.jit_refinement
-    assert network.loss_averaging == "pooled" and network.loss_weights == PAPER_LOSS_WEIGHTS
+    assert network.loss_averaging == "pooled" and dataclasses.asdict(network.loss_weights) == PAPER_LOSS_WEIGHTS
     assert (task.options.data.crop_size, task.options.data.target_stride, task.options.data.disk_radius) == (257, 8, 12.0)
     assert task.options.data.use_imputed_keypoints and (task.options.box.min_scale, task.options.box.max_scale) == (0.35, 1.0)
     assert train == {"num_steps": 6000, "global_batch_size": 8, "strategy": "one_device"}

@@ -21,8 +21,9 @@ OVERLAY_SUFFIX = "_tracked.mp4"
 
 
 def output_paths(video: str, output_dir: str) -> Dict[str, str]:
-    """{name: path} of the outputs; the overlay, `<video name without extension>_tracked.mp4`, cannot name the
-    input (whose name would have to end in `_tracked.mp4` after itself).
+    """{name: path} of the outputs (and "output_dir": `output_dir`); the overlay, `<video name without
+    extension>_tracked.mp4`, cannot name the input (whose name would have to end in `_tracked.mp4` after
+    itself).
 
     Raises:
       ValueError: a results file would replace the input.
@@ -34,6 +35,7 @@ def output_paths(video: str, output_dir: str) -> Dict[str, str]:
         raise ValueError(f"--output_dir {output_dir} would replace the input {clashes[0]}: choose another one")
     stem = os.path.splitext(os.path.basename(os.path.normpath(video)))[0]
     paths["overlay"] = os.path.join(output_dir, stem + OVERLAY_SUFFIX)
+    paths["output_dir"] = output_dir
     return paths
 
 
@@ -76,7 +78,7 @@ def track(source: io.VideoSource, loaded: Any, paths: Dict[str, str], ground_tru
                "frames_unread": report.frames_damaged if stopped else report.frames_unread,
                "frames_processed": count, "detections": len(recorder.segmentation), "tracks": recorder.track_count(),
                "frames_per_s": round(count / wall, 2) if wall > 0 else None, "wall_s": round(wall, 1),
-               "overlay": overlay_path}
+               "overlay": overlay_path, "output_dir": paths["output_dir"]}
     if report.problems:
         summary["problems"] = report.problems
     if ground_truth is not None:

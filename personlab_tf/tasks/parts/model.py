@@ -216,6 +216,8 @@ class PartParsingModel(LossModel):
                  **kwargs: Any):
         network = network if isinstance(network, PartsNetwork) else dataclass_from_config(PartsNetwork, network)
         skeleton = skeleton if isinstance(skeleton, Skeleton) else Skeleton.from_config(skeleton)
+        if not skeleton.limbs:
+            raise ValueError(f"the part parser needs limbs: skeleton {skeleton.name} has none")
         if part_stride not in PART_STRIDES:
             raise ValueError(f"part stride {part_stride} must be one of {PART_STRIDES}")
         width, with_stem = network.width, part_stride < PYRAMID_STRIDES[0]

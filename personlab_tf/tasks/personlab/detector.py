@@ -303,7 +303,7 @@ class Detector:
     def detect_grid_maps(self, maps: Dict[str, tf.Tensor], scale: tf.Tensor, image_size: tf.Tensor,
                          with_masks: bool = True) -> Dict[str, tf.Tensor]:
         """The detections of `detect` from maps [1, h, w, ...] on the decoding grid of a frame of scale f
-        (`decoding_maps`) and the image's [2] size (scripts/benchmark.py times decoding this way)."""
+        (`decoding_maps`) and the image's [2] size (tasks/personlab/benchmark.py times decoding this way)."""
         return detections_from_maps({key: value[0] for key, value in maps.items()}, scale, self.inference.grid_stride,
                                     image_size, self.radius, self.skeleton, self.decoding, with_masks,
                                     self.inference.mask_resolution)

@@ -15,9 +15,11 @@ a crop of S = n os + 1 pixels (801 for os 8, 16 and 32). The auxiliary heads add
 same weights, times `auxiliary_weight`.
 """
 
+import dataclasses
 import functools
-import types
-from typing import Dict, Mapping, Sequence, Tuple, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+
+import gin
 
 import tensorflow as tf
 
@@ -26,32 +28,49 @@ from personlab_tf.constants import DISK_RADIUS
 from personlab_tf.losses import AVERAGE_IMAGES, LossTerm, logistic_loss, offset_l1_loss, table_losses, weighted_total
 
 LOSS_KEYS = (keys.Loss.HEATMAP, keys.Loss.SEGMENTATION, keys.Loss.SHORT, keys.Loss.MID, keys.Loss.LONG)
-# The weight of each term, keyed by its loss key, §4.1 (read-only: PersonLabNetwork.loss_weights copies it).
-DEFAULT_LOSS_WEIGHTS = types.MappingProxyType(dict(zip(LOSS_KEYS, (4.0, 2.0, 1.0, 0.25, 0.125))))
 
 
-def loss_weights_of(weights: Union[Mapping[str, float], Sequence[float]]) -> Dict[str, float]:
-    """{loss key: weight} of every term of LOSS_KEYS: those of `weights`, the others DEFAULT_LOSS_WEIGHTS';
-    ValueError naming a key that is not a PersonLab loss term. A sequence of five weights in the order of
-    LOSS_KEYS is what runs and SavedModels recorded before the weights were keyed hold; it is read as such."""
-    if not isinstance(weights, Mapping):
-        if len(weights) != len(LOSS_KEYS):
-            raise ValueError(f"loss weights {list(weights)}: expected {{loss key: weight}} of {', '.join(LOSS_KEYS)}")
-        weights = dict(zip(LOSS_KEYS, weights))
-    unknown = sorted(set(weights) - set(LOSS_KEYS))
-    if unknown:
-        raise ValueError(f"loss weights {', '.join(unknown)}: not PersonLab loss terms "
-                         f"(its terms: {', '.join(LOSS_KEYS)})")
-    return {key: float(weights.get(key, DEFAULT_LOSS_WEIGHTS[key])) for key in LOSS_KEYS}
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PersonLabLossWeights:
+    """The weight of each loss term, §4.1, keyed by its loss key (the fields are LOSS_KEYS, keys.Loss):
+    gin `PersonLabLossWeights.mid_offset_loss = 0.5`. Its own configurable, so that a run's operative config
+    records every weight (and a resumed run with other weights is refused, train/trainer.py)."""
+
+    heatmap_loss: float = 4.0
+    segmentation_loss: float = 2.0
+    short_offset_loss: float = 1.0
+    mid_offset_loss: float = 0.25
+    long_offset_loss: float = 0.125
 
 
-def loss_table(loss_weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS, averaging: str = AVERAGE_IMAGES,
+def loss_weights_of(weights: Union[PersonLabLossWeights, Mapping[str, float], Sequence[float]]
+                    ) -> PersonLabLossWeights:
+    """The PersonLabLossWeights of `weights`: itself; a {loss key: weight} dict (as JSON records it; a term not
+    named keeps its configured weight), ValueError naming a key that is not a PersonLab loss term; or the
+    sequence of five weights in LOSS_KEYS order that runs and SavedModels recorded before the weights were
+    keyed."""
+    if isinstance(weights, PersonLabLossWeights):
+        return weights
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(weights) - set(LOSS_KEYS))
+        if unknown:
+            raise ValueError(f"loss weights {', '.join(unknown)}: not PersonLab loss terms "
+                             f"(its terms: {', '.join(LOSS_KEYS)})")
+        return PersonLabLossWeights(**{key: float(value) for key, value in weights.items()})
+    if len(weights) != len(LOSS_KEYS):
+        raise ValueError(f"loss weights {list(weights)}: expected PersonLabLossWeights, or {{loss key: weight}} of "
+                         f"{', '.join(LOSS_KEYS)}")
+    return PersonLabLossWeights(*(float(value) for value in weights))
+
+
+def loss_table(loss_weights: Optional[PersonLabLossWeights] = None, averaging: str = AVERAGE_IMAGES,
                radius: float = DISK_RADIUS) -> Tuple[LossTerm, ...]:
-    """The five rows, each weighted by `loss_weights[its loss key]` (`loss_weights_of`: a term not named keeps
-    the paper's weight) and averaged as `averaging` says (personlab_tf/losses.py); the offset terms divided by
-    the targets' disk radius `radius` (§3.1-3.2: R of the configured targets, 32 px at the paper's scale)."""
-    weights = loss_weights_of(loss_weights)
-    heatmap, segmentation, short, mid, long = (weights[key] for key in LOSS_KEYS)
+    """The five rows, each weighted by its field of `loss_weights` (None: the configured PersonLabLossWeights)
+    and averaged as `averaging` says (personlab_tf/losses.py); the offset terms divided by the targets' disk
+    radius `radius` (§3.1-3.2: R of the configured targets, 32 px at the paper's scale)."""
+    weights = loss_weights if loss_weights is not None else PersonLabLossWeights()
+    heatmap, segmentation, short, mid, long = (getattr(weights, key) for key in LOSS_KEYS)
     logistic = functools.partial(logistic_loss, averaging=averaging)
     offsets = functools.partial(offset_l1_loss, radius=radius, averaging=averaging)
     return (
@@ -69,14 +88,14 @@ def loss_table(loss_weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS, averagi
 
 
 def personlab_losses(predictions: Dict[str, tf.Tensor], targets: Dict[str, tf.Tensor],
-                     loss_weights: Mapping[str, float] = DEFAULT_LOSS_WEIGHTS, auxiliary_weight: float = 1.0,
+                     loss_weights: Optional[PersonLabLossWeights] = None, auxiliary_weight: float = 1.0,
                      averaging: str = AVERAGE_IMAGES, radius: float = DISK_RADIUS) -> Dict[str, tf.Tensor]:
     """All loss terms and their weighted total.
 
     Args:
       predictions: model output dict; the auxiliary terms are added when it holds auxiliary predictions.
       targets: batched target dict on the target grid.
-      loss_weights: {loss key: weight} (`loss_table`).
+      loss_weights: the weight of each term (`loss_table`; None: the configured ones).
       auxiliary_weight: factor of the auxiliary heads' weighted sum.
       averaging: losses.AVERAGE_IMAGES (per-image means) or AVERAGE_POOLED.
       radius: R of the targets, which divides the offset errors.

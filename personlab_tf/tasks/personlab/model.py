@@ -11,7 +11,7 @@ them.
 """
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import gin
 import keras
@@ -25,7 +25,7 @@ from personlab_tf.model.layers import OUTPUT_DTYPE, SplitXY
 from personlab_tf.model.resnet import build_resnet, check_initialisation, initial_weights, load_backbone_weights
 from personlab_tf.model.training import LossModel
 from personlab_tf.task import dataclass_from_config
-from personlab_tf.tasks.personlab.losses import DEFAULT_LOSS_WEIGHTS, LOSS_KEYS, loss_weights_of, personlab_losses
+from personlab_tf.tasks.personlab.losses import LOSS_KEYS, PersonLabLossWeights, loss_weights_of, personlab_losses
 from personlab_tf.tasks.personlab.refine import LongRangeRefinement, MidRangeRefinement
 
 PREDICTION_KEYS = (keys.Prediction.HEATMAP_LOGITS, keys.Prediction.SEGMENTATION_LOGITS,
@@ -56,9 +56,9 @@ class PersonLabNetwork:
         the same arithmetic, its small ops fused: the demo's step 0.75-0.87x the time, docs/training.md).
         Inference always runs the plain ops.
       auxiliary_heads: the training-only heads on the middle conv4 block.
-      loss_weights: {loss key (keys.Loss): weight}, §4.1 (losses.DEFAULT_LOSS_WEIGHTS); a term not named keeps
-        the paper's weight (gin: `PersonLabNetwork.loss_weights = {'mid_offset_loss': 0.5}`);
-        auxiliary_loss_weight: the factor of the auxiliary heads' terms.
+      loss_weights: the weight of each term keyed by its loss key, §4.1 (losses.PersonLabLossWeights, configured
+        as gin `PersonLabLossWeights.mid_offset_loss = 0.5`); auxiliary_loss_weight: the factor of the
+        auxiliary heads' terms.
       loss_averaging: "image" (per-image means averaged over the images: every image weighs the same, as with
         the paper's one image per GPU) or "pooled" (one mean over the batch's positions); losses.py.
       freeze_batch_norm: True (the paper, pretrained backbone); False lets batch norm train, for a backbone
@@ -73,7 +73,7 @@ class PersonLabNetwork:
     refine_long_gate: Optional[float] = None
     jit_refinement: bool = False
     auxiliary_heads: bool = True
-    loss_weights: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
+    loss_weights: PersonLabLossWeights = dataclasses.field(default_factory=PersonLabLossWeights)
     auxiliary_loss_weight: float = 1.0
     loss_averaging: str = AVERAGE_IMAGES
     freeze_batch_norm: bool = True
