@@ -129,11 +129,8 @@ class Task(abc.ABC):
     def __init__(self, **options: Any):
         """The task of `options` (fields of `options_class`); ValueError naming an unknown field or an
         invalid combination."""
-        known = {field.name for field in dataclasses.fields(self.options_class)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(f"{', '.join(unknown)}: not options of the {self.name} task "
-                             f"(its options: {', '.join(sorted(known))})")
+        _check_names(options, self.options_class, f"{{unknown}}: not options of the {self.name} task "
+                     "(its options: {known})")
         self.options = self.options_class(**options)
 
     @property
@@ -159,11 +156,8 @@ class Task(abc.ABC):
         """The task with inference options replaced (export and evaluation flags, cli.inference_overrides);
         ValueError naming an option that does not apply to this task."""
         inference = self.options.inference
-        known = {field.name for field in dataclasses.fields(inference)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"{', '.join(unknown)} does not apply to the {self.name} task "
-                             f"(its inference options: {', '.join(sorted(known))})")
+        _check_names(overrides, inference, f"{{unknown}} does not apply to the {self.name} task "
+                     "(its inference options: {known})")
         return self.replace(inference=dataclasses.replace(inference, **overrides))
 
     # ---------------------------------------------------------------- training
@@ -244,3 +238,12 @@ def dataclass_from_config(cls: Type[Any], values: Dict[str, Any]) -> Any:
 def _tuples(values: list) -> list:
     """Nested JSON lists as nested tuples."""
     return [tuple(_tuples(value)) if isinstance(value, list) else value for value in values]
+
+
+def _check_names(names: Any, options: Any, message: str) -> None:
+    """ValueError `message` (its {unknown} and {known}: comma-separated names) when `names` holds a name that
+    is not a field of the dataclass (or dataclass instance) `options`."""
+    known = {field.name for field in dataclasses.fields(options)}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(message.format(unknown=", ".join(unknown), known=", ".join(sorted(known))))

@@ -178,7 +178,7 @@ def train(model_dir: str, train_files: Union[str, Sequence[str]] = gin.REQUIRED,
         if init_checkpoint and not restored:
             started_from = warm_start(model, init_checkpoint, task.build_model)
     start = int(optimizer.iterations.numpy())
-    print(f"training {model.backbone_name} on {distribution.num_replicas_in_sync} replicas, "
+    print(f"training {model.network.backbone} on {distribution.num_replicas_in_sync} replicas, "
           f"global batch {global_batch_size}, {mixed_precision or 'float32'}{', XLA' if jit_compile else ''}",
           flush=True)
     if restored:

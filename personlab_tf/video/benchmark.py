@@ -12,10 +12,9 @@ from typing import Any, Dict, Sequence
 
 import tensorflow as tf
 
-from personlab_tf import keys, registry
+from personlab_tf import registry
 from personlab_tf.data import coco_format, synthetic_video
-from personlab_tf.evaluation import results
-from personlab_tf.inference import overlay, serving
+from personlab_tf.inference import overlay, predict, serving
 from personlab_tf.task import Task
 from personlab_tf.video import io as video_io
 from personlab_tf.video import pipeline as video_pipeline
@@ -23,20 +22,10 @@ from personlab_tf.video.tracker import Tracker
 
 
 def separate_images(serve: Any, task: Task, image_dir: str, output_dir: str) -> int:
-    """scripts/predict.py's work on every JPEG of `image_dir`: the file's bytes through `serving_default`, the
-    decoded image, COCO results, the overlay PNG. Returns the number of images."""
+    """scripts/predict.py's work (inference/predict.py) on every JPEG of `image_dir`: the file's bytes through
+    `serving_default`, the decoded image, COCO results, the overlay PNGs. Returns the number of images."""
     paths = sorted(glob.glob(os.path.join(image_dir, "*.jpg")))
-    for image_id, path in enumerate(paths, 1):
-        with open(path, "rb") as f:
-            data = f.read()
-        detections = serving.image_outputs(serve(**{serving.INPUT_NAME: tf.constant([data])}))
-        image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
-        detections[keys.Detection.MASKS] = task.instance_masks(detections)
-        results.keypoint_results(image_id, detections, task.skeleton)
-        results.segmentation_results(image_id, detections, task.skeleton.category_id)
-        for suffix, picture in task.pictures(image, detections).items():
-            overlay.write_png(os.path.join(output_dir, f"{os.path.basename(path)}{suffix}.png"), picture)
-    return len(paths)
+    return predict.predict_images(paths, task, serve, output_dir)["images_processed"]
 
 
 def video_path(loaded: Any, task: Task, video: str, output_dir: str, overlap: bool) -> int:

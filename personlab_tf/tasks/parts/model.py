@@ -246,7 +246,6 @@ class PartParsingModel(LossModel):
         self.network = network
         self.skeleton = skeleton
         self.backbone = resnet
-        self.backbone_name = network.backbone
         self.num_parts = num_parts
         self.radius = radius
         self.part_stride = part_stride

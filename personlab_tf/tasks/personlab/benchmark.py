@@ -88,19 +88,19 @@ def decode_benchmark(variants: Sequence[str], people: Sequence[str], repeats: in
         stride = int(stride)
 
         def grid(maps, stride=stride):
-            upsampled = detector.upsample_maps({key: value[tf.newaxis] for key, value in maps.items()}, DECODE_STRIDE,
-                                               stride)
-            return {key: value[0] for key, value in upsampled.items()}
+            """The maps [1, h, w, ...] on the decoding grid of `stride`, as the detector upsamples them."""
+            return detector.upsample_maps({key: value[tf.newaxis] for key, value in maps.items()}, DECODE_STRIDE,
+                                          stride)
 
         paths[f"poses_s{stride}"] = tf.function(
-            lambda maps, stride=stride, grid=grid: decode(grid(maps), stride, radius, skeleton, with_masks=False),
+            lambda maps, stride=stride, grid=grid: decode({key: value[0] for key, value in grid(maps).items()},
+                                                          stride, radius, skeleton, with_masks=False),
             input_signature=[specs])
         # The detector's own path from the maps on its decoding grid (no network: the maps are given).
         full = detector.Detector(None, radius, skeleton, dataclasses.replace(
             default, decode_stride=stride, mask_resolution=resolution))
         paths[f"full_s{stride}_{resolution}"] = tf.function(
-            lambda maps, grid=grid, full=full: full.detect_grid_maps(
-                {key: value[tf.newaxis] for key, value in grid(maps).items()}, 1.0, size),
+            lambda maps, grid=grid, full=full: full.detect_grid_maps(grid(maps), 1.0, size),
             input_signature=[specs])
     functions, counts = {}, {}
     for count in people:

@@ -147,7 +147,6 @@ class PersonLabModel(LossModel):
         self.skeleton = skeleton
         self.network = network
         self.backbone = resnet
-        self.backbone_name = network.backbone
         self.disk_radius = float(disk_radius)
         auxiliary = tuple(keys.Prediction.AUXILIARY_PREFIX + k for k in LOSS_KEYS) if network.auxiliary_heads else ()
         self.track_losses(LOSS_KEYS + auxiliary + (keys.Loss.TOTAL,))
